@@ -1,0 +1,31 @@
+"""odtrial: data management and analysis of a cluster randomised trial of
+Peer-supported Open Dialogue (POD) against treatment as usual (TAU)."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("odtrial")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+from odtrial.errors import OdtrialError
+
+__all__ = ["OdtrialError", "__version__", "derive", "ingest", "load_trial"]
+
+
+def __getattr__(name: str):  # lazy: keep `import odtrial` cheap
+    if name == "ingest":
+        from odtrial.data.ingest import ingest
+
+        return ingest
+    if name == "derive":
+        from odtrial.data.derive import derive
+
+        return derive
+    if name == "load_trial":
+        from odtrial.trial import load_trial
+
+        return load_trial
+    raise AttributeError(f"module 'odtrial' has no attribute {name!r}")

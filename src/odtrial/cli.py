@@ -1,0 +1,66 @@
+"""The ``odtrial`` command line: thin, every command calls the library.
+
+Each layer registers its own commands (``register(app)`` in its ``cli``
+module). User errors (:class:`~odtrial.errors.OdtrialError`) print one line
+to stderr and exit with the error's code; no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import typer
+
+from odtrial.errors import OdtrialError
+
+app = typer.Typer(
+    name="odtrial",
+    help="Data management and analysis of the POD cluster randomised trial.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Modules that contribute commands; each defines register(app).
+COMMAND_MODULES = (
+    "odtrial.synth.cli",
+    "odtrial.data.cli",
+    "odtrial.randomise.cli",
+    "odtrial.design.cli",
+    "odtrial.analysis.cli",
+)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the package version."""
+    from odtrial import __version__
+
+    typer.echo(__version__)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(name) is None:  # layer not built yet
+            continue
+        importlib.import_module(name).register(app)
+
+
+@app.callback()
+def _root() -> None:
+    """Data management and analysis of the POD cluster randomised trial."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script and ``python -m odtrial``."""
+    _register_all()
+    try:
+        app(args=argv, prog_name="odtrial")
+    except OdtrialError as e:
+        typer.echo(f"odtrial: error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("odtrial: interrupted", err=True)
+        sys.exit(130)

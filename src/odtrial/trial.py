@@ -1,0 +1,394 @@
+"""Trial configuration: one TOML file describes a trial.
+
+It names the trusts, the catchment areas (randomisation strata), the clusters
+(member GP practices, list size, deprivation, arm once allocated), and for
+each trust the extracts it sends: file pattern, format and dialect, column
+mapping onto the canonical names of :mod:`odtrial.data.canonical`, and code
+mappings onto the vocabularies of :mod:`odtrial.data.vocab`. A new trust or a
+changed extract is a config change, not a code change.
+
+Layout (see ``data/synthetic/trial.toml`` for a full example)::
+
+    [trial]
+    name = "..."
+    registration = "ISRCTN..."
+    synthetic = true
+    arms = ["POD", "TAU"]
+    follow_up_months = 24
+    data_cutoff = 2025-06-30
+
+    [pseudonymisation]
+    key_env = "ODTRIAL_PSEUDONYM_KEY"
+    test_key = "..."           # only allowed when trial.synthetic = true
+
+    [[trusts]]
+    id = "NELFT"
+    name = "North East London NHS Foundation Trust"
+    directory = "nelft"        # extract folder under the source root
+
+    [[catchments]]
+    id = "NELFT-BD"
+    trust = "NELFT"
+    name = "Barking and Dagenham"
+
+    [[clusters]]
+    id = "C01"
+    catchment = "NELFT-BD"
+    practices = ["F82001", "F82002"]
+    list_size = 24100
+    imd_score = 31.2
+    arm = "POD"                # optional until allocated
+
+    [extracts.NELFT.participants]
+    pattern = "participants_*.csv"
+    format = "csv"             # csv | excel | sav | dta | xpt | sas7bdat
+    encoding = "utf-8"
+    delimiter = ","
+    date_format = "%Y-%m-%d"   # strftime, or "native" (reader gives dates),
+                               # "excel-serial", "sas-days", "spss-seconds"
+    [extracts.NELFT.participants.columns]   # canonical -> source column
+    nhs_number = "NHSNumber"
+    [extracts.NELFT.participants.codes.sex] # source value (as text) -> canonical
+    M = "male"
+    F = "female"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Final
+
+from odtrial.data.canonical import MAPPED, SITE_TABLES
+from odtrial.errors import ConfigError
+
+FORMATS: Final = ("csv", "excel", "sav", "dta", "xpt", "sas7bdat")
+DATE_FORMATS_SPECIAL: Final = ("native", "excel-serial", "sas-days", "spss-seconds")
+
+
+@dataclass(frozen=True)
+class Trust:
+    id: str
+    name: str
+    directory: str
+
+
+@dataclass(frozen=True)
+class Catchment:
+    id: str
+    trust: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: str
+    trust: str
+    catchment: str
+    practices: tuple[str, ...]
+    list_size: int
+    imd_score: float
+    arm: str | None = None
+
+
+@dataclass(frozen=True)
+class ExtractSpec:
+    trust: str
+    table: str
+    pattern: str
+    format: str
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    quotechar: str = '"'
+    decimal: str = "."
+    date_format: str = "%Y-%m-%d"
+    sheet: str | int = 0
+    use_value_labels: bool = True
+    columns: Mapping[str, str] = field(default_factory=dict)  # canonical -> source
+    codes: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=dict
+    )  # canonical field -> {source text: canonical}
+
+
+@dataclass(frozen=True)
+class Pseudonymisation:
+    key_env: str = "ODTRIAL_PSEUDONYM_KEY"
+    test_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Trial:
+    name: str
+    registration: str
+    synthetic: bool
+    arms: tuple[str, str]
+    follow_up_months: int
+    data_cutoff: date
+    trusts: tuple[Trust, ...]
+    catchments: tuple[Catchment, ...]
+    clusters: tuple[Cluster, ...]
+    extracts: Mapping[str, Mapping[str, ExtractSpec]]  # trust id -> table -> spec
+    pseudonymisation: Pseudonymisation
+    config_sha256: str
+    path: Path | None = None
+
+    def trust(self, trust_id: str) -> Trust:
+        for t in self.trusts:
+            if t.id == trust_id:
+                return t
+        raise KeyError(trust_id)
+
+    def cluster_of_practice(self) -> dict[str, str]:
+        """GP practice code -> cluster id."""
+        return {p: c.id for c in self.clusters for p in c.practices}
+
+    def cluster_by_id(self) -> dict[str, Cluster]:
+        return {c.id: c for c in self.clusters}
+
+    @property
+    def allocated(self) -> bool:
+        return all(c.arm is not None for c in self.clusters)
+
+
+def load_trial(path: str | Path) -> Trial:
+    """Read and validate a trial configuration TOML file.
+
+    Raises :class:`~odtrial.errors.ConfigError` naming the offending key.
+    """
+    p = Path(path)
+    try:
+        raw_bytes = p.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read trial configuration ({e.strerror})") from None
+    try:
+        raw = tomllib.loads(raw_bytes.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: not valid TOML ({e})") from None
+    trial = parse_trial(raw, source=str(p))
+    return _replace_meta(trial, hashlib.sha256(raw_bytes).hexdigest(), p)
+
+
+def _replace_meta(t: Trial, sha: str, path: Path) -> Trial:
+    from dataclasses import replace
+
+    return replace(t, config_sha256=sha, path=path)
+
+
+class _Reader:
+    """Typed access to a TOML table that names the full key on every error."""
+
+    def __init__(self, data: Mapping[str, Any], where: str, source: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: {where} must be a table")
+        self.data, self.where, self.source = data, where, source
+
+    def _key(self, k: str) -> str:
+        return f"{self.where}.{k}" if self.where else k
+
+    def fail(self, k: str, msg: str) -> ConfigError:
+        return ConfigError(f"{self.source}: key '{self._key(k)}' {msg}")
+
+    def get(self, k: str, typ: type | tuple[type, ...], default: Any = ...) -> Any:
+        if k not in self.data:
+            if default is ...:
+                raise self.fail(k, "is missing")
+            return default
+        v = self.data[k]
+        if typ is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, typ) or (isinstance(v, bool) and typ in (int, float)):
+            names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
+            raise self.fail(k, f"must be {names}, got {type(v).__name__} {v!r}")
+        return v
+
+    def sub(self, k: str, default: Any = ...) -> _Reader:
+        return _Reader(
+            self.get(k, dict, {} if default is not ... else ...), self._key(k), self.source
+        )
+
+    def items(self, k: str) -> list[_Reader]:
+        lst = self.get(k, list)
+        return [_Reader(x, f"{self._key(k)}[{i}]", self.source) for i, x in enumerate(lst)]
+
+    def unknown_keys(self, allowed: set[str]) -> None:
+        extra = sorted(set(self.data) - allowed)
+        if extra:
+            raise self.fail(extra[0], f"is not a known key (allowed: {', '.join(sorted(allowed))})")
+
+
+def parse_trial(raw: Mapping[str, Any], *, source: str = "<config>") -> Trial:
+    """Validate a parsed TOML mapping into a :class:`Trial`."""
+    top = _Reader(raw, "", source)
+    top.unknown_keys({"trial", "pseudonymisation", "trusts", "catchments", "clusters", "extracts"})
+    t = top.sub("trial")
+    arms = tuple(t.get("arms", list))
+    if len(arms) != 2 or len(set(arms)) != 2 or not all(isinstance(a, str) for a in arms):
+        raise t.fail("arms", "must list two distinct arm names, intervention first")
+    synthetic = t.get("synthetic", bool, False)
+    cutoff = t.get("data_cutoff", date)
+    follow_up = t.get("follow_up_months", int)
+    if follow_up <= 0:
+        raise t.fail("follow_up_months", "must be positive")
+
+    ps = top.sub("pseudonymisation", default={})
+    pseudo = Pseudonymisation(
+        key_env=ps.get("key_env", str, "ODTRIAL_PSEUDONYM_KEY"),
+        test_key=ps.get("test_key", str, None),
+    )
+    if pseudo.test_key is not None and not synthetic:
+        raise ps.fail("test_key", "is only allowed for a synthetic trial (trial.synthetic = true)")
+
+    trusts = []
+    for r in top.items("trusts"):
+        trusts.append(
+            Trust(r.get("id", str), r.get("name", str), r.get("directory", str, r.get("id", str)))
+        )
+    trust_ids = {x.id for x in trusts}
+    if len(trust_ids) != len(trusts):
+        raise top.fail("trusts", "has duplicated ids")
+
+    catchments = []
+    for r in top.items("catchments"):
+        c = Catchment(r.get("id", str), r.get("trust", str), r.get("name", str, r.get("id", str)))
+        if c.trust not in trust_ids:
+            raise r.fail("trust", f"names unknown trust {c.trust!r}")
+        catchments.append(c)
+    catch_trust = {c.id: c.trust for c in catchments}
+    if len(catch_trust) != len(catchments):
+        raise top.fail("catchments", "has duplicated ids")
+
+    clusters = []
+    seen_practices: dict[str, str] = {}
+    for r in top.items("clusters"):
+        cid = r.get("id", str)
+        catchment = r.get("catchment", str)
+        if catchment not in catch_trust:
+            raise r.fail("catchment", f"names unknown catchment {catchment!r}")
+        practices = r.get("practices", list)
+        if not practices or not all(isinstance(x, str) for x in practices):
+            raise r.fail("practices", "must be a non-empty list of practice codes")
+        for pc in practices:
+            if pc in seen_practices:
+                raise r.fail(
+                    "practices", f"practice {pc!r} is already in cluster {seen_practices[pc]!r}"
+                )
+            seen_practices[pc] = cid
+        arm = r.get("arm", str, None)
+        if arm is not None and arm not in arms:
+            raise r.fail("arm", f"must be one of {list(arms)}, got {arm!r}")
+        clusters.append(
+            Cluster(
+                id=cid,
+                trust=catch_trust[catchment],
+                catchment=catchment,
+                practices=tuple(practices),
+                list_size=r.get("list_size", int),
+                imd_score=r.get("imd_score", float),
+                arm=arm,
+            )
+        )
+    if len({c.id for c in clusters}) != len(clusters):
+        raise top.fail("clusters", "has duplicated ids")
+
+    extracts: dict[str, dict[str, ExtractSpec]] = {}
+    ex = top.sub("extracts")
+    for trust_id in ex.data:
+        if trust_id not in trust_ids:
+            raise ex.fail(trust_id, "is not a trust id")
+        tr = ex.sub(trust_id)
+        tr.unknown_keys(set(SITE_TABLES))
+        extracts[trust_id] = {
+            table: _parse_extract(tr.sub(table), trust_id, table) for table in tr.data
+        }
+    for trust_id in sorted(trust_ids):
+        missing = [tb for tb in SITE_TABLES if tb not in extracts.get(trust_id, {})]
+        if missing:
+            raise ex.fail(f"{trust_id}.{missing[0]}", "is missing (every trust sends every table)")
+
+    return Trial(
+        name=t.get("name", str),
+        registration=t.get("registration", str, ""),
+        synthetic=synthetic,
+        arms=(arms[0], arms[1]),
+        follow_up_months=follow_up,
+        data_cutoff=cutoff,
+        trusts=tuple(trusts),
+        catchments=tuple(catchments),
+        clusters=tuple(clusters),
+        extracts=extracts,
+        pseudonymisation=pseudo,
+        config_sha256="",
+    )
+
+
+_EXTRACT_KEYS = {
+    "pattern",
+    "format",
+    "encoding",
+    "delimiter",
+    "quotechar",
+    "decimal",
+    "date_format",
+    "sheet",
+    "use_value_labels",
+    "columns",
+    "codes",
+}
+
+
+def _parse_extract(r: _Reader, trust: str, table: str) -> ExtractSpec:
+    r.unknown_keys(_EXTRACT_KEYS)
+    fmt = r.get("format", str)
+    if fmt not in FORMATS:
+        raise r.fail("format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    encoding = r.get("encoding", str, "utf-8")
+    try:
+        "".encode(encoding)
+    except LookupError:
+        raise r.fail("encoding", f"names unknown encoding {encoding!r}") from None
+    delimiter = r.get("delimiter", str, ",")
+    if len(delimiter) != 1:
+        raise r.fail("delimiter", "must be one character")
+    date_format = r.get("date_format", str, "%Y-%m-%d")
+    if "%" not in date_format and date_format not in DATE_FORMATS_SPECIAL:
+        raise r.fail(
+            "date_format", f"must be a strftime pattern or one of {', '.join(DATE_FORMATS_SPECIAL)}"
+        )
+    cols_r = r.sub("columns")
+    columns = {k: cols_r.get(k, str) for k in cols_r.data}
+    known = {f.name for f in MAPPED[table]}
+    for k in columns:
+        if k not in known:
+            raise cols_r.fail(
+                k, f"is not a canonical field of {table} (known: {', '.join(sorted(known))})"
+            )
+    for f in MAPPED[table]:
+        if f.required and f.name not in columns:
+            raise cols_r.fail(f.name, "is missing (required canonical field)")
+    codes_r = r.sub("codes", default={})
+    codes: dict[str, dict[str, Any]] = {}
+    for k in codes_r.data:
+        if k not in known:
+            raise codes_r.fail(k, f"is not a canonical field of {table}")
+        m = codes_r.get(k, dict)
+        codes[k] = {str(src): dst for src, dst in m.items()}
+    sheet = r.get("sheet", (str, int), 0)
+    return ExtractSpec(
+        trust=trust,
+        table=table,
+        pattern=r.get("pattern", str),
+        format=fmt,
+        encoding=encoding,
+        delimiter=delimiter,
+        quotechar=r.get("quotechar", str, '"'),
+        decimal=r.get("decimal", str, "."),
+        date_format=date_format,
+        sheet=sheet,
+        use_value_labels=r.get("use_value_labels", bool, True),
+        columns=columns,
+        codes=codes,
+    )

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import copy
+from datetime import date
+
+import pytest
+
+from odtrial.errors import ConfigError
+from odtrial.trial import load_trial, parse_trial
+
+_EXTRACT = {
+    "participants": {
+        "pattern": "p.csv",
+        "format": "csv",
+        "columns": {
+            "nhs_number": "NHS",
+            "date_of_birth": "DOB",
+            "sex": "Sex",
+            "diagnosis": "Dx",
+            "gp_practice": "GP",
+            "cluster_id": "Cluster",
+            "consent_date": "Consent",
+            "baseline_work_study": "Work",
+        },
+        "codes": {"sex": {"M": "male", "F": "female"}},
+    },
+    "followup": {
+        "pattern": "f.csv",
+        "format": "csv",
+        "columns": {
+            "nhs_number": "NHS",
+            "visit_month": "Visit",
+            "assessment_date": "D",
+            "work_study": "W",
+        },
+    },
+    "admissions": {
+        "pattern": "a.csv",
+        "format": "csv",
+        "columns": {"nhs_number": "NHS", "admission_date": "A", "legal_status": "L"},
+    },
+    "crisis_referrals": {
+        "pattern": "c.csv",
+        "format": "csv",
+        "columns": {"nhs_number": "NHS", "referral_date": "R"},
+    },
+    "prescriptions": {
+        "pattern": "rx.csv",
+        "format": "csv",
+        "columns": {
+            "nhs_number": "NHS",
+            "drug": "Drug",
+            "daily_dose_mg": "Dose",
+            "start_date": "S",
+        },
+    },
+}
+
+BASE = {
+    "trial": {
+        "name": "t",
+        "arms": ["POD", "TAU"],
+        "follow_up_months": 24,
+        "data_cutoff": date(2025, 6, 30),
+        "synthetic": True,
+    },
+    "trusts": [{"id": "T1", "name": "Trust one"}],
+    "catchments": [{"id": "K1", "trust": "T1", "name": "Catch"}],
+    "clusters": [
+        {
+            "id": "C1",
+            "catchment": "K1",
+            "practices": ["P1", "P2"],
+            "list_size": 10000,
+            "imd_score": 20.5,
+            "arm": "POD",
+        },
+        {"id": "C2", "catchment": "K1", "practices": ["P3"], "list_size": 8000, "imd_score": 12},
+    ],
+    "extracts": {"T1": _EXTRACT},
+}
+
+
+def test_parse_minimal_trial():
+    t = parse_trial(BASE)
+    assert t.arms == ("POD", "TAU")
+    assert t.cluster_of_practice() == {"P1": "C1", "P2": "C1", "P3": "C2"}
+    assert t.clusters[1].imd_score == 12.0 and t.clusters[1].arm is None
+    assert not t.allocated
+    spec = t.extracts["T1"]["participants"]
+    assert spec.codes["sex"] == {"M": "male", "F": "female"}
+    assert spec.delimiter == "," and spec.encoding == "utf-8"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("trial", "arms"), ["POD"], r"key 'trial\.arms' must list two"),
+        (
+            ("clusters", 0, "catchment"),
+            "nowhere",
+            r"key 'clusters\[0\]\.catchment' names unknown catchment",
+        ),
+        (("clusters", 1, "practices"), ["P1"], r"practice 'P1' is already in cluster 'C1'"),
+        (("clusters", 0, "arm"), "XYZ", r"key 'clusters\[0\]\.arm' must be one of"),
+        (("clusters", 0, "list_size"), "big", r"key 'clusters\[0\]\.list_size' must be int"),
+        (
+            ("extracts", "T1", "admissions", "format"),
+            "pdf",
+            r"key 'extracts\.T1\.admissions\.format' must be one of",
+        ),
+        (("extracts", "T1", "admissions", "encoding"), "klingon", r"names unknown encoding"),
+        (
+            ("extracts", "T1", "followup", "columns", "bogus"),
+            "X",
+            r"'extracts\.T1\.followup\.columns\.bogus' is not a canonical field",
+        ),
+        (("trial", "synthetic"), False, None),
+    ],
+)
+def test_config_errors_name_the_key(path, value, message):
+    raw = copy.deepcopy(BASE)
+    node = raw
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    if message is None:  # not synthetic: parses, since there is no test key
+        assert parse_trial(raw).synthetic is False
+        return
+    with pytest.raises(ConfigError, match=message):
+        parse_trial(raw)
+
+
+def test_missing_required_column_and_table():
+    raw = copy.deepcopy(BASE)
+    del raw["extracts"]["T1"]["participants"]["columns"]["nhs_number"]
+    with pytest.raises(ConfigError, match=r"columns\.nhs_number' is missing"):
+        parse_trial(raw)
+    raw = copy.deepcopy(BASE)
+    del raw["extracts"]["T1"]["prescriptions"]
+    with pytest.raises(ConfigError, match=r"'extracts\.T1\.prescriptions' is missing"):
+        parse_trial(raw)
+
+
+def test_test_key_only_for_synthetic():
+    raw = copy.deepcopy(BASE)
+    raw["trial"]["synthetic"] = False
+    raw["pseudonymisation"] = {"test_key": "abc"}
+    with pytest.raises(ConfigError, match=r"pseudonymisation\.test_key' is only allowed"):
+        parse_trial(raw)
+
+
+def test_load_trial_reports_bad_toml(tmp_path):
+    p = tmp_path / "t.toml"
+    p.write_text("[trial\nname=", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_trial(p)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_trial(tmp_path / "absent.toml")

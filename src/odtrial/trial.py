@@ -63,6 +63,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
+from odtrial._toml import TomlReader
 from odtrial.data.canonical import MAPPED, SITE_TABLES
 from odtrial.errors import ConfigError
 
@@ -178,51 +179,9 @@ def _replace_meta(t: Trial, sha: str, path: Path) -> Trial:
     return replace(t, config_sha256=sha, path=path)
 
 
-class _Reader:
-    """Typed access to a TOML table that names the full key on every error."""
-
-    def __init__(self, data: Mapping[str, Any], where: str, source: str) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{source}: {where} must be a table")
-        self.data, self.where, self.source = data, where, source
-
-    def _key(self, k: str) -> str:
-        return f"{self.where}.{k}" if self.where else k
-
-    def fail(self, k: str, msg: str) -> ConfigError:
-        return ConfigError(f"{self.source}: key '{self._key(k)}' {msg}")
-
-    def get(self, k: str, typ: type | tuple[type, ...], default: Any = ...) -> Any:
-        if k not in self.data:
-            if default is ...:
-                raise self.fail(k, "is missing")
-            return default
-        v = self.data[k]
-        if typ is float and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if not isinstance(v, typ) or (isinstance(v, bool) and typ in (int, float)):
-            names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
-            raise self.fail(k, f"must be {names}, got {type(v).__name__} {v!r}")
-        return v
-
-    def sub(self, k: str, default: Any = ...) -> _Reader:
-        return _Reader(
-            self.get(k, dict, {} if default is not ... else ...), self._key(k), self.source
-        )
-
-    def items(self, k: str) -> list[_Reader]:
-        lst = self.get(k, list)
-        return [_Reader(x, f"{self._key(k)}[{i}]", self.source) for i, x in enumerate(lst)]
-
-    def unknown_keys(self, allowed: set[str]) -> None:
-        extra = sorted(set(self.data) - allowed)
-        if extra:
-            raise self.fail(extra[0], f"is not a known key (allowed: {', '.join(sorted(allowed))})")
-
-
 def parse_trial(raw: Mapping[str, Any], *, source: str = "<config>") -> Trial:
     """Validate a parsed TOML mapping into a :class:`Trial`."""
-    top = _Reader(raw, "", source)
+    top = TomlReader(raw, "", source)
     top.unknown_keys({"trial", "pseudonymisation", "trusts", "catchments", "clusters", "extracts"})
     t = top.sub("trial")
     arms = tuple(t.get("arms", list))
@@ -340,7 +299,7 @@ _EXTRACT_KEYS = {
 }
 
 
-def _parse_extract(r: _Reader, trust: str, table: str) -> ExtractSpec:
+def _parse_extract(r: TomlReader, trust: str, table: str) -> ExtractSpec:
     r.unknown_keys(_EXTRACT_KEYS)
     fmt = r.get("format", str)
     if fmt not in FORMATS:

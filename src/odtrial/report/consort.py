@@ -1,0 +1,166 @@
+"""The CONSORT flow diagram of clusters and individuals by arm.
+
+CONSORT 2010 extension for cluster trials (Campbell et al., BMJ 2012;345:e5661):
+the flow counts clusters *and* individuals in each arm at each stage
+(randomised, received the allocation, lost to follow-up, analysed).
+Counts come from the data (:func:`flow_from_dataset`), never typed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
+
+
+@dataclass(frozen=True)
+class ArmFlow:
+    """Counts for one arm. ``*_clusters`` count clusters, the rest individuals."""
+
+    label: str
+    randomised_clusters: int
+    received_clusters: int
+    recruited: int  # individuals consented in the arm's clusters
+    received: int
+    lost_clusters: int  # clusters with no individual followed up
+    lost: int  # individuals lost to follow-up (outcome missing)
+    analysed_clusters: int
+    analysed: int
+    cluster_sizes: tuple[int, ...] = ()  # recruited per cluster, for mean and range
+
+    def size_text(self) -> str:
+        if not self.cluster_sizes:
+            return ""
+        s = self.cluster_sizes
+        return f"cluster size mean {sum(s) / len(s):.1f} (range {min(s)}–{max(s)})"
+
+
+@dataclass(frozen=True)
+class Flow:
+    clusters_assessed: int | None
+    clusters_randomised: int
+    arms: tuple[ArmFlow, ArmFlow]
+    outcome_label: str
+
+
+def flow_from_dataset(
+    dataset: pd.DataFrame,
+    clusters: pd.DataFrame,
+    *,
+    outcome: str,
+    arm_labels: Mapping[str, str],
+    arm_order: Sequence[str],
+    outcome_label: str = "",
+) -> Flow:
+    """Count the flow from the analysis dataset (one row per participant) and the
+    cluster table (one row per randomised cluster, column ``arm``).
+
+    Every participant here received the allocation of their cluster (cluster-level
+    intervention delivered by the service); lost to follow-up means the outcome is
+    missing; analysed means it was observed.
+    """
+    arms = []
+    for arm in arm_order:
+        cl = clusters.loc[clusters["arm"] == arm, "cluster_id"]
+        people = dataset[dataset["arm"] == arm]
+        observed = people[outcome].notna()
+        per_cluster = people.groupby("cluster_id", observed=True).size()
+        analysed_per_cluster = people[observed].groupby("cluster_id", observed=True).size()
+        sizes = tuple(int(per_cluster.get(c, 0)) for c in cl)
+        analysed_clusters = int((analysed_per_cluster > 0).sum())
+        arms.append(
+            ArmFlow(
+                label=arm_labels.get(arm, arm),
+                randomised_clusters=len(cl),
+                received_clusters=len(cl),
+                recruited=len(people),
+                received=len(people),
+                lost_clusters=len(cl) - analysed_clusters,
+                lost=int((~observed).sum()),
+                analysed_clusters=analysed_clusters,
+                analysed=int(observed.sum()),
+                cluster_sizes=sizes,
+            )
+        )
+    return Flow(
+        clusters_assessed=None,
+        clusters_randomised=len(clusters),
+        arms=(arms[0], arms[1]),
+        outcome_label=outcome_label,
+    )
+
+
+_STAGES = ("Enrolment", "Allocation", "Follow-up", "Analysis")
+
+
+def _box(ax, x: float, y: float, w: float, h: float, text: str, *, bold: bool = False) -> None:
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2), w, h,
+            boxstyle="round,pad=0.004,rounding_size=0.01", linewidth=1.0,
+            edgecolor="#1f2d3d", facecolor="white",
+        )
+    )  # fmt: skip
+    ax.text(x, y, text, ha="center", va="center", fontsize=8.2, wrap=False,
+            fontweight="bold" if bold else "normal", linespacing=1.35)  # fmt: skip
+
+
+def _arrow(ax, x0: float, y0: float, x1: float, y1: float) -> None:
+    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                arrowprops={"arrowstyle": "-|>", "lw": 1.0, "color": "#1f2d3d"})  # fmt: skip
+
+
+def draw_consort(flow: Flow) -> Figure:
+    """Draw the flow diagram; returns a matplotlib Figure (A4-portrait width)."""
+    fig = plt.figure(figsize=(7.4, 8.6))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    xs = (0.32, 0.78)
+    w, h = 0.40, 0.125
+    ys = {"Allocation": 0.70, "Follow-up": 0.46, "Analysis": 0.22}
+    # stage labels on the left, as CONSORT shows them
+    for stage, y in (("Enrolment", 0.905), *ys.items()):
+        ax.text(0.055, y, stage, rotation=90, ha="center", va="center", fontsize=9,
+                fontweight="bold", color="#1f4e79")  # fmt: skip
+    total = sum(a.recruited for a in flow.arms)
+    top = f"Clusters randomised (n = {flow.clusters_randomised})"
+    if flow.clusters_assessed is not None:
+        top = f"Clusters assessed for eligibility (n = {flow.clusters_assessed})\n" + top
+    top += f"\nIndividuals recruited in randomised clusters (n = {total})"
+    _box(ax, 0.55, 0.905, 0.56, 0.09, top, bold=False)
+    for x, arm in zip(xs, flow.arms, strict=True):
+        _arrow(ax, 0.55, 0.86, x, ys["Allocation"] + h / 2)
+        _box(
+            ax, x, ys["Allocation"], w, h,
+            f"Allocated to {arm.label}\n"
+            f"Clusters n = {arm.randomised_clusters}; individuals n = {arm.recruited}\n"
+            f"{arm.size_text()}\n"
+            f"Received allocation: clusters n = {arm.received_clusters};\nindividuals n = {arm.received}",
+        )  # fmt: skip
+        _arrow(ax, x, ys["Allocation"] - h / 2, x, ys["Follow-up"] + h / 2)
+        _box(
+            ax, x, ys["Follow-up"], w, h,
+            "Lost to follow-up\n"
+            f"Clusters n = {arm.lost_clusters} (no individual followed up)\n"
+            f"Individuals n = {arm.lost}\n(primary outcome not observed)",
+        )  # fmt: skip
+        _arrow(ax, x, ys["Follow-up"] - h / 2, x, ys["Analysis"] + h / 2)
+        _box(
+            ax, x, ys["Analysis"], w, h,
+            "Analysed\n"
+            f"Clusters n = {arm.analysed_clusters}\n"
+            f"Individuals n = {arm.analysed}\n"
+            f"Excluded from analysis: n = {arm.recruited - arm.analysed - arm.lost}",
+        )  # fmt: skip
+    ax.text(0.55, 0.075, f"Primary outcome: {flow.outcome_label}", ha="center", fontsize=8,
+            style="italic", color="#444444")  # fmt: skip
+    return fig

@@ -1,0 +1,47 @@
+"""The committed default trial (data/synthetic/) is exactly what the generator makes:
+text files byte for byte, binary files read back equal (their bytes depend on the
+pyreadstat/zlib versions, not on the generator)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyreadstat
+import pytest
+
+TEXT = {".csv", ".toml", ".json", ".md"}
+
+
+def _frame(path):
+    if path.suffix == ".xlsx":
+        return pd.read_excel(path)
+    reader = {
+        ".sav": pyreadstat.read_sav,
+        ".dta": pyreadstat.read_dta,
+        ".xpt": pyreadstat.read_xport,
+    }
+    df, meta = reader[path.suffix](path)
+    return df, meta.variable_value_labels
+
+
+def test_committed_synthetic_trial_matches_the_generator(default_trial, repo_root):
+    committed = repo_root / "data" / "synthetic"
+    if not (committed / "trial.toml").is_file():
+        pytest.fail("data/synthetic/ is missing: regenerate it (see data/synthetic/README.md)")
+    made = sorted(p.relative_to(default_trial) for p in default_trial.rglob("*") if p.is_file())
+    have = sorted(
+        p.relative_to(committed)
+        for p in committed.rglob("*")
+        if p.is_file() and p.name != "README.md"
+    )
+    assert made == have
+    for rel in made:
+        a, b = default_trial / rel, committed / rel
+        if rel.suffix in TEXT:
+            assert a.read_bytes() == b.read_bytes(), f"{rel} drifted from the generator"
+        else:
+            fa, fb = _frame(a), _frame(b)
+            if isinstance(fa, tuple):
+                pd.testing.assert_frame_equal(fa[0], fb[0])
+                assert fa[1] == fb[1]
+            else:
+                pd.testing.assert_frame_equal(fa, fb)

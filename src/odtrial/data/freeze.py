@@ -1,0 +1,156 @@
+"""The data freeze: Parquet tables, quarantine, queries and a manifest of hashes.
+
+A freeze is written whole or not at all: everything is built in a temporary
+folder beside the target and renamed into place at the end (an existing
+freeze is swapped out only after the new one is complete). Parquet files are
+written without timestamps, so the same inputs give byte-identical files.
+
+:func:`read_freeze` reads a freeze back and checks the SHA-256 of every output
+listed in its manifest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from odtrial.data.canonical import FROZEN_TABLES
+from odtrial.errors import FreezeError
+
+MANIFEST: Final = "manifest.json"
+MANIFEST_KEYS: Final = (
+    "inputs",
+    "outputs",
+    "config_sha256",
+    "package_version",
+    "trial",
+    "counts",
+)
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """A data freeze read back from disk.
+
+    Attributes
+    ----------
+    tables
+        ``clusters, participants, followup, admissions, crisis_referrals,
+        prescriptions`` as DataFrames.
+    manifest
+        The parsed ``manifest.json``.
+    path
+        The freeze folder.
+    """
+
+    tables: dict[str, pd.DataFrame]
+    manifest: dict[str, Any]
+    path: Path
+    quarantine: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def queries(self) -> pd.DataFrame:
+        """The queries raised at ingest (``queries.csv``, all columns as text)."""
+        return pd.read_csv(self.path / "queries.csv", dtype="string", keep_default_na=False)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Write a frame as Parquet with deterministic bytes (no index, fixed options)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table, path, compression="zstd", use_dictionary=True, write_statistics=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Build a folder in a temporary sibling and move it onto ``target`` on success.
+
+    If the body raises, the temporary folder is removed and ``target`` (absent
+    or an older freeze) is left exactly as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not (target / MANIFEST).is_file():
+        if not target.is_dir() or any(target.iterdir()):
+            raise FreezeError(
+                f"{target}: exists and is not a data freeze (no {MANIFEST}); refusing to overwrite"
+            )
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / "freeze")
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old / "freeze", target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_freeze(path: str | Path) -> Freeze:
+    """Read a data freeze, verifying every output against the manifest.
+
+    Raises
+    ------
+    FreezeError
+        No manifest, a manifest without the contract's keys, or an output
+        that is missing or whose SHA-256 differs from the manifest.
+    """
+    p = Path(path)
+    mpath = p / MANIFEST
+    if not mpath.is_file():
+        raise FreezeError(f"{p}: not a data freeze ({MANIFEST} is missing)")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise FreezeError(f"{mpath}: cannot read manifest ({e})") from None
+    if not isinstance(manifest, dict) or any(k not in manifest for k in MANIFEST_KEYS):
+        raise FreezeError(f"{mpath}: manifest lacks one of the keys {', '.join(MANIFEST_KEYS)}")
+    for out in manifest["outputs"]:
+        f = p / out["path"]
+        if not f.is_file():
+            raise FreezeError(f"{p}: output {out['path']} is missing")
+        if sha256_file(f) != out["sha256"]:
+            raise FreezeError(
+                f"{p}: output {out['path']} has changed since the freeze (sha256 mismatch)"
+            )
+    listed = {o["path"] for o in manifest["outputs"]}
+    tables = {}
+    for t in FROZEN_TABLES:
+        rel = f"tables/{t}.parquet"
+        if rel not in listed:
+            raise FreezeError(f"{p}: manifest lists no {rel}")
+        tables[t] = pd.read_parquet(p / rel)
+    quarantine = {
+        Path(o["path"]).stem: pd.read_parquet(p / o["path"])
+        for o in manifest["outputs"]
+        if o["path"].startswith("quarantine/")
+    }
+    return Freeze(tables=tables, manifest=manifest, path=p, quarantine=quarantine)

@@ -1,0 +1,485 @@
+"""Ingest: site extracts -> validated, pseudonymised data freeze.
+
+``ingest(src, out)`` reads every extract of every trust (readers), maps it
+onto the canonical tables (mapping), validates the mapped tables
+(:func:`odtrial.data.validate.validate`), quarantines rows with any
+error-level failure, raises a query for every failure, replaces NHS numbers
+by keyed pseudonyms and dates of birth by age at consent, and writes the
+freeze atomically with a manifest of hashes and row counts.
+
+Nothing is dropped silently: every record of every input file is either
+accepted into ``tables/`` or kept in ``quarantine/`` with its reasons, and
+the manifest's counts add up per file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from odtrial.data.canonical import FROZEN, MAPPED, PROVENANCE, SITE_TABLES
+from odtrial.data.catalogue import RULES
+from odtrial.data.freeze import MANIFEST, atomic_folder, sha256_file, write_parquet
+from odtrial.data.mapping import FAILURE_COLUMNS, empty_failures, map_extract
+from odtrial.data.masking import mask_nhs
+from odtrial.data.pseudonym import nhs_valid, pseudonymise, resolve_key
+from odtrial.data.queries import (
+    build_queries,
+    mask_failures,
+    write_queries_csv,
+    write_trust_workbooks,
+)
+from odtrial.data.readers import read_extract
+from odtrial.errors import IngestError
+from odtrial.trial import Trial, load_trial
+
+Validator = Callable[[dict[str, pd.DataFrame], Trial], pd.DataFrame]
+_KEY: Final = ("table", "source_file", "source_row")
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest did.
+
+    Attributes
+    ----------
+    freeze
+        The freeze folder written.
+    inputs
+        One row per input file: ``path, trust, table, sha256, rows_read,
+        rows_accepted, rows_quarantined``.
+    queries
+        The queries as written to ``queries.csv`` (identifiers masked).
+    counts
+        Failures per rule code.
+    """
+
+    freeze: Path
+    inputs: pd.DataFrame
+    queries: pd.DataFrame
+    counts: dict[str, int]
+
+    def by_table(self) -> pd.DataFrame:
+        """Rows read, accepted and quarantined per table."""
+        cols = ["rows_read", "rows_accepted", "rows_quarantined"]
+        return self.inputs.groupby("table", sort=False)[cols].sum()
+
+    def queries_by_severity(self) -> dict[str, int]:
+        """Number of queries per severity (``error``, ``warning``)."""
+        vc = self.queries["severity"].value_counts()
+        return {s: int(vc.get(s, 0)) for s in ("error", "warning")}
+
+    def summary(self) -> str:
+        """A short plain-text summary (what the CLI prints)."""
+        lines = [f"freeze: {self.freeze}"]
+        lines.append(f"{'table':<18}{'read':>10}{'accepted':>10}{'quarantined':>13}")
+        for table, r in self.by_table().iterrows():
+            lines.append(
+                f"{table!s:<18}{r.rows_read:>10,}{r.rows_accepted:>10,}{r.rows_quarantined:>13,}"
+            )
+        sev = self.queries_by_severity()
+        lines.append(f"queries: {sev['error']:,} error, {sev['warning']:,} warning")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def _load_validator() -> Validator:
+    """The validation stage (imported late: it is its own module)."""
+    try:
+        from odtrial.data.validate import validate
+    except ModuleNotFoundError as e:  # pragma: no cover - only while validate.py is missing
+        raise IngestError(f"validation is not available ({e})") from None
+    return validate
+
+
+def ingest(
+    src: str | Path,
+    out: str | Path,
+    *,
+    config: str | Path | None = None,
+    key: str | bytes | None = None,
+    key_file: str | Path | None = None,
+    progress: bool = False,
+) -> IngestReport:
+    """Read, map, validate, pseudonymise and freeze a trial's site extracts.
+
+    Parameters
+    ----------
+    src
+        The source folder (``trial.toml`` and one folder per trust).
+    out
+        The freeze folder to write (replaced atomically if it is a freeze).
+    config
+        The trial configuration; default ``src/trial.toml``.
+    key, key_file
+        The pseudonymisation key, or a file holding it; default the
+        environment variable named by the configuration (or a synthetic
+        trial's test key).
+    progress
+        Show a progress bar over the files on stderr.
+
+    Raises
+    ------
+    IngestError
+        A fatal problem (missing file, no file matching a pattern, a missing
+        mapped column, undecodable text, no key), on one line naming the file.
+    """
+    src = Path(src)
+    if not src.is_dir():
+        raise IngestError(f"{src}: source folder not found")
+    trial = load_trial(Path(config) if config is not None else src / "trial.toml")
+    secret = resolve_key(trial, key=key, key_file=key_file)
+    validate = _load_validator()
+
+    jobs = _plan(src, trial)
+    # Rows that map cleanly go on to validation; the few that failed mapping are
+    # held back for the quarantine (kept apart so no full-table copy is needed).
+    passed: dict[str, list[pd.DataFrame]] = {t: [] for t in SITE_TABLES}
+    held: dict[str, list[pd.DataFrame]] = {t: [] for t in SITE_TABLES}
+    fails: list[pd.DataFrame] = []
+    inputs: list[dict[str, Any]] = []
+    it: Any = jobs
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(jobs, desc="ingest", unit="file")
+    for path, rel, spec in it:
+        raw = read_extract(path, spec, rel=rel)
+        m = map_extract(raw, spec, trial)
+        del raw
+        if len(m.failed_rows):
+            failed = np.isin(m.frame["source_row"].to_numpy(), m.failed_rows)
+            passed[spec.table].append(m.frame.iloc[np.flatnonzero(~failed)])
+            held[spec.table].append(m.frame.iloc[np.flatnonzero(failed)])
+        else:
+            passed[spec.table].append(m.frame)
+        fails.append(m.failures)
+        inputs.append(
+            {
+                "path": rel,
+                "trust": spec.trust,
+                "table": spec.table,
+                "sha256": sha256_file(path),
+                "rows_read": m.rows_read,
+            }
+        )
+
+    mapped = {t: _concat(passed.pop(t), t) for t in SITE_TABLES}
+    held_back = {t: _concat(held[t], t) if held[t] else mapped[t].iloc[:0] for t in SITE_TABLES}
+    map_fail = pd.concat(fails, ignore_index=True) if fails else empty_failures()
+    val_fail = _normalise_failures(validate(mapped, trial))
+    failures = pd.concat([map_fail, val_fail], ignore_index=True)
+    failures = failures.astype({c: "string" for c in FAILURE_COLUMNS if c != "source_row"})
+    errors = failures[failures["severity"] == "error"]
+
+    participant = _participant_of_failures(failures, mapped, held_back, secret)
+    queries = build_queries(failures, participant)
+    masked = mask_failures(failures)
+
+    accepted: dict[str, pd.DataFrame] = {}
+    quarantine: dict[str, pd.DataFrame] = {}
+    cache: dict[str, str] = {}  # NHS number -> pseudonym, shared by the tables
+    for t in SITE_TABLES:
+        frame = mapped.pop(t)  # freed table by table as the frozen ones are built
+        bad = _in(frame, errors, t)
+        accepted[t] = _freeze_table(frame.iloc[np.flatnonzero(~bad)], t, trial, secret, cache)
+        rows = pd.concat([held_back[t], frame.iloc[np.flatnonzero(bad)]], ignore_index=True)
+        del frame
+        quarantine[t] = _quarantine_table(rows, t, masked, secret)
+
+    for row in inputs:
+        t, p = row["table"], row["path"]
+        row["rows_accepted"] = int((accepted[t]["source_file"] == p).sum())
+        row["rows_quarantined"] = int((quarantine[t]["source_file"] == p).sum())
+    counts = {c: 0 for c in sorted(RULES)}
+    for c, n in failures["rule"].value_counts().items():
+        counts[str(c)] = int(n)
+
+    out = Path(out)
+    tables = {"clusters": clusters_table(trial), **accepted}
+    _write(out, trial, tables, quarantine, queries, inputs, counts)
+    report_inputs = pd.DataFrame(
+        inputs,
+        columns=[
+            "path",
+            "trust",
+            "table",
+            "sha256",
+            "rows_read",
+            "rows_accepted",
+            "rows_quarantined",
+        ],
+    )
+    return IngestReport(out, report_inputs, queries, counts)
+
+
+# ------------------------------------------------------------------ planning
+def _plan(src: Path, trial: Trial) -> list[tuple[Path, str, Any]]:
+    """Every (file, relative path, spec) to read, in provenance order; fatal if a pattern is empty."""
+    jobs: list[tuple[Path, str, Any]] = []
+    for trust in sorted(trial.trusts, key=lambda t: t.id):
+        tdir = src / trust.directory
+        if not tdir.is_dir():
+            raise IngestError(f"{trust.directory}: extract folder of trust {trust.id} not found")
+        for table in SITE_TABLES:
+            spec = trial.extracts[trust.id][table]
+            found = [(p.relative_to(src).as_posix(), p) for p in tdir.glob(spec.pattern)]
+            found = sorted((rel, p) for rel, p in found if p.is_file())
+            if not found:
+                raise IngestError(
+                    f"{trust.directory}/{spec.pattern}: no file matches the {table} extract "
+                    f"pattern of trust {trust.id}"
+                )
+            jobs.extend((p, rel, spec) for rel, p in found)
+    return jobs
+
+
+def _concat(parts: list[pd.DataFrame], table: str) -> pd.DataFrame:
+    if not parts:  # pragma: no cover - _plan guarantees at least one file per table
+        raise IngestError(f"no extract for table {table}")
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _keys(files: pd.Series, rows: pd.Series, codes: dict[str, int]) -> np.ndarray:
+    """Integer keys (file code, source_row) for fast membership tests."""
+    f = files.astype("string").map(codes).fillna(-1).to_numpy(dtype=np.int64)
+    return f * (1 << 32) + rows.to_numpy(dtype=np.int64)
+
+
+def _in(frame: pd.DataFrame, failures: pd.DataFrame, table: str) -> np.ndarray:
+    """Mask of ``frame`` rows that have a failure in ``failures`` (of ``table``)."""
+    f = failures[failures["table"] == table]
+    if len(f) == 0 or len(frame) == 0:
+        return np.zeros(len(frame), dtype=bool)
+    codes = {p: i for i, p in enumerate(pd.unique(frame["source_file"].astype(object)))}
+    fk = _keys(f["source_file"], f["source_row"], codes)
+    return np.isin(_keys(frame["source_file"], frame["source_row"], codes), fk)
+
+
+def _normalise_failures(df: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in FAILURE_COLUMNS if c not in df.columns]
+    if missing:
+        raise TypeError(f"validate() returned failures without columns {missing}")
+    df = df.loc[:, list(FAILURE_COLUMNS)].copy()
+    for c in FAILURE_COLUMNS:
+        df[c] = df[c].astype("int64") if c == "source_row" else df[c].astype("string")
+    return df.reset_index(drop=True)
+
+
+def _participant_of_failures(
+    failures: pd.DataFrame,
+    mapped: dict[str, pd.DataFrame],
+    held_back: dict[str, pd.DataFrame],
+    key: bytes,
+) -> pd.Series:
+    """Per failure: the pseudonym of its row's NHS number if valid, else the masked number."""
+    cols = ["source_file", "source_row", "nhs_number"]
+    parts = []
+    for t in SITE_TABLES:
+        hit = mapped[t].loc[_in(mapped[t], failures, t), cols]  # only rows with a failure
+        parts.append(pd.concat([hit, held_back[t].loc[:, cols]]).assign(table=t))
+    look = pd.concat(parts, ignore_index=True)
+    idx = pd.MultiIndex.from_frame(failures.loc[:, list(_KEY)].astype(object))
+    look_idx = pd.MultiIndex.from_frame(look.loc[:, list(_KEY)].astype(object))
+    pos = look_idx.get_indexer(idx)
+    nhs_all = np.empty(len(look) + 1, dtype=object)  # last slot None: for pos -1
+    nhs_all[:-1] = look["nhs_number"].to_numpy(dtype=object, na_value=None)
+    nhs = pd.Series(nhs_all[pos], dtype="string")  # pos -1 (no row: malformed line) -> None
+    return _participant_label(nhs, key)
+
+
+def _participant_label(nhs: pd.Series, key: bytes) -> pd.Series:
+    valid = nhs_valid(nhs).to_numpy(dtype=bool)
+    out = mask_nhs(nhs)
+    if valid.any():
+        out[valid] = pseudonymise(nhs[valid], key).to_numpy()
+    return out
+
+
+# ------------------------------------------------------------------ freezing
+def clusters_table(trial: Trial) -> pd.DataFrame:
+    """The frozen clusters table, from the trial configuration."""
+    cl = sorted(trial.clusters, key=lambda c: c.id)
+    return pd.DataFrame(
+        {
+            "cluster_id": pd.Series([c.id for c in cl], dtype="string"),
+            "trust": pd.Series([c.trust for c in cl], dtype="string"),
+            "catchment": pd.Series([c.catchment for c in cl], dtype="string"),
+            "n_practices": pd.Series([len(c.practices) for c in cl], dtype="int64"),
+            "list_size": pd.Series([c.list_size for c in cl], dtype="int64"),
+            "imd_score": pd.Series([c.imd_score for c in cl], dtype="float64"),
+            "arm": pd.Series([c.arm for c in cl], dtype="string"),
+        }
+    )
+
+
+def _freeze_table(
+    df: pd.DataFrame, table: str, trial: Trial, key: bytes, cache: dict[str, str]
+) -> pd.DataFrame:
+    out = df.reset_index(drop=True)
+    out["participant_id"] = pseudonymise(out["nhs_number"], key, cache=cache)
+    if table == "participants":
+        by_id = trial.cluster_by_id()
+        cl = out["cluster_id"].astype(object)
+        out["catchment"] = cl.map({k: c.catchment for k, c in by_id.items()}).astype("string")
+        out["arm"] = cl.map({k: c.arm for k, c in by_id.items()}).astype("string")
+        out["practice_cluster_id"] = (
+            out["gp_practice"].astype(object).map(trial.cluster_of_practice()).astype("string")
+        )
+        out["age_at_consent"] = age_in_years(out["date_of_birth"], out["consent_date"])
+    cols = [*FROZEN[table], *PROVENANCE]
+    return out.loc[:, cols].reset_index(drop=True)
+
+
+def age_in_years(dob: pd.Series, on: pd.Series) -> pd.Series:
+    """Completed years from ``dob`` to ``on`` (Int64, NA if either is missing).
+
+    Examples
+    --------
+    >>> d = pd.Series(pd.to_datetime(["2000-03-01", "2000-03-01"]))
+    >>> age_in_years(d, pd.Series(pd.to_datetime(["2018-02-28", "2018-03-01"]))).tolist()
+    [17, 18]
+    """
+    years = on.dt.year - dob.dt.year
+    before = (on.dt.month < dob.dt.month) | (
+        (on.dt.month == dob.dt.month) & (on.dt.day < dob.dt.day)
+    )
+    return (years - before.astype("int64")).astype("Int64")
+
+
+def _quarantine_table(
+    rows: pd.DataFrame,
+    table: str,
+    masked: pd.DataFrame,
+    key: bytes,
+) -> pd.DataFrame:
+    """Quarantined rows: provenance, rule codes, reasons, masked mapped fields, raw text."""
+    err = (masked["table"] == table).to_numpy(dtype=bool) & (
+        masked["severity"] == "error"
+    ).to_numpy(dtype=bool)
+    q = masked[err]
+    reasons = _reasons(q)
+    malformed = q[q["rule"] == "malformed_line"].loc[:, ["source_file", "source_row", "value"]]
+    malformed = malformed.rename(columns={"value": "raw_text"}).drop_duplicates(
+        ["source_file", "source_row"]
+    )
+
+    body = rows.copy()
+    body["participant_id"] = _participant_label(body["nhs_number"], key).where(
+        nhs_valid(body["nhs_number"]).to_numpy(dtype=bool)
+    )
+    body["nhs_number_masked"] = mask_nhs(body["nhs_number"])
+    if table == "participants":
+        body["birth_year"] = body["date_of_birth"].dt.year.astype("Int64")
+    mrows = malformed.assign(trust=pd.NA, table=table)
+    if len(mrows):
+        trust_of = q.drop_duplicates(["source_file"]).set_index("source_file")["trust"]
+        mrows["trust"] = mrows["source_file"].map(trust_of)
+    fields = [f.name for f in MAPPED[table] if f.name not in ("nhs_number", "date_of_birth")]
+    cols = [
+        *PROVENANCE,
+        "participant_id",
+        "nhs_number_masked",
+        *(["birth_year"] if table == "participants" else []),
+        *fields,
+    ]
+    body = body.loc[:, cols]
+    merged = pd.concat(
+        [body, mrows.loc[:, ["trust", "source_file", "source_row"]]], ignore_index=True
+    )
+    merged = merged.astype({c: body[c].dtype for c in cols})
+    merged = merged.merge(reasons, on=["source_file", "source_row"], how="left")
+    merged = merged.merge(
+        malformed.loc[:, ["source_file", "source_row", "raw_text"]],
+        on=["source_file", "source_row"],
+        how="left",
+    )
+    merged = merged.sort_values(list(PROVENANCE), kind="stable").reset_index(drop=True)
+    final = [*PROVENANCE, "rules", "reasons", *cols[3:], "raw_text"]
+    merged = merged.loc[:, final]
+    for c in ("trust", "source_file", "rules", "reasons", "raw_text"):
+        merged[c] = merged[c].astype("string")
+    merged["source_row"] = merged["source_row"].astype("int64")
+    return merged
+
+
+def _reasons(q: pd.DataFrame) -> pd.DataFrame:
+    """Per quarantined row: its error rule codes and messages, joined with "; "."""
+    q = q.sort_values(["source_file", "source_row", "rule"], kind="stable")
+    several = q.duplicated(["source_file", "source_row"], keep=False).to_numpy(dtype=bool)
+    one = q.loc[~several, ["source_file", "source_row", "rule", "message"]]
+    one = one.rename(columns={"rule": "rules", "message": "reasons"})
+    if not several.any():  # the common case: one error per row, no Python per group
+        return one.reset_index(drop=True)
+    multi = (
+        q[several]
+        .groupby(["source_file", "source_row"], sort=True)
+        .agg(
+            rules=("rule", lambda s: "; ".join(dict.fromkeys(s))),
+            reasons=("message", "; ".join),
+        )
+        .reset_index()
+    )
+    return pd.concat([one, multi], ignore_index=True)
+
+
+def _write(
+    out: Path,
+    trial: Trial,
+    tables: dict[str, pd.DataFrame],
+    quarantine: dict[str, pd.DataFrame],
+    queries: pd.DataFrame,
+    inputs: list[dict[str, Any]],
+    counts: dict[str, int],
+) -> None:
+    from odtrial import __version__
+
+    with atomic_folder(out) as tmp:
+        outputs: list[dict[str, Any]] = []
+        for name, df in tables.items():
+            write_parquet(df, tmp / "tables" / f"{name}.parquet")
+            outputs.append({"path": f"tables/{name}.parquet", "rows": len(df)})
+        for name, df in quarantine.items():
+            write_parquet(df, tmp / "quarantine" / f"{name}.parquet")
+            outputs.append({"path": f"quarantine/{name}.parquet", "rows": len(df)})
+        write_queries_csv(queries, tmp / "queries.csv")
+        outputs.append({"path": "queries.csv", "rows": len(queries)})
+        books = write_trust_workbooks(queries, tmp / "queries", sorted(t.id for t in trial.trusts))
+        outputs.extend({"path": f"queries/{n}", "rows": r} for n, r in books.items())
+        for o in outputs:
+            o["sha256"] = sha256_file(tmp / o["path"])
+        manifest = {
+            "inputs": [
+                {
+                    k: i[k]
+                    for k in ("path", "sha256", "rows_read", "rows_accepted", "rows_quarantined")
+                }
+                for i in sorted(inputs, key=lambda i: i["path"])
+            ],
+            "outputs": [
+                {"path": o["path"], "sha256": o["sha256"], "rows": o["rows"]}
+                for o in sorted(outputs, key=lambda o: o["path"])
+            ],
+            "config_sha256": trial.config_sha256,
+            "package_version": __version__,
+            "trial": {
+                "name": trial.name,
+                "arms": list(trial.arms),
+                "follow_up_months": trial.follow_up_months,
+                "data_cutoff": trial.data_cutoff.isoformat(),
+            },
+            "counts": counts,
+        }
+        (tmp / MANIFEST).write_text(
+            json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )

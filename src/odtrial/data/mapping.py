@@ -1,0 +1,510 @@
+"""Mapping: a raw extract -> a canonical "mapped" frame plus row-level failures.
+
+Columns are renamed source -> canonical with ``ExtractSpec.columns``, values
+converted to their canonical types, dates parsed with the extract's date
+format, and codes mapped onto the vocabularies. Problems with single cells
+never stop the ingest: they become failures (rule codes ``missing_value``,
+``invalid_value``, ``impossible_date``, ``out_of_vocabulary``, and
+``malformed_line`` for CSV lines that could not be split), and the row is
+quarantined by the caller. All conversions are vectorised; code look-ups are
+computed once per distinct value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from odtrial.data.canonical import MAPPED, PROVENANCE, Field
+from odtrial.data.catalogue import RULES
+from odtrial.data.masking import map_unique
+from odtrial.data.readers import RawExtract
+from odtrial.data.vocab import vocabulary
+from odtrial.errors import ConfigError
+from odtrial.trial import ExtractSpec, Trial
+
+FAILURE_COLUMNS: Final = (
+    "table",
+    "trust",
+    "source_file",
+    "source_row",
+    "field",
+    "value",
+    "rule",
+    "severity",
+    "message",
+)
+EARLIEST_DATE: Final = pd.Timestamp("1900-01-01")
+_SEPARATORS: Final = re.compile(r"[\s\-]")
+
+# date_format -> (origin, unit) for dates stored as numbers
+_NUMERIC_DATES: Final = {
+    "excel-serial": (pd.Timestamp("1899-12-30"), "D"),
+    "sas-days": (pd.Timestamp("1960-01-01"), "D"),
+    "spss-seconds": (pd.Timestamp("1582-10-14"), "s"),
+}
+# Beyond these magnitudes a numeric date cannot be in 1900..cut-off anyway;
+# clipping keeps the timedelta arithmetic from overflowing.
+_NUMERIC_LIMIT: Final = {"D": 200_000.0, "s": 200_000.0 * 86_400}
+
+
+@dataclass(frozen=True)
+class MappedExtract:
+    """One file after mapping.
+
+    Attributes
+    ----------
+    frame
+        Every record that could be split into fields: provenance + every
+        canonical field of the table (failed cells are missing).
+    failures
+        One row per failed cell or malformed line (columns :data:`FAILURE_COLUMNS`).
+    failed_rows
+        ``source_row`` of every record with at least one failure.
+    rows_read
+        Records in the file.
+    """
+
+    frame: pd.DataFrame
+    failures: pd.DataFrame
+    failed_rows: np.ndarray
+    rows_read: int
+
+
+def repeat_string(value: str, n: int) -> pd.Series:
+    """A string column holding ``value`` n times (built in Arrow: no Python objects per row)."""
+    import pyarrow as pa
+
+    arr = pa.array([value], type=pa.large_string()).take(pa.array(np.zeros(n, dtype=np.int64)))
+    return pd.Series(pd.arrays.ArrowStringArray(arr))
+
+
+def empty_failures() -> pd.DataFrame:
+    """A failures frame with no rows and the canonical columns and dtypes."""
+    cols = {c: pd.Series([], dtype="string") for c in FAILURE_COLUMNS}
+    cols["source_row"] = pd.Series([], dtype="int64")
+    return pd.DataFrame(cols)
+
+
+def map_extract(raw: RawExtract, spec: ExtractSpec, trial: Trial) -> MappedExtract:
+    """Map one raw extract onto its canonical table.
+
+    Parameters
+    ----------
+    raw
+        The file as read (:func:`odtrial.data.readers.read_extract`).
+    spec
+        Its extract specification (column and code mappings, date format).
+    trial
+        The trial (data cut-off for impossible dates).
+    """
+    table = spec.table
+    n = len(raw.data)
+    out: dict[str, Any] = {
+        "trust": repeat_string(spec.trust, n),
+        "source_file": repeat_string(raw.path, n),
+        "source_row": pd.Series(raw.data.index.to_numpy(dtype=np.int64), dtype="int64"),
+    }
+    fails: list[pd.DataFrame] = []
+    cutoff = pd.Timestamp(trial.data_cutoff)
+    for f in MAPPED[table]:
+        if f.name not in spec.columns:
+            out[f.name] = _missing_column(f, n)
+            continue
+        col = raw.data[spec.columns[f.name]].reset_index(drop=True)
+        values, rule, shown = _convert(col, f, spec, cutoff)
+        out[f.name] = values
+        if rule is not None and pd.notna(rule).any():
+            idx = np.flatnonzero(pd.notna(rule))
+            fails.append(
+                _failures(
+                    table,
+                    spec.trust,
+                    raw.path,
+                    out["source_row"].to_numpy()[idx],
+                    f.name,
+                    shown.iloc[idx],
+                    rule[idx],
+                    spec,
+                )
+            )
+    frame = pd.DataFrame(out, columns=[*PROVENANCE, *(f.name for f in MAPPED[table])])
+    if len(raw.malformed):
+        m = raw.malformed
+        fails.append(
+            pd.DataFrame(
+                {
+                    "table": table,
+                    "trust": spec.trust,
+                    "source_file": raw.path,
+                    "source_row": m["source_row"].to_numpy(dtype=np.int64),
+                    "field": pd.NA,
+                    "value": m["raw_text"].to_numpy(),
+                    "rule": "malformed_line",
+                    "severity": RULES["malformed_line"].severity,
+                    "message": m["message"].to_numpy(),
+                }
+            )
+        )
+    failures = _concat_failures(fails)
+    failed_rows = np.unique(failures["source_row"].to_numpy(dtype=np.int64))
+    return MappedExtract(frame, failures, failed_rows, raw.rows_read)
+
+
+def _concat_failures(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    if not parts:
+        return empty_failures()
+    df = pd.concat(parts, ignore_index=True)
+    df = df.astype({c: "string" for c in FAILURE_COLUMNS if c != "source_row"})
+    df["source_row"] = df["source_row"].astype("int64")
+    return df.loc[:, list(FAILURE_COLUMNS)].sort_values(["source_row", "field"], kind="stable")
+
+
+_RULE_TEXT: Final = {
+    "missing_value": "{label} is required but empty",
+    "invalid_value": "{label} {value!r} is not a number",
+    "impossible_date": "{label} {value!r} is not a possible date ({why})",
+    "out_of_vocabulary": "{label} {value!r} has no mapping to a canonical {vocab} code",
+}
+
+
+def _failures(
+    table: str,
+    trust: str,
+    path: str,
+    rows: np.ndarray,
+    field: str,
+    shown: pd.Series,
+    rule: np.ndarray,
+    spec: ExtractSpec,
+) -> pd.DataFrame:
+    f = next(x for x in MAPPED[table] if x.name == field)
+    label = f"{field} ({spec.columns[field]})"
+    why_date = (
+        f"format {spec.date_format}, between 1900-01-01 and the data cut-off"
+        if "%" in spec.date_format
+        else f"{spec.date_format}, between 1900-01-01 and the data cut-off"
+    )
+    msgs = [
+        _RULE_TEXT[r].format(label=label, value=v, why=why_date, vocab=f.vocab)
+        for r, v in zip(rule.tolist(), shown.fillna("").tolist(), strict=True)
+    ]
+    rules = rule.tolist()
+    return pd.DataFrame(
+        {
+            "table": table,
+            "trust": trust,
+            "source_file": path,
+            "source_row": rows,
+            "field": field,
+            "value": shown.fillna("").to_numpy(),
+            "rule": rules,
+            "severity": [RULES[r].severity for r in rules],
+            "message": msgs,
+        }
+    )
+
+
+def _missing_column(f: Field, n: int) -> pd.Series:
+    """An unmapped optional field: all missing, with its canonical dtype."""
+    return pd.Series(pd.array([None] * n, dtype=_dtype(f)))
+
+
+def _dtype(f: Field) -> Any:
+    if f.kind == "date":
+        return "datetime64[ns]"
+    if f.kind == "float":
+        return "float64"
+    if f.kind == "int":
+        return "Int64"
+    if f.kind == "bool" or f.vocab == "yes_no":
+        return "boolean"
+    if f.vocab == "visit":
+        return "Int64"
+    return "string"
+
+
+# --------------------------------------------------------------- converters
+Converted = tuple[pd.Series, np.ndarray | None, pd.Series]
+
+
+def _convert(col: pd.Series, f: Field, spec: ExtractSpec, cutoff: pd.Timestamp) -> Converted:
+    """(canonical values, rule code per row or NA, the raw value as text)."""
+    if f.kind == "date":
+        values, bad, text = parse_dates(col, spec.date_format, cutoff=cutoff)
+        rule = _rules(bad, "impossible_date")
+    elif f.kind in ("float", "int"):
+        text = as_text(col)
+        values, bad = _parse_number(col, text, spec.decimal, integer=f.kind == "int")
+        rule = _rules(bad, "invalid_value")
+    elif f.kind == "code":
+        text = as_text(col)
+        values, bad = map_codes(text, f, spec)
+        rule = _rules(bad, "out_of_vocabulary")
+    else:
+        text = as_text(col)
+        if f.name == "nhs_number":  # NHS numbers are written 3-3-4 or with dashes
+            text = map_unique(text, lambda v: _SEPARATORS.sub("", v) or None)
+        values, rule = text, None
+    present = text.notna()
+    if f.required:
+        missing = ~present.to_numpy(dtype=bool)
+        if missing.any():
+            base = np.full(len(missing), None, dtype=object) if rule is None else rule
+            rule = np.where(missing, "missing_value", base)
+    return values, rule, text
+
+
+def _rules(bad: np.ndarray, code: str) -> np.ndarray:
+    """Rule code where ``bad``, None elsewhere (object array)."""
+    arr = np.full(len(bad), None, dtype=object)
+    arr[bad] = code
+    return arr
+
+
+def as_text(col: pd.Series) -> pd.Series:
+    """Source values as stripped text (pandas string dtype, NA for missing/empty).
+
+    Integer-valued floats (how SPSS/Stata/SAS store codes) print as ``"1"``,
+    not ``"1.0"``; value labels applied by the reader are text already.
+
+    Examples
+    --------
+    >>> as_text(pd.Series([1.0, 2.5, None, " x "], dtype=object)).tolist()
+    ['1', '2.5', <NA>, 'x']
+    """
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = as_text(pd.Series(col.cat.categories, dtype=object))
+        codes = col.cat.codes.to_numpy()
+        arr = cats.to_numpy(dtype=object, na_value=None)
+        vals = np.where(codes >= 0, arr[np.clip(codes, 0, None)] if len(arr) else None, None)
+        out = pd.Series(vals, dtype="string")
+    elif pd.api.types.is_bool_dtype(col.dtype):
+        out = col.astype("string")
+    elif pd.api.types.is_integer_dtype(col.dtype):
+        out = col.astype("Int64").astype("string")
+    elif pd.api.types.is_float_dtype(col.dtype):
+        out = _float_text(col.to_numpy(dtype=np.float64, na_value=np.nan))
+    elif pd.api.types.is_datetime64_any_dtype(col.dtype):
+        out = col.dt.strftime("%Y-%m-%d").astype("string")
+    elif pd.api.types.is_string_dtype(col.dtype) and not pd.api.types.is_object_dtype(col.dtype):
+        out = col.astype("string").str.strip()
+    else:
+        uniq = pd.unique(col.to_numpy(dtype=object))
+        table = {u: _one_text(u) for u in uniq if not _is_na(u)}
+        out = pd.Series(col.to_numpy(dtype=object)).map(table).astype("string")
+    out = out.reset_index(drop=True)
+    return out.mask(out == "")
+
+
+def _is_na(v: object) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _one_text(v: object) -> str:
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    if isinstance(v, float | np.floating):
+        fv = float(v)
+        return str(int(fv)) if np.isfinite(fv) and fv.is_integer() and abs(fv) < 1e18 else str(fv)
+    if isinstance(v, datetime | pd.Timestamp):
+        return v.strftime("%Y-%m-%d") if v == v.replace(hour=0, minute=0, second=0) else str(v)
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, bytes):
+        return v.decode("utf-8", errors="replace").strip()
+    return str(v).strip()
+
+
+def _float_text(x: np.ndarray) -> pd.Series:
+    out = np.full(x.shape, None, dtype=object)
+    fin = np.isfinite(x)
+    whole = fin & (np.abs(x) < 1e18)
+    whole[whole] = x[whole] == np.floor(x[whole])
+    out[whole] = x[whole].astype(np.int64).astype(str)
+    other = ~whole & ~np.isnan(x)
+    if other.any():
+        out[other] = [str(v) for v in x[other]]
+    return pd.Series(out, dtype="string")
+
+
+def _parse_number(
+    col: pd.Series, text: pd.Series, decimal: str, *, integer: bool
+) -> tuple[pd.Series, np.ndarray]:
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        num = pd.Series(col.to_numpy(dtype=np.float64, na_value=np.nan))
+    else:
+        t = text if decimal == "." else text.str.replace(decimal, ".", regex=False)
+        num = pd.to_numeric(t.astype(object), errors="coerce").astype("float64")
+        num = pd.Series(num.to_numpy(), dtype="float64")
+    x = num.to_numpy(dtype=np.float64)
+    present = text.notna().to_numpy(dtype=bool)
+    bad = present & ~np.isfinite(x)
+    if integer:
+        bad = bad | (present & np.isfinite(x) & (x != np.floor(np.nan_to_num(x))))
+    x = np.where(bad | ~present, np.nan, x)
+    if integer:
+        return pd.Series(x).astype("Int64"), bad
+    return pd.Series(x, dtype="float64"), bad
+
+
+# -------------------------------------------------------------------- dates
+def parse_dates(
+    col: pd.Series, fmt: str, *, cutoff: pd.Timestamp
+) -> tuple[pd.Series, np.ndarray, pd.Series]:
+    """Parse a column of dates in an extract's date format.
+
+    Returns the dates (``datetime64[ns]`` at midnight, NaT when missing or
+    bad), the mask of present-but-impossible values (unparseable,
+    non-existent such as 31/02/2024, before 1900-01-01 or after ``cutoff``),
+    and the raw values as text.
+    """
+    col = col.reset_index(drop=True)
+    text = as_text(col)
+    present = text.notna().to_numpy(dtype=bool)
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        dt = pd.Series(col.to_numpy(dtype="datetime64[ns]"))
+    elif fmt in _NUMERIC_DATES:
+        dt = _numeric_dates(col, text, fmt)
+    elif pd.api.types.is_object_dtype(col.dtype):
+        dt = _mixed_dates(col, text, fmt)
+    else:
+        dt = _text_dates(text, fmt)
+    dt = pd.Series(dt.to_numpy(dtype="datetime64[ns]")).dt.normalize()
+    ok = (
+        dt.notna().to_numpy(dtype=bool)
+        & (dt >= EARLIEST_DATE).to_numpy(dtype=bool)
+        & (dt <= cutoff).to_numpy(dtype=bool)
+    )
+    bad = present & ~ok
+    dt = dt.mask(~ok)
+    return dt.astype("datetime64[ns]"), bad, text
+
+
+def _text_dates(text: pd.Series, fmt: str) -> pd.Series:
+    t = text.astype(object)
+    if fmt == "native":  # text where the reader should have given dates: accept ISO only
+        return pd.to_datetime(t, format="ISO8601", errors="coerce")
+    if fmt in _NUMERIC_DATES:
+        return _from_number(pd.to_numeric(t, errors="coerce"), fmt)
+    return pd.to_datetime(t, format=fmt, errors="coerce")
+
+
+def _numeric_dates(col: pd.Series, text: pd.Series, fmt: str) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        return _from_number(pd.Series(col.to_numpy(dtype=np.float64, na_value=np.nan)), fmt)
+    if pd.api.types.is_object_dtype(col.dtype):
+        return _mixed_dates(col, text, fmt)
+    return _text_dates(text, fmt)
+
+
+def _from_number(num: pd.Series, fmt: str) -> pd.Series:
+    origin, unit = _NUMERIC_DATES[fmt]
+    x = pd.to_numeric(num, errors="coerce").to_numpy(dtype=np.float64)
+    x = np.where(np.isfinite(x) & (np.abs(x) <= _NUMERIC_LIMIT[unit]), np.floor(x), np.nan)
+    return pd.Series(origin + pd.to_timedelta(x, unit=unit))
+
+
+def _mixed_dates(col: pd.Series, text: pd.Series, fmt: str) -> pd.Series:
+    """Object columns (Excel): date cells as they are, numbers/text by ``fmt``."""
+    obj = col.to_numpy(dtype=object)
+    is_dt = np.fromiter(
+        (isinstance(v, datetime | date) for v in obj), dtype=bool, count=len(obj)
+    )  # Excel columns are small: a pass over cells is fine here
+    out = pd.Series(np.full(len(obj), np.datetime64("NaT"), dtype="datetime64[ns]"))
+    if is_dt.any():
+        out[is_dt] = pd.to_datetime(pd.Series(obj[is_dt]), errors="coerce").to_numpy(
+            dtype="datetime64[ns]"
+        )
+    rest = ~is_dt
+    if rest.any():
+        if fmt in _NUMERIC_DATES or fmt == "native":
+            is_num = np.fromiter(
+                (isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in obj),
+                dtype=bool,
+                count=len(obj),
+            )
+            if fmt in _NUMERIC_DATES:
+                num_rows = rest & is_num
+                if num_rows.any():
+                    out[num_rows] = _from_number(
+                        pd.Series(obj[num_rows].astype(np.float64)), fmt
+                    ).to_numpy()
+                rest = rest & ~is_num
+        if rest.any():
+            out[rest] = _text_dates(text[rest], fmt).to_numpy(dtype="datetime64[ns]")
+    return out
+
+
+# -------------------------------------------------------------------- codes
+def _canonical_lookup(f: Field) -> Callable[[str], Any]:
+    """text -> canonical value of ``f``'s vocabulary, or None."""
+    assert f.vocab is not None
+    vocab = vocabulary(f.vocab)
+    if f.vocab == "drug":
+        names = {str(v).lower() for v in vocab}
+        return lambda t: t.lower() if t.lower() in names else None
+    by_text: dict[str, Any] = {}
+    for v in vocab:
+        by_text[str(v).casefold()] = v
+    return lambda t: by_text.get(t.casefold())
+
+
+def _spec_codes(f: Field, spec: ExtractSpec) -> Mapping[str, Any]:
+    """The extract's code mapping for ``f``, each target resolved to a canonical value."""
+    raw = spec.codes.get(f.name, {})
+    if not raw:
+        return {}
+    canon = _canonical_lookup(f)
+    out: dict[str, Any] = {}
+    for src, dst in raw.items():
+        if f.vocab == "drug":
+            out[src] = str(dst).strip().lower()
+            continue
+        v = canon(str(dst).strip())
+        if v is None:
+            raise ConfigError(
+                f"key 'extracts.{spec.trust}.{spec.table}.codes.{f.name}.{src}' maps to "
+                f"{dst!r}, which is not in the {f.vocab} vocabulary"
+            )
+        out[src] = v
+    return out
+
+
+def map_codes(text: pd.Series, f: Field, spec: ExtractSpec) -> tuple[pd.Series, np.ndarray]:
+    """Map source codes (as text) onto ``f``'s vocabulary.
+
+    Returns the canonical values (dtype by vocabulary) and the mask of present
+    values with no mapping (``out_of_vocabulary``). A drug not in the catalogue
+    is kept, lower-cased (validation warns ``unknown_drug``).
+    """
+    codes = _spec_codes(f, spec)
+    canon = _canonical_lookup(f)
+    uniq = text.dropna().unique()
+    table: dict[str, Any] = {}
+    for u in uniq:
+        if u in codes:
+            table[u] = codes[u]
+        else:
+            v = canon(u)
+            if v is None and f.vocab == "drug":
+                v = u.strip().lower()
+            if v is not None:
+                table[u] = v
+    mapped = text.map(table, na_action="ignore")
+    bad = (text.notna() & mapped.isna()).to_numpy(dtype=bool)
+    dtype = _dtype(f)
+    if dtype == "boolean":
+        values = pd.Series(pd.array(mapped.tolist(), dtype="boolean"))
+    else:
+        values = mapped.astype(dtype)
+    return values, bad

@@ -1,0 +1,153 @@
+"""Queries: one row per problem, identifiers masked, to send back to the sites.
+
+``queries.csv`` holds every query of the delivery; ``queries/<trust>.xlsx``
+holds one trust's queries as a workbook for its data manager (written for
+every trust, also when a trust has none). Both are deterministic: the same
+failures give the same bytes (workbook timestamps are pinned).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+import pandas as pd
+
+from odtrial.data.masking import mask_dob, mask_dob_message, mask_nhs, mask_text
+
+QUERY_COLUMNS: Final = (
+    "trust",
+    "file",
+    "source_row",
+    "participant",
+    "field",
+    "value",
+    "rule",
+    "severity",
+    "message",
+)
+_FIXED_TIME: Final = "2000-01-01T00:00:00Z"
+_ZIP_TIME: Final = (1980, 1, 1, 0, 0, 0)
+
+
+def mask_failures(failures: pd.DataFrame) -> pd.DataFrame:
+    """Failures with identifiers masked in ``value`` and ``message``.
+
+    NHS numbers become ``*** *** 1234``, dates of birth their year, and any
+    NHS-number-like run of digits in other values or messages is masked too.
+    """
+    m = failures.reset_index(drop=True).copy()
+    field = m["field"].astype("string")
+    value = m["value"].astype("string").fillna("")
+    message = m["message"].astype("string").fillna("")
+    is_nhs = (field == "nhs_number").fillna(False).to_numpy(dtype=bool)
+    is_dob = (field == "date_of_birth").fillna(False).to_numpy(dtype=bool)
+    m["value"] = mask_text(value)
+    m["message"] = mask_text(message)
+    if is_nhs.any():
+        m.loc[is_nhs, "value"] = mask_nhs(value[is_nhs]).to_numpy()
+    if is_dob.any():
+        m.loc[is_dob, "value"] = mask_dob(value[is_dob]).to_numpy()
+        m.loc[is_dob, "message"] = [  # few rows: date-of-birth failures only
+            mask_dob_message(msg, raw)
+            for msg, raw in zip(message[is_dob], value[is_dob], strict=True)
+        ]
+    return m
+
+
+def build_queries(failures: pd.DataFrame, participant: pd.Series) -> pd.DataFrame:
+    """Queries from failures, with identifiers masked.
+
+    Parameters
+    ----------
+    failures
+        Failures (mapping and validation) with columns ``table, trust,
+        source_file, source_row, field, value, rule, severity, message``.
+    participant
+        Per failure, the participant pseudonym (or masked NHS number); aligned
+        with ``failures`` by position.
+    """
+    f = mask_failures(failures)
+    q = pd.DataFrame(
+        {
+            "trust": f["trust"].astype("string"),
+            "file": f["source_file"].astype("string"),
+            "source_row": f["source_row"].astype("int64"),
+            "participant": pd.Series(participant.to_numpy(), dtype="string"),
+            "field": f["field"].astype("string"),
+            "value": f["value"].astype("string"),
+            "rule": f["rule"].astype("string"),
+            "severity": f["severity"].astype("string"),
+            "message": f["message"].astype("string"),
+        }
+    )
+    q = q.sort_values(["trust", "file", "source_row", "field", "rule"], kind="stable")
+    return q.reset_index(drop=True)
+
+
+def write_queries_csv(queries: pd.DataFrame, path: Path) -> None:
+    """Write ``queries.csv`` (UTF-8, ``\\n`` line ends, fixed column order)."""
+    queries.loc[:, list(QUERY_COLUMNS)].to_csv(path, index=False, lineterminator="\n")
+
+
+def write_trust_workbooks(
+    queries: pd.DataFrame, folder: Path, trusts: Sequence[str]
+) -> dict[str, int]:
+    """Write ``<trust>.xlsx`` per trust; returns rows written per file name."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written: dict[str, int] = {}
+    widths = (8, 36, 10, 20, 20, 24, 24, 9, 70)
+    for trust in trusts:
+        q = queries[queries["trust"] == trust].loc[:, list(QUERY_COLUMNS)]
+        wb = Workbook(write_only=True)  # streams rows: fast and small for big deliveries
+        ws = wb.create_sheet("queries")
+        for i, width in enumerate(widths):
+            ws.column_dimensions["ABCDEFGHI"[i]].width = width
+        ws.freeze_panes = "A2"
+        bold = Font(bold=True)
+        header = []
+        for name in QUERY_COLUMNS:
+            c = WriteOnlyCell(ws, value=name)
+            c.font = bold
+            header.append(c)
+        ws.append(header)
+        cols = [q[c].astype(object).where(q[c].notna(), None).tolist() for c in QUERY_COLUMNS]
+        cols[2] = [int(v) for v in q["source_row"]]
+        for row in zip(*cols, strict=True):
+            ws.append(list(row))
+        buf = io.BytesIO()
+        wb.save(buf)
+        name = f"{trust}.xlsx"
+        (folder / name).write_bytes(_pin_zip(buf.getvalue()))
+        written[name] = len(q)
+    return written
+
+
+def _pin_zip(data: bytes) -> bytes:
+    """Rewrite an xlsx with fixed entry timestamps and document times."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as zin,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout,
+    ):
+        for info in zin.infolist():
+            body = zin.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                body = re.sub(
+                    rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)",
+                    rb"\g<1>" + _FIXED_TIME.encode() + rb"\g<3>",
+                    body,
+                )
+            zi = zipfile.ZipInfo(info.filename, date_time=_ZIP_TIME)
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = 0o644 << 16
+            zout.writestr(zi, body)
+    return out.getvalue()

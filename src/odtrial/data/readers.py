@@ -1,0 +1,324 @@
+"""Readers: one site extract file -> a frame of its mapped source columns.
+
+Every reader returns a :class:`RawExtract`: the source columns named in the
+extract's column mapping, indexed by ``source_row`` (1-based record position,
+header not counted), plus the records that could not be split into fields
+(CSV malformed lines, with their raw text).
+
+Fatal problems raise :class:`~odtrial.errors.IngestError` with one line that
+names the file (and the column or line): missing or unreadable file, a mapped
+column absent from the file, text that does not decode in the declared
+encoding.
+
+CSV is parsed so that a malformed line (wrong number of fields, broken
+quoting) costs only that line: the field count of every line is checked with
+vectorised string counts (the :mod:`csv` module parses only lines that hold a
+quote character), then the good lines go through pandas' C parser in one call.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from odtrial.data.canonical import MAPPED
+from odtrial.errors import IngestError
+from odtrial.trial import ExtractSpec
+
+MALFORMED_COLUMNS = ("source_row", "raw_text", "message")
+
+
+@dataclass(frozen=True)
+class RawExtract:
+    """One file as read, before mapping.
+
+    Attributes
+    ----------
+    path
+        Path relative to the source root (POSIX separators).
+    data
+        Mapped source columns (by source name), index ``source_row`` (int64).
+        CSV/Excel cells are text or the spreadsheet's own values; SPSS, Stata
+        and SAS cells have their native types (value labels applied if asked).
+    malformed
+        Records that could not be split into fields: ``source_row``,
+        ``raw_text``, ``message``.
+    rows_read
+        Number of data records in the file (``len(data) + len(malformed)``).
+    """
+
+    path: str
+    data: pd.DataFrame
+    malformed: pd.DataFrame
+    rows_read: int
+
+
+def read_extract(path: Path, spec: ExtractSpec, *, rel: str) -> RawExtract:
+    """Read one extract file with the dialect of ``spec``.
+
+    Parameters
+    ----------
+    path
+        The file.
+    spec
+        Its extract specification (format, encoding, delimiter, columns).
+    rel
+        Its path relative to the source root, used in messages and provenance.
+    """
+    if not path.is_file():
+        raise IngestError(f"{rel}: file not found")
+    readers = {
+        "csv": _read_csv,
+        "excel": _read_excel,
+        "sav": _read_stat,
+        "dta": _read_stat,
+        "xpt": _read_stat,
+        "sas7bdat": _read_stat,
+    }
+    return readers[spec.format](path, spec, rel)
+
+
+def _needed(spec: ExtractSpec) -> list[str]:
+    """Distinct source columns of the mapping, in canonical field order."""
+    order = [f.name for f in MAPPED[spec.table]]
+    cols = [spec.columns[c] for c in order if c in spec.columns]
+    return list(dict.fromkeys(cols))
+
+
+def _check_columns(have: list[str], spec: ExtractSpec, rel: str) -> None:
+    present = set(have)
+    for canon, src in spec.columns.items():
+        if src not in present:
+            shown = ", ".join(have[:20]) + (", ..." if len(have) > 20 else "")
+            raise IngestError(
+                f"{rel}: column {src!r} (mapped to {spec.table}.{canon}) is missing; "
+                f"the file has columns: {shown}"
+            )
+
+
+def _empty_malformed() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "source_row": pd.Series([], dtype="int64"),
+            "raw_text": pd.Series([], dtype="string"),
+            "message": pd.Series([], dtype="string"),
+        }
+    )
+
+
+# --------------------------------------------------------------------- CSV
+def _decode(raw: bytes, encoding: str, rel: str) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise IngestError(
+            f"{rel}: line {line}: bytes {raw[e.start : e.end]!r} cannot be decoded as {encoding}"
+        ) from None
+
+
+def _read_csv(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise IngestError(f"{rel}: cannot read file ({e.strerror})") from None
+    text = _decode(raw, spec.encoding, rel)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    while lines and lines[-1] == "":  # trailing newline(s) end the file, they are no records
+        lines.pop()
+    if not lines:
+        raise IngestError(f"{rel}: file is empty (no header line)")
+    dialect: dict[str, Any] = {
+        "delimiter": spec.delimiter,
+        "quotechar": spec.quotechar,
+        "strict": True,
+    }
+    try:
+        header = next(csv.reader((lines[0],), **dialect))
+    except csv.Error as e:
+        raise IngestError(f"{rel}: line 1: header cannot be parsed ({e})") from None
+    header = [h.strip() for h in header]
+    _check_columns(header, spec, rel)
+    k = len(header)
+    body = lines[1:]
+    n = len(body)
+
+    nfields, parsed = _field_counts(body, spec, dialect)
+    bad = nfields != k
+    bad_idx = np.flatnonzero(bad)
+    malformed = _empty_malformed()
+    if bad_idx.size:
+        msgs = []
+        for i in bad_idx:
+            f = int(nfields[i])
+            msgs.append(
+                "broken quoting or a line break inside the line"
+                if f < 0
+                else ("empty line" if body[i] == "" else f"line has {f} fields, expected {k}")
+            )
+        malformed = pd.DataFrame(
+            {
+                "source_row": pd.Series(bad_idx + 1, dtype="int64"),
+                "raw_text": pd.Series([body[i] for i in bad_idx], dtype="string"),
+                "message": pd.Series(msgs, dtype="string"),
+            }
+        )
+
+    needed = _needed(spec)
+    pos = [header.index(c) for c in needed]
+    good_idx = np.flatnonzero(~bad)
+    data = _parse_good(raw, body, good_idx, bad_idx.size == 0, k, pos, spec)
+    if data is None:  # pandas disagreed with the line split (e.g. a stray CR): parse line by line
+        data = _parse_lines(body, good_idx, parsed, pos, dialect)
+    data.columns = pd.Index(needed)
+    data.index = pd.Index(good_idx + 1, dtype="int64", name="source_row")
+    return RawExtract(rel, data, malformed, n)
+
+
+def _field_counts(
+    body: list[str], spec: ExtractSpec, dialect: dict[str, Any]
+) -> tuple[np.ndarray, dict[int, list[str]]]:
+    """Fields per line (-1: broken quoting), and the parsed fields of quoted lines."""
+    n = len(body)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), {}
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(body, type=pa.large_string())
+    counts = pc.count_substring(arr, pattern=spec.delimiter).to_numpy().astype(np.int64) + 1
+    quoted = pc.match_substring(arr, pattern=spec.quotechar).to_numpy(zero_copy_only=False)
+    # NUL and lone CR trip pandas' C parser; the csv module judges those lines.
+    odd = pc.or_(pc.match_substring(arr, pattern="\x00"), pc.match_substring(arr, pattern="\r"))
+    odd_np = odd.to_numpy(zero_copy_only=False)
+    counts[pc.binary_length(arr).to_numpy() == 0] = 0  # an empty line has no fields
+    parsed: dict[int, list[str]] = {}
+    for i in np.flatnonzero(quoted | odd_np):
+        try:
+            rec = next(csv.reader((body[i],), **dialect))
+        except csv.Error:
+            counts[i] = -1
+            continue
+        counts[i] = len(rec)
+        parsed[int(i)] = rec
+    return counts, parsed
+
+
+def _parse_good(
+    raw: bytes,
+    body: list[str],
+    good_idx: np.ndarray,
+    all_good: bool,
+    k: int,
+    pos: list[int],
+    spec: ExtractSpec,
+) -> pd.DataFrame | None:
+    """Parse the good lines with pandas' C parser; None if it splits them otherwise."""
+    if good_idx.size == 0:
+        return pd.DataFrame({i: pd.Series([], dtype="string") for i in pos})
+    if all_good:
+        buf: io.BytesIO = io.BytesIO(raw)
+        enc, skip = spec.encoding, 1
+    else:
+        buf = io.BytesIO("\n".join([body[i] for i in good_idx]).encode("utf-8"))
+        enc, skip = "utf-8", 0
+    try:
+        df = pd.read_csv(
+            buf,
+            sep=spec.delimiter,
+            quotechar=spec.quotechar,
+            header=None,
+            names=list(range(k)),
+            usecols=pos,
+            skiprows=skip,
+            dtype=str,
+            na_filter=False,
+            encoding=enc,
+            encoding_errors="strict",
+            skip_blank_lines=False,
+            engine="c",
+        )
+    except (ValueError, pd.errors.ParserError):
+        return None
+    if len(df) != good_idx.size:
+        return None
+    return df[pos]
+
+
+def _parse_lines(
+    body: list[str],
+    good_idx: np.ndarray,
+    parsed: dict[int, list[str]],
+    pos: list[int],
+    dialect: dict[str, Any],
+) -> pd.DataFrame:
+    """Slow but exact: split every good line with the csv module."""
+    cols: list[list[str]] = [[] for _ in pos]
+    for i in good_idx:
+        rec = parsed.get(int(i))
+        if rec is None:
+            rec = next(csv.reader((body[i],), **dialect))
+        for j, p in enumerate(pos):
+            cols[j].append(rec[p])
+    return pd.DataFrame({p: pd.Series(c, dtype="string") for p, c in zip(pos, cols, strict=True)})
+
+
+# ------------------------------------------------------------------- Excel
+def _read_excel(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
+    try:
+        df = pd.read_excel(path, sheet_name=spec.sheet, dtype=object, header=0)
+    except (ValueError, KeyError, OSError, IndexError) as e:
+        raise IngestError(f"{rel}: cannot read Excel sheet {spec.sheet!r} ({e})") from None
+    except Exception as e:  # openpyxl/zipfile raise many kinds on a broken workbook
+        raise IngestError(f"{rel}: not a readable Excel workbook ({type(e).__name__})") from None
+    header = [str(c).strip() for c in df.columns]
+    df.columns = pd.Index(header)
+    _check_columns(header, spec, rel)
+    needed = _needed(spec)
+    data = df.loc[:, needed].copy()
+    # pandas keeps inner blank rows, so frame position + 1 is the sheet row - 1.
+    data.index = pd.Index(np.arange(1, len(df) + 1, dtype=np.int64), name="source_row")
+    return RawExtract(rel, data, _empty_malformed(), len(df))
+
+
+# ---------------------------------------------------- SPSS / Stata / SAS
+def _read_stat(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
+    import pyreadstat
+
+    fn: Any = {
+        "sav": pyreadstat.read_sav,
+        "dta": pyreadstat.read_dta,
+        "xpt": pyreadstat.read_xport,
+        "sas7bdat": pyreadstat.read_sas7bdat,
+    }[spec.format]
+    kw: dict[str, Any] = {}
+    # SPSS and Stata files declare their encoding; SAS files often do not.
+    if spec.format in ("xpt", "sas7bdat") or spec.encoding.lower().replace("-", "") != "utf8":
+        kw["encoding"] = spec.encoding
+    try:
+        _, meta = fn(str(path), metadataonly=True, **kw)
+        header = list(meta.column_names)
+        _check_columns(header, spec, rel)
+        needed = _needed(spec)
+        if spec.format in ("sav", "dta"):
+            kw["apply_value_formats"] = spec.use_value_labels
+            kw["formats_as_category"] = True
+        df, _ = fn(str(path), usecols=needed, dates_as_pandas_datetime=True, **kw)
+    except IngestError:
+        raise
+    except Exception as e:  # pyreadstat.ReadstatError and friends
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise IngestError(f"{rel}: cannot read {spec.format} file ({msg})") from None
+    data = df.loc[:, needed]
+    data.index = pd.Index(np.arange(1, len(df) + 1, dtype=np.int64), name="source_row")
+    return RawExtract(rel, data, _empty_malformed(), len(df))

@@ -198,7 +198,7 @@ def simulate_pvalues(
     size = chunk_size or max(1, min(50, math.ceil(nsim / (4 * workers))))
     chunks = _chunks(seeds, size)
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     bar = tqdm(total=nsim, desc="simulating trials", unit="trial", disable=not progress)
     if scheduler is not None:

@@ -21,16 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from odtrial.errors import RandomisationError
 from odtrial.models.design import build_design
 
-FAMILIES = {
-    "binomial": sm.families.Binomial,
-    "gaussian": sm.families.Gaussian,
-    "poisson": sm.families.Poisson,
-}
+# statsmodels family classes by name; imported when used so the CLI starts fast.
+FAMILIES = ("binomial", "gaussian", "poisson")
 
 
 @dataclass(frozen=True)
@@ -111,7 +107,14 @@ def permutation_test(
             raise RandomisationError(f"column {col!r} is not in the data")
     rhs = " + ".join(covariates) if covariates else "1"
     design = build_design(f"{outcome} ~ {rhs}", data, cluster=cluster, extra=(arm,))
-    fit = sm.GLM(design.y, design.X, family=FAMILIES[family]()).fit()
+    import statsmodels.api as sm
+
+    fam = {
+        "binomial": sm.families.Binomial,
+        "gaussian": sm.families.Gaussian,
+        "poisson": sm.families.Poisson,
+    }
+    fit = sm.GLM(design.y, design.X, family=fam[family]()).fit()
     resid = design.y - fit.fittedvalues
     labels = [str(c) for c in design.cluster_labels]
     cluster_mean = np.bincount(design.cluster, weights=resid) / np.bincount(design.cluster)

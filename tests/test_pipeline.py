@@ -23,4 +23,16 @@ def test_run_on_the_shipped_trial(tmp_path):
     assert all(
         i["rows_read"] == i["rows_accepted"] + i["rows_quarantined"] for i in manifest["inputs"]
     )
-    assert f"({len(dataset)} participants)" in proc.stdout
+    assert f"blinded; {len(dataset)} participants" in proc.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert results["report_type"] == "blinded" and [a["code"] for a in results["arms"]] == [
+        "A",
+        "B",
+    ]
+    for name in ("report.docx", "report.html", "analysis_dataset.csv"):
+        assert (out / name).stat().st_size > 0
+    # the blinded output folder holds no real arm anywhere
+    for f in out.rglob("*"):
+        if f.is_file() and "freeze" not in f.parts and f.suffix in {".csv", ".json", ".html"}:
+            text = f.read_text(encoding="utf-8")
+            assert "POD" not in text and "TAU" not in text, f

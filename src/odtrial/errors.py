@@ -60,3 +60,9 @@ class PlanError(OdtrialError):
     """A statistical analysis plan is invalid or locked."""
 
     exit_code = 2
+
+
+class ReportError(OdtrialError):
+    """A results file cannot be turned into a report (wrong schema, arms inconsistent with blinding)."""
+
+    exit_code = 2

@@ -14,12 +14,29 @@ from pathlib import Path
 from odtrial.errors import ConfigError
 
 
+def _repo_candidates() -> list[Path]:
+    return [Path.cwd(), Path(__file__).resolve().parents[2]]
+
+
+def shipped_plan() -> Path:
+    """The shipped statistical analysis plan of the synthetic trial."""
+    if env := os.environ.get("ODTRIAL_PLAN"):
+        return Path(env)
+    for root in _repo_candidates():
+        p = root / "analysis_plans" / "pod_synthetic_sap.toml"
+        if p.is_file():
+            return p
+    raise ConfigError(
+        "cannot find the shipped analysis plan (analysis_plans/pod_synthetic_sap.toml): run from "
+        "the repository root or set ODTRIAL_PLAN"
+    )
+
+
 def shipped_trial_dir() -> Path:
     candidates = []
     if env := os.environ.get("ODTRIAL_SYNTHETIC_DIR"):
         candidates.append(Path(env))
-    candidates.append(Path.cwd() / "data" / "synthetic")
-    candidates.append(Path(__file__).resolve().parents[2] / "data" / "synthetic")
+    candidates.extend(root / "data" / "synthetic" for root in _repo_candidates())
     for c in candidates:
         if (c / "trial.toml").is_file():
             return c

@@ -1,4 +1,4 @@
-"""``odtrial run``: the main job."""
+"""``odtrial run`` (the main job) and ``odtrial analyse`` (a SAP over a freeze)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,57 @@ def register(app: typer.Typer) -> None:
             typer.Argument(help="Trial source folder (default: the shipped synthetic trial)."),
         ] = None,
         out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out"),
+        plan: Annotated[
+            Path | None,
+            typer.Option("--plan", help="Analysis plan (default: the shipped SAP)."),
+        ] = None,
+        seed: Annotated[
+            int | None, typer.Option("--seed", help="Seed of the permutation test's space.")
+        ] = None,
+        unblind: Annotated[
+            bool, typer.Option("--unblind", help="Show the real arms (final, locked plan only).")
+        ] = False,
+        open_report: Annotated[
+            bool, typer.Option("--open", help="Open report for a DMC: arms pooled, no effects.")
+        ] = False,
     ) -> None:
-        """Run the whole job: ingest, validate, freeze and derive the analysis dataset."""
+        """Run the whole job: ingest -> validate -> freeze -> derive -> analyse -> report."""
         from odtrial.analysis.pipeline import run
 
-        result = run(src, out, progress=True)
-        typer.echo(f"freeze: {result.freeze}")
-        typer.echo(
-            f"analysis dataset: {result.analysis_dataset} ({result.n_participants} participants)"
+        r = run(
+            src, out, plan=plan, seed=seed, unblind=unblind, open_report=open_report, progress=True
         )
+        typer.echo(f"freeze:  {r.freeze}")
+        typer.echo(f"results: {r.results} ({r.report_type}; {r.n_participants} participants)")
+        typer.echo(f"report:  {r.report_docx}  {r.report_html}")
+
+    @app.command("analyse")
+    def analyse_cmd(
+        plan: Annotated[Path, typer.Option("--plan", help="Statistical analysis plan (TOML).")],
+        freeze: Annotated[Path, typer.Option("--freeze", help="Data freeze folder.")],
+        out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+        seed: Annotated[
+            int, typer.Option("--seed", help="Seed of the permutation test's space.")
+        ] = 20250630,  # = analyse.DEFAULT_SEED (not imported: keeps the CLI start fast)
+        unblind: Annotated[
+            bool, typer.Option("--unblind", help="Show the real arms (final, locked plan only).")
+        ] = False,
+        open_report: Annotated[
+            bool, typer.Option("--open", help="Open report for a DMC: arms pooled, no effects.")
+        ] = False,
+    ) -> None:
+        """Run the analysis plan over a data freeze: results.json, analysis dataset, tables."""
+        from odtrial.analysis.analyse import analyse
+
+        res = analyse(
+            plan, freeze, out, seed=seed, unblind=unblind,
+            report_type="open" if open_report else None,
+        )  # fmt: skip
+        typer.echo(f"{res['report_type']} results: {out / 'results.json'}")
+        for o in res["outcomes"]:
+            e = o["effect"]
+            if e:
+                typer.echo(
+                    f"  {o['id']}: {e['abbrev']} {e['estimate']:.3g} "
+                    f"(95% CI {e['ci_lower']:.3g} to {e['ci_upper']:.3g}), p = {e['p_value']:.3g}"
+                )

@@ -34,6 +34,7 @@ class ArmFlow:
     analysed_clusters: int
     analysed: int
     cluster_sizes: tuple[int, ...] = ()  # recruited per cluster, for mean and range
+    excluded: int | None = None  # followed up but excluded from the analysis; None = not given
 
     def size_text(self) -> str:
         if not self.cluster_sizes:
@@ -46,7 +47,7 @@ class ArmFlow:
 class Flow:
     clusters_assessed: int | None
     clusters_randomised: int
-    arms: tuple[ArmFlow, ArmFlow]
+    arms: tuple[ArmFlow, ...]  # two arms, or one pooled arm in an open report
     outcome_label: str
 
 
@@ -87,12 +88,13 @@ def flow_from_dataset(
                 analysed_clusters=analysed_clusters,
                 analysed=int(observed.sum()),
                 cluster_sizes=sizes,
+                excluded=0,  # here everyone with the outcome observed is analysed
             )
         )
     return Flow(
         clusters_assessed=None,
         clusters_randomised=len(clusters),
-        arms=(arms[0], arms[1]),
+        arms=tuple(arms),
         outcome_label=outcome_label,
     )
 
@@ -108,7 +110,7 @@ def _box(ax, x: float, y: float, w: float, h: float, text: str, *, bold: bool = 
             edgecolor="#1f2d3d", facecolor="white",
         )
     )  # fmt: skip
-    ax.text(x, y, text, ha="center", va="center", fontsize=8.2, wrap=False,
+    ax.text(x, y, text, ha="center", va="center", fontsize=9, wrap=False,
             fontweight="bold" if bold else "normal", linespacing=1.35)  # fmt: skip
 
 
@@ -119,38 +121,41 @@ def _arrow(ax, x0: float, y0: float, x1: float, y1: float) -> None:
 
 def draw_consort(flow: Flow) -> Figure:
     """Draw the flow diagram; returns a matplotlib Figure (A4-portrait width)."""
-    fig = plt.figure(figsize=(7.4, 8.6))
+    # drawn at the size it is printed (16 cm wide), so 9 pt text stays 9 pt on the page
+    fig = plt.figure(figsize=(6.5, 7.8))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.axis("off")
-    xs = (0.32, 0.78)
-    w, h = 0.40, 0.125
+    # two arms side by side; an open report has one pooled column
+    xs: tuple[float, ...] = (0.325, 0.775) if len(flow.arms) == 2 else (0.55,)
+    w, h = 0.43, 0.145
     ys = {"Allocation": 0.70, "Follow-up": 0.46, "Analysis": 0.22}
     # stage labels on the left, as CONSORT shows them
     for stage, y in (("Enrolment", 0.905), *ys.items()):
-        ax.text(0.055, y, stage, rotation=90, ha="center", va="center", fontsize=9,
+        ax.text(0.04, y, stage, rotation=90, ha="center", va="center", fontsize=9.5,
                 fontweight="bold", color="#1f4e79")  # fmt: skip
     total = sum(a.recruited for a in flow.arms)
     top = f"Clusters randomised (n = {flow.clusters_randomised})"
     if flow.clusters_assessed is not None:
         top = f"Clusters assessed for eligibility (n = {flow.clusters_assessed})\n" + top
     top += f"\nIndividuals recruited in randomised clusters (n = {total})"
-    _box(ax, 0.55, 0.905, 0.56, 0.09, top, bold=False)
+    _box(ax, 0.55, 0.905, 0.70, 0.09, top, bold=False)
     for x, arm in zip(xs, flow.arms, strict=True):
         _arrow(ax, 0.55, 0.86, x, ys["Allocation"] + h / 2)
+        head = f"Allocated to {arm.label}" if len(flow.arms) == 2 else f"{arm.label} (arms pooled)"
         _box(
             ax, x, ys["Allocation"], w, h,
-            f"Allocated to {arm.label}\n"
+            f"{head}\n"
             f"Clusters n = {arm.randomised_clusters}; individuals n = {arm.recruited}\n"
             f"{arm.size_text()}\n"
-            f"Received allocation: clusters n = {arm.received_clusters};\nindividuals n = {arm.received}",
+            f"Received allocation:\nclusters n = {arm.received_clusters}; individuals n = {arm.received}",
         )  # fmt: skip
         _arrow(ax, x, ys["Allocation"] - h / 2, x, ys["Follow-up"] + h / 2)
         _box(
             ax, x, ys["Follow-up"], w, h,
             "Lost to follow-up\n"
-            f"Clusters n = {arm.lost_clusters} (no individual followed up)\n"
+            f"Clusters n = {arm.lost_clusters} (nobody followed up)\n"
             f"Individuals n = {arm.lost}\n(primary outcome not observed)",
         )  # fmt: skip
         _arrow(ax, x, ys["Follow-up"] - h / 2, x, ys["Analysis"] + h / 2)
@@ -158,9 +163,9 @@ def draw_consort(flow: Flow) -> Figure:
             ax, x, ys["Analysis"], w, h,
             "Analysed\n"
             f"Clusters n = {arm.analysed_clusters}\n"
-            f"Individuals n = {arm.analysed}\n"
-            f"Excluded from analysis: n = {arm.recruited - arm.analysed - arm.lost}",
+            f"Individuals n = {arm.analysed}"
+            + ("" if arm.excluded is None else f"\nExcluded from analysis: n = {arm.excluded}"),
         )  # fmt: skip
-    ax.text(0.55, 0.075, f"Primary outcome: {flow.outcome_label}", ha="center", fontsize=8,
+    ax.text(0.55, 0.08, f"Primary outcome: {flow.outcome_label}", ha="center", fontsize=9,
             style="italic", color="#444444")  # fmt: skip
     return fig

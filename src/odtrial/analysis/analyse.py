@@ -1,0 +1,520 @@
+"""Run a statistical analysis plan over a data freeze and write every number.
+
+:func:`analyse` loads and checks the plan (a ``final`` plan must be locked and
+unchanged), derives the analysis dataset once per distinct derivation setting
+(window, CPZ method), fits each outcome's model as the SAP says, runs the
+sensitivity analyses, tabulates baseline characteristics, missing data and
+the CONSORT flow, and writes into ``out``:
+
+``results.json``
+    Every number the report shows (contract: ``odtrial.results/1``), with
+    deterministic bytes: same freeze, plan and seed, same file.
+``analysis_dataset.csv``
+    The primary outcome's analysis dataset as analysed: ``arm`` holds the
+    *displayed* arm code and ``treat`` the indicator of the first displayed arm
+    (the models' treatment term), so a direct fit on this file reproduces
+    ``results.json``. Other derivation settings, if the SAP has any, are
+    written as ``analysis_dataset_<window>m_<cpz>.csv``. In an open report the
+    arms are pooled and ``treat`` is not written.
+``tables/<name>.csv``
+    One per table of the report.
+
+Each file is written to a temporary name and renamed (``results.json`` last).
+See :mod:`odtrial.analysis.outcomes` for the models and
+:mod:`odtrial.analysis.blinding` for blinded and open reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import re
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+
+from odtrial.analysis import baseline
+from odtrial.analysis.blinding import (
+    ArmView,
+    arm_view,
+    blinding_key,
+    check_blind,
+    resolve_report_type,
+    scrub,
+)
+from odtrial.analysis.outcomes import (
+    CLUSTER,
+    TREAT,
+    OutcomeData,
+    absolute_difference,
+    coefficients,
+    effect_dict,
+    fit_model,
+    icc_dict,
+    outcome_data,
+    summary_by_arm,
+)
+from odtrial.analysis.results_io import AtomicWriter, csv_text, dumps, normalise
+from odtrial.analysis.sensitivity import run_sensitivity
+from odtrial.data.freeze import MANIFEST, Freeze, read_freeze
+from odtrial.errors import ModelError, OdtrialError, PlanError
+from odtrial.plan import Plan, check_lock, load_plan
+from odtrial.plan.model import Outcome
+
+SCHEMA: Final = "odtrial.results/1"
+DEFAULT_SEED: Final = 20250630
+TABLES: Final = (
+    "baseline_cluster",
+    "baseline_individual",
+    "outcomes",
+    "sensitivity",
+    "icc",
+    "missing_data",
+    "diagnostics",
+)
+MISSING_DATA_VARIABLES: Final = (("work_study_12m", "12 months"), ("work_study_24m", "24 months"))
+SOFTWARE: Final = ("numpy", "scipy", "pandas", "statsmodels", "formulaic", "pyarrow")
+
+
+def analyse(
+    plan: str | Path | Plan,
+    freeze: str | Path | Freeze,
+    out: str | Path,
+    *,
+    seed: int = DEFAULT_SEED,
+    unblind: bool = False,
+    report_type: str | None = None,
+) -> dict[str, Any]:
+    """Analyse a data freeze as the plan says; write ``results.json``, the dataset and tables.
+
+    Parameters
+    ----------
+    plan
+        SAP file or a loaded :class:`~odtrial.plan.Plan`.
+    freeze
+        Data freeze folder or a :class:`~odtrial.data.freeze.Freeze`.
+    out
+        Output folder (created; files in it are replaced one by one, atomically).
+    seed
+        Seed of the permutation test's constrained-space regeneration (the
+        only random step); recorded in the results.
+    unblind
+        Show the real arms; refused unless the plan is ``final``.
+    report_type
+        ``"blinded"`` (default), ``"unblinded"`` (same as ``unblind=True``) or
+        ``"open"`` (arms pooled, no comparative estimates).
+
+    Returns
+    -------
+    dict
+        The normalised content of ``results.json``.
+
+    Raises
+    ------
+    PlanError
+        Invalid plan, a final plan that is unlocked or changed since locking,
+        unblinding a draft plan, or an outcome the dataset cannot supply.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise PlanError(f"seed must be a non-negative integer, got {seed!r}")
+    pl = plan if isinstance(plan, Plan) else load_plan(plan)
+    check_lock(pl)
+    rtype = resolve_report_type(pl, unblind=unblind, report_type=report_type)
+    fz = freeze if isinstance(freeze, Freeze) else read_freeze(freeze)
+    trial = dict(fz.manifest.get("trial") or {})
+    arms = tuple(str(a) for a in trial.get("arms", ()))
+    if len(arms) != 2:
+        raise PlanError(f"{fz.path}: the freeze manifest does not name the two trial arms")
+    view = arm_view(
+        arms,
+        rtype,
+        key=blinding_key(pl) if rtype == "blinded" else None,
+        trial_name=str(trial.get("name", "")),
+    )
+
+    ordered = sorted(pl.outcomes.values(), key=lambda o: o.role != "primary")
+    settings = list(dict.fromkeys((o.window_months, o.cpz_method) for o in ordered))
+    derived = {s: _derive(fz, s) for s in settings}
+    datasets = {s: _prepare(d, view, arms) for s, d in derived.items()}
+    clusters = _clusters(fz.tables["clusters"], view)
+    primary = pl.primary
+    pset = (primary.window_months, primary.cpz_method)
+    pdata = datasets[pset]
+
+    outcome_rows = [_outcome(o, datasets[(o.window_months, o.cpz_method)], view) for o in ordered]
+    flip = view.report_type == "blinded" and view.display[arms[0]] != view.codes[0]
+    sens_rows = []
+    for sens in pl.sensitivity:
+        so = pl.outcomes[sens.outcome]
+        sens_rows.append(
+            run_sensitivity(
+                sens,
+                so,
+                datasets[(so.window_months, so.cpz_method)],
+                clusters=clusters,
+                arms=(arms[0], arms[1]),
+                flip=flip,
+                seed=seed,
+            )
+        )
+    if not view.comparative:
+        sens_rows = [_open_sensitivity(r) for r in sens_rows]
+
+    results: dict[str, Any] = {
+        "schema": SCHEMA,
+        "title": _title(pl),
+        "trial": {
+            "name": trial.get("name", ""),
+            "registration": pl.registration,
+            "config_sha256": fz.manifest.get("config_sha256"),
+        },
+        "plan": {
+            "title": pl.title,
+            "short_title": pl.short_title,
+            "version": pl.version,
+            "date": pl.date.isoformat(),
+            "status": pl.status,
+            "sha256": pl.sha256,
+            "file": pl.path.name if pl.path is not None else None,
+        },
+        "freeze": {
+            "manifest_sha256": hashlib.sha256((fz.path / MANIFEST).read_bytes()).hexdigest(),
+            "package_version": fz.manifest.get("package_version"),
+            "data_cutoff": trial.get("data_cutoff"),
+        },
+        "design": dict(pl.design),
+        "software": _software(),
+        "seed": seed,
+        "report_type": rtype,
+        "arms": view.arms_json(),
+        "derivation": {
+            "window_months": primary.window_months,
+            "cpz_method": primary.cpz_method,
+            "data_cutoff": derived[pset].attrs.get("data_cutoff"),
+            "counts": derived[pset].attrs.get("counts", {}),
+            "settings": [
+                {
+                    "window_months": w,
+                    "cpz_method": c,
+                    "dataset": _dataset_name(i, (w, c)),
+                    "outcomes": [
+                        o.id for o in ordered if (o.window_months, o.cpz_method) == (w, c)
+                    ],
+                }
+                for i, (w, c) in enumerate(settings)
+            ],
+        },
+        "flow": _flow(pdata, clusters, primary, view, arms),
+        "baseline": {
+            "cluster_level": baseline.cluster_table(clusters, pdata, view.codes),
+            "individual_level": baseline.individual_table(pdata, view.codes),
+        },
+        "outcomes": outcome_rows,
+        "sensitivity": sens_rows,
+        "missing_data": _missing(pdata, view.codes),
+        "tables": {name: f"tables/{name}.csv" for name in TABLES},
+        "figures": {},
+    }
+    results = normalise(scrub(results, view.hidden_terms))
+    results["title"] = results["title"][:1].upper() + results["title"][1:]
+    files = {f"tables/{k}.csv": v for k, v in _tables(results).items()}
+    for i, s in enumerate(settings):
+        files[_dataset_name(i, s)] = _dataset_csv(datasets[s], view)
+    files["results.json"] = dumps(results)
+    for name, text in files.items():
+        check_blind(text, view.hidden_terms, name)
+    _write(Path(out), files)
+    return results
+
+
+# -- data -----------------------------------------------------------------------
+
+
+def _derive(fz: Freeze, setting: tuple[int, str]) -> pd.DataFrame:
+    from odtrial.data.derive import derive
+
+    return derive(fz, window_months=setting[0], cpz_method=setting[1])
+
+
+def _prepare(ds: pd.DataFrame, view: ArmView, arms: Sequence[str]) -> pd.DataFrame:
+    """Displayed arm codes in ``arm``, the real one in ``arm_real``; ``treat`` = first
+    displayed arm (intervention in an open report, used for diagnostics only)."""
+    out = ds.copy()
+    out["arm_real"] = out["arm"].astype(str)
+    out["arm"] = out["arm_real"].map(view.display)
+    first_real = (
+        arms[0]
+        if not view.comparative
+        else next(a for a, d in view.display.items() if d == view.codes[0])
+    )
+    out[TREAT] = (out["arm_real"] == first_real).astype("int64")
+    return out
+
+
+def _clusters(table: pd.DataFrame, view: ArmView) -> pd.DataFrame:
+    cl = table.copy()
+    cl["arm_real"] = cl["arm"].astype(str)
+    cl["arm"] = cl["arm_real"].map(view.display)
+    return cl.sort_values("cluster_id", kind="mergesort").reset_index(drop=True)
+
+
+def _dataset_name(i: int, setting: tuple[int, str]) -> str:
+    if i == 0:  # the primary outcome's setting
+        return "analysis_dataset.csv"
+    return f"analysis_dataset_{setting[0]}m_{setting[1]}.csv"
+
+
+def _dataset_csv(ds: pd.DataFrame, view: ArmView) -> str:
+    drop = ["arm_real"] + ([] if view.comparative else [TREAT])
+    return ds.drop(columns=drop).to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%d")
+
+
+# -- outcomes -----------------------------------------------------------------------
+
+
+def _by_arm(frame: pd.DataFrame, codes: Sequence[str], what: str) -> dict[str, int]:
+    out = {}
+    for c in codes:
+        sub = frame if c == "all" else frame[frame["arm"] == c]
+        out[c] = len(sub) if what == "n" else int(sub[CLUSTER].nunique())
+    return out
+
+
+def _outcome(o: Outcome, ds: pd.DataFrame, view: ArmView) -> dict[str, Any]:
+    od: OutcomeData = outcome_data(ds, o)
+    spec = o.model
+    row: dict[str, Any] = {
+        "id": o.id,
+        "label": o.label,
+        "role": o.role,
+        "type": o.type,
+        "definition": o.definition,
+        "population": o.population,
+        "estimand": o.estimand,
+        "derivation": {"window_months": o.window_months, "cpz_method": o.cpz_method},
+        "model": {
+            "kind": spec.kind,
+            "family": spec.family or {"lmm": "gaussian", "cox": "cox"}.get(spec.kind),
+            "formula": None,
+            "cluster": CLUSTER,
+            "df_method": None,
+            "covariates": list(spec.covariates),
+            "options": dict(spec.options),
+        },
+        "n_analysed": _by_arm(od.frame, view.codes, "n"),
+        "n_clusters": _by_arm(od.frame, view.codes, "clusters"),
+        "exclusions": dict(od.exclusions),
+        "summary_by_arm": summary_by_arm(od, o.type, view.codes),
+        "effect": None,
+        "absolute": None,
+        "icc": None,
+        "coefficients": [],
+        "cluster_var": None,
+        "theta": None,
+        "diagnostics": None,
+        "notes": [],
+    }
+    try:
+        res = fit_model(od, o.type, spec)
+    except ImportError as e:  # an engine not installed yet: say so, keep going
+        row["notes"].append(f"model not fitted: {e}")
+        return row
+    except ModelError as e:
+        row["notes"].append(f"model not estimable: {e}")
+        return row
+    row["model"]["formula"] = res.formula
+    row["model"]["df_method"] = res.df_method
+    row["diagnostics"] = res.diagnostics.to_dict()
+    try:
+        row["icc"] = icc_dict(od, o.type, spec.options.get("nagq"))
+    except OdtrialError as e:
+        row["notes"].append(f"ICC not estimable: {e}")
+    if not view.comparative:
+        row["notes"].append("open report: arms pooled, no comparative estimates")
+        return row
+    row["effect"] = effect_dict(res, o.type)
+    try:
+        row["absolute"] = absolute_difference(od, res, o.type)
+    except OdtrialError as e:
+        row["notes"].append(f"absolute difference not estimable: {e}")
+    row["coefficients"] = coefficients(res)
+    row["cluster_var"] = res.cluster_var
+    row["theta"] = res.theta
+    return row
+
+
+def _open_sensitivity(row: dict[str, Any]) -> dict[str, Any]:
+    keep = {
+        "id",
+        "outcome",
+        "label",
+        "method",
+        "options",
+        "diagnostics",
+        "n_analysed",
+        "n_clusters",
+    }
+    out = {k: (v if k in keep else None) for k, v in row.items()}
+    out["note"] = "open report: arms pooled, no comparative estimates"
+    return out
+
+
+# -- flow, missing data ---------------------------------------------------------------
+
+
+def _flow(
+    ds: pd.DataFrame, clusters: pd.DataFrame, primary: Outcome, view: ArmView, arms: Sequence[str]
+) -> dict[str, Any]:
+    from odtrial.analysis.outcomes import response_columns
+    from odtrial.report.consort import flow_from_dataset
+
+    col = response_columns(primary, ds.columns)[0]
+    real = view.comparative is False
+    d = ds.assign(arm=ds["arm_real"]) if real else ds
+    c = clusters.assign(arm=clusters["arm_real"]) if real else clusters
+    order = tuple(arms) if real else view.codes
+    flow = flow_from_dataset(
+        d, c, outcome=col, arm_labels=dict(zip(order, order, strict=True)), arm_order=order,
+        outcome_label=primary.label,
+    )  # fmt: skip
+    rows: list[dict[str, Any]] = [
+        {
+            "arm": code,
+            "randomised_clusters": a.randomised_clusters,
+            "received_clusters": a.received_clusters,
+            "recruited": a.recruited,
+            "received": a.received,
+            "lost_clusters": a.lost_clusters,
+            "lost": a.lost,
+            "analysed_clusters": a.analysed_clusters,
+            "analysed": a.analysed,
+            "cluster_sizes": list(a.cluster_sizes),
+        }
+        for code, a in zip(order, flow.arms, strict=True)
+    ]
+    if real:  # open report: pool the arms
+        pooled: dict[str, Any] = {"arm": view.codes[0]}
+        for k in rows[0]:
+            if k == "cluster_sizes":
+                pooled[k] = sorted(x for r in rows for x in r["cluster_sizes"])
+            elif k != "arm":
+                pooled[k] = sum(r[k] for r in rows)
+        rows = [pooled]
+    return {"clusters_randomised": flow.clusters_randomised, "outcome": primary.label, "arms": rows}
+
+
+def _missing(ds: pd.DataFrame, codes: Sequence[str]) -> list[dict[str, Any]]:
+    rows = []
+    for var, when in MISSING_DATA_VARIABLES:
+        if var not in ds.columns:
+            continue
+        for c in codes:
+            sub = ds if c == "all" else ds[ds["arm"] == c]
+            n, miss = len(sub), int(sub[var].isna().sum())
+            rows.append(
+                {"variable": var, "time_point": when, "arm": c, "n": n, "missing": miss,
+                 "percent": 100 * miss / n if n else float("nan")}
+            )  # fmt: skip
+    return rows
+
+
+# -- metadata -----------------------------------------------------------------------
+
+
+def _title(pl: Plan) -> str:
+    base = re.sub(r"^\s*statistical analysis plan\s*[:\-–]\s*", "", pl.title, flags=re.I).strip()
+    if "cluster randomised" not in base.lower():
+        base += ": a cluster randomised trial"
+    return base
+
+
+def _software() -> dict[str, str]:
+    from odtrial import __version__
+
+    out = {"odtrial": __version__, "python": platform.python_version()}
+    for name in SOFTWARE:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+# -- tables -----------------------------------------------------------------------
+
+
+def _fmt_effect(e: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not e:
+        return dict.fromkeys(("measure", "estimate", "ci_lower", "ci_upper", "p_value", "df"))
+    return {k: e.get(k) for k in ("measure", "estimate", "ci_lower", "ci_upper", "p_value", "df")}
+
+
+def _tables(results: Mapping[str, Any]) -> dict[str, str]:
+    codes = [a["code"] for a in results["arms"]]
+    outcome_rows, icc_rows, diag_rows = [], [], []
+    for o in results["outcomes"]:
+        row: dict[str, Any] = {"outcome": o["id"], "label": o["label"], "role": o["role"]}
+        for c in codes:
+            row[f"n_{c}"] = o["n_analysed"].get(c)
+            row[f"summary_{c}"] = o["summary_by_arm"].get(c, {}).get("display")
+        row.update(_fmt_effect(o["effect"]))
+        ab = o["absolute"] or {}
+        row.update(
+            {f"absolute_{k}": ab.get(k) for k in ("measure", "estimate", "ci_lower", "ci_upper")}
+        )
+        outcome_rows.append(row)
+        ic = o["icc"] or {}
+        icc_rows.append(
+            {"outcome": o["id"], "label": o["label"],
+             **{k: ic.get(k) for k in ("estimate", "ci_lower", "ci_upper", "scale", "method")}}
+        )  # fmt: skip
+        diag_rows.append(_diag_row(o["id"], o["model"]["kind"], o["diagnostics"]))
+    sens_rows = []
+    for s in results["sensitivity"]:
+        sens_rows.append(
+            {"id": s["id"], "outcome": s["outcome"], "label": s["label"], "method": s["method"],
+             **_fmt_effect(s["effect"]), "p_value": s["p_value"], "note": s["note"]}
+        )  # fmt: skip
+        if s.get("diagnostics"):
+            diag_rows.append(_diag_row(s["id"], s["method"], s["diagnostics"]))
+    frames = {
+        "baseline_cluster": pd.DataFrame(results["baseline"]["cluster_level"]),
+        "baseline_individual": pd.DataFrame(results["baseline"]["individual_level"]),
+        "outcomes": pd.DataFrame(outcome_rows),
+        "sensitivity": pd.DataFrame(sens_rows),
+        "icc": pd.DataFrame(icc_rows),
+        "missing_data": pd.DataFrame(results["missing_data"]),
+        "diagnostics": pd.DataFrame(diag_rows),
+    }
+    return {k: csv_text(v) for k, v in frames.items()}
+
+
+def _diag_row(analysis: str, model: str, d: Mapping[str, Any] | None) -> dict[str, Any]:
+    d = d or {}
+    return {
+        "analysis": analysis,
+        "model": model,
+        "converged": d.get("converged"),
+        "singular": d.get("singular"),
+        "max_abs_gradient": d.get("max_abs_gradient"),
+        "hessian_positive_definite": d.get("hessian_positive_definite"),
+        "n_iterations": d.get("n_iterations"),
+        "warnings": "; ".join(d.get("warnings") or []),
+    }
+
+
+def _write(out: Path, files: Mapping[str, str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    writer = AtomicWriter(out)
+    try:
+        for name, text in files.items():
+            writer.stage(name, text)
+        writer.commit()
+    finally:
+        writer.discard()
+
+
+__all__ = ["DEFAULT_SEED", "SCHEMA", "TABLES", "analyse"]

@@ -1,0 +1,337 @@
+"""Fitting each SAP outcome's model and describing it for ``results.json``.
+
+Conventions (all outcomes):
+
+* ``treat`` is the indicator of the first displayed arm (see
+  :mod:`odtrial.analysis.blinding`), so effects read first arm versus second.
+* The analysis set is the complete cases of the response and the covariates
+  (likelihood-based analysis under missing at random given the covariates);
+  the rows dropped are counted in ``exclusions``.
+* binary: :func:`~odtrial.models.glmm.fit_glmm` binomial with the SAP's
+  ``df``/``nagq``; odds ratio; absolute difference = standardised risk
+  difference from :func:`~odtrial.models.glmm.marginal_effects`; ICC on the
+  latent scale.
+* count: ``fit_glmm`` negative binomial, offset ``log(followup_days/365.25)``
+  for ``offset = "log_followup_years"`` (people with 0 follow-up days have no
+  time at risk and are excluded); rate ratio; absolute difference = the
+  difference of the arms' mean cluster rates per person-year (unweighted
+  cluster summaries, t interval on clusters − 2 df: it does not depend on the
+  model); ICC by one-way ANOVA on the counts.
+* continuous: :func:`~odtrial.models.fit_lmm` with the SAP's ``df`` as ``ddf``;
+  mean difference; ICC by one-way ANOVA (continuous scale).
+* time-to-event: :func:`~odtrial.models.cox.fit_cox` with the cluster-robust
+  sandwich (small-sample corrected; ``cov_type`` from the SAP if given); hazard
+  ratio; no absolute difference; ICC of the event indicator (proportion scale,
+  ANOVA), a description of clustering only.
+
+ICCs are estimated on the analysed rows without covariates or treatment
+(:func:`~odtrial.models.icc`), the quantity a future trial's sample size uses.
+``summary_by_arm[arm]["value"]`` is the proportion (binary), the mean
+(continuous) or the rate per person-year (count, time-to-event: person-time
+ends at the event or censoring).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from odtrial.errors import PlanError
+from odtrial.models.results import ModelResults
+from odtrial.plan.model import ModelSpec, Outcome
+
+CLUSTER = "cluster_id"
+TREAT = "treat"
+FOLLOWUP_OFFSET = "log_followup_years"
+DAYS_PER_YEAR = 365.25
+
+EFFECTS: dict[str, tuple[str, str, bool]] = {
+    # outcome type -> (measure, abbreviation, estimated on the log scale)
+    "binary": ("odds ratio", "OR", True),
+    "count": ("rate ratio", "RR", True),
+    "time-to-event": ("hazard ratio", "HR", True),
+    "continuous": ("mean difference", "MD", False),
+}
+GEE_FAMILY = {"binary": "binomial", "count": "poisson", "continuous": "gaussian"}
+
+
+@dataclass(frozen=True)
+class OutcomeData:
+    """The rows and columns one outcome's model uses."""
+
+    frame: pd.DataFrame  # complete cases, with ``treat``, response and offset columns
+    response: str  # response column (duration for time-to-event)
+    event: str | None  # event column (time-to-event only)
+    covariates: tuple[str, ...]  # formula terms
+    offset: str | None  # offset column in ``frame``
+    exclusions: Mapping[str, int] = field(default_factory=dict)
+
+
+def _term_columns(terms: tuple[str, ...], columns: pd.Index) -> list[str]:
+    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(terms)))
+    return [c for c in columns if c in names]
+
+
+def response_columns(outcome: Outcome, columns: pd.Index) -> tuple[str, str | None]:
+    """The dataset column(s) of an outcome: ``id`` itself, or ``id_days``/``id_event``."""
+    if outcome.type == "time-to-event":
+        dur, ev = f"{outcome.id}_days", f"{outcome.id}_event"
+        if dur not in columns or ev not in columns:
+            raise PlanError(
+                f"outcomes.{outcome.id}: time-to-event outcome needs columns {dur!r} and {ev!r} in the analysis dataset"
+            )
+        return dur, ev
+    if outcome.id not in columns:
+        raise PlanError(f"outcomes.{outcome.id}: no column {outcome.id!r} in the analysis dataset")
+    return outcome.id, None
+
+
+def outcome_data(
+    dataset: pd.DataFrame, outcome: Outcome, covariates: tuple[str, ...] | None = None
+) -> OutcomeData:
+    """Select the complete cases of an outcome's response and covariates.
+
+    Boolean columns become 0/1 integers (the engines take numbers)."""
+    covs = outcome.model.covariates if covariates is None else covariates
+    response, event = response_columns(outcome, dataset.columns)
+    used = [CLUSTER, TREAT, "arm", response, *([event] if event else [])]
+    missing_terms = [t for t in covs if not _term_columns((t,), dataset.columns)]
+    if missing_terms:
+        raise PlanError(
+            f"outcomes.{outcome.id}.model.covariates: {missing_terms[0]!r} names no column of the analysis dataset"
+        )
+    cov_cols = [c for c in _term_columns(covs, dataset.columns) if c not in used]
+    cols = [*used, *cov_cols, "followup_days"]
+    frame = dataset[list(dict.fromkeys(cols))].copy()
+    exclusions: dict[str, int] = {}
+    miss_y = frame[response].isna() | (frame[event].isna() if event else False)
+    exclusions["outcome_missing"] = int(miss_y.sum())
+    miss_x = frame[cov_cols].isna().any(axis=1) & ~miss_y
+    exclusions["covariate_missing"] = int(miss_x.sum())
+    keep = ~(miss_y | miss_x)
+    offset = None
+    off_opt = outcome.model.options.get("offset")
+    if off_opt is not None:
+        if off_opt != FOLLOWUP_OFFSET:
+            raise PlanError(
+                f"outcomes.{outcome.id}.model.offset: only {FOLLOWUP_OFFSET!r} is supported, got {off_opt!r}"
+            )
+        zero = keep & (frame["followup_days"] <= 0)
+        exclusions["zero_followup"] = int(zero.sum())
+        keep &= ~zero
+        offset = "_offset"
+    frame = frame.loc[keep].reset_index(drop=True)
+    for c in frame.columns:
+        if pd.api.types.is_bool_dtype(frame[c]):
+            frame[c] = frame[c].astype("int64")
+    if offset:
+        frame[offset] = np.log(frame["followup_days"].to_numpy(dtype=float) / DAYS_PER_YEAR)
+    return OutcomeData(frame, response, event, tuple(covs), offset, exclusions)
+
+
+def formula(od: OutcomeData, *, treatment: bool = True) -> str:
+    rhs = [TREAT] if treatment else []
+    rhs += list(od.covariates)
+    if od.event is not None:
+        return "~ " + (" + ".join(rhs) if rhs else "1")
+    return f"{od.response} ~ " + (" + ".join(rhs) if rhs else "1")
+
+
+def fit_model(
+    od: OutcomeData, outcome_type: str, spec: ModelSpec, *, treatment: bool = True
+) -> ModelResults:
+    """Fit the SAP's model for one outcome (see the module notes)."""
+    f = formula(od, treatment=treatment)
+    opts = spec.options
+    if spec.kind == "glmm":
+        from odtrial.models.glmm import fit_glmm
+
+        kw: dict[str, Any] = {"family": spec.family or "binomial"}
+        if "nagq" in opts:
+            kw["nagq"] = int(opts["nagq"])
+        if "df" in opts:
+            kw["df"] = str(opts["df"])
+        return fit_glmm(f, od.frame, cluster=CLUSTER, offset=od.offset, **kw)
+    if spec.kind == "lmm":
+        from odtrial.models import fit_lmm
+
+        return fit_lmm(
+            f, od.frame, cluster=CLUSTER, ddf=str(opts.get("df", "satterthwaite")),  # type: ignore[arg-type]
+            reml=bool(opts.get("reml", True)),
+        )  # fmt: skip
+    if spec.kind == "cox":
+        from odtrial.models.cox import fit_cox
+
+        assert od.event is not None
+        return fit_cox(
+            f, od.frame, duration=od.response, event=od.event, cluster=CLUSTER,
+            cov_type=str(opts.get("cov_type", "kauermann-carroll")),
+            ties=str(opts.get("ties", "efron")),
+        )  # fmt: skip
+    if spec.kind == "gee":
+        from odtrial.models import fit_gee
+
+        return fit_gee(
+            f, od.frame, cluster=CLUSTER, family=spec.family or GEE_FAMILY[outcome_type],  # type: ignore[arg-type]
+            cov_struct=str(opts.get("cov_struct", "exchangeable")),  # type: ignore[arg-type]
+            cov_type=str(opts.get("cov_type", "kauermann-carroll")), offset=od.offset,
+        )  # fmt: skip
+    raise PlanError(f"model kind {spec.kind!r} is not supported for an outcome's main analysis")
+
+
+def effect_dict(res: ModelResults, outcome_type: str, *, term: str = TREAT) -> dict[str, Any]:
+    """The treatment effect of a fit, exponentiated for ratio measures."""
+    measure, abbrev, log_scale = EFFECTS[outcome_type]
+    est = float(res.params[term])
+    lo, hi = (float(v) for v in res.conf_int().loc[term])
+    tr = np.exp if log_scale else (lambda v: v)
+    return {
+        "measure": measure,
+        "abbrev": abbrev,
+        "estimate": float(tr(est)),
+        "ci_lower": float(tr(lo)),
+        "ci_upper": float(tr(hi)),
+        "p_value": float(res.pvalues[term]),
+        "df": float(res.df[term]),
+        "log_scale": log_scale,
+        "term": term,
+        "std_error": float(res.bse[term]),
+    }
+
+
+def coefficients(res: ModelResults) -> list[dict[str, Any]]:
+    frame = res.to_frame().reset_index()
+    return [
+        {k: (str(v) if k == "term" else float(v)) for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
+
+
+def absolute_difference(
+    od: OutcomeData, res: ModelResults, outcome_type: str
+) -> dict[str, Any] | None:
+    """Absolute difference, first arm minus second (see the module notes)."""
+    if outcome_type == "binary" and res.model == "glmm":
+        from odtrial.models.glmm import marginal_effects
+
+        me = marginal_effects(res, od.frame, treatment=TREAT, levels=(0, 1)).to_frame()
+        rd = me.loc["risk_difference"]
+        return {
+            "measure": "risk difference",
+            "estimate": float(rd["estimate"]),
+            "ci_lower": float(rd["ci_lower"]),
+            "ci_upper": float(rd["ci_upper"]),
+            "std_error": float(rd["std_error"]),
+            "method": "standardised over the analysed participants and the random-intercept distribution (delta method, model df)",
+        }
+    if outcome_type == "count":
+        return rate_difference(od)
+    return None
+
+
+def rate_difference(od: OutcomeData) -> dict[str, Any]:
+    """Difference of the arms' mean cluster rates per person-year, t interval on G − 2 df."""
+    f = od.frame
+    years = f["followup_days"].to_numpy(dtype=float) / DAYS_PER_YEAR
+    g = pd.DataFrame(
+        {"c": f[CLUSTER], "t": f[TREAT], "y": f[od.response].astype(float), "py": years}
+    )
+    per = g.groupby("c", sort=True).agg(t=("t", "first"), y=("y", "sum"), py=("py", "sum"))
+    per["rate"] = per["y"] / per["py"]
+    r1 = per.loc[per["t"] == 1, "rate"].to_numpy()
+    r0 = per.loc[per["t"] == 0, "rate"].to_numpy()
+    diff = float(r1.mean() - r0.mean())
+    df = len(r1) + len(r0) - 2
+    s2 = (((r1 - r1.mean()) ** 2).sum() + ((r0 - r0.mean()) ** 2).sum()) / df
+    se = float(np.sqrt(s2 * (1 / len(r1) + 1 / len(r0))))
+    q = float(stats.t.ppf(0.975, df))
+    return {
+        "measure": "difference in rate per person-year",
+        "estimate": diff,
+        "ci_lower": diff - q * se,
+        "ci_upper": diff + q * se,
+        "std_error": se,
+        "df": float(df),
+        "method": "unweighted mean of cluster rates (events / person-years) by arm; pooled-variance t interval on clusters - 2 df",
+    }
+
+
+def icc_dict(od: OutcomeData, outcome_type: str, nagq: int | None) -> dict[str, Any] | None:
+    """The outcome's ICC with its CI (latent scale for binary outcomes)."""
+    from odtrial.models import icc
+
+    if outcome_type == "binary":
+        r = icc(od.frame, outcome=od.response, cluster=CLUSTER, method="latent", nagq=nagq)
+    elif outcome_type == "time-to-event":
+        assert od.event is not None
+        r = icc(od.frame, outcome=od.event, cluster=CLUSTER, method="anova")
+    else:
+        r = icc(od.frame, outcome=od.response, cluster=CLUSTER, method="anova")
+    notes = list(r.notes)
+    if outcome_type == "time-to-event":
+        notes.append("ICC of the event indicator (any event in the window), not of the time")
+    return {
+        "estimate": r.estimate,
+        "ci_lower": r.lower,
+        "ci_upper": r.upper,
+        "scale": r.scale,
+        "method": r.method,
+        "ci_method": r.ci_method,
+        "notes": notes,
+    }
+
+
+def _fmt(x: float, nd: int) -> str:
+    return f"{x:,.{nd}f}"
+
+
+def summary_by_arm(od: OutcomeData, outcome_type: str, arms: tuple[str, ...]) -> dict[str, Any]:
+    """Descriptive summary of the analysed participants, per displayed arm."""
+    out: dict[str, Any] = {}
+    f = od.frame
+    for arm in arms:
+        sub = f if arm == "all" else f[f["arm"] == arm]
+        n = len(sub)
+        if outcome_type == "binary":
+            k = int(sub[od.response].sum())
+            p = k / n if n else float("nan")
+            out[arm] = {
+                "n": n,
+                "statistic": "n (%)",
+                "display": f"{k:,}/{n:,} ({100 * p:.1f})",
+                "value": p,
+                "events": k,
+            }
+        elif outcome_type == "continuous":
+            m, s = float(sub[od.response].mean()), float(sub[od.response].std(ddof=1))
+            out[arm] = {
+                "n": n,
+                "statistic": "mean (SD)",
+                "display": f"{_fmt(m, 1)} ({_fmt(s, 1)})",
+                "value": m,
+                "sd": s,
+            }
+        else:
+            ev = sub[od.event] if od.event is not None else sub[od.response]
+            events = int(ev.sum())
+            py = float(sub["followup_days"].sum()) / DAYS_PER_YEAR
+            if od.event is not None:  # person-time at risk ends at the event or censoring
+                py = float(sub[od.response].sum()) / DAYS_PER_YEAR
+            rate = events / py if py > 0 else float("nan")
+            label = "events" if od.event is not None else od.response
+            out[arm] = {
+                "n": n,
+                "statistic": "events / person-years",
+                "display": f"{events:,} / {_fmt(py, 1)} ({rate:.2f} per person-year)",
+                "value": rate,
+                "events": events,
+                "person_years": py,
+                "events_label": label,
+            }
+    return out

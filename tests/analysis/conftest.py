@@ -1,0 +1,106 @@
+"""Session fixtures: the shipped synthetic trial ingested once, and analysed once per
+report type (blinded with the shipped draft SAP; unblinded and open with a final,
+locked copy of it)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SAP = REPO / "analysis_plans" / "pod_synthetic_sap.toml"
+TRIAL = REPO / "data" / "synthetic"
+
+
+@dataclass(frozen=True)
+class Run:
+    out: Path
+    results: dict[str, Any]
+
+    def json_text(self) -> str:
+        return (self.out / "results.json").read_text(encoding="utf-8")
+
+    def outcome(self, oid: str) -> dict[str, Any]:
+        return next(o for o in self.results["outcomes"] if o["id"] == oid)
+
+    def sensitivity(self, sid: str) -> dict[str, Any]:
+        return next(s for s in self.results["sensitivity"] if s["id"] == sid)
+
+
+@pytest.fixture(scope="session")
+def an_freeze(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import odtrial
+
+    out = tmp_path_factory.mktemp("an_freeze") / "freeze"
+    odtrial.ingest(TRIAL, out)
+    return out
+
+
+def final_plan_text(status: str = "final") -> str:
+    """The shipped SAP as a final plan, its trial config path made absolute."""
+    text = SAP.read_text(encoding="utf-8")
+    text = re.sub(r'(?m)^status = "draft"', f'status = "{status}"', text)
+    return re.sub(
+        r'(?m)^trial_config = ".*"$',
+        f'trial_config = "{(TRIAL / "trial.toml").as_posix()}"',
+        text,
+    )
+
+
+@pytest.fixture(scope="session")
+def an_plan_text() -> Callable[[], str]:
+    """``final_plan_text`` for test modules (they cannot import conftest)."""
+    return final_plan_text
+
+
+@pytest.fixture(scope="session")
+def an_final_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from odtrial.plan import lock_plan
+
+    p = tmp_path_factory.mktemp("an_plan") / "final_sap.toml"
+    p.write_text(final_plan_text(), encoding="utf-8")
+    lock_plan(p)
+    return p
+
+
+@pytest.fixture(scope="session")
+def blinded_run(an_freeze: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    from odtrial.analysis.analyse import analyse
+
+    out = tmp_path_factory.mktemp("an_blinded")
+    analyse(SAP, an_freeze, out)
+    return Run(out, json.loads((out / "results.json").read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="session")
+def unblinded_run(
+    an_freeze: Path, an_final_plan: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Run:
+    from odtrial.analysis.analyse import analyse
+
+    out = tmp_path_factory.mktemp("an_unblinded")
+    analyse(an_final_plan, an_freeze, out, unblind=True)
+    return Run(out, json.loads((out / "results.json").read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="session")
+def open_run(an_freeze: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """Open report of a draft variant whose CPZ dose uses Leucht 2015 (a second setting)."""
+    from odtrial.analysis.analyse import analyse
+
+    folder = tmp_path_factory.mktemp("an_open")
+    plan = folder / "leucht_sap.toml"
+    text = final_plan_text(status="draft")
+    marker = "[outcomes.cpz_mean_daily_dose]"
+    head, tail = text.split(marker)
+    tail = tail.replace('cpz_method = "woods2003"', 'cpz_method = "leucht2015"', 1)
+    plan.write_text(head + marker + tail, encoding="utf-8")
+    out = folder / "out"
+    analyse(plan, an_freeze, out, report_type="open")
+    return Run(out, json.loads((out / "results.json").read_text(encoding="utf-8")))

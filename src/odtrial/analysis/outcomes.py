@@ -188,6 +188,13 @@ def fit_model(
 def effect_dict(res: ModelResults, outcome_type: str, *, term: str = TREAT) -> dict[str, Any]:
     """The treatment effect of a fit, exponentiated for ratio measures."""
     measure, abbrev, log_scale = EFFECTS[outcome_type]
+    return effect_of(res, measure=measure, abbrev=abbrev, log_scale=log_scale, term=term)
+
+
+def effect_of(
+    res: ModelResults, *, measure: str, abbrev: str, log_scale: bool, term: str = TREAT
+) -> dict[str, Any]:
+    """One term of a fit as the results contract's effect block (exp for ratios)."""
     est = float(res.params[term])
     lo, hi = (float(v) for v in res.conf_int().loc[term])
     tr = np.exp if log_scale else (lambda v: v)

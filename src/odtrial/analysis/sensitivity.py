@@ -33,6 +33,7 @@ from odtrial.analysis.outcomes import (
     GEE_FAMILY,
     TREAT,
     effect_dict,
+    effect_of,
     fit_model,
     outcome_data,
 )
@@ -120,24 +121,10 @@ def _cluster_level(outcome: Outcome, dataset: pd.DataFrame, opts: dict[str, Any]
     )  # fmt: skip
     measure = str(res.extra.get("effect", "difference"))
     log_scale = res.link == "log"
-    est = float(res.params[TREAT])
-    lo, hi = (float(v) for v in res.conf_int().loc[TREAT])
-    tr = np.exp if log_scale else (lambda v: v)
     abbrev = {"risk difference": "RD", "mean difference": "MD", "rate difference": "RD",
               "risk ratio": "RR", "rate ratio": "RR"}.get(measure, "")  # fmt: skip
     return {
-        "effect": {
-            "measure": measure,
-            "abbrev": abbrev,
-            "estimate": float(tr(est)),
-            "ci_lower": float(tr(lo)),
-            "ci_upper": float(tr(hi)),
-            "p_value": float(res.pvalues[TREAT]),
-            "df": float(res.df[TREAT]),
-            "log_scale": log_scale,
-            "term": TREAT,
-            "std_error": float(res.bse[TREAT]),
-        },
+        "effect": effect_of(res, measure=measure, abbrev=abbrev, log_scale=log_scale),
         "p_value": float(res.pvalues[TREAT]),
         "diagnostics": _diag(res),
         "n_analysed": res.nobs,

@@ -95,10 +95,13 @@ def main() -> None:
     a = ap.parse_args()
     src = HERE / "data" / f"trial_{a.participants}_{a.seed}"
     if not (src / "trial.toml").exists():
-        from odtrial.synth import generate
-
+        # In a subprocess: a forked child's ru_maxrss starts at this process's RSS,
+        # so generating here would inflate every stage's base_kb and hide its growth.
         t0 = time.perf_counter()
-        generate(src, seed=a.seed, participants=a.participants)
+        gen = "import sys; from odtrial.synth import generate; generate(sys.argv[1], seed=int(sys.argv[2]), participants=int(sys.argv[3]))"
+        subprocess.run(
+            [sys.executable, "-c", gen, str(src), str(a.seed), str(a.participants)], check=True
+        )
         print(f"generated {src} in {time.perf_counter() - t0:.1f} s")
     bare = min((_run(_BARE, str(src)) for _ in range(a.repeats)), key=lambda r: r["seconds"])
     work = HERE / "data" / "work"

@@ -190,9 +190,11 @@ def ingest(
     for t in SITE_TABLES:
         frame = mapped.pop(t)  # freed table by table as the frozen ones are built
         bad = _in(frame, errors, t)
-        accepted[t] = _freeze_table(frame.iloc[np.flatnonzero(~bad)], t, trial, secret, cache)
         rows = pd.concat([held_back[t], frame.iloc[np.flatnonzero(bad)]], ignore_index=True)
+        kept = _take_releasing(frame, np.flatnonzero(~bad))
         del frame
+        accepted[t] = _freeze_table(kept, t, trial, secret, cache)
+        del kept
         quarantine[t] = _quarantine_table(rows, t, masked, secret)
 
     for row in inputs:
@@ -250,10 +252,19 @@ def _concat(parts: list[pd.DataFrame], table: str) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _keys(files: pd.Series, rows: pd.Series, codes: dict[str, int]) -> np.ndarray:
+def _take_releasing(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """``frame.iloc[rows]``, built column by column while dropping each column from
+    ``frame``, so the source and the copy of a large table never coexist whole."""
+    cols: dict[str, pd.Series] = {}
+    for c in list(frame.columns):
+        cols[c] = frame[c].iloc[rows].reset_index(drop=True)
+        del frame[c]
+    return pd.DataFrame(cols)
+
+
+def _keys(files: np.ndarray, rows: pd.Series) -> np.ndarray:
     """Integer keys (file code, source_row) for fast membership tests."""
-    f = files.astype("string").map(codes).fillna(-1).to_numpy(dtype=np.int64)
-    return f * (1 << 32) + rows.to_numpy(dtype=np.int64)
+    return files.astype(np.int64) * (1 << 32) + rows.to_numpy(dtype=np.int64)
 
 
 def _in(frame: pd.DataFrame, failures: pd.DataFrame, table: str) -> np.ndarray:
@@ -261,9 +272,11 @@ def _in(frame: pd.DataFrame, failures: pd.DataFrame, table: str) -> np.ndarray:
     f = failures[failures["table"] == table]
     if len(f) == 0 or len(frame) == 0:
         return np.zeros(len(frame), dtype=bool)
-    codes = {p: i for i, p in enumerate(pd.unique(frame["source_file"].astype(object)))}
-    fk = _keys(f["source_file"], f["source_row"], codes)
-    return np.isin(_keys(frame["source_file"], frame["source_row"], codes), fk)
+    # Factorise the frame's files without a Python str per row (the event tables
+    # have ~10^6 rows): codes come from Arrow; failure files not in the frame -> -1.
+    codes, files = pd.factorize(frame["source_file"])
+    fk = _keys(pd.Index(files).get_indexer(f["source_file"]), f["source_row"])
+    return np.isin(_keys(codes, frame["source_row"]), fk)
 
 
 def _normalise_failures(df: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Literal
 
+import pandas as pd
+
 Severity = Literal["error", "warning"]
 
 
@@ -117,3 +119,16 @@ def rule(code: str) -> Rule:
         return RULES[code]
     except KeyError:
         raise KeyError(f"unknown rule code {code!r}") from None
+
+
+# Validation failures are data: one tidy row per (record, field, rule).
+FAILURE_COLUMNS: Final = (
+    "table", "trust", "source_file", "source_row", "field", "value", "rule", "severity", "message",
+)  # fmt: skip
+
+
+def empty_failures(source_row_dtype: str = "Int64") -> pd.DataFrame:
+    """A failures table with no rows and the documented columns and dtypes."""
+    cols = {c: pd.Series([], dtype="string") for c in FAILURE_COLUMNS}
+    cols["source_row"] = pd.Series([], dtype=source_row_dtype)
+    return pd.DataFrame(cols)

@@ -22,24 +22,14 @@ import numpy as np
 import pandas as pd
 
 from odtrial.data.canonical import MAPPED, PROVENANCE, Field
-from odtrial.data.catalogue import RULES
+from odtrial.data.catalogue import FAILURE_COLUMNS, RULES
+from odtrial.data.catalogue import empty_failures as _empty_failures
 from odtrial.data.masking import map_unique
 from odtrial.data.readers import RawExtract
 from odtrial.data.vocab import vocabulary
 from odtrial.errors import ConfigError
 from odtrial.trial import ExtractSpec, Trial
 
-FAILURE_COLUMNS: Final = (
-    "table",
-    "trust",
-    "source_file",
-    "source_row",
-    "field",
-    "value",
-    "rule",
-    "severity",
-    "message",
-)
 EARLIEST_DATE: Final = pd.Timestamp("1900-01-01")
 _SEPARATORS: Final = re.compile(r"[\s\-]")
 
@@ -87,9 +77,7 @@ def repeat_string(value: str, n: int) -> pd.Series:
 
 def empty_failures() -> pd.DataFrame:
     """A failures frame with no rows and the canonical columns and dtypes."""
-    cols = {c: pd.Series([], dtype="string") for c in FAILURE_COLUMNS}
-    cols["source_row"] = pd.Series([], dtype="int64")
-    return pd.DataFrame(cols)
+    return _empty_failures("int64")
 
 
 def map_extract(raw: RawExtract, spec: ExtractSpec, trial: Trial) -> MappedExtract:

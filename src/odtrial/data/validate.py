@@ -67,7 +67,8 @@ import pandas as pd
 
 from odtrial.data import rules
 from odtrial.data.canonical import EVENT_TABLES, MAPPED, PROVENANCE, SITE_TABLES
-from odtrial.data.catalogue import RULES
+from odtrial.data.catalogue import FAILURE_COLUMNS, RULES
+from odtrial.data.catalogue import empty_failures as _empty_failures
 from odtrial.data.nhs import nhs_keys_valid
 from odtrial.data.schemas import (
     DATE_DTYPE,
@@ -77,18 +78,6 @@ from odtrial.data.schemas import (
     schema_failures,
 )
 from odtrial.trial import Trial
-
-FAILURE_COLUMNS: Final = (
-    "table",
-    "trust",
-    "source_file",
-    "source_row",
-    "field",
-    "value",
-    "rule",
-    "severity",
-    "message",
-)
 
 _ERROR_RULES: Final = frozenset(c for c, r in RULES.items() if r.severity == "error")
 _SEVERITY: Final = {c: r.severity for c, r in RULES.items()}
@@ -186,10 +175,8 @@ def validate(mapped: Mapping[str, pd.DataFrame], trial: Trial) -> pd.DataFrame:
 
 
 def empty_failures() -> pd.DataFrame:
-    """A failures table with no rows and the documented columns and dtypes."""
-    cols = {c: pd.Series([], dtype="string") for c in FAILURE_COLUMNS}
-    cols["source_row"] = pd.Series([], dtype="Int64")
-    return pd.DataFrame(cols)
+    """A failures frame with no rows and the canonical columns and dtypes."""
+    return _empty_failures("Int64")
 
 
 def error_rows(failures: pd.DataFrame) -> dict[str, set[tuple[str, str, int]]]:

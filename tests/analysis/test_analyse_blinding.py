@@ -151,3 +151,33 @@ def test_scrub_replaces_codes_and_labels_without_revealing_mapping() -> None:
     }
     with pytest.raises(OdtrialError, match="would reveal arm 'TAU'"):
         check_blind("arm TAU", view.hidden_terms, "x.csv")
+
+
+def test_real_trial_needs_its_own_blinding_key(tmp_path, monkeypatch):
+    """Only a synthetic trial may blind with its published test key."""
+    import dataclasses
+    from pathlib import Path
+
+    from odtrial.analysis.blinding import KEY_ENV, blinding_key
+    from odtrial.errors import PlanError
+    from odtrial.paths import shipped_plan
+    from odtrial.plan import load_plan
+
+    plan = load_plan(shipped_plan())
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    assert blinding_key(plan)  # synthetic: the documented test key
+    cfg = Path(plan.trial_config).read_text(encoding="utf-8")
+    real = tmp_path / "trial.toml"
+    real.write_text(
+        "\n".join(
+            ln
+            for ln in cfg.replace("synthetic = true", "synthetic = false").splitlines()
+            if not ln.strip().startswith("test_key")
+        ),
+        encoding="utf-8",
+    )
+    real_plan = dataclasses.replace(plan, trial_config=real)
+    with pytest.raises(PlanError, match="no blinding key: set ODTRIAL_BLINDING_KEY"):
+        blinding_key(real_plan)
+    monkeypatch.setenv(KEY_ENV, "a-separate-secret-key")
+    assert blinding_key(real_plan) == b"a-separate-secret-key"

@@ -83,20 +83,25 @@ def resolve_report_type(plan: Plan, *, unblind: bool, report_type: str | None) -
 
 
 def blinding_key(plan: Plan) -> bytes:
-    """The key of the A/B hash: ``ODTRIAL_BLINDING_KEY``, else the trial's pseudonymisation key."""
+    """The key of the A/B hash.
+
+    ``ODTRIAL_BLINDING_KEY``, held apart from the pseudonymisation key. Only a
+    synthetic trial may fall back to its published test key (its blinding is
+    then a demonstration, not a secret); a real trial without the variable is
+    refused rather than blinded with a key someone else holds.
+    """
     env = os.environ.get(KEY_ENV, "").strip()
     if env:
         return env.encode("utf-8")
     if plan.trial_config is not None and Path(plan.trial_config).is_file():
-        from odtrial.data.pseudonym import resolve_key
         from odtrial.trial import load_trial
 
-        try:
-            return resolve_key(load_trial(plan.trial_config))
-        except OdtrialError:
-            pass
+        trial = load_trial(plan.trial_config)
+        if trial.synthetic and trial.pseudonymisation.test_key:
+            return trial.pseudonymisation.test_key.encode("utf-8")
     raise PlanError(
-        f"no blinding key: set {KEY_ENV} (or the trial's pseudonymisation key) to make a blinded report"
+        f"no blinding key: set {KEY_ENV} (a key kept apart from the pseudonymisation key) "
+        "to make a blinded report"
     )
 
 

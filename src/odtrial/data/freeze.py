@@ -12,7 +12,6 @@ listed in its manifest.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from odtrial._io import sha256_file
 from odtrial.data.canonical import FROZEN_TABLES
 from odtrial.errors import FreezeError
 
@@ -63,15 +63,6 @@ class Freeze:
     def queries(self) -> pd.DataFrame:
         """The queries raised at ingest (``queries.csv``, all columns as text)."""
         return pd.read_csv(self.path / "queries.csv", dtype="string", keep_default_na=False)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from odtrial._io import sha256_file
 from odtrial.errors import RandomisationError
 
 if TYPE_CHECKING:
@@ -50,14 +51,6 @@ def canonical_json(obj: Any) -> str:
 def entry_hash(prev: str, seq: int, event: str, data: Any) -> str:
     body = canonical_json({"seq": seq, "event": event, "data": data})
     return hashlib.sha256((prev + "\n" + body).encode("utf-8")).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -16,7 +16,7 @@ nb.cells = [
         "and rebuilds the Word/HTML report. The same job on the command line is `odtrial run`."
     ),
     code(
-        "import json\nimport tempfile\nfrom pathlib import Path\n\nimport pandas as pd\n\n"
+        "import tempfile\nfrom pathlib import Path\n\nimport pandas as pd\n\n"
         "import odtrial\nfrom odtrial.analysis.analyse import analyse\nfrom odtrial.paths import shipped_plan, shipped_trial_dir\n"
         "from odtrial.plan import load_plan\n\n"
         "work = Path(tempfile.mkdtemp(prefix='odtrial-nb04-'))\n"
@@ -49,12 +49,11 @@ nb.cells = [
         "reproduced from `analysis_dataset.csv` with `odtrial.models`."
     ),
     code(
-        "from odtrial.models import fit_glmm\n\n"
+        "import numpy as np\n\nfrom odtrial.models import fit_glmm\n\n"
         "primary = results['outcomes'][0]\n"
         "ds = pd.read_csv(work / 'out' / 'analysis_dataset.csv')\n"
         "obs = ds.dropna(subset=['work_study_24m']).astype({'work_study_24m': float, 'baseline_work_study': float})\n"
         "fit = fit_glmm(primary['model']['formula'], obs, cluster='cluster_id', nagq=25)\n"
-        "import numpy as np\n"
         "assert np.isclose(np.exp(fit.params['treat']), primary['effect']['estimate'], rtol=1e-8)\n"
         "print(fit.summary())"
     ),

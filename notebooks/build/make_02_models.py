@@ -9,10 +9,8 @@ The notebook is saved without outputs (the test suite executes it). Regenerate w
 from __future__ import annotations
 
 from pathlib import Path
-from textwrap import dedent
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbbuild import write  # notebooks/build/, on sys.path when run as a script
 
 OUT = Path(__file__).resolve().parents[1] / "02_models.ipynb"
 
@@ -452,7 +450,7 @@ CELLS: list[tuple[str, str]] = [
         are fewer than about 40 clusters (Li & Redden, BMC Med Res Methodol 2015;15:38;
         Leyrat et al., Int J Epidemiol 2018;47:321). So odtrial's defaults are the
         small-sample ones: between-within df for the GLMM, Kenward–Roger or Satterthwaite
-        for the LMM, Kauermann–Carroll with t on clusters − parameters for GEE, and t on
+        for the LMM, Mancl–DeRouen with t on clusters − parameters for GEE, and t on
         clusters − 2 − k for the cluster-level analysis. `benchmarks/simulate_small_sample.py`
         measures their type I error and coverage at 12, 24 and 32 clusters.
         """,
@@ -460,26 +458,5 @@ CELLS: list[tuple[str, str]] = [
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    """The notebook, without outputs; cell ids are fixed so rebuilding is byte-stable."""
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {
-        "display_name": "Python 3",
-        "language": "python",
-        "name": "python3",
-    }
-    for i, (kind, text) in enumerate(CELLS):
-        source = dedent(text).strip("\n")
-        cell = new_markdown_cell(source) if kind == "md" else new_code_cell(source)
-        cell["id"] = f"nb02-{i:02d}"
-        nb.cells.append(cell)
-    return nb
-
-
-def main() -> None:
-    nbformat.write(build(), OUT)
-    print(f"wrote {OUT}")
-
-
 if __name__ == "__main__":
-    main()
+    write(CELLS, "nb02", OUT)

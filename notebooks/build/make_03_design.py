@@ -9,10 +9,8 @@ The notebook is saved without outputs (the test suite executes it). Regenerate w
 from __future__ import annotations
 
 from pathlib import Path
-from textwrap import dedent
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbbuild import write  # notebooks/build/, on sys.path when run as a script
 
 OUT = Path(__file__).resolve().parents[1] / "03_design.ipynb"
 
@@ -484,26 +482,5 @@ CELLS: list[tuple[str, str]] = [
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    """The notebook, without outputs; cell ids are fixed so rebuilding is byte-stable."""
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {
-        "display_name": "Python 3",
-        "language": "python",
-        "name": "python3",
-    }
-    for i, (kind, text) in enumerate(CELLS):
-        source = dedent(text).strip("\n")
-        cell = new_markdown_cell(source) if kind == "md" else new_code_cell(source)
-        cell["id"] = f"nb03-{i:02d}"
-        nb.cells.append(cell)
-    return nb
-
-
-def main() -> None:
-    nbformat.write(build(), OUT)
-    print(f"wrote {OUT}")
-
-
 if __name__ == "__main__":
-    main()
+    write(CELLS, "nb03", OUT)

@@ -37,7 +37,11 @@ Layout (see ``data/synthetic/trial.toml`` for a full example)::
     practices = ["F82001", "F82002"]
     list_size = 24100
     imd_score = 31.2
-    arm = "POD"                # optional until allocated
+    arm = "POD"                # optional: taken from the randomisation record
+
+    [randomisation]
+    record = "randomisation"   # optional: folder written by `odtrial randomise`,
+                               # relative to this file; verified at ingest
 
     [extracts.NELFT.participants]
     pattern = "participants_*.csv"
@@ -136,6 +140,15 @@ class Trial:
     pseudonymisation: Pseudonymisation
     config_sha256: str
     path: Path | None = None
+    randomisation_record: str | None = None  # as written in the config
+
+    @property
+    def randomisation_dir(self) -> Path | None:
+        """The randomisation record folder, resolved against the config's folder."""
+        if self.randomisation_record is None:
+            return None
+        rel = Path(self.randomisation_record)
+        return rel if rel.is_absolute() or self.path is None else self.path.parent / rel
 
     def trust(self, trust_id: str) -> Trust:
         for t in self.trusts:
@@ -182,7 +195,17 @@ def _replace_meta(t: Trial, sha: str, path: Path) -> Trial:
 def parse_trial(raw: Mapping[str, Any], *, source: str = "<config>") -> Trial:
     """Validate a parsed TOML mapping into a :class:`Trial`."""
     top = TomlReader(raw, "", source)
-    top.unknown_keys({"trial", "pseudonymisation", "trusts", "catchments", "clusters", "extracts"})
+    top.unknown_keys(
+        {
+            "trial",
+            "pseudonymisation",
+            "randomisation",
+            "trusts",
+            "catchments",
+            "clusters",
+            "extracts",
+        }
+    )
     t = top.sub("trial")
     arms = tuple(t.get("arms", list))
     if len(arms) != 2 or len(set(arms)) != 2 or not all(isinstance(a, str) for a in arms):
@@ -200,6 +223,12 @@ def parse_trial(raw: Mapping[str, Any], *, source: str = "<config>") -> Trial:
     )
     if pseudo.test_key is not None and not synthetic:
         raise ps.fail("test_key", "is only allowed for a synthetic trial (trial.synthetic = true)")
+
+    rnd = top.sub("randomisation", default={})
+    rnd.unknown_keys({"record"})
+    record = rnd.get("record", str, None)
+    if record is not None and not record.strip():
+        raise rnd.fail("record", "must name a folder")
 
     trusts = []
     for r in top.items("trusts"):
@@ -281,6 +310,7 @@ def parse_trial(raw: Mapping[str, Any], *, source: str = "<config>") -> Trial:
         extracts=extracts,
         pseudonymisation=pseudo,
         config_sha256="",
+        randomisation_record=record,
     )
 
 

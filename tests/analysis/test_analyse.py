@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from odtrial.analysis.analyse import TABLES
+from odtrial.randomise.space import count_stratified
 
 TOP_KEYS = {
     "schema", "title", "trial", "plan", "freeze", "software", "seed", "report_type", "arms",
@@ -163,8 +164,14 @@ def test_sensitivity_analyses(blinded_run) -> None:
     assert un["effect"]["df"] == 30 and un["formula"] == "work_study_24m ~ treat"
     perm = blinded_run.sensitivity("permutation")
     space = perm["space"]
-    assert space["n_stratified"] == 10_077_696  # 9 catchments: product of stratified splits
-    assert space["n_constrained"] == 10_000 and space["n_reference"] in (10_000, 10_001)
+    # the space is the shipped randomisation record's, verified against the freeze
+    assert space["source"] == "randomisation record"
+    assert space["log_head"] == r["freeze"]["randomisation_log_head"]
+    assert len(space["log_head"]) == 64
+    # 9 catchments split 1:1 (odd ones either way) with 16:16 overall
+    assert space["n_stratified"] == count_stratified([4, 3, 4, 4, 3, 4, 3, 4, 3], equal_arms=True)
+    assert space["n_constrained"] == space["n_reference"] == 10_000
+    assert space["observed_in_constrained_space"] is True
     assert 0 < perm["p_value"] <= 1 and perm["effect"] is None
     # the permutation statistic is the unweighted cluster-level residual difference
     assert perm["statistic"] == pytest.approx(cl["effect"]["estimate"], rel=1e-6)

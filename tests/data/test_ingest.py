@@ -131,6 +131,7 @@ def test_manifest_fields_exactly_as_the_contract(clean):
     for o in m["outputs"]:
         assert list(o) == ["path", "sha256", "rows"]
     assert set(m["counts"]) >= {"malformed_line", "unknown_drug"}
+    assert m["randomisation"] is None or set(m["randomisation"]) == {"folder", "log_head"}
 
 
 def test_faults_are_quarantined_or_queried_and_counts_add_up(tmp_path):

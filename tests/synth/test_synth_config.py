@@ -3,6 +3,9 @@ from __future__ import annotations
 import tomllib
 from collections import Counter
 
+import pandas as pd
+
+from odtrial.randomise import cluster_table, verify_allocation
 from odtrial.synth.config import CATCHMENTS, TEST_KEY, TRUSTS
 from odtrial.trial import load_trial
 
@@ -33,6 +36,22 @@ def test_allocation_is_one_to_one_within_catchment(default_trial):
         pod, tau = by[(c.id, "POD")], by[(c.id, "TAU")]
         assert pod + tau == c.n_clusters and abs(pod - tau) <= 1
     assert Counter(c.arm for c in t.clusters) == {"POD": 16, "TAU": 16}
+
+
+def test_allocation_comes_from_a_verifiable_randomisation_record(default_trial):
+    # The generator randomises through odtrial.randomise, so the shipped record
+    # re-runs from its logged seed on the config's own cluster table and gives
+    # the arms written in trial.toml.
+    t = load_trial(default_trial / "trial.toml")
+    assert t.randomisation_dir == default_trial / "randomisation"
+    v = verify_allocation(t.randomisation_dir, clusters=cluster_table(t))
+    assert v.parameters["strata"] == "catchment" and v.parameters["equal_arms"] is True
+    assert v.space["n_constrained"] == 10_000
+    recorded = dict(zip(v.allocation["id"], v.allocation["arm"], strict=True))
+    assert recorded == {c.id: c.arm for c in t.clusters}
+    space = pd.read_parquet(t.randomisation_dir / "constrained_space.parquet")
+    chosen = space.loc[space["chosen"], [c.id for c in t.clusters]].iloc[0]
+    assert [("POD" if x == 1 else "TAU") for x in chosen] == [c.arm for c in t.clusters]
 
 
 def test_practice_codes_look_real_and_list_sizes_add_up(default_trial):

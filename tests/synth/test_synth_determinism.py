@@ -29,7 +29,7 @@ def test_same_seed_same_bytes_for_every_file(three):
     a, b, _ = three
     da, db = _digest(a), _digest(b)
     assert da == db
-    assert len(da) == 32  # 6 trusts x 5 tables + trial.toml + truth.json
+    assert len(da) == 37  # 6 trusts x 5 tables + trial.toml + truth.json + 5 randomisation
 
 
 def test_different_seeds_different_data(three):

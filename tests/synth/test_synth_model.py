@@ -53,7 +53,7 @@ def test_intervals_never_overlap_and_stay_inside_the_window():
 
 def test_large_sample_recovers_the_implied_contrasts():
     rng = np.random.default_rng(3)
-    cl = make_clusters(rng)
+    cl, _ = make_clusters(rng)
     p = make_participants(
         30_000,
         cl,
@@ -91,7 +91,7 @@ def test_truth_coefficients_are_the_generating_coefficients():
     from odtrial.synth.outcomes import truth_parameters
 
     rng = np.random.default_rng(4)
-    cl = make_clusters(rng)
+    cl, _ = make_clusters(rng)
     p = make_participants(40_000, cl, day(date(2021, 3, 1)), day(date(2022, 12, 31)), rng)
     prm = Parameters()
     o = person_outcomes(p, cl.id.size, np.full(len(p), 2.0), prm, rng)

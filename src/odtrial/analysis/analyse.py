@@ -26,6 +26,7 @@ See :mod:`odtrial.analysis.outcomes` for the models and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import platform
 import re
@@ -36,6 +37,7 @@ from typing import Any, Final
 
 import pandas as pd
 
+from odtrial._io import atomic_folder
 from odtrial.analysis import baseline
 from odtrial.analysis.blinding import (
     ArmView,
@@ -57,8 +59,8 @@ from odtrial.analysis.outcomes import (
     outcome_data,
     summary_by_arm,
 )
-from odtrial.analysis.results_io import AtomicWriter, csv_text, dumps, normalise
-from odtrial.analysis.sensitivity import run_sensitivity
+from odtrial.analysis.results_io import csv_text, dumps, normalise
+from odtrial.analysis.sensitivity import RecordRef, run_sensitivity
 from odtrial.data.freeze import MANIFEST, Freeze, read_freeze
 from odtrial.errors import ModelError, OdtrialError, PlanError
 from odtrial.plan import Plan, check_lock, load_plan
@@ -97,7 +99,9 @@ def analyse(
     freeze
         Data freeze folder or a :class:`~odtrial.data.freeze.Freeze`.
     out
-        Output folder (created; files in it are replaced one by one, atomically).
+        Output folder, written whole: built beside ``out`` and renamed into
+        place, replacing an earlier analysis folder (one holding a
+        ``results.json``); any other non-empty folder is refused.
     seed
         Seed of the permutation test's constrained-space regeneration (the
         only random step); recorded in the results.
@@ -118,6 +122,31 @@ def analyse(
         Invalid plan, a final plan that is unlocked or changed since locking,
         unblinding a draft plan, or an outcome the dataset cannot supply.
     """
+    results, files = compute_analysis(
+        plan, freeze, seed=seed, unblind=unblind, report_type=report_type
+    )
+    with output_folder(out) as tmp:
+        write_files(tmp, files)
+    return results
+
+
+def output_folder(out: str | Path) -> contextlib.AbstractContextManager[Path]:
+    """An analysis output folder, written whole (see :func:`odtrial._io.atomic_folder`);
+    an existing folder is replaced only if it holds a ``results.json``."""
+    return atomic_folder(
+        out, marker="results.json", kind="an odtrial analysis folder", error=PlanError
+    )
+
+
+def compute_analysis(
+    plan: str | Path | Plan,
+    freeze: str | Path | Freeze,
+    *,
+    seed: int = DEFAULT_SEED,
+    unblind: bool = False,
+    report_type: str | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """:func:`analyse` without writing: the results and the output files' text by path."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise PlanError(f"seed must be a non-negative integer, got {seed!r}")
     pl = plan if isinstance(plan, Plan) else load_plan(plan)
@@ -158,6 +187,7 @@ def analyse(
                 arms=(arms[0], arms[1]),
                 flip=flip,
                 seed=seed,
+                record=_record(fz),
             )
         )
     if not view.comparative:
@@ -184,6 +214,7 @@ def analyse(
             "manifest_sha256": hashlib.sha256((fz.path / MANIFEST).read_bytes()).hexdigest(),
             "package_version": fz.manifest.get("package_version"),
             "data_cutoff": trial.get("data_cutoff"),
+            "randomisation_log_head": (fz.manifest.get("randomisation") or {}).get("log_head"),
         },
         "design": dict(pl.design),
         "software": _software(),
@@ -226,8 +257,7 @@ def analyse(
     files["results.json"] = dumps(results)
     for name, text in files.items():
         check_blind(text, view.hidden_terms, name)
-    _write(Path(out), files)
-    return results
+    return results, files
 
 
 # -- data -----------------------------------------------------------------------
@@ -252,6 +282,14 @@ def _prepare(ds: pd.DataFrame, view: ArmView, arms: Sequence[str]) -> pd.DataFra
     )
     out[TREAT] = (out["arm_real"] == first_real).astype("int64")
     return out
+
+
+def _record(fz: Freeze) -> RecordRef | None:
+    """The freeze's randomisation record (None for a freeze without one)."""
+    rnd = fz.manifest.get("randomisation")
+    if not rnd:
+        return None
+    return RecordRef(fz.path / str(rnd["folder"]), str(rnd["log_head"]))
 
 
 def _clusters(table: pd.DataFrame, view: ArmView) -> pd.DataFrame:
@@ -506,15 +544,12 @@ def _diag_row(analysis: str, model: str, d: Mapping[str, Any] | None) -> dict[st
     }
 
 
-def _write(out: Path, files: Mapping[str, str]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    writer = AtomicWriter(out)
-    try:
-        for name, text in files.items():
-            writer.stage(name, text)
-        writer.commit()
-    finally:
-        writer.discard()
+def write_files(folder: Path, files: Mapping[str, str]) -> None:
+    """Write the analysis files (relative path -> UTF-8 text) into ``folder``."""
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
 
 
 __all__ = ["DEFAULT_SEED", "SCHEMA", "TABLES", "analyse"]

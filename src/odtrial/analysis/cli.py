@@ -15,7 +15,15 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Argument(help="Trial source folder (default: the shipped synthetic trial)."),
         ] = None,
-        out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out"),
+        out: Annotated[
+            Path, typer.Option("--out", help="Output folder: results and report.")
+        ] = Path("out"),
+        freeze: Annotated[
+            Path | None,
+            typer.Option(
+                "--freeze", help="Data freeze folder, kept apart from OUT (default: OUT-freeze)."
+            ),
+        ] = None,
         plan: Annotated[
             Path | None,
             typer.Option("--plan", help="Analysis plan (default: the shipped SAP)."),
@@ -34,7 +42,14 @@ def register(app: typer.Typer) -> None:
         from odtrial.analysis.pipeline import run
 
         r = run(
-            src, out, plan=plan, seed=seed, unblind=unblind, open_report=open_report, progress=True
+            src,
+            out,
+            freeze=freeze,
+            plan=plan,
+            seed=seed,
+            unblind=unblind,
+            open_report=open_report,
+            progress=True,
         )
         typer.echo(f"freeze:  {r.freeze}")
         typer.echo(f"results: {r.results} ({r.report_type}; {r.n_participants} participants)")

@@ -1,17 +1,26 @@
 """The whole job on one trial: ingest -> derive -> analyse -> report.
 
-``out/freeze`` holds the data freeze; ``out`` the analysis (``results.json``,
-``analysis_dataset.csv``, ``tables/``) and the report (``report.docx``,
-``report.html``, ``figures/``). Each stage writes its files atomically. The
-analysis dataset is written by the analysis itself (with arms blinded as the
-report is), never by a separate derive step, so a blinded output folder holds
-no real arm anywhere.
+Two folders come out, kept apart on purpose:
+
+- the **data freeze** (default ``<out>-freeze`` beside ``out``): the
+  pseudonymised tables with the real allocation, the randomisation record,
+  the quarantine and the data queries. It is the data manager's, unblinded.
+- the **output folder** ``out``: ``results.json``, the analysis datasets,
+  ``tables/``, ``figures/``, ``report.docx`` and ``report.html``, with arms
+  as the report shows them (A/B when blinded). Nothing in it names a real arm.
+
+Each folder is written whole: built in a temporary sibling and renamed into
+place when complete (:func:`odtrial._io.atomic_folder`), so a failed run
+leaves the previous results and report exactly as they were, and a reader
+never sees a new ``results.json`` beside an old report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from odtrial.errors import PlanError
 
 
 @dataclass(frozen=True)
@@ -25,53 +34,78 @@ class RunResult:
     n_participants: int
 
 
+def default_freeze_dir(out: str | Path) -> Path:
+    """``<out>-freeze`` beside ``out``: the freeze never sits inside a (blinded) output."""
+    o = Path(out)
+    return o.with_name(f"{o.name}-freeze")
+
+
 def run(
     src: str | Path | None = None,
     out: str | Path = "out",
     *,
+    freeze: str | Path | None = None,
     plan: str | Path | None = None,
     seed: int | None = None,
     unblind: bool = False,
     open_report: bool = False,
     progress: bool = False,
 ) -> RunResult:
-    """Ingest the trial at ``src`` (default: the shipped synthetic trial), run the
-    analysis plan (default: the shipped SAP) and write the report into ``out``."""
+    """Ingest the trial at ``src`` (default: the shipped synthetic trial) into the
+    freeze folder ``freeze`` (default ``<out>-freeze``), run the analysis plan
+    (default: the shipped SAP) and write results and report into ``out``."""
     from tqdm import tqdm
 
-    from odtrial.analysis.analyse import DEFAULT_SEED, analyse
+    from odtrial.analysis.analyse import DEFAULT_SEED, compute_analysis, output_folder, write_files
     from odtrial.data.ingest import ingest
     from odtrial.paths import shipped_plan, shipped_trial_dir
-    from odtrial.report.build import build_report
+    from odtrial.report.build import write_report_files
 
     source = Path(src) if src is not None else shipped_trial_dir()
     sap = Path(plan) if plan is not None else shipped_plan()
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    freeze = out_dir / "freeze"
+    freeze_dir = Path(freeze) if freeze is not None else default_freeze_dir(out_dir)
+    _check_apart(out_dir, freeze_dir)
     with tqdm(total=3, desc="odtrial run", disable=not progress, unit="step") as bar:
         bar.set_postfix_str("ingest")
-        ingest(source, freeze)
+        ingest(source, freeze_dir)
         bar.update()
         bar.set_postfix_str("analyse")
-        results = analyse(
+        results, files = compute_analysis(
             sap,
-            freeze,
-            out_dir,
+            freeze_dir,
             seed=DEFAULT_SEED if seed is None else seed,
             unblind=unblind,
             report_type="open" if open_report else None,
         )
         bar.update()
         bar.set_postfix_str("report")
-        paths = build_report(out_dir / "results.json", out_dir)
+        with output_folder(out_dir) as tmp:
+            write_files(tmp, files)
+            write_report_files(results, tmp)
         bar.update()
     return RunResult(
         out=out_dir,
-        freeze=freeze,
+        freeze=freeze_dir,
         results=out_dir / "results.json",
-        report_docx=Path(paths.docx),
-        report_html=Path(paths.html),
+        report_docx=out_dir / "report.docx",
+        report_html=out_dir / "report.html",
         report_type=str(results["report_type"]),
         n_participants=sum(int(a["recruited"]) for a in results["flow"]["arms"]),
     )
+
+
+def _check_apart(out: Path, freeze: Path) -> None:
+    """Fail before any work: the two folders must be apart, and ``out`` ours to replace."""
+    if out.exists() and not (out / "results.json").is_file():
+        if not out.is_dir() or any(out.iterdir()):
+            raise PlanError(
+                f"{out}: exists and is not an odtrial analysis folder (no results.json); "
+                "refusing to overwrite"
+            )
+    o, f = out.resolve(), freeze.resolve()
+    if o == f or o in f.parents or f in o.parents:
+        raise PlanError(
+            f"the freeze {freeze} and the output folder {out} must be separate folders "
+            "(neither inside the other): the freeze holds the real allocation"
+        )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -87,35 +86,4 @@ def csv_text(frame: pd.DataFrame) -> str:
     return out.to_csv(index=False, lineterminator="\n")
 
 
-class AtomicWriter:
-    """Stage files as temporaries, then rename them all into place.
-
-    ``stage(relpath, text)`` writes ``OUT/relpath`` under a temporary name;
-    ``commit()`` renames every staged file (``results.json`` last, so its
-    presence marks a complete set); ``discard()`` removes the temporaries.
-    """
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self._staged: list[tuple[Path, Path]] = []
-
-    def stage(self, relpath: str, text: str) -> None:
-        final = self.out / relpath
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-        tmp.write_bytes(text.encode("utf-8"))
-        self._staged.append((tmp, final))
-
-    def commit(self) -> None:
-        ordered = sorted(self._staged, key=lambda tf: tf[1].name == "results.json")
-        for tmp, final in ordered:
-            os.replace(tmp, final)
-        self._staged.clear()
-
-    def discard(self) -> None:
-        for tmp, _ in self._staged:
-            tmp.unlink(missing_ok=True)
-        self._staged.clear()
-
-
-__all__ = ["SIGNIFICANT_DIGITS", "AtomicWriter", "csv_text", "dumps", "normalise", "round_sig"]
+__all__ = ["SIGNIFICANT_DIGITS", "csv_text", "dumps", "normalise", "round_sig"]

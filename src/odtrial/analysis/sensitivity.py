@@ -11,18 +11,22 @@
 ``glmm`` / ``lmm``
     The main model with the options (and ``covariates``, if given) replaced.
 ``permutation``
-    :func:`~odtrial.randomise.permutation_test` over the constrained space
-    regenerated with :func:`~odtrial.randomise.constrained` from the freeze's
-    cluster table (strata: catchment; balance: list size and IMD score;
-    ``cutoff`` default 0.1; seeded). When the stratified space is too large to
-    enumerate it is sampled, and the allocation actually used is added to the
-    reference set if the sample missed it (the observed allocation always
-    belongs to its own randomisation distribution); the note says so.
+    :func:`~odtrial.randomise.permutation_test` over the constrained space the
+    trial was randomised from: the randomisation record that ingest verified
+    and copied into the freeze (its log is verified again here, against the
+    head hash in the freeze manifest, and the allocation used must be a member
+    of that space). A freeze without a record (a trial allocated outside
+    odtrial) falls back to a space regenerated with
+    :func:`~odtrial.randomise.constrained` from the freeze's cluster table
+    (strata: catchment; balance: list size and IMD score; ``cutoff`` default
+    0.1; the analysis seed); the allocation used is added to that reference set
+    if absent, and the note says which space was used.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +48,14 @@ DEFAULT_CUTOFF = 0.1
 BALANCE = ("list_size", "imd_score")
 
 
+@dataclass(frozen=True)
+class RecordRef:
+    """The randomisation record inside a freeze, with the log head its manifest names."""
+
+    folder: Path
+    log_head: str
+
+
 def _diag(res: Any) -> dict[str, Any]:
     return res.diagnostics.to_dict()
 
@@ -57,9 +69,11 @@ def run_sensitivity(
     arms: tuple[str, str],
     flip: bool,
     seed: int,
+    record: RecordRef | None = None,
 ) -> dict[str, Any]:
     """Run one sensitivity analysis; ``arms`` are the real arms (intervention first) and
-    ``flip`` says the displayed first arm is the control (signs of statistics flip)."""
+    ``flip`` says the displayed first arm is the control (signs of statistics flip);
+    ``record`` is the freeze's randomisation record, if it has one."""
     opts = dict(sens.options)
     base: dict[str, Any] = {
         "id": sens.id,
@@ -80,7 +94,7 @@ def run_sensitivity(
         if sens.method in ("unadjusted", "glmm", "lmm"):
             return base | _refit(sens, outcome, dataset, opts)
         if sens.method == "permutation":
-            return base | _permutation(outcome, dataset, clusters, arms, flip, seed, opts)
+            return base | _permutation(outcome, dataset, clusters, arms, flip, seed, opts, record)
     except OdtrialError as e:  # a failed sensitivity fit is reported, not fatal
         return base | {"note": f"not estimable: {e}"}
     raise PlanError(f"sensitivity {sens.id}: method {sens.method!r} is not supported")
@@ -174,11 +188,87 @@ def _permutation(
     flip: bool,
     seed: int,
     opts: dict[str, Any],
+    record: RecordRef | None,
 ) -> dict[str, Any]:
-    from odtrial.randomise import constrained, permutation_test
+    from odtrial.randomise import permutation_test
 
     if outcome.type not in GEE_FAMILY:
         raise PlanError(f"the permutation test is not available for a {outcome.type} outcome")
+    real_arm = dict(
+        zip(clusters["cluster_id"].astype(str), clusters["arm_real"].astype(str), strict=True)
+    )
+    if record is not None:
+        space, size, how = _recorded_space(record, arms, real_arm)
+    else:
+        space, size, how = _regenerated_space(clusters, arms, real_arm, seed, opts)
+    od = outcome_data(dataset, outcome)
+    data = od.frame.assign(_arm=od.frame[CLUSTER].astype(str).map(real_arm))
+    res = permutation_test(
+        data, outcome=od.response, cluster=CLUSTER, arm="_arm", space=space,
+        covariates=list(outcome.model.covariates), family=GEE_FAMILY[outcome.type], arms=arms,
+    )  # fmt: skip
+    stat = -res.statistic if flip else res.statistic
+    size["n_reference"] = res.n_allocations
+    note = f"{how}; statistic = mean cluster residual difference {stat:.4f}"
+    return {"p_value": res.pvalue, "statistic": stat, "space": size, "note": note,
+            "n_analysed": len(od.frame), "n_clusters": int(od.frame[CLUSTER].nunique())}  # fmt: skip
+
+
+def _observed(ids: list[str], arms: tuple[str, str], real_arm: dict[str, str]) -> np.ndarray:
+    missing = [c for c in ids if c not in real_arm]
+    if missing:
+        raise PlanError(f"cluster {missing[0]!r} of the constrained space is not in the freeze")
+    return np.array([1 if real_arm[c] == arms[0] else 0 for c in ids], dtype=np.int8)
+
+
+def _recorded_space(
+    record: RecordRef, arms: tuple[str, str], real_arm: dict[str, str]
+) -> tuple[pd.DataFrame, dict[str, Any], str]:
+    from odtrial.randomise.log import load_constrained_space
+
+    frame, v = load_constrained_space(record.folder, expect_head=record.log_head)
+    if v.arms != arms:
+        raise PlanError(f"{record.folder}: the record's arms {list(v.arms)} are not {list(arms)}")
+    ids = [c for c in frame.columns if c not in ("row", "score", "chosen")]
+    observed = _observed(ids, arms, real_arm)
+    if not (frame[ids].to_numpy() == observed).all(axis=1).any():
+        raise PlanError(
+            f"{record.folder}: the allocation in the freeze is not in the recorded constrained space"
+        )
+    sp = v.space
+    size = {
+        "source": "randomisation record",
+        "log_head": v.head,
+        "n_stratified": int(sp["n_stratified"]),
+        "enumerated": bool(sp["enumerated"]),
+        "n_candidates": int(sp["n_candidates"]),
+        "n_constrained": int(sp["n_constrained"]),
+        "cutoff": float(v.parameters["cutoff"]),
+        "observed_in_constrained_space": True,
+        "strata": str(v.parameters["strata"]),
+        "balance": list(v.parameters["balance"]),
+        "seed": int(v.parameters["seed"]),
+    }
+    drawn = (
+        "all" if sp["enumerated"] else f"a sample of {int(sp['n_candidates']):,}"
+    ) + f" of {int(sp['n_stratified']):,} stratified allocations"
+    how = (
+        f"constrained space of the randomisation record (log head {v.head[:12]}, verified): "
+        f"{drawn}, best {float(v.parameters['cutoff']):.0%} kept "
+        f"({int(sp['n_constrained']):,} allocations, the one used among them)"
+    )
+    return frame[ids], size, how
+
+
+def _regenerated_space(
+    clusters: pd.DataFrame,
+    arms: tuple[str, str],
+    real_arm: dict[str, str],
+    seed: int,
+    opts: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any], str]:
+    from odtrial.randomise import constrained
+
     cutoff = float(opts.get("cutoff", DEFAULT_CUTOFF))
     absent = [c for c in ("cluster_id", "catchment", *BALANCE) if c not in clusters.columns]
     if absent:
@@ -198,42 +288,31 @@ def _permutation(
     )  # fmt: skip
     frame = alloc.constrained_frame()
     ids = list(alloc.space.cluster_ids)
-    real_arm = dict(
-        zip(clusters["cluster_id"].astype(str), clusters["arm_real"].astype(str), strict=True)
-    )
-    observed = np.array([1 if real_arm[c] == arms[0] else 0 for c in ids], dtype=np.int8)
+    observed = _observed(ids, arms, real_arm)
     in_space = bool((frame[ids].to_numpy() == observed).all(axis=1).any())
     space = frame[ids]
     if not in_space:
         space = pd.concat([space, pd.DataFrame([observed], columns=ids)], ignore_index=True)
-    od = outcome_data(dataset, outcome)
-    data = od.frame.assign(_arm=od.frame[CLUSTER].astype(str).map(real_arm))
-    res = permutation_test(
-        data, outcome=od.response, cluster=CLUSTER, arm="_arm", space=space,
-        covariates=list(outcome.model.covariates), family=GEE_FAMILY[outcome.type], arms=arms,
-    )  # fmt: skip
-    stat = -res.statistic if flip else res.statistic
     size = {
+        "source": "regenerated",
         "n_stratified": alloc.space.n_stratified,
         "enumerated": alloc.space.enumerated,
         "n_candidates": alloc.space.size,
         "n_constrained": alloc.n_constrained,
         "cutoff": cutoff,
         "observed_in_constrained_space": in_space,
-        "n_reference": res.n_allocations,
         "strata": "catchment",
         "balance": list(BALANCE),
         "seed": int(seed),
     }
-    how = "enumerated" if alloc.space.enumerated else f"a seeded sample of {alloc.space.size:,}"
-    note = (
-        f"constrained space regenerated from {how} of {alloc.space.n_stratified:,} stratified allocations, "
+    drawn = "enumerated" if alloc.space.enumerated else f"a seeded sample of {alloc.space.size:,}"
+    how = (
+        "no randomisation record in the freeze: constrained space regenerated from "
+        f"{drawn} of {alloc.space.n_stratified:,} stratified allocations, "
         f"best {cutoff:.0%} kept ({alloc.n_constrained:,} allocations)"
         + ("" if in_space else "; the allocation actually used was added to the reference set")
-        + f"; statistic = mean cluster residual difference {stat:.4f}"
     )
-    return {"p_value": res.pvalue, "statistic": stat, "space": size, "note": note,
-            "n_analysed": len(od.frame), "n_clusters": int(od.frame[CLUSTER].nunique())}  # fmt: skip
+    return space, size, how
 
 
 __all__ = ["run_sensitivity"]

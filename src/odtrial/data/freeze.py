@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from odtrial._io import atomic_folder as _atomic_folder
 from odtrial._io import sha256_file
 from odtrial.data.canonical import FROZEN_TABLES
 from odtrial.errors import FreezeError
@@ -37,6 +34,7 @@ MANIFEST_KEYS: Final = (
     "package_version",
     "trial",
     "counts",
+    "randomisation",  # {"folder", "log_head"} of the record copied in, or null
 )
 
 
@@ -72,37 +70,11 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path, compression="zstd", use_dictionary=True, write_statistics=True)
 
 
-@contextlib.contextmanager
-def atomic_folder(target: Path) -> Iterator[Path]:
-    """Build a folder in a temporary sibling and move it onto ``target`` on success.
-
-    If the body raises, the temporary folder is removed and ``target`` (absent
-    or an older freeze) is left exactly as it was.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() and not (target / MANIFEST).is_file():
-        if not target.is_dir() or any(target.iterdir()):
-            raise FreezeError(
-                f"{target}: exists and is not a data freeze (no {MANIFEST}); refusing to overwrite"
-            )
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield tmp
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / "freeze")
-            try:
-                os.replace(tmp, target)
-            except BaseException:
-                os.replace(old / "freeze", target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def atomic_folder(target: Path) -> contextlib.AbstractContextManager[Path]:
+    """Build a freeze in a temporary sibling and move it onto ``target`` on success
+    (see :func:`odtrial._io.atomic_folder`); refuses a non-empty folder that is
+    not a freeze."""
+    return _atomic_folder(target, marker=MANIFEST, kind="a data freeze", error=FreezeError)
 
 
 def read_freeze(path: str | Path) -> Freeze:

@@ -23,6 +23,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from odtrial.data.allocation import FREEZE_FOLDER, Record, apply_record, copy_record
 from odtrial.data.canonical import FROZEN, MAPPED, PROVENANCE, SITE_TABLES
 from odtrial.data.catalogue import RULES
 from odtrial.data.freeze import MANIFEST, atomic_folder, sha256_file, write_parquet
@@ -136,6 +137,7 @@ def ingest(
     if not src.is_dir():
         raise IngestError(f"{src}: source folder not found")
     trial = load_trial(Path(config) if config is not None else src / "trial.toml")
+    trial, record = apply_record(trial)
     secret = resolve_key(trial, key=key, key_file=key_file)
     validate = _load_validator()
 
@@ -207,7 +209,7 @@ def ingest(
 
     out = Path(out)
     tables = {"clusters": clusters_table(trial), **accepted}
-    _write(out, trial, tables, quarantine, queries, inputs, counts)
+    _write(out, trial, tables, quarantine, queries, inputs, counts, record)
     report_inputs = pd.DataFrame(
         inputs,
         columns=[
@@ -454,6 +456,7 @@ def _write(
     queries: pd.DataFrame,
     inputs: list[dict[str, Any]],
     counts: dict[str, int],
+    record: Record | None = None,
 ) -> None:
     from odtrial import __version__
 
@@ -469,6 +472,8 @@ def _write(
         outputs.append({"path": "queries.csv", "rows": len(queries)})
         books = write_trust_workbooks(queries, tmp / "queries", sorted(t.id for t in trial.trusts))
         outputs.extend({"path": f"queries/{n}", "rows": r} for n, r in books.items())
+        if record is not None:
+            outputs.extend({"path": p, "rows": None} for p in copy_record(record, tmp))
         for o in outputs:
             o["sha256"] = sha256_file(tmp / o["path"])
         manifest = {
@@ -492,6 +497,9 @@ def _write(
                 "data_cutoff": trial.data_cutoff.isoformat(),
             },
             "counts": counts,
+            "randomisation": None
+            if record is None
+            else {"folder": FREEZE_FOLDER, "log_head": record.head},
         }
         (tmp / MANIFEST).write_text(
             json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from odtrial._io import sha256_file
+from odtrial._io import atomic_folder, sha256_file
 from odtrial.errors import RandomisationError
 
 if TYPE_CHECKING:
@@ -53,12 +52,6 @@ def entry_hash(prev: str, seq: int, event: str, data: Any) -> str:
     return hashlib.sha256((prev + "\n" + body).encode("utf-8")).hexdigest()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _chain(events: list[tuple[str, Any]]) -> list[dict[str, Any]]:
     entries, prev = [], GENESIS
     for seq, (event, data) in enumerate(events):
@@ -73,19 +66,27 @@ def write_allocation(
 ) -> Path:
     """Write the allocation, constrained space, validity report and log into ``out``.
 
-    Returns the path of the log. Each file is written to a temporary name and
-    renamed, the log last, so a log never refers to a half-written file.
+    Returns the path of the log. The record is written as one folder (built
+    beside ``out`` and renamed into place), so there is never a log without its
+    files; an existing record in ``out`` is replaced whole. A ``source`` file
+    that already sits in ``out`` (the cluster table randomised) is kept.
     """
+    keep = (source.name,) if source is not None and source.parent.resolve() == out.resolve() else ()
+    with atomic_folder(
+        out, marker=LOG_FILE, kind="a randomisation record", error=RandomisationError, keep=keep
+    ) as tmp:
+        _write_record(result, tmp, source)
+    return out / LOG_FILE
+
+
+def _write_record(result: ConstrainedAllocation, out: Path, source: Path | None) -> None:
     from odtrial import __version__
 
-    out.mkdir(parents=True, exist_ok=True)
     alloc_csv = result.allocation.to_csv(index=False, lineterminator="\n").encode("utf-8")
-    _atomic_write_bytes(out / ALLOCATION_FILE, alloc_csv)
-    space_tmp = out / f".{SPACE_FILE}.tmp"
-    result.constrained_frame().to_parquet(space_tmp, index=False, engine="pyarrow")
-    os.replace(space_tmp, out / SPACE_FILE)
+    (out / ALLOCATION_FILE).write_bytes(alloc_csv)
+    result.constrained_frame().to_parquet(out / SPACE_FILE, index=False, engine="pyarrow")
     validity = (json.dumps(result.validity.to_dict(), indent=2, sort_keys=True) + "\n").encode()
-    _atomic_write_bytes(out / VALIDITY_FILE, validity)
+    (out / VALIDITY_FILE).write_bytes(validity)
 
     params = result.parameters
     id_col = params["id"]
@@ -147,8 +148,7 @@ def write_allocation(
         ),
     ]
     lines = "".join(canonical_json(e) + "\n" for e in _chain(events))
-    _atomic_write_bytes(out / LOG_FILE, lines.encode("utf-8"))
-    return out / LOG_FILE
+    (out / LOG_FILE).write_bytes(lines.encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,7 @@ class VerifiedAllocation:
     allocation: pd.DataFrame
     arms: tuple[str, str]
     parameters: dict[str, Any]
+    space: dict[str, Any] = field(default_factory=dict)  # the log's "space" entry
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:
@@ -271,6 +272,7 @@ def verify_allocation(
         allocation=alloc,
         arms=(arms[0], arms[1]),
         parameters=params,
+        space=dict(by_event["space"]),
     )
 
 
@@ -310,11 +312,14 @@ def _rerun(
         )
 
 
-def load_constrained_space(directory: str | Path) -> tuple[pd.DataFrame, tuple[str, str]]:
-    """Verify ``directory`` and return its constrained space (0/1 per cluster) and the arms."""
-    v = verify_allocation(directory)
+def load_constrained_space(
+    directory: str | Path, *, expect_head: str | None = None
+) -> tuple[pd.DataFrame, VerifiedAllocation]:
+    """Verify ``directory`` and return its constrained space (``row, score, chosen``
+    and one 0/1 column per cluster, 1 = first arm) with the verification."""
+    v = verify_allocation(directory, expect_head=expect_head)
     frame = pd.read_parquet(Path(directory) / SPACE_FILE)
-    return frame, v.arms
+    return frame, v
 
 
 __all__ = [

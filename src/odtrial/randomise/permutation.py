@@ -58,8 +58,8 @@ def _space_frame(space: object, arms: Sequence[str] | None) -> tuple[pd.DataFram
     from odtrial.randomise.log import load_constrained_space
 
     if isinstance(space, str | Path):
-        frame, found = load_constrained_space(space)
-        return frame, found
+        frame, verified = load_constrained_space(space)
+        return frame, verified.arms
     if isinstance(space, ConstrainedAllocation):
         return space.constrained_frame(), space.arms
     if isinstance(space, pd.DataFrame):

@@ -2,9 +2,12 @@
 
 The content is built once (:func:`odtrial.report.sections.build_sections`) and
 rendered by both writers. Output is deterministic (SVG hash salt, no dates in
-SVG/PNG metadata, fixed docx zip timestamps) and written atomically: everything
-is made in a temporary folder inside ``out`` and each file is moved into place
-with :func:`os.replace` only when all were written.
+SVG/PNG metadata, fixed docx zip timestamps). :func:`build_report` adds the
+report to an existing analysis folder: everything is made in a temporary folder
+inside ``out`` and each file is moved into place only when all were written.
+``odtrial run`` instead renders with :func:`write_report_files` into the
+analysis folder while it is being built, so the whole output folder appears at
+once (:func:`odtrial._io.atomic_folder`).
 """
 
 from __future__ import annotations
@@ -87,6 +90,18 @@ def draw_figures(content: ReportContent, fig_dir: Path) -> dict[str, dict[str, P
     return out
 
 
+def write_report_files(results: Mapping[str, Any] | str | Path, folder: Path) -> ReportPaths:
+    """Render the report into ``folder`` (a folder being built, e.g. inside
+    :func:`odtrial._io.atomic_folder`): ``report.docx``, ``report.html``, ``figures/``."""
+    data = load_results(results)
+    content = build_sections(data)
+    figs = draw_figures(content, folder / "figures")
+    write_docx(content, folder / "report.docx", figures={k: v["png"] for k, v in figs.items()})
+    svgs = {k: v["svg"].read_text(encoding="utf-8") for k, v in figs.items()}
+    (folder / "report.html").write_text(render_html(content, svgs=svgs), encoding="utf-8")
+    return ReportPaths(folder / "report.docx", folder / "report.html", figs)
+
+
 def build_report(results: Mapping[str, Any] | str | Path, out: str | Path) -> ReportPaths:
     """Write ``out/report.docx``, ``out/report.html`` and ``out/figures/*.png|svg``.
 
@@ -108,16 +123,11 @@ def build_report(results: Mapping[str, Any] | str | Path, out: str | Path) -> Re
         When the results file is unreadable, not the ``odtrial.results/1`` schema, or
         its arms contradict the report type.
     """
-    data = load_results(results)
-    content = build_sections(data)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=out_dir))
     try:
-        figs = draw_figures(content, tmp / "figures")
-        write_docx(content, tmp / "report.docx", figures={k: v["png"] for k, v in figs.items()})
-        svgs = {k: v["svg"].read_text(encoding="utf-8") for k, v in figs.items()}
-        (tmp / "report.html").write_text(render_html(content, svgs=svgs), encoding="utf-8")
+        figs = write_report_files(results, tmp).figures
         # all written: move into place (same filesystem, each replace is atomic)
         final_figs: dict[str, dict[str, Path]] = {}
         (out_dir / "figures").mkdir(exist_ok=True)

@@ -1162,6 +1162,12 @@ class _Builder:
             ("Data freeze manifest SHA-256", str(freeze["manifest_sha256"])),
             ("odtrial version that made the freeze", str(freeze.get("package_version", ""))),
             ("Data cut-off", str(freeze.get("data_cutoff", ""))),
+            (
+                "Randomisation log head (SHA-256)",
+                str(
+                    freeze.get("randomisation_log_head") or "no randomisation record in the freeze"
+                ),
+            ),
             ("Outcome window (months)", str(der.get("window_months", fmt.DASH))),
             ("Chlorpromazine-equivalent method", str(der.get("cpz_method", fmt.DASH))),
             ("Random seed{a}", str(r["seed"])),

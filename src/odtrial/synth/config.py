@@ -26,6 +26,8 @@ FOLLOW_UP_MONTHS: Final = 24
 # Documented, public, and only accepted because trial.synthetic = true.
 TEST_KEY: Final = "odtrial-synthetic-test-key-not-secret"
 KEY_ENV: Final = "ODTRIAL_PSEUDONYM_KEY"
+RANDOMISATION_DIR: Final = "randomisation"  # the record of `odtrial randomise`, shipped
+RANDOMISATION_INPUT: Final = "clusters.csv"  # the cluster table it randomised
 
 
 @dataclass(frozen=True)
@@ -716,6 +718,11 @@ def trial_toml(
         f"key_env = {_q(KEY_ENV)}",
         "# Public test key of the synthetic trial; a real trial reads its key from key_env.",
         f"test_key = {_q(TEST_KEY)}",
+        "",
+        "[randomisation]",
+        "# Written by odtrial.randomise (allocation, constrained space, hash-chained log);",
+        "# ingest verifies it and checks the arms below against it.",
+        f"record = {_q(RANDOMISATION_DIR)}",
         "",
     ]
     for t in TRUSTS:

@@ -10,11 +10,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from odtrial.randomise.allocate import ConstrainedAllocation
 from odtrial.synth import config as cfg
 from odtrial.synth.events import add_months, build_tables
 from odtrial.synth.faults import Fault, inject
 from odtrial.synth.outcomes import Parameters, implied_estimands, person_outcomes, truth_parameters
-from odtrial.synth.population import day, make_clusters, make_participants
+from odtrial.synth.population import (
+    Clusters,
+    day,
+    make_clusters,
+    make_participants,
+    randomisation_table,
+)
 from odtrial.synth.writers import render, write
 
 DEFAULT_SEED = 20250630
@@ -76,7 +83,7 @@ def generate(
     ss = np.random.SeedSequence(seed)
     r_cl, r_pt, r_out, r_ev, r_flt, r_rend, r_imp = (np.random.default_rng(s) for s in ss.spawn(7))
 
-    clusters = make_clusters(r_cl)
+    clusters, allocation = make_clusters(r_cl)
     p = make_participants(participants, clusters, day(RECRUIT_START), day(RECRUIT_END), r_pt)
     fu_end = add_months(p.consent, cfg.FOLLOW_UP_MONTHS)
     years = (fu_end - p.consent) / 365.25
@@ -143,6 +150,7 @@ def generate(
             frame = render(rows, table, d, overrides=overrides, rng=r_rend)
             write(frame, out / rel, table, d, malformed=malformed, stamp=cutoff_d)
 
+    _write_randomisation(out / cfg.RANDOMISATION_DIR, clusters, allocation)
     (out / "trial.toml").write_text(
         cfg.trial_toml(
             data_cutoff=cutoff_d, clusters=clusters.as_config(), dialect_list=dialects, seed=seed
@@ -158,6 +166,20 @@ def generate(
         json.dumps(truth, indent=1) + "\n", encoding="utf-8", newline="\n"
     )
     return out
+
+
+def _write_randomisation(
+    folder: Path, clusters: Clusters, allocation: ConstrainedAllocation
+) -> None:
+    """The randomisation record as ``odtrial randomise`` writes it, with the cluster
+    table it randomised (``clusters.csv``) kept beside it."""
+    table = randomisation_table(
+        clusters.id, clusters.catchment, clusters.practices, clusters.list_size, clusters.imd_score
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / cfg.RANDOMISATION_INPUT
+    source.write_text(table.to_csv(index=False, lineterminator="\n"), encoding="utf-8")
+    allocation.write(folder, source=source)
 
 
 def _censor(tables: dict[str, pd.DataFrame], cutoff: int) -> dict[str, pd.DataFrame]:
@@ -223,8 +245,9 @@ def _truth(
             },
             "cluster_sizes": {str(c): int(s) for c, s in zip(clusters.id, sizes, strict=True)},
             "cluster_size_cv": round(float(sizes.std() / sizes.mean()), 4),
-            "allocation": "1:1 within catchment, best-balanced 10% of 4,000 sampled allocations "
-            "(standardised list size and IMD), uniformly chosen",
+            "allocation": "odtrial.randomise.constrained: 1:1 within catchment, 16:16 overall, "
+            "uniformly among the best-balanced 10% (l2, standardised list size and IMD); "
+            f"record in {cfg.RANDOMISATION_DIR}/",
         },
         "parameters": truth_parameters(prm),
         "implied": implied_estimands(p, prm, rng, draws=draws),

@@ -7,8 +7,10 @@ from datetime import date
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from odtrial.data.vocab import ETHNICITY
+from odtrial.randomise.allocate import ConstrainedAllocation, constrained
 from odtrial.synth.config import ARMS, CATCHMENTS, DIAGNOSES
 
 IntArray = npt.NDArray[np.int64]
@@ -20,6 +22,9 @@ EPOCH = np.datetime64("1970-01-01", "D")
 # realised CV of cluster sizes is about 0.6 at ~20 per cluster.
 CLUSTER_WEIGHT_CV = 0.55
 MIN_CLUSTER_SIZE = 3
+# The trial's randomisation: balance on these cluster covariates, choose among the best 10%.
+BALANCE = ("list_size", "imd_score")
+ALLOCATION_CUTOFF = 0.1
 
 
 def day(d: date) -> int:
@@ -106,9 +111,11 @@ class Clusters:
         ]
 
 
-def make_clusters(rng: np.random.Generator) -> Clusters:
+def make_clusters(rng: np.random.Generator) -> tuple[Clusters, ConstrainedAllocation]:
     """32 clusters of 2-5 neighbouring practices with list sizes and IMD scores, allocated
-    1:1 within catchment by a constrained-looking randomisation."""
+    by :func:`odtrial.randomise.constrained` exactly as a real trial would be (see
+    :func:`allocate`). Returns the clusters and the allocation, whose record the
+    generator ships beside the extracts."""
     cat, practices, sizes, imd = [], [], [], []
     for k, c in enumerate(CATCHMENTS):
         n_prac = rng.integers(2, 6, size=c.n_clusters)
@@ -128,45 +135,48 @@ def make_clusters(rng: np.random.Generator) -> Clusters:
     imd_score = np.asarray(imd, dtype=np.float64)
     shape = 1.0 / CLUSTER_WEIGHT_CV**2
     weight = rng.gamma(shape, 1.0 / shape, size=len(cat))
-    treated = _allocate(catchment, list_size, imd_score, rng)
     ids = np.asarray([f"C{j + 1:02d}" for j in range(len(cat))])
-    return Clusters(ids, catchment, practices, sizes, list_size, imd_score, treated, weight)
+    table = randomisation_table(ids, catchment, practices, list_size, imd_score)
+    result = allocate(table, seed=int(rng.integers(0, 2**31 - 1)))
+    arm_of = dict(zip(result.allocation["id"], result.allocation["arm"], strict=True))
+    treated = np.asarray([arm_of[i] == ARMS[0] for i in ids], dtype=bool)
+    return Clusters(ids, catchment, practices, sizes, list_size, imd_score, treated, weight), result
 
 
-def _allocate(
+def randomisation_table(
+    ids: npt.NDArray[np.str_],
     catchment: IntArray,
+    practices: list[list[str]],
     list_size: IntArray,
-    imd: FloatArray,
-    rng: np.random.Generator,
-    *,
-    n_candidates: int = 4000,
-    cutoff: float = 0.1,
-) -> npt.NDArray[np.bool_]:
-    """1:1 within catchment (odd catchments split so the arms are 16:16), chosen uniformly
-    among the best-balanced 10% of sampled allocations (balance: L2 distance between the
-    arms' means of standardised list size and IMD)."""
-    z = np.column_stack(
-        [(list_size - list_size.mean()) / list_size.std(), (imd - imd.mean()) / imd.std()]
+    imd_score: FloatArray,
+) -> pd.DataFrame:
+    """The cluster table as :func:`odtrial.randomise.cluster_table` makes it from the
+    trial config, so the shipped record verifies against the config by re-running."""
+    return pd.DataFrame(
+        {
+            "id": [str(i) for i in ids],
+            "trust": [CATCHMENTS[int(k)].trust for k in catchment],
+            "catchment": [CATCHMENTS[int(k)].id for k in catchment],
+            "n_practices": [len(p) for p in practices],
+            "list_size": list_size.astype(np.int64),
+            "imd_score": imd_score.astype(np.float64),
+        }
     )
-    n = catchment.size
-    cands = np.zeros((n_candidates, n), dtype=bool)
-    for k in np.unique(catchment):
-        idx = np.flatnonzero(catchment == k)
-        m = idx.size
-        keys = rng.random((n_candidates, m))
-        ranks = keys.argsort(axis=1).argsort(axis=1)
-        n_treat = np.full(n_candidates, m // 2)
-        if m % 2:
-            n_treat += rng.integers(0, 2, size=n_candidates)
-        cands[:, idx] = ranks < n_treat[:, None]
-    cands = cands[cands.sum(axis=1) == n // 2]
-    t = cands.astype(np.float64)
-    diff = (t @ z) / t.sum(axis=1, keepdims=True) - ((1 - t) @ z) / (1 - t).sum(
-        axis=1, keepdims=True
+
+
+def allocate(table: pd.DataFrame, *, seed: int) -> ConstrainedAllocation:
+    """1:1 within catchment with equal arm totals (16:16), chosen uniformly among the
+    best-balanced 10% of allocations on list size and IMD score (l2 metric)."""
+    return constrained(
+        table,
+        id="id",
+        strata="catchment",
+        balance=list(BALANCE),
+        seed=seed,
+        cutoff=ALLOCATION_CUTOFF,
+        arms=ARMS,
+        equal_arms=True,
     )
-    score = np.sqrt((diff**2).sum(axis=1))
-    best = np.flatnonzero(score <= np.quantile(score, cutoff))
-    return cands[rng.choice(best)]
 
 
 # ------------------------------------------------------------------------ participants

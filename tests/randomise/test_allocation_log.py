@@ -238,3 +238,35 @@ def test_rerun_from_inputs_detects_a_consistently_rewritten_log(written: Path, t
     other = clusters().assign(imd_score=lambda d: d["imd_score"] + 1)
     with pytest.raises(RandomisationError, match="the cluster table differs"):
         verify_allocation(written, clusters=other)
+
+
+def _alloc(seed: int):
+    return constrained(
+        clusters(), id="id", strata="catchment", balance=["list_size", "imd_score"], seed=seed
+    )
+
+
+def test_a_record_is_written_whole_and_replaced_whole(tmp_path: Path):
+    out = tmp_path / "alloc"
+    out.mkdir()
+    source = out / "clusters.csv"
+    clusters().to_csv(source, index=False)
+    _alloc(3).write(out, source=source)
+    # the cluster table randomised, already in the folder, is kept beside the record
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["clusters.csv", ALLOCATION_FILE, LOG_FILE, SPACE_FILE, VALIDITY_FILE]
+    )
+    first = verify_allocation(out, clusters=source).head
+    _alloc(4).write(out, source=source)  # a new record replaces the old one whole
+    second = verify_allocation(out, clusters=source)
+    assert second.head != first and second.parameters["seed"] == 4
+    assert [p.name for p in tmp_path.iterdir()] == ["alloc"]  # no temporaries left
+
+
+def test_writing_a_record_refuses_a_folder_that_is_not_one(tmp_path: Path):
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "minutes.txt").write_text("trial steering committee", encoding="utf-8")
+    with pytest.raises(RandomisationError, match="is not a randomisation record"):
+        _alloc(3).write(out)
+    assert [p.name for p in out.iterdir()] == ["minutes.txt"]

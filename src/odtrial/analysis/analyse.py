@@ -209,6 +209,7 @@ def compute_analysis(
             "status": pl.status,
             "sha256": pl.sha256,
             "file": pl.path.name if pl.path is not None else None,
+            "sections": {k: dict(v) for k, v in sorted(pl.sections.items())},
         },
         "freeze": {
             "manifest_sha256": hashlib.sha256((fz.path / MANIFEST).read_bytes()).hexdigest(),

@@ -270,16 +270,23 @@ def rate_difference(od: OutcomeData) -> dict[str, Any]:
 
 
 def icc_dict(od: OutcomeData, outcome_type: str, nagq: int | None) -> dict[str, Any] | None:
-    """The outcome's ICC with its CI (latent scale for binary outcomes)."""
+    """The outcome's ICC with its CI.
+
+    Binary outcomes (and the event indicator of a time-to-event outcome): the
+    latent-scale ICC of the random-intercept logistic model. Continuous and
+    count outcomes: the REML ICC with its profile-likelihood interval. Both are
+    variance ratios estimated within [0, 1), so neither the estimate nor a
+    limit can fall below 0, as the ANOVA moment estimator's can.
+    """
     from odtrial.models import icc
 
-    if outcome_type == "binary":
-        r = icc(od.frame, outcome=od.response, cluster=CLUSTER, method="latent", nagq=nagq)
-    elif outcome_type == "time-to-event":
+    if outcome_type == "time-to-event":
         assert od.event is not None
-        r = icc(od.frame, outcome=od.event, cluster=CLUSTER, method="anova")
+        r = icc(od.frame, outcome=od.event, cluster=CLUSTER, method="latent", nagq=nagq)
+    elif outcome_type == "binary":
+        r = icc(od.frame, outcome=od.response, cluster=CLUSTER, method="latent", nagq=nagq)
     else:
-        r = icc(od.frame, outcome=od.response, cluster=CLUSTER, method="anova")
+        r = icc(od.frame, outcome=od.response, cluster=CLUSTER, method="reml")
     notes = list(r.notes)
     if outcome_type == "time-to-event":
         notes.append("ICC of the event indicator (any event in the window), not of the time")

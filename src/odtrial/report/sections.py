@@ -611,6 +611,7 @@ class _Builder:
                 for o in self.outcomes
             }
         )
+        plan_text = r["plan"].get("sections") or {}
         rows = []
         notes: list[str] = []
         for o in self.outcomes:
@@ -686,6 +687,15 @@ class _Builder:
                         ),
                         lead="Randomisation.",
                     ),
+                    *(
+                        Para(str(design[key]), lead=lead)
+                        for key, lead in (
+                            ("recruitment_after_randomisation", "Recruitment."),
+                            ("sample_size", "Sample size."),
+                        )
+                        if design.get(key)
+                    ),
+                    *self.allocation_record_paragraph(),
                 ),
                 page_break=True,
             ),
@@ -702,6 +712,12 @@ class _Builder:
                     ),
                     model_tbl,
                 ),
+                level=2,
+            ),
+            Section(
+                "models_text",
+                "Statistical models",
+                tuple(Para(text, lead=lead) for lead, text in self.model_paragraphs()),
                 level=2,
             ),
             Section(
@@ -722,7 +738,14 @@ class _Builder:
                             else ""
                         )
                         + "The intracluster correlation coefficient (ICC) of each outcome is "
-                        "reported with its 95% CI and the scale on which it is measured."
+                        "reported with its 95% CI and the scale on which it is measured: for "
+                        "binary outcomes (and for the event indicator of a time-to-event "
+                        "outcome) on the latent scale of a random-intercept logistic model "
+                        "(between-cluster variance over itself plus π²/3), with a Wald "
+                        "interval on the log standard deviation; for continuous and count "
+                        "outcomes on the scale of the outcome, estimated by REML with a "
+                        "profile-likelihood interval. Both are variance ratios, so neither an "
+                        "estimate nor a limit can fall below zero."
                     ),
                 ),
                 level=2,
@@ -735,11 +758,15 @@ class _Builder:
                         f"With {flow['clusters_randomised']} clusters, uncorrected mixed models "
                         "and GEE can inflate the type I error. Inference therefore uses: "
                         + "; ".join(dfs)
-                        + ". Sensitivity analyses of the primary outcome include GEE with the "
-                        "Kauermann–Carroll corrected sandwich variance and a cluster-level "
-                        "analysis with a t test, where the plan specifies them."
+                        + "."
                     ),
                 ),
+                level=2,
+            ),
+            Section(
+                "sensitivity_methods",
+                "Prespecified sensitivity analyses",
+                (Para(self.sensitivity_methods_text()),),
                 level=2,
             ),
             Section(
@@ -747,16 +774,86 @@ class _Builder:
                 "Handling of missing data",
                 (
                     Para(
-                        "Each model uses the participants with the outcome observed; "
-                        "likelihood-based mixed models are valid when outcomes are missing at "
-                        "random given the covariates in the model. Missing data are tabulated "
-                        "by arm and time point in the results."
+                        str(
+                            plan_text.get("missing_data", {}).get("approach")
+                            or "Each model uses the participants with the outcome observed; "
+                            "likelihood-based mixed models are valid when outcomes are missing "
+                            "at random given the covariates in the model. Missing data are "
+                            "tabulated by arm and time point in the results."
+                        )
                     ),
                 ),
                 level=2,
             ),
         ]
+        if plan_text.get("multiplicity", {}).get("approach"):
+            sections.append(
+                Section(
+                    "multiplicity",
+                    "Multiplicity",
+                    (Para(str(plan_text["multiplicity"]["approach"])),),
+                    level=2,
+                )
+            )
         return sections
+
+    def allocation_record_paragraph(self) -> list[Para]:
+        head = self.r["freeze"].get("randomisation_log_head")
+        perm = next((s for s in self.r["sensitivity"] if s.get("method") == "permutation"), None)
+        if not head:
+            return []
+        text = (
+            "The allocation analysed is the one in the trial's randomisation record, whose "
+            f"hash-chained log (head {str(head)[:12]}…, full hash in Appendix 1) and files "
+            "were verified when the data were frozen."
+        )
+        space = (perm or {}).get("space") or {}
+        if space.get("source") == "randomisation record":
+            text += (
+                f" The permutation test uses that record's constrained space of "
+                f"{int(space['n_constrained']):,} allocations."
+            )
+        return [Para(text, lead="Allocation record.")]
+
+    def model_paragraphs(self) -> list[tuple[str, str]]:
+        """One paragraph per outcome: model, effect measure, absolute difference."""
+        out = []
+        for o in self.outcomes:
+            m = o["model"]
+            e = o.get("effect") or {}
+            text = model_text(m)[0].upper() + model_text(m)[1:]
+            covs = _covariates(str(m.get("formula", "")))
+            text += ", adjusted for " + (", ".join(covs) if covs else "no covariates") + "."
+            if self.comparative and e.get("measure"):
+                text += f" Effect measure: {e['measure']}"
+                text += (
+                    " (conditional on cluster)."
+                    if m.get("kind") == "glmm"
+                    else " (population-averaged)."
+                    if m.get("kind") in ("gee", "cox")
+                    else "."
+                )
+            ab = o.get("absolute") or {}
+            if self.comparative and ab.get("measure"):
+                text += f" Absolute difference: {ab['measure']}, {ab.get('method', '')}."
+            if o.get("type") == "time-to-event":
+                text += " Its ICC is that of the event indicator (any event in the window)."
+            out.append((f"{o['label']}.", text))
+        return out
+
+    def sensitivity_methods_text(self) -> str:
+        rows = self.r["sensitivity"]
+        if not rows:
+            return "The analysis plan specifies no sensitivity analyses."
+        by_outcome = {o["id"]: o["label"] for o in self.outcomes}
+        items = [
+            f"{s['label']} ({by_outcome.get(s['outcome'], s['outcome']).lower()})" for s in rows
+        ]
+        return (
+            "As prespecified, the following analyses test how far the conclusions depend on "
+            "the modelling choices: " + "; ".join(items) + ". Their results are shown beside "
+            "the main analysis."
+        )
 
     # results ---------------------------------------------------------------------------
     def arm_columns(self) -> list[str]:

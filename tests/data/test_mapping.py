@@ -14,6 +14,7 @@ import pytest
 
 from odtrial.data.canonical import mapped_field
 from odtrial.data.mapping import FAILURE_COLUMNS, as_text, map_codes, map_extract, parse_dates
+from odtrial.data.nhs import is_valid_nhs_number
 from odtrial.data.readers import RawExtract
 from odtrial.errors import ConfigError
 from odtrial.trial import ExtractSpec, parse_trial
@@ -167,3 +168,27 @@ def test_map_extract_row_failures_and_dtypes():
     assert (
         row2["value"] == "abc" and "daily_dose_mg (DOSE) 'abc' is not a number" in row2["message"]
     )
+
+
+def test_numeric_nhs_numbers_get_their_leading_zero_back():
+    # SPSS/Stata/SAS/Excel store an NHS number as a number, so 012 345 6789 (valid by
+    # modulus 11) arrives as 123456789.0; text columns are left exactly as written.
+    trial = _trial()
+    spec = trial.extracts["T"]["prescriptions"]
+    rows = pd.Index([1, 2, 3], name="source_row")
+    base = {
+        "DRUG": ["olanzapine"] * 3,
+        "DOSE": ["10"] * 3,
+        "RXSTART": ["2024-01-01"] * 3,
+        "RXEND": [None] * 3,
+    }
+    numeric = pd.DataFrame({"NHSNO": [123456789.0, 9434765919.0, np.nan], **base}, index=rows)
+    empty = pd.DataFrame(
+        {"source_row": pd.Series([], dtype="int64"), "raw_text": [], "message": []}
+    )
+    m = map_extract(RawExtract("t/rx.sav", numeric, empty, 3), spec, trial)
+    assert m.frame["nhs_number"].tolist()[:2] == ["0123456789", "9434765919"]
+    assert is_valid_nhs_number(m.frame["nhs_number"].iloc[0])
+    text = pd.DataFrame({"NHSNO": ["123456789", "9434765919", None], **base}, index=rows)
+    m = map_extract(RawExtract("t/rx.csv", text, empty, 3), spec, trial)
+    assert m.frame["nhs_number"].iloc[0] == "123456789"  # as written: queried as invalid

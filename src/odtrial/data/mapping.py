@@ -239,6 +239,10 @@ def _convert(col: pd.Series, f: Field, spec: ExtractSpec, cutoff: pd.Timestamp) 
         text = as_text(col)
         if f.name == "nhs_number":  # NHS numbers are written 3-3-4 or with dashes
             text = map_unique(text, lambda v: _SEPARATORS.sub("", v) or None)
+            if pd.api.types.is_numeric_dtype(col.dtype):
+                # a number column (SPSS, Stata, SAS, Excel) cannot keep a leading zero:
+                # restore the 10 digits; the check digit still decides validity
+                text = map_unique(text, lambda v: v.zfill(10) if v.isdigit() else v)
         values, rule = text, None
     present = text.notna()
     if f.required:

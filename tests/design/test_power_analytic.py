@@ -92,6 +92,32 @@ def test_count_by_hand():
     )
 
 
+def test_overdispersed_count_by_hand():
+    """The same rates with NB2 dispersion theta = 1.5 per person:
+    V = 0.425 + (0.5² + 0.35²) / 1.5 = 0.673333; n = 7.848880 × 0.673333 / 0.15² = 234.885 → 235."""
+    o = Outcome(kind="count", rate0=0.5, rate1=0.35, followup=2.0, theta=1.5)
+    r = analytic_power(o, icc=0.02, cluster_size=20)
+    assert r.n_individual_exact == pytest.approx(234.885, abs=1e-3)
+    assert r.n_individual_per_arm == 235
+    # a very large theta is Poisson
+    big = Outcome(kind="count", rate0=0.5, rate1=0.35, followup=2.0, theta=1e12)
+    assert analytic_power(big, icc=0.02, cluster_size=20).n_individual_exact == pytest.approx(
+        148.256, abs=1e-3
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"p0": 0.3, "p1": 0.4, "theta": 2.0}, "applies to a count outcome only"),
+        ({"rate0": 0.5, "rate1": 0.3, "theta": 0.0}, r"--theta must be positive \(got 0.0\)"),
+    ],
+)
+def test_theta_errors_name_the_option(kwargs, message):
+    with pytest.raises(DesignError, match=message):
+        Outcome.from_options(**kwargs)
+
+
 def test_attrition_shrinks_analysed_clusters():
     """20 recruited, 20% lost: 16 analysed; D = 1 + 15 × 0.05 = 1.75;
     k = 159.594 × 1.75 / 16 = 17.46 → 18 (normal theory)."""

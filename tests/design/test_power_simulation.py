@@ -127,6 +127,45 @@ def test_glmm_on_cluster_totals_equals_the_individual_level_fit(kind):
     assert glmm_pvalue(data, kind) == pytest.approx(float(full.pvalues["arm"]), rel=1e-6)
 
 
+def test_overdispersed_counts_have_the_nb2_variance_and_power_agrees_with_analytic():
+    o = Outcome(kind="count", rate0=0.8, rate1=0.5, followup=2.0, theta=1.2)
+    # no clustering, many people: a person's count has variance mu + mu^2 / theta
+    flat = TrialDesign(outcome=o, clusters_per_arm=50, cluster_size=400, icc=0.0)
+    data = simulate_trial(flat, np.random.default_rng(8))
+    y0 = data.loc[data["arm"] == 0, "y"]
+    mu = 0.8 * 2.0
+    assert y0.mean() == pytest.approx(mu, rel=0.02)
+    assert y0.var() == pytest.approx(mu + mu**2 / 1.2, rel=0.05)  # SE of a variance ~1.5% here
+    d = TrialDesign(outcome=o, clusters_per_arm=8, cluster_size=15, icc=0.03)
+    ana = analytic_power(o, icc=0.03, cluster_size=15, clusters_per_arm=8)
+    sim = simulate_power(d, nsim=600, seed=7, fitter="cluster-t")
+    assert abs(sim.power - ana.power) < 3 * math.sqrt(ana.power * (1 - ana.power) / 600)
+    # planning the same trial as Poisson would promise far more power
+    poisson = Outcome(kind="count", rate0=0.8, rate1=0.5, followup=2.0)
+    assert analytic_power(poisson, icc=0.03, cluster_size=15, clusters_per_arm=8).power > (
+        ana.power + 0.2
+    )
+
+
+@pytest.mark.skipif(not engine_available("glmm"), reason="odtrial.models.glmm not installed")
+def test_glmm_fitter_models_overdispersed_counts_as_negative_binomial():
+    from odtrial.design.fitters import glmm_pvalue
+    from odtrial.models.glmm import fit_glmm
+
+    o = Outcome(kind="count", rate0=0.8, rate1=0.5, followup=2.0, theta=1.2)
+    d = TrialDesign(outcome=o, clusters_per_arm=6, cluster_size=15, icc=0.03, n_strata=2)
+    data = simulate_trial(d, np.random.default_rng(5))
+    assert data.attrs["theta"] == 1.2
+    nb = fit_glmm(
+        "y ~ arm + C(stratum)",
+        data,
+        cluster="cluster",
+        family="negbin",
+        offset=np.log(data["followup"].to_numpy()),
+    )
+    assert glmm_pvalue(data, "count") == pytest.approx(float(nb.pvalues["arm"]), rel=1e-12)
+
+
 def test_same_seed_same_answer_whatever_chunks_different_seeds_differ():
     # jobs and engines: see test_power_dask.py (serial, joblib and Dask compared there)
     d = cont_design()

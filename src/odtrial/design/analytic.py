@@ -9,7 +9,13 @@ outcome      Δ                     V
 binary       p1 − p0               p0(1 − p0) + p1(1 − p1)
 continuous   delta                 2 sd²
 count        rate1 − rate0         (rate0 + rate1) / followup
+                                   + (rate0² + rate1²) / theta
 ===========  ====================  ==============================
+
+For counts, ``theta`` is the negative binomial (NB2) dispersion of a
+person's count over follow-up (variance μ + μ²/θ, μ = rate × followup);
+``theta=None`` is Poisson. Bed days and admissions are far more variable
+than Poisson, and planning them as Poisson overstates power.
 
 Unclustered, ``n = (z_{1−α/2} + z_{1−β})² V / Δ²`` people per arm. For
 clusters of mean size ``m`` (recruited) of whom a fraction ``attrition``
@@ -63,7 +69,8 @@ class Outcome:
 
     Give exactly one group: ``p0, p1`` (binary), ``delta, sd`` (continuous)
     or ``rate0, rate1`` (count: events per person per unit of follow-up;
-    ``followup`` units per person).
+    ``followup`` units per person; ``theta`` the NB2 dispersion of a person's
+    count, None for Poisson).
     """
 
     kind: Literal["binary", "continuous", "count"]
@@ -74,6 +81,7 @@ class Outcome:
     rate0: float | None = None
     rate1: float | None = None
     followup: float = 1.0
+    theta: float | None = None
 
     @classmethod
     def from_options(
@@ -86,6 +94,7 @@ class Outcome:
         rate0: float | None = None,
         rate1: float | None = None,
         followup: float = 1.0,
+        theta: float | None = None,
     ) -> Outcome:
         """Infer the kind from which pair of options was given."""
         groups = {
@@ -117,7 +126,10 @@ class Outcome:
             rate0=rate0,
             rate1=rate1,
             followup=followup,
+            theta=theta,
         )
+        if theta is not None and kind != "count":
+            raise DesignError("--theta (overdispersion) applies to a count outcome only")
         out.effect_and_variance()  # validates
         return out
 
@@ -144,7 +156,12 @@ class Outcome:
             raise DesignError("--rate0 equals --rate1: there is no effect to detect")
         if not self.followup > 0:
             raise DesignError(f"--followup must be positive (got {self.followup})")
-        return r1 - r0, (r0 + r1) / self.followup
+        v = (r0 + r1) / self.followup
+        if self.theta is not None:
+            if not self.theta > 0:
+                raise DesignError(f"--theta must be positive (got {self.theta})")
+            v += (r0 * r0 + r1 * r1) / self.theta
+        return r1 - r0, v
 
 
 @dataclass(frozen=True)

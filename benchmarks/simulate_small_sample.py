@@ -6,7 +6,11 @@ Simulates two-arm cluster trials with a binary outcome and fits
   Mancl–DeRouen (odtrial's default) and Fay–Graubard with the same df; and
   the uncorrected robust sandwich with z for contrast;
 * the random-intercept logistic GLMM (``fit_glmm``, adaptive quadrature) with
-  between-within df (clusters - 2 for the cluster-level arm).
+  between-within df (clusters - 2 for the cluster-level arm);
+* the same GLMM fitted by restricted likelihood (``fit_glmm_reml``: Laplace over
+  (b, β), glmmTMB's ``REML=TRUE``), between-within df, with β's covariance given
+  σ̂ (inverse Schur complement, the default) or glmmTMB's vcov (adds log σ̂'s
+  uncertainty); both come from one fit.
 
 Design: 12, 24 or 32 clusters, 1:1; cluster sizes gamma-distributed with mean
 20 and coefficient of variation 0.6 (at least 5); control risk 0.30
@@ -19,11 +23,32 @@ random intercept. Monte Carlo SE of a 5% rate with 1,000 trials is 0.7
 points; of a 95% coverage, 0.7 points.
 
 Every replicate draws from its own ``SeedSequence`` child, so the table is
-the same whatever ``--jobs``.
+the same whatever ``--jobs`` and whichever methods are fitted, and the first
+1,000 trials of a 4,000-trial run are those of a 1,000-trial run.
 
     python benchmarks/simulate_small_sample.py --reps 1000 --jobs 2
+    python benchmarks/simulate_small_sample.py --glmm-only --reps 4000 --effect-reps 1000
 
-Results of 2026-11-25 (1,000 trials per cell; GEE rows from ``--no-glmm``,
+Options: ``--glmm-only`` / ``--no-glmm``, ``--methods`` (any subset), ``--null-only``
+(type I error only), ``--effect-reps`` (coverage trials, default ``--reps``),
+``--csv PREFIX`` (per-trial results), ``--markdown FILE``.
+
+GLMM, ML against REML (2026-11-25, ``--glmm-only --reps 4000 --effect-reps 1000``;
+848 s with 2 jobs on a shared machine; every fit converged; MC SE in brackets;
+"var" is the mean estimated cluster variance under the null, truth 0.173):
+
+    clusters  method                          type I %     coverage %    power %  var    var=0 %
+    32        ML (AGQ 25), between-within     6.10 (0.38)  94.3 (0.73)   49.6     0.149   7.0
+    32        REML, between-within            5.25 (0.35)  95.1 (0.68)   46.4     0.175   4.2
+    32        REML, glmmTMB vcov, b-w         5.15 (0.35)  95.1 (0.68)   45.9     0.175   4.2
+    24        ML (AGQ 25), between-within     5.45 (0.36)  94.4 (0.73)   43.5     0.145  12.5
+    24        REML, between-within            4.47 (0.33)  95.4 (0.66)   40.4     0.182   7.7
+    24        REML, glmmTMB vcov, b-w         4.35 (0.32)  95.5 (0.66)   40.0     0.182   7.7
+    12        ML (AGQ 25), between-within     5.22 (0.35)  94.7 (0.71)   20.0     0.127  32.7
+    12        REML, between-within            3.62 (0.30)  95.7 (0.64)   16.1     0.209  19.2
+    12        REML, glmmTMB vcov, b-w         3.52 (0.29)  95.9 (0.63)   15.6     0.209  19.2
+
+Earlier results of 2026-11-25 (1,000 trials per cell; GEE rows from ``--no-glmm``,
 GLMM rows from the full run: the same seeds give the same GEE rows in both;
 MC SE about 0.7 points throughout; one 12-cluster GEE fit of 1,000 under the
 null stopped unconverged with alpha at its bound and is left out):
@@ -50,8 +75,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,11 +86,7 @@ from joblib import Parallel, delayed
 from scipy import special
 
 from odtrial.models.gee import fit_gee
-
-try:  # the GLMM engine is optional for this script
-    from odtrial.models.glmm import fit_glmm
-except ImportError:  # pragma: no cover
-    fit_glmm = None
+from odtrial.models.glmm import fit_glmm
 
 BASE_RISK = 0.30
 ICC_LATENT = 0.05
@@ -99,10 +122,13 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame({"g": g, "arm": arm_c[g], "y": rng.binomial(1, special.expit(eta))})
 
 
-def one(sc: Scenario, seed: np.random.SeedSequence, glmm: bool = True) -> dict[str, float]:
-    d = simulate(sc, np.random.default_rng(seed))
-    out: dict[str, float] = {}
-    fits = {
+GEE_METHODS = ("gee_kc", "gee_md", "gee_fg", "gee_robust_z")
+GLMM_METHODS = ("glmm_bw", "glmm_reml_bw", "glmm_reml_joint_bw")
+
+
+def _fitters(d: pd.DataFrame) -> dict[str, Callable[[], Any]]:
+    reml = _reml_fitter(d)
+    fits: dict[str, Callable[[], Any]] = {
         "gee_kc": lambda: fit_gee(
             "y ~ arm", d, cluster="g", family="binomial", cov_type="kauermann-carroll"
         ),
@@ -115,69 +141,128 @@ def one(sc: Scenario, seed: np.random.SeedSequence, glmm: bool = True) -> dict[s
         "gee_robust_z": lambda: fit_gee(
             "y ~ arm", d, cluster="g", family="binomial", cov_type="robust", use_t=False
         ),
-    }
-    if fit_glmm is not None and glmm:
-        fits["glmm_bw"] = lambda: fit_glmm(
+        "glmm_bw": lambda: fit_glmm(
             "y ~ arm", d, cluster="g", family="binomial", df="between-within"
-        )
-    for name, fit in fits.items():
+        ),
+        "glmm_reml_bw": lambda: reml(),
+        "glmm_reml_joint_bw": lambda: _with_cov(reml(), "cov_joint"),
+    }
+    return fits
+
+
+def _reml_fitter(d: pd.DataFrame) -> Callable[[], Any]:
+    """One restricted fit per dataset, shared by its two covariance variants."""
+    from odtrial.models.glmm.reml import fit_glmm_reml  # imported only when asked for
+
+    memo: list[Any] = []
+
+    def fit() -> Any:
+        if not memo:
+            memo.append(
+                fit_glmm_reml("y ~ arm", d, cluster="g", family="binomial", df="between-within")
+            )
+        return memo[0]
+
+    return fit
+
+
+def _with_cov(r: Any, key: str) -> Any:
+    """The same fit with another of its covariance matrices (kept in ``extra``)."""
+    from odtrial.models.results import ModelResults
+
+    return ModelResults(
+        model=r.model,
+        family=r.family,
+        link=r.link,
+        formula=r.formula,
+        params=r.params,
+        cov=r.extra[key],
+        df=r.df,
+        nobs=r.nobs,
+        n_clusters=r.n_clusters,
+        llf=r.llf,
+        n_estimated=r.n_estimated,
+        cluster_var=r.cluster_var,
+        df_method=r.df_method,
+        diagnostics=r.diagnostics,
+        extra=r.extra,
+    )
+
+
+def one(sc: Scenario, seed: np.random.SeedSequence, methods: tuple[str, ...]) -> dict[str, float]:
+    d = simulate(sc, np.random.default_rng(seed))
+    out: dict[str, float] = {}
+    fits = _fitters(d)
+    for name in methods:
         try:
-            r = fit()
+            r = fits[name]()
             ci = r.conf_int().loc["arm"]
             out[f"{name}_p"] = float(r.pvalues["arm"])
             out[f"{name}_lo"] = float(ci["lower"])
             out[f"{name}_hi"] = float(ci["upper"])
             out[f"{name}_ok"] = float(r.converged)
+            if r.cluster_var == r.cluster_var:  # not NaN: a GLMM
+                out[f"{name}_var"] = float(r.cluster_var)
         except Exception:  # a failed fit counts as failed, it must not stop the study
             out[f"{name}_ok"] = 0.0
     return out
 
 
-def run(sc: Scenario, reps: int, jobs: int, seed: int, glmm: bool = True) -> pd.DataFrame:
+def run(sc: Scenario, reps: int, jobs: int, seed: int, methods: tuple[str, ...]) -> pd.DataFrame:
+    # child i is the same whatever reps is, so 4,000 trials extend the first 1,000
     children = np.random.SeedSequence([seed, sc.clusters, int(sc.log_or != 0)]).spawn(reps)
-    rows = Parallel(n_jobs=jobs, batch_size=8)(delayed(one)(sc, c, glmm) for c in children)
+    rows = Parallel(n_jobs=jobs, batch_size=8)(delayed(one)(sc, c, methods) for c in children)
     return pd.DataFrame(rows)
 
 
-def summarise(null: pd.DataFrame, eff: pd.DataFrame, clusters: int) -> list[dict[str, object]]:
+LABELS = {
+    "gee_kc": "GEE exch., Kauermann-Carroll, t(G-2)",
+    "gee_md": "GEE exch., Mancl-DeRouen, t(G-2)",
+    "gee_fg": "GEE exch., Fay-Graubard, t(G-2)",
+    "gee_robust_z": "GEE exch., robust (uncorrected), z",
+    "glmm_bw": "GLMM (ML, AGQ), between-within t(G-2)",
+    "glmm_reml_bw": "GLMM (REML, Laplace), between-within t(G-2)",
+    "glmm_reml_joint_bw": "GLMM (REML, glmmTMB vcov), between-within t(G-2)",
+}
+
+
+def _rate(x: pd.Series) -> tuple[float, float, int]:
+    n = len(x)
+    r = float(x.mean()) if n else float("nan")
+    return 100 * r, 100 * float(np.sqrt(r * (1 - r) / max(n, 1))), n
+
+
+def summarise(
+    null: pd.DataFrame, eff: pd.DataFrame | None, clusters: int
+) -> list[dict[str, object]]:
     marginal = marginal_log_or(LOG_OR_EFFECT)
-    truth = {
-        "gee_kc": marginal,
-        "gee_md": marginal,
-        "gee_fg": marginal,
-        "gee_robust_z": marginal,
-        "glmm_bw": LOG_OR_EFFECT,
-    }
-    labels = {
-        "gee_kc": "GEE exch., Kauermann-Carroll, t(G-2)",
-        "gee_md": "GEE exch., Mancl-DeRouen, t(G-2)",
-        "gee_fg": "GEE exch., Fay-Graubard, t(G-2)",
-        "gee_robust_z": "GEE exch., robust (uncorrected), z",
-        "glmm_bw": "GLMM (AGQ), between-within t(G-2)",
-    }
     rows = []
-    for name, label in labels.items():
+    for name, label in LABELS.items():
         if f"{name}_ok" not in null:
             continue
+        truth = LOG_OR_EFFECT if name.startswith("glmm") else marginal
         ok0 = null[f"{name}_ok"] == 1
-        ok1 = eff[f"{name}_ok"] == 1
-        type1 = float((null.loc[ok0, f"{name}_p"] < 0.05).mean())
-        lo, hi = eff.loc[ok1, f"{name}_lo"], eff.loc[ok1, f"{name}_hi"]
-        cover = float(((lo <= truth[name]) & (truth[name] <= hi)).mean())
-        power = float((eff.loc[ok1, f"{name}_p"] < 0.05).mean())
-        n0, n1 = int(ok0.sum()), int(ok1.sum())
-        rows.append(
-            {
-                "clusters": clusters,
-                "method": label,
-                "type I error %": 100 * type1,
-                "(MC SE)": 100 * np.sqrt(type1 * (1 - type1) / max(n0, 1)),
-                "coverage %": 100 * cover,
-                "(MC SE) ": 100 * np.sqrt(cover * (1 - cover) / max(n1, 1)),
-                "power %": 100 * power,
-                "fits used (null/effect)": f"{n0}/{n1}",
-            }
-        )
+        type1, se1, n0 = _rate(null.loc[ok0, f"{name}_p"] < 0.05)
+        row: dict[str, object] = {
+            "clusters": clusters,
+            "method": label,
+            "type I error %": type1,
+            "(MC SE)": se1,
+        }
+        if eff is not None:
+            ok1 = eff[f"{name}_ok"] == 1
+            lo, hi = eff.loc[ok1, f"{name}_lo"], eff.loc[ok1, f"{name}_hi"]
+            cover, se2, n1 = _rate((lo <= truth) & (truth <= hi))
+            power, _, _ = _rate(eff.loc[ok1, f"{name}_p"] < 0.05)
+            row.update({"coverage %": cover, "(MC SE) ": se2, "power %": power})
+            row["fits used (null/effect)"] = f"{n0}/{n1}"
+        else:
+            row["fits used (null)"] = str(n0)
+        if f"{name}_var" in null:
+            v = null.loc[ok0, f"{name}_var"]
+            row["mean var (null)"] = float(v.mean())
+            row["var = 0 %"] = 100 * float((v == 0).mean())
+        rows.append(row)
     return rows
 
 
@@ -191,30 +276,56 @@ def _markdown(table: pd.DataFrame) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=1000)
+    ap.add_argument("--reps", type=int, default=1000, help="trials per null cell")
+    ap.add_argument(
+        "--effect-reps", type=int, help="trials per effect (coverage) cell; default --reps"
+    )
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=20261125)
     ap.add_argument("--clusters", type=int, nargs="+", default=[12, 24, 32])
     ap.add_argument("--markdown", type=Path, help="also write the table as Markdown here")
+    ap.add_argument("--csv", type=Path, help="also write the per-trial results here (prefix)")
     ap.add_argument("--no-glmm", action="store_true", help="GEE only (much faster)")
+    ap.add_argument("--glmm-only", action="store_true", help="GLMM rows only (no GEE)")
+    ap.add_argument("--null-only", action="store_true", help="type I error only (no coverage)")
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        choices=sorted(LABELS),
+        help="fit only these methods (overrides --no-glmm/--glmm-only)",
+    )
     args = ap.parse_args()
+    eff_reps = args.effect_reps if args.effect_reps is not None else args.reps
     print(
         f"binary outcome, control risk {BASE_RISK}, latent ICC {ICC_LATENT}, "
-        f"cluster size mean {MEAN_SIZE:g} (CV {CV_SIZE}); {args.reps} trials per cell; "
+        f"cluster size mean {MEAN_SIZE:g} (CV {CV_SIZE}); {args.reps} null trials per cell, "
+        f"{0 if args.null_only else eff_reps} effect trials; "
         f"effect: conditional OR 1.6 (marginal log OR {marginal_log_or(LOG_OR_EFFECT):.4f})"
     )
-    glmm = fit_glmm is not None and not args.no_glmm
-    if not glmm:
-        print("GEE only (no GLMM rows)")
+    if args.methods:
+        methods = tuple(args.methods)
+    elif args.no_glmm:
+        methods = GEE_METHODS
+    elif args.glmm_only:
+        methods = GLMM_METHODS
+    else:
+        methods = GEE_METHODS + GLMM_METHODS
+    print("methods: " + ", ".join(methods))
     rows: list[dict[str, object]] = []
     t0 = time.perf_counter()
     for k in args.clusters:
-        null = run(Scenario(k, 0.0), args.reps, args.jobs, args.seed, glmm)
-        eff = run(Scenario(k, LOG_OR_EFFECT), args.reps, args.jobs, args.seed, glmm)
+        null = run(Scenario(k, 0.0), args.reps, args.jobs, args.seed, methods)
+        eff = None
+        if not args.null_only:
+            eff = run(Scenario(k, LOG_OR_EFFECT), eff_reps, args.jobs, args.seed, methods)
+        if args.csv is not None:
+            null.to_csv(f"{args.csv}_null_{k}.csv", index=False)
+            if eff is not None:
+                eff.to_csv(f"{args.csv}_effect_{k}.csv", index=False)
         rows.extend(summarise(null, eff, k))
         print(f"  {k} clusters done ({time.perf_counter() - t0:.0f} s)", flush=True)
     table = pd.DataFrame(rows)
-    print(table.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
     if args.markdown is not None:
         args.markdown.write_text(_markdown(table))
 

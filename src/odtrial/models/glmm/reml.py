@@ -1,0 +1,572 @@
+"""Restricted (REML-type) fit of a random-intercept GLMM by the Laplace approximation.
+
+The maximum-likelihood cluster variance of a GLMM is biased low with few
+clusters, like the ML variance of a linear mixed model, so the standard error of
+a cluster-level effect (the arm) is too small. The REML remedy used here is
+glmmTMB's ``REML=TRUE``: give β a flat prior and integrate it out together with
+the random effects, by one Laplace approximation over ``(β, u)``.
+
+Model: ``η_ij = x_ij β + o_ij + σ u_j`` with ``u_j ~ N(0, 1)`` (b = σu). For a
+given σ let ``L(β, u) = Σ log f(y | η) - ½ Σ u²`` and ``(β̂, û)`` its joint mode
+(L is jointly concave for the canonical logit and log links). The negative
+Hessian of L in ``(β, u)`` has the block form
+
+    H = [[X'WX, σC'], [σC, D]],   D = diag(1 + σ² W_j),  C_j = Σ_{i∈j} w_i x_i,
+
+with ``W_j = Σ_{i∈j} w_i`` and ``w = -∂² log f/∂η²``. The u-block is diagonal, so
+the Schur complement of β is closed form,
+
+    S = X'WX - σ² Σ_j C_j C_jᵀ / (1 + σ² W_j),
+
+and the restricted log-likelihood (the log of the Laplace approximation to
+∫∫ f(y | β, b) φ(b; σ²) db dβ) is
+
+    ℓ_R(σ) = L(β̂, û) + (p/2) log 2π - ½ Σ_j log(1 + σ² W_j) - ½ log det S.
+
+(The Laplace approximation is invariant to the linear change b = σu, so this is
+glmmTMB's value on the b scale.) At σ = 0 it is the GLM log-likelihood plus
+``(p/2) log 2π - ½ log det X'WX``.
+
+The inner mode is found by Newton's method with the block solve (cost O(n p²)
+per step); the outer problem is one-dimensional: ``dℓ_R/dσ`` is computed exactly
+(implicit differentiation of the mode, which needs ``∂w/∂η``) and its root is
+bracketed and found by Brent's method. ℓ_R is even in σ, so σ = 0 is always a
+stationary point; a fit whose root is at σ < 1e-5, or whose interior optimum
+is no better than σ = 0, is reported as singular with variance 0.
+
+Covariance of β̂. ``cov_type="schur"`` (default): ``S⁻¹`` at σ̂, the β block of
+``H⁻¹``: β's covariance given the variance, as a REML analysis of a linear mixed
+model reports it (SAS GLIMMIX/MIXED model-based). ``cov_type="joint"``: adds
+the uncertainty of σ̂ carried through β̂(σ),
+``S⁻¹ + (dβ̂/dlog σ)(dβ̂/dlog σ)ᵀ / I_R``, with ``I_R = -d²ℓ_R/d(log σ)²``; this
+is what glmmTMB's ``vcov`` reports for ``REML=TRUE`` (the β block of the
+inverse of its joint precision marginalised over b). Both are kept in
+``extra`` whichever is chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from odtrial.errors import ModelError
+from odtrial.models.design import build_design, check_rank
+from odtrial.models.glmm import families as fam
+from odtrial.models.glmm.model import _check_response, _cluster_level_columns, _df
+from odtrial.models.results import Diagnostics, ModelResults
+
+RemlFamily = Literal["binomial", "poisson"]
+CovType = Literal["schur", "joint"]
+REML_FAMILIES = ("binomial", "poisson")
+COV_TYPES = ("schur", "joint")
+DF_METHODS = ("between-within", "residual", "z")
+LOG_2PI = float(np.log(2 * np.pi))
+SINGULAR_TOL = 1e-5  # σ̂ below this is the boundary σ = 0 (as fit_glmm)
+SIGMA_MAX = 50.0  # a latent SD beyond this is not a cluster effect: stop and report
+SEPARATION_BETA = 15.0  # |β| beyond this on the logit/log scale: diverging estimates
+INNER_MAXITER = 100
+LOG_SIGMA_STEP = 1e-4  # central-difference step for d²ℓ_R/d(log σ)²
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """Arrays of one fit, rows sorted by cluster."""
+
+    resp: fam.Response
+    X: np.ndarray  # (n, p)
+    offset: np.ndarray  # (n,)
+    cl: np.ndarray  # (n,) cluster code of each row
+    starts: np.ndarray  # (G,) first row of each cluster
+
+    def csum(self, a: np.ndarray) -> np.ndarray:
+        """Sum per cluster along the first axis."""
+        return np.add.reduceat(a, self.starts, axis=0)
+
+
+@dataclass(frozen=True)
+class RestrictedEval:
+    """The restricted log-likelihood at one σ and the joint mode behind it.
+
+    ``beta``, ``u`` are the joint mode of ``L(β, u)`` (``b = σu``); ``value`` is
+    ℓ_R(σ); ``score`` is dℓ_R/dσ; ``schur`` is S (its inverse is β's covariance
+    given σ); ``dbeta`` is dβ̂/dσ; ``converged`` whether the inner Newton met its
+    tolerance.
+    """
+
+    sigma: float
+    value: float
+    score: float
+    beta: np.ndarray
+    u: np.ndarray
+    schur: np.ndarray
+    dbeta: np.ndarray
+    loglik_cond: float  # Σ log f(y | β̂, σû), with constants
+    converged: bool
+    n_inner: int
+
+
+@dataclass(frozen=True)
+class _State:
+    """The η-derivatives and the Hessian blocks at one (β, u) for a given σ."""
+
+    beta: np.ndarray
+    u: np.ndarray
+    eta: np.ndarray
+    d1: np.ndarray
+    w: np.ndarray
+    d3: np.ndarray
+    W: np.ndarray  # (G,) Σ w per cluster
+    C: np.ndarray  # (G, p) Σ w x per cluster
+    D: np.ndarray  # (G,) 1 + σ² W
+    S: np.ndarray  # (p, p) Schur complement of β
+
+
+def _state(prob: _Problem, sigma: float, beta: np.ndarray, u: np.ndarray) -> _State:
+    X = prob.X
+    eta = X @ beta + prob.offset + sigma * u[prob.cl]
+    d1, w, d3 = fam.derivs(prob.resp, eta, third=True)
+    assert d3 is not None
+    W = prob.csum(w)
+    C = prob.csum(w[:, None] * X)
+    D = 1.0 + sigma**2 * W
+    S = (X.T * w) @ X - sigma**2 * (C.T / D) @ C
+    return _State(beta, u, eta, d1, w, d3, W, C, D, S)
+
+
+def _mode(
+    prob: _Problem, sigma: float, beta0: np.ndarray, u0: np.ndarray
+) -> tuple[_State, bool, int]:
+    """Joint mode of L(β, u) at fixed σ: Newton with the block (Schur) solve.
+
+    Returns the state at the mode, so the caller reuses its derivatives.
+    """
+    X, resp, off = prob.X, prob.resp, prob.offset
+
+    def objective(b: np.ndarray, v: np.ndarray) -> float:
+        eta = X @ b + off + sigma * v[prob.cl]
+        return float(np.sum(fam.log_density(resp, eta)) - 0.5 * v @ v)
+
+    st = _state(prob, sigma, beta0.copy(), u0.copy())
+    prev_dec = np.inf
+    for it in range(1, INNER_MAXITER + 1):
+        g_beta = X.T @ st.d1
+        g_u = sigma * prob.csum(st.d1) - st.u
+        rhs = g_beta - sigma * st.C.T @ (g_u / st.D)
+        try:
+            d_beta = np.linalg.solve(st.S, rhs)
+        except np.linalg.LinAlgError:
+            return st, False, it
+        d_u = (g_u - sigma * st.C @ d_beta) / st.D
+        dec = float(g_beta @ d_beta + g_u @ d_u)  # Newton decrement², ≥ 0 by concavity
+        if not np.isfinite(dec):
+            return st, False, it
+        if dec < 1e-20:
+            return st, True, it
+        if dec < 1e-8 and dec < prev_dec:
+            # the quadratic region of a smooth concave function: a full step, unchecked
+            # (if it did not reduce the decrement the next step is line-searched)
+            st = _state(prob, sigma, st.beta + d_beta, st.u + d_u)
+            prev_dec = dec
+            continue
+        big = max(float(np.max(np.abs(d_beta))), float(np.max(np.abs(d_u))) if len(d_u) else 0.0)
+        t = min(1.0, 5.0 / big)  # keep early steps on the logit/log scale sane
+        cur = objective(st.beta, st.u)
+        while t > 1e-10:
+            nb, nu = st.beta + t * d_beta, st.u + t * d_u
+            new = objective(nb, nu)
+            if np.isfinite(new) and new >= cur + 1e-4 * t * dec - 1e-12 * abs(cur):
+                break
+            t *= 0.5
+        else:
+            return st, dec < 1e-10, it
+        st = _state(prob, sigma, nb, nu)
+        prev_dec = dec
+        if np.max(np.abs(nb)) > 50:  # separation: the mode runs off to infinity
+            return st, False, it
+    return st, False, INNER_MAXITER
+
+
+def _evaluate(prob: _Problem, sigma: float, beta0: np.ndarray, u0: np.ndarray) -> RestrictedEval:
+    """ℓ_R(σ), its exact derivative in σ, and the mode."""
+    st, ok, n_it = _mode(prob, sigma, beta0, u0)
+    X, resp = prob.X, prob.resp
+    p = X.shape[1]
+    beta, u, d1, d3, W, C, D, S = st.beta, st.u, st.d1, st.d3, st.W, st.C, st.D, st.S
+    ub = u[prob.cl]
+    sign, logdet_s = np.linalg.slogdet(S)
+    loglik = float(np.sum(fam.log_density(resp, st.eta) + resp.const))
+    value = loglik - 0.5 * float(u @ u) + 0.5 * p * LOG_2PI - 0.5 * float(np.sum(np.log(D)))
+    value = value - 0.5 * logdet_s if sign > 0 else -np.inf
+
+    # derivative of the mode in σ: H (β̇, u̇) = ∂g/∂σ
+    r = prob.csum(d1)
+    v_beta = -C.T @ u
+    v_u = r - sigma * u * W
+    S_inv = np.linalg.inv(S) if sign > 0 else np.full((p, p), np.nan)
+    dbeta = S_inv @ (v_beta - sigma * C.T @ (v_u / D))
+    du = (v_u - sigma * C @ dbeta) / D
+    eta_dot = X @ dbeta + ub + sigma * du[prob.cl]
+    w_dot = d3 * eta_dot
+    W_dot = prob.csum(w_dot)
+    C_dot = prob.csum(w_dot[:, None] * X)
+    D_dot = 2.0 * sigma * W + sigma**2 * W_dot
+    cross = C_dot.T @ (C / D[:, None])
+    S_dot = (
+        (X.T * w_dot) @ X
+        - 2.0 * sigma * (C.T / D) @ C
+        - sigma**2 * (cross + cross.T)
+        + sigma**2 * (C.T * (D_dot / D**2)) @ C
+    )
+    score = float(u @ r) - 0.5 * (float(np.sum(D_dot / D)) + float(np.sum(S_inv * S_dot.T)))
+    return RestrictedEval(
+        sigma=float(sigma),
+        value=float(value),
+        score=score,
+        beta=beta,
+        u=u,
+        schur=S,
+        dbeta=dbeta,
+        loglik_cond=loglik,
+        converged=ok,
+        n_inner=n_it,
+    )
+
+
+def _glm_start(prob: _Problem) -> np.ndarray:
+    """A start for β: least squares on the link scale of a smoothed response."""
+    y, m = prob.resp.y, prob.resp.trials
+    if prob.resp.family == "binomial":
+        pr = (y + 0.5) / (m + 1.0)
+        z = np.log(pr / (1 - pr))
+    else:
+        z = np.log(y + 0.5)
+    return np.linalg.lstsq(prob.X, z - prob.offset, rcond=None)[0]
+
+
+class _Outer:
+    """ℓ_R as a function of σ, warm-starting each inner solve from the last mode."""
+
+    def __init__(self, prob: _Problem) -> None:
+        self.prob = prob
+        G = len(prob.starts)
+        ev0 = _evaluate(prob, 0.0, _glm_start(prob), np.zeros(G))
+        self.at_zero = ev0
+        self.last = ev0
+        self.n_evals = 1
+        self.seen: dict[float, RestrictedEval] = {0.0: ev0}
+
+    def __call__(self, sigma: float) -> RestrictedEval:
+        sigma = float(sigma)
+        if sigma in self.seen:  # Brent re-evaluates its bracket ends
+            return self.seen[sigma]
+        # warm start: u scales like σ·(cluster residual), so carry b = σu over
+        s_last = self.last.sigma
+        u0 = (
+            self.last.u * (s_last / sigma)
+            if s_last > 0 and sigma > 0
+            else np.zeros_like(self.last.u)
+        )
+        ev = _evaluate(self.prob, sigma, self.last.beta, u0)
+        if not ev.converged:  # a bad warm start: retry from the σ = 0 solution
+            ev2 = _evaluate(self.prob, sigma, self.at_zero.beta, np.zeros_like(self.last.u))
+            ev = ev2 if ev2.converged or ev2.value > ev.value else ev
+        self.n_evals += 1
+        self.last = ev
+        self.seen[sigma] = ev
+        return ev
+
+
+def _maximise(outer: _Outer) -> tuple[RestrictedEval, bool, list[str]]:
+    """Maximise ℓ_R over σ ≥ 0: bracket the root of dℓ_R/dσ, then Brent."""
+    warnings: list[str] = []
+    lo, hi = None, None
+    s = 0.3
+    ev = outer(s)
+    if ev.score > 0:
+        lo = ev
+        while ev.score > 0:
+            if s >= SIGMA_MAX:
+                warnings.append(f"cluster SD exceeds {SIGMA_MAX:g}: the fit is not reliable")
+                return ev, False, warnings
+            s = min(2.0 * s, SIGMA_MAX)
+            ev = outer(s)
+            if ev.score > 0:
+                lo = ev
+        hi = ev
+    else:
+        hi = ev
+        while ev.score <= 0:
+            s /= 4.0
+            if s < SINGULAR_TOL:
+                return outer.at_zero, outer.at_zero.converged, warnings
+            ev = outer(s)
+            if ev.score <= 0:
+                hi = ev
+        lo = ev
+    assert lo is not None and hi is not None
+    root = optimize.brentq(
+        lambda x: outer(x).score, lo.sigma, hi.sigma, xtol=1e-10, rtol=1e-12, maxiter=200
+    )
+    best = outer(root)
+    if best.value <= outer.at_zero.value:  # no better than the boundary
+        return outer.at_zero, outer.at_zero.converged, warnings
+    return best, best.converged, warnings
+
+
+def _info_log_sigma(outer: _Outer, sigma: float) -> float:
+    """-d²ℓ_R/d(log σ)² by central differences of the exact score (error ~1e-8)."""
+    h = LOG_SIGMA_STEP
+    up = outer(sigma * np.exp(h))
+    dn = outer(sigma * np.exp(-h))
+    return -(up.sigma * up.score - dn.sigma * dn.score) / (2 * h)
+
+
+def fit_glmm_reml(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    cluster: str,
+    family: RemlFamily = "binomial",
+    df: str = "between-within",
+    offset: str | np.ndarray | pd.Series | None = None,
+    cov_type: CovType = "schur",
+) -> ModelResults:
+    """Fit a random-intercept GLMM by restricted (REML-type) Laplace likelihood.
+
+    The same model as :func:`odtrial.models.glmm.fit_glmm`, but σ² maximises
+    the Laplace approximation to the likelihood integrated over both the random
+    intercepts and the fixed effects (flat prior on β), as glmmTMB's
+    ``REML=TRUE``. β̂ is the joint mode of (β, b) at σ̂.
+
+    Parameters
+    ----------
+    formula : str
+        ``"y ~ arm + C(catchment) + base"`` (formulaic; the intercept is ``Intercept``).
+    data : DataFrame
+        One row per observation; rows with missing values are an error.
+    cluster : str
+        Column identifying the cluster (random intercept).
+    family : {"binomial", "poisson"}
+        Binomial (0/1 response, logit) or Poisson (log).
+    df : {"between-within", "residual", "z"}
+        Degrees of freedom as in ``fit_glmm``: between-within gives cluster-level
+        terms ``clusters - (number of cluster-level columns)``.
+    offset : str or array, optional
+        Column name or array added to the linear predictor.
+    cov_type : {"schur", "joint"}
+        β's covariance: ``S⁻¹`` at σ̂ (default), or with σ̂'s uncertainty added
+        as glmmTMB's ``vcov`` does (see the module docstring).
+
+    Returns
+    -------
+    ModelResults
+        ``llf`` is the restricted log-likelihood (glmmTMB's ``logLik`` with
+        ``REML=TRUE``; not comparable with ML log-likelihoods); ``cluster_var``
+        is σ̂². ``extra`` holds ``estimation="REML"``, ``cov_schur``,
+        ``cov_joint``, ``cov_full`` (joint covariance of (β, log σ)), ``sigma``,
+        the random effects ``σû`` and the cluster-level terms.
+        ``diagnostics.n_iterations`` counts evaluations of ℓ_R (each an inner
+        Newton solve); ``max_abs_gradient`` is |dℓ_R/dlog σ| at σ̂ (0 at σ̂ = 0).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> d = pd.DataFrame({"cluster": np.repeat(np.arange(20), 15)})
+    >>> d["arm"] = d["cluster"] % 2
+    >>> u = rng.normal(0, 0.5, 20)[d["cluster"]]
+    >>> d["y"] = rng.binomial(1, 1 / (1 + np.exp(-(-0.2 + 0.5 * d["arm"] + u))))
+    >>> r = fit_glmm_reml("y ~ arm", d, cluster="cluster")
+    >>> r.converged, r.extra["estimation"], r.df["arm"]
+    (True, 'REML', np.float64(18.0))
+    """
+    if family not in REML_FAMILIES:
+        raise ModelError(
+            f"fit_glmm_reml supports family {' or '.join(REML_FAMILIES)}; got {family!r}"
+        )
+    if df not in DF_METHODS:
+        raise ModelError(f"df must be one of {', '.join(DF_METHODS)}; got {df!r}")
+    if cov_type not in COV_TYPES:
+        raise ModelError(f"cov_type must be one of {', '.join(COV_TYPES)}; got {cov_type!r}")
+    if not isinstance(cluster, str):
+        raise ModelError("cluster must be a column name (str)")
+    if isinstance(offset, str) and offset not in data.columns:
+        raise ModelError(f"offset column {offset!r} is not in the data")
+    extra_cols = (offset,) if isinstance(offset, str) else ()
+    design = build_design(formula, data, cluster=cluster, extra=extra_cols)
+    check_rank(design)
+    off = _offset(offset, data, design.nobs)
+    _check_response(family, design.y, None)
+    G = design.n_clusters
+    if G < 2:
+        raise ModelError(f"a random-intercept model needs at least 2 clusters; got {G}")
+    n, p = design.X.shape
+    order = np.argsort(design.cluster, kind="stable")
+    cl = design.cluster[order]
+    starts = np.flatnonzero(np.r_[True, cl[1:] != cl[:-1]])
+    prob = _Problem(
+        resp=fam.make_response(family, design.y[order], None),
+        X=np.ascontiguousarray(design.X[order]),
+        offset=np.zeros(n) if off is None else off[order],
+        cl=cl,
+        starts=starts,
+    )
+    warnings = _cluster_warnings(prob, design.cluster_labels)
+    outer = _Outer(prob)
+    best, converged, opt_warn = _maximise(outer)
+    warnings.extend(opt_warn)
+    singular = best.sigma == 0.0
+    sigma = best.sigma
+    beta = best.beta
+    s_ok = bool(np.all(np.linalg.eigvalsh(best.schur) > 0))
+    cov_schur = np.linalg.inv(best.schur) if s_ok else np.full((p, p), np.nan)
+    if singular:
+        warnings.append("cluster variance estimated at 0 (singular fit): the model equals the GLM")
+        info, pd_ok, max_grad = np.inf, s_ok, 0.0
+        d_beta_log = np.zeros(p)
+        cov_joint = cov_schur.copy()
+    else:
+        info = _info_log_sigma(outer, sigma)
+        pd_ok = s_ok and info > 0
+        max_grad = abs(sigma * best.score)
+        d_beta_log = sigma * best.dbeta
+        cov_joint = cov_schur + np.outer(d_beta_log, d_beta_log) / info if info > 0 else cov_schur
+    if not pd_ok:
+        warnings.append("the restricted likelihood is not concave at the estimate")
+    if not best.converged:
+        warnings.append("the joint mode of (β, u) did not converge")
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(np.diag(cov_schur))
+    diverged = (np.abs(beta) > SEPARATION_BETA) | ~np.isfinite(se) | (se > 1e3)
+    if diverged.any():
+        terms = ", ".join(nm for nm, b in zip(design.names, diverged, strict=True) if b)
+        warnings.append(
+            f"possible separation: estimates diverge ({terms}); treat them as unreliable"
+        )
+    level = _cluster_level_columns(prob.X, starts)
+    df_vec, df_warn = _df(df, level, n, G, p)
+    warnings.extend(df_warn)
+
+    full_names = [*design.names, "log_sigma"]
+    cov_full = np.full((p + 1, p + 1), np.nan)
+    cov_full[:p, :p] = cov_joint
+    if not singular and info > 0:
+        cov_full[p, p] = 1.0 / info
+        cov_full[:p, p] = cov_full[p, :p] = d_beta_log / info
+    labels = design.cluster_labels
+    names = list(design.names)
+    extra: dict[str, Any] = {
+        "estimation": "REML",
+        "spec": design.spec,
+        "cluster": cluster,
+        "response": design.response,
+        "offset": offset if isinstance(offset, str) else None,
+        "has_offset": offset is not None,
+        "nagq": 1,
+        "cov_type": cov_type,
+        "cov_schur": pd.DataFrame(cov_schur, index=names, columns=names),
+        "cov_joint": pd.DataFrame(cov_joint, index=names, columns=names),
+        "cov_full": pd.DataFrame(cov_full, index=full_names, columns=full_names),
+        "sigma": sigma,
+        "cluster_level_terms": tuple(nm for nm, lv in zip(names, level, strict=True) if lv),
+        "random_effects": pd.Series(
+            sigma * best.u, index=pd.Index(labels, name="cluster"), name="random_effect"
+        ),
+        "cluster_labels": tuple(labels.tolist()),
+        "loglik_conditional": best.loglik_cond,
+    }
+    diag = Diagnostics(
+        converged=bool(converged and pd_ok and not diverged.any()),
+        singular=bool(singular),
+        max_abs_gradient=float(max_grad),
+        hessian_positive_definite=bool(pd_ok),
+        n_iterations=int(outer.n_evals),
+        warnings=tuple(warnings),
+    )
+    return ModelResults(
+        model="glmm",
+        family=family,
+        link=fam.LINKS[family],
+        formula=formula,
+        params=pd.Series(beta, index=names),
+        cov=cov_schur if cov_type == "schur" else cov_joint,
+        df=pd.Series(df_vec, index=names),
+        nobs=n,
+        n_clusters=G,
+        llf=best.value,
+        n_estimated=p + 1,
+        cluster_var=sigma * sigma,
+        theta=None,
+        scale=1.0,
+        df_method=df,
+        diagnostics=diag,
+        extra=extra,
+    )
+
+
+def restricted_loglik(
+    y: np.ndarray,
+    X: np.ndarray,
+    cluster: np.ndarray,
+    sigma: float,
+    *,
+    family: RemlFamily = "binomial",
+    offset: np.ndarray | None = None,
+) -> RestrictedEval:
+    """ℓ_R at a given σ, with the joint mode of (β, u): the building block of the fit.
+
+    ``cluster`` holds integer codes or labels (rows need not be sorted); the
+    returned ``u`` follows the sorted cluster labels. For checks and profiles.
+    """
+    labels, codes = np.unique(np.asarray(cluster), return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    cl = codes[order]
+    starts = np.flatnonzero(np.r_[True, cl[1:] != cl[:-1]])
+    Xa = np.asarray(X, dtype=float)
+    prob = _Problem(
+        resp=fam.make_response(family, np.asarray(y, dtype=float)[order], None),
+        X=np.ascontiguousarray(Xa[order]),
+        offset=np.zeros(len(cl)) if offset is None else np.asarray(offset, dtype=float)[order],
+        cl=cl,
+        starts=starts,
+    )
+    return _evaluate(prob, float(sigma), _glm_start(prob), np.zeros(len(labels)))
+
+
+def _offset(offset: Any, data: pd.DataFrame, n: int) -> np.ndarray | None:
+    if offset is None:
+        return None
+    if isinstance(offset, str):
+        col = data[offset]
+        if not pd.api.types.is_numeric_dtype(col):
+            raise ModelError(f"offset column {offset!r} must be numeric (got {col.dtype})")
+        v = col.to_numpy(dtype=float)
+    else:
+        v = np.asarray(offset, dtype=float).ravel()
+    if len(v) != n:
+        raise ModelError(f"offset has {len(v)} values but the data have {n} rows")
+    if not np.all(np.isfinite(v)):
+        raise ModelError("offset has missing or infinite values")
+    return v
+
+
+def _cluster_warnings(prob: _Problem, labels: np.ndarray) -> list[str]:
+    """Clusters whose outcomes are all 0 (or all 1): legal, but worth saying."""
+    succ = prob.csum(prob.resp.y)
+    checks = [("all-zero outcomes", succ == 0)]
+    if prob.resp.family == "binomial":
+        checks.append(("all-one outcomes", succ == prob.csum(prob.resp.trials)))
+    out = []
+    for what, mask in checks:
+        if mask.any():
+            shown = ", ".join(str(x) for x in labels[mask][:5])
+            more = "" if mask.sum() <= 5 else ", ..."
+            out.append(f"{int(mask.sum())} of {len(mask)} clusters have {what} ({shown}{more})")
+    return out
+
+
+__all__ = ["RestrictedEval", "fit_glmm_reml", "restricted_loglik"]

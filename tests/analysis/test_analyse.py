@@ -76,14 +76,19 @@ def test_every_outcome_has_effect_icc_and_diagnostics(blinded_run) -> None:
 
 def test_primary_estimates_equal_direct_fit(blinded_run) -> None:
     from odtrial.models.glmm import fit_glmm, marginal_effects
+    from odtrial.models.glmm.reml import fit_glmm_reml
 
     d = _dataset(blinded_run.out)
     ws = d.dropna(subset=["work_study_24m"]).reset_index(drop=True)
     ws["work_study_24m"] = ws["work_study_24m"].astype(int)
-    res = fit_glmm(
-        "work_study_24m ~ treat + C(catchment) + baseline_work_study", ws,
-        cluster="cluster_id", family="binomial", nagq=25, df="between-within",
-    )  # fmt: skip
+    formula = "work_study_24m ~ treat + C(catchment) + baseline_work_study"
+    # the SAP's primary model: REML, between-within df
+    res = fit_glmm_reml(formula, ws, cluster="cluster_id", family="binomial", df="between-within")
+    # its ML sensitivity analysis: adaptive quadrature with 25 nodes
+    ml = fit_glmm(formula, ws, cluster="cluster_id", family="binomial", nagq=25)
+    sens = blinded_run.sensitivity("glmm_ml")["effect"]
+    assert sens["estimate"] == pytest.approx(math.exp(ml.params["treat"]), rel=REL)
+    assert sens["p_value"] == pytest.approx(ml.pvalues["treat"], rel=REL)
     o = blinded_run.outcome("work_study_24m")
     ci = res.conf_int().loc["treat"]
     assert o["effect"]["estimate"] == pytest.approx(math.exp(res.params["treat"]), rel=REL)
@@ -154,6 +159,7 @@ def test_sensitivity_analyses(blinded_run) -> None:
         "gee_kc",
         "cluster_level",
         "unadjusted",
+        "glmm_ml",
         "permutation",
     ]
     gee = blinded_run.sensitivity("gee_kc")

@@ -105,6 +105,26 @@ _DELETE = object()
             r"'sensitivity\[0\]\.outcome' names unknown outcome",
         ),
         (("surprise",), {}, r"key 'surprise' is not a known key"),
+        (
+            ("outcomes", "work_study_24m", "model", "estimation"),
+            "PQL",
+            r"'outcomes\.work_study_24m\.model\.estimation' must be one of ML, REML",
+        ),
+        (
+            ("outcomes", "bed_days", "model", "estimation"),
+            "REML",
+            r"'outcomes\.bed_days\.model\.estimation' REML is available for binomial and poisson",
+        ),
+        (
+            ("outcomes", "work_study_24m", "model", "nagq"),
+            25,
+            r"'outcomes\.work_study_24m\.model\.nagq' does not apply with estimation = 'REML'",
+        ),
+        (
+            ("outcomes", "cpz_mean_daily_dose", "model", "estimation"),
+            "ML",
+            r"'outcomes\.cpz_mean_daily_dose\.model\.estimation' applies to a glmm only",
+        ),
     ],
 )
 def test_plan_errors_name_the_key(raw, path, value, message):

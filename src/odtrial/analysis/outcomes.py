@@ -149,6 +149,13 @@ def fit_model(
     """Fit the SAP's model for one outcome (see the module notes)."""
     f = formula(od, treatment=treatment)
     opts = spec.options
+    if spec.kind == "glmm" and opts.get("estimation") == "REML":
+        from odtrial.models.glmm.reml import fit_glmm_reml
+
+        return fit_glmm_reml(
+            f, od.frame, cluster=CLUSTER, family=spec.family or "binomial",  # type: ignore[arg-type]
+            df=str(opts.get("df", "between-within")), offset=od.offset,
+        )  # fmt: skip
     if spec.kind == "glmm":
         from odtrial.models.glmm import fit_glmm
 

@@ -53,6 +53,27 @@ def load_plan(path: str | Path) -> Plan:
     return parse_plan(raw, source=str(p), sha256=hashlib.sha256(raw_bytes).hexdigest(), path=p)
 
 
+GLMM_ESTIMATION = ("ML", "REML")
+
+
+def _check_estimation(
+    m: TomlReader, kind: str, family: str | None, options: Mapping[str, Any]
+) -> None:
+    """``estimation`` of a GLMM: ML (adaptive quadrature) or REML (Laplace; binomial
+    and Poisson only, so ``nagq`` does not apply)."""
+    est = options.get("estimation")
+    if est is None:
+        return
+    if kind != "glmm":
+        raise m.fail("estimation", f"applies to a glmm only (this model is {kind!r})")
+    if est not in GLMM_ESTIMATION:
+        raise m.fail("estimation", f"must be one of {', '.join(GLMM_ESTIMATION)}, got {est!r}")
+    if est == "REML" and family not in ("binomial", "poisson"):
+        raise m.fail("estimation", f"REML is available for binomial and poisson, not {family!r}")
+    if est == "REML" and "nagq" in options:
+        raise m.fail("nagq", "does not apply with estimation = 'REML' (Laplace approximation)")
+
+
 def _one_of(r: TomlReader, key: str, allowed: tuple[str, ...], default: Any = ...) -> str:
     v = r.get(key, str, default)
     if v not in allowed and not (default is not ... and v == default):
@@ -212,6 +233,7 @@ def _outcome(
     if not all(isinstance(c, str) and c.strip() for c in covariates):
         raise m.fail("covariates", "must be a list of formula terms")
     options = {k: v for k, v in m.data.items() if k not in {"kind", "family", "covariates"}}
+    _check_estimation(m, kind, family, options)
     return Outcome(
         id=oid,
         label=_text(r, "label"),

@@ -178,7 +178,14 @@ def model_text(model: Mapping[str, Any]) -> str:
     fam = _FAMILY_NAMES.get(str(model.get("family") or ""), str(model.get("family") or ""))
     opts = model.get("options") or {}
     df = _DF_NAMES.get(str(model.get("df_method") or ""), str(model.get("df_method") or ""))
-    if kind == "glmm":
+    if kind == "glmm" and opts.get("estimation") == "REML":
+        text = (
+            f"{fam} GLMM with a random intercept for cluster, restricted maximum likelihood "
+            "(Laplace approximation integrating over the cluster effects and the fixed effects)"
+        )
+        if opts.get("offset"):
+            text += f", offset {str(opts['offset']).replace('_', ' ')}"
+    elif kind == "glmm":
         quad = (
             f"adaptive Gauss–Hermite quadrature ({opts['nagq']} points)"
             if int(opts.get("nagq", 1)) > 1
@@ -221,7 +228,11 @@ def model_short(model: Mapping[str, Any]) -> str:
     kind = str(model.get("kind", ""))
     fam = _FAMILY_SHORT.get(str(model.get("family") or ""), str(model.get("family") or ""))
     opts = model.get("options") or {}
-    if kind == "glmm":
+    if kind == "glmm" and opts.get("estimation") == "REML":
+        text = f"{fam} GLMM, REML"
+        if opts.get("offset"):
+            text += ", offset"
+    elif kind == "glmm":
         nagq = int(opts.get("nagq", 1))
         text = f"{fam} GLMM, " + (f"{nagq}-point quadrature" if nagq > 1 else "Laplace")
         if opts.get("offset"):

@@ -49,12 +49,12 @@ nb.cells = [
         "reproduced from `analysis_dataset.csv` with `odtrial.models`."
     ),
     code(
-        "import numpy as np\n\nfrom odtrial.models.glmm.reml import fit_glmm_reml\n\n"
+        "import numpy as np\n\nfrom odtrial.models import fit_glmm\n\n"
         "primary = results['outcomes'][0]\n"
         "print(primary['model']['options'])  # the SAP fits it by REML with between-within df\n"
         "ds = pd.read_csv(work / 'out' / 'analysis_dataset.csv')\n"
         "obs = ds.dropna(subset=['work_study_24m']).astype({'work_study_24m': float, 'baseline_work_study': float})\n"
-        "fit = fit_glmm_reml(primary['model']['formula'], obs, cluster='cluster_id')\n"
+        "fit = fit_glmm(primary['model']['formula'], obs, cluster='cluster_id', method='REML')\n"
         "assert np.isclose(np.exp(fit.params['treat']), primary['effect']['estimate'], rtol=1e-8)\n"
         "print(fit.summary())"
     ),

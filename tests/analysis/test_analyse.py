@@ -76,14 +76,13 @@ def test_every_outcome_has_effect_icc_and_diagnostics(blinded_run) -> None:
 
 def test_primary_estimates_equal_direct_fit(blinded_run) -> None:
     from odtrial.models.glmm import fit_glmm, marginal_effects
-    from odtrial.models.glmm.reml import fit_glmm_reml
 
     d = _dataset(blinded_run.out)
     ws = d.dropna(subset=["work_study_24m"]).reset_index(drop=True)
     ws["work_study_24m"] = ws["work_study_24m"].astype(int)
     formula = "work_study_24m ~ treat + C(catchment) + baseline_work_study"
     # the SAP's primary model: REML, between-within df
-    res = fit_glmm_reml(formula, ws, cluster="cluster_id", family="binomial", df="between-within")
+    res = fit_glmm(formula, ws, cluster="cluster_id", family="binomial", method="REML")
     # its ML sensitivity analysis: adaptive quadrature with 25 nodes
     ml = fit_glmm(formula, ws, cluster="cluster_id", family="binomial", nagq=25)
     sens = blinded_run.sensitivity("glmm_ml")["effect"]

@@ -149,17 +149,12 @@ def fit_model(
     """Fit the SAP's model for one outcome (see the module notes)."""
     f = formula(od, treatment=treatment)
     opts = spec.options
-    if spec.kind == "glmm" and opts.get("estimation") == "REML":
-        from odtrial.models.glmm.reml import fit_glmm_reml
-
-        return fit_glmm_reml(
-            f, od.frame, cluster=CLUSTER, family=spec.family or "binomial",  # type: ignore[arg-type]
-            df=str(opts.get("df", "between-within")), offset=od.offset,
-        )  # fmt: skip
     if spec.kind == "glmm":
         from odtrial.models.glmm import fit_glmm
 
         kw: dict[str, Any] = {"family": spec.family or "binomial"}
+        if "estimation" in opts:
+            kw["method"] = str(opts["estimation"])
         if "nagq" in opts:
             kw["nagq"] = int(opts["nagq"])
         if "df" in opts:

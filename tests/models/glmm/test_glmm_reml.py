@@ -243,3 +243,29 @@ def test_errors(kwargs: dict[str, Any], frame: str | None, match: str) -> None:
     formula = args.pop("formula")
     with pytest.raises(ModelError, match=match):
         fit_glmm_reml(formula, d, **args)
+
+
+def test_fit_glmm_method_reml_is_fit_glmm_reml() -> None:
+    d = pd.read_csv(REF.parent / "glmm" / "bin_24.csv")
+    a = fit_glmm("y ~ arm + x + base", d, cluster="cluster", method="REML")
+    b = fit_glmm_reml("y ~ arm + x + base", d, cluster="cluster")
+    pd.testing.assert_series_equal(a.params, b.params)
+    np.testing.assert_array_equal(a.cov_params().to_numpy(), b.cov_params().to_numpy())
+    assert a.extra["estimation"] == "REML" and a.df_method == "between-within"
+    ml = fit_glmm("y ~ arm + x + base", d, cluster="cluster")
+    assert "estimation" not in ml.extra and ml.cluster_var < a.cluster_var
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "PQL"}, r"method must be 'ML' or 'REML'; got 'PQL'"),
+        ({"method": "REML", "family": "negbin"}, r"method='REML' supports family binomial or"),
+        ({"method": "REML", "nagq": 7}, r"nagq does not apply \(got 7\)"),
+        ({"method": "REML", "trials": "m"}, r"trials is not supported"),
+    ],
+)
+def test_fit_glmm_method_errors(kwargs, message) -> None:
+    d = pd.read_csv(REF.parent / "glmm" / "bin_24.csv").assign(m=1)
+    with pytest.raises(ModelError, match=message):
+        fit_glmm("y ~ arm", d, cluster="cluster", **kwargs)

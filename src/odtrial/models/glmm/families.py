@@ -39,7 +39,9 @@ def make_response(family: str, y: np.ndarray, trials: np.ndarray | None) -> Resp
     """Precompute the parts of the log-density that do not depend on η or θ."""
     y = np.asarray(y, dtype=float)
     m = np.ones_like(y) if trials is None else np.asarray(trials, dtype=float)
-    if family == "binomial":
+    if family == "binomial" and trials is None and np.all((y == 0.0) | (y == 1.0)):
+        const = np.zeros_like(y)  # the formula below, exactly (log Γ(1) = log Γ(2) = 0)
+    elif family == "binomial":
         const = special.gammaln(m + 1) - special.gammaln(y + 1) - special.gammaln(m - y + 1)
     else:
         const = -special.gammaln(y + 1)

@@ -155,6 +155,34 @@ CELLS: list[tuple[str, str]] = [
     (
         "md",
         """
+        ### Maximum likelihood or REML?
+        `fit_glmm` fits by maximum likelihood (what lme4's `glmer` does). With ~30
+        clusters and ten cluster-level columns, the ML cluster variance is biased low and
+        is often estimated as 0; the arm's standard error is then too small. REML
+        (`method="REML"`, the Laplace approximation integrating over the cluster effects
+        *and* the fixed effects, as glmmTMB's `REML=TRUE`) removes most of that bias: in
+        4,000 simulated null trials of 32 clusters its type I error was 5.3% against 6.1%
+        for ML (`docs/small_sample_inference.md`). The shipped analysis plan fits the
+        primary outcome by REML and keeps ML as a sensitivity analysis.
+        """,
+    ),
+    (
+        "code",
+        """
+        reml = fit_glmm(FORMULA, d, cluster="cluster_id", family="binomial", method="REML")
+        COLS = ["odds_ratio", "ci_lower", "ci_upper", "p_value"]
+        pd.DataFrame(
+            {
+                name: [fit.cluster_var, fit.diagnostics.singular, *odds_ratio(fit)[COLS]]
+                for name, fit in (("ML (AGQ 25)", primary), ("REML", reml))
+            },
+            index=["cluster variance", "singular", "odds ratio", "ci_lower", "ci_upper", "p"],
+        )
+        """,
+    ),
+    (
+        "md",
+        """
         ## Diagnostics: believe nothing before this
         Did the optimiser converge (largest absolute gradient of the log-likelihood near
         0, Hessian positive definite)? Is the fit *singular*, the cluster variance on its

@@ -92,14 +92,43 @@ def test_binary_power_with_cluster_level_fitter_agrees_with_analytic():
 
 @pytest.mark.skipif(not engine_available("glmm"), reason="odtrial.models.glmm not installed")
 def test_binary_power_with_odtrial_glmm_agrees_with_analytic():
-    """The default fitter for a binary outcome is odtrial's GLMM (between-within df)."""
+    """The default fitter for a binary outcome is odtrial's GLMM by REML (between-within df)."""
     o = Outcome(kind="binary", p0=0.25, p1=0.5)
     d = TrialDesign(outcome=o, clusters_per_arm=6, cluster_size=12, icc=0.03)
-    assert resolve_fitter("auto", "binary")[0] == "glmm"
+    assert resolve_fitter("auto", "binary")[0] == "glmm-reml"
     ana = analytic_power(o, icc=0.03, cluster_size=12, clusters_per_arm=6)
     sim = simulate_power(d, nsim=150, seed=5)
-    assert sim.fitter == "glmm" and sim.n_failed <= 3
+    assert sim.fitter == "glmm-reml" and sim.n_failed <= 3
     assert abs(sim.power - ana.power) < 3 * math.sqrt(ana.power * (1 - ana.power) / 150)
+
+
+@pytest.mark.skipif(not engine_available("glmm"), reason="odtrial.models.glmm not installed")
+@pytest.mark.parametrize("kind", ["binary", "count"])
+def test_glmm_reml_fitter_is_the_individual_level_reml_fit(kind):
+    from odtrial.design.fitters import glmm_reml_pvalue
+    from odtrial.models.glmm import fit_glmm
+
+    o = (
+        Outcome(kind="binary", p0=0.3, p1=0.45)
+        if kind == "binary"
+        else Outcome(kind="count", rate0=0.8, rate1=0.5, followup=2.0)
+    )
+    d = TrialDesign(outcome=o, clusters_per_arm=8, cluster_size=15, icc=0.05, n_strata=2)
+    data = simulate_trial(d, np.random.default_rng(6))
+    offset = np.log(data["followup"].to_numpy()) if kind == "count" else None
+    family = "binomial" if kind == "binary" else "poisson"
+    full = fit_glmm(
+        "y ~ arm + C(stratum)", data, cluster="cluster", family=family, offset=offset, method="REML"
+    )
+    assert glmm_reml_pvalue(data, kind) == pytest.approx(float(full.pvalues["arm"]), rel=1e-12)
+    nb = TrialDesign(
+        outcome=Outcome(kind="count", rate0=0.8, rate1=0.5, followup=2.0, theta=1.0),
+        clusters_per_arm=4,
+        cluster_size=10,
+        icc=0.05,
+    )
+    with pytest.raises(DesignError, match="REML is not available for negative binomial"):
+        glmm_reml_pvalue(simulate_trial(nb, np.random.default_rng(1)), "count")
 
 
 @pytest.mark.skipif(not engine_available("glmm"), reason="odtrial.models.glmm not installed")
@@ -203,7 +232,7 @@ def test_count_outcome_runs_and_failed_fits_are_counted():
     [
         ({"nsim": 0}, r"^--nsim must be a positive integer"),
         ({"jobs": 0}, r"^--jobs must be a positive integer"),
-        ({"fitter": "bayes"}, r"^fitter must be one of auto, cluster-t, glmm, lmm"),
+        ({"fitter": "bayes"}, r"^fitter must be one of auto, cluster-t, glmm, glmm-reml, lmm"),
         ({"fitter": "lmm", "design": "binary"}, r"^fitter 'lmm' does not handle binary outcomes"),
         ({"design": "strata"}, r"^--strata must be between 1 and the clusters per arm"),
     ],

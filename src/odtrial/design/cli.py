@@ -83,7 +83,8 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Seed of the simulation.")] = 20240601,
         strata: Annotated[int, typer.Option("--strata", help="Simulation: number of strata.")] = 1,
         fitter: Annotated[
-            str, typer.Option("--fitter", help="Simulation: auto, glmm, lmm or cluster-t.")
+            str,
+            typer.Option("--fitter", help="Simulation: auto, glmm, glmm-reml, lmm or cluster-t."),
         ] = "auto",
         jobs: Annotated[
             int, typer.Option("--jobs", help="Simulation: parallel worker processes.")

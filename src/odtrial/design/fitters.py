@@ -13,12 +13,20 @@ stratum, followup``) and the outcome kind, and tests ``arm`` in
   binomial GLMM on the individual counts (a Poisson model of overdispersed
   totals gave 7.3% type I error at 16 clusters in 400 null trials, the NB
   GLMM 4.8%);
+* ``"glmm-reml"``: the same GLMM fitted by REML (``fit_glmm(method="REML")``,
+  Laplace over the cluster effects and the fixed effects) on the individual
+  rows, binomial or Poisson: the estimator the shipped analysis plan uses for
+  binary outcomes, whose type I error holds better with ~30 clusters (its
+  power is correspondingly a little lower than ML's);
 * ``"lmm"``: odtrial's LMM (:func:`odtrial.models.lmm.fit_lmm`, REML,
   Satterthwaite df) for continuous outcomes;
 * ``"cluster-t"``: a cluster-level analysis (cluster means, or rates for
   counts, weighted by cluster size; t test with the residual df);
-* ``"auto"`` (default): the model engine for the outcome when installed,
-  else the cluster-level analysis;
+* ``"auto"`` (default): the model engine for the outcome when installed
+  (``"glmm-reml"`` for binary outcomes: ML's optimistic type I error made
+  simulated power about 4 points higher than the analytic formula at 32
+  clusters, REML's agrees with it; ``"glmm"`` for counts; ``"lmm"``), else
+  the cluster-level analysis;
 * any picklable callable ``(data, outcome_kind) -> p-value``.
 
 A fit that did not converge returns NaN; the simulation counts it as failed
@@ -121,6 +129,30 @@ def glmm_pvalue(data: pd.DataFrame, kind: str) -> float:
     return float(res.pvalues["arm"]) if res.converged else float("nan")
 
 
+def glmm_reml_pvalue(data: pd.DataFrame, kind: str) -> float:
+    """odtrial's GLMM by REML on the individual rows: binomial, or Poisson with a log
+    follow-up offset; ``y ~ arm [+ C(stratum)]``, between-within df."""
+    from odtrial.models.glmm import fit_glmm
+
+    if kind not in ("binary", "count"):
+        raise DesignError(
+            "the GLMM fitter is for binary and count outcomes; use 'lmm' or 'cluster-t'"
+        )
+    if kind == "count" and data.attrs.get("theta") is not None:
+        raise DesignError(
+            "REML is not available for negative binomial counts; use fitter 'glmm' or 'cluster-t'"
+        )
+    formula = "y ~ arm + C(stratum)" if data["stratum"].nunique() > 1 else "y ~ arm"
+    if kind == "binary":
+        res = fit_glmm(formula, data, cluster="cluster", family="binomial", method="REML")
+    else:
+        offset = np.log(data["followup"].to_numpy(dtype=float))
+        res = fit_glmm(
+            formula, data, cluster="cluster", family="poisson", offset=offset, method="REML"
+        )
+    return float(res.pvalues["arm"]) if res.converged else float("nan")
+
+
 def lmm_pvalue(data: pd.DataFrame, kind: str) -> float:
     """odtrial's LMM (REML, Satterthwaite df) for a continuous outcome."""
     from odtrial.models.lmm import fit_lmm
@@ -135,12 +167,14 @@ def lmm_pvalue(data: pd.DataFrame, kind: str) -> float:
 FITTERS: dict[str, Fitter] = {
     "cluster-t": cluster_t_pvalue,
     "glmm": glmm_pvalue,
+    "glmm-reml": glmm_reml_pvalue,
     "lmm": lmm_pvalue,
 }
 #: Which outcome kinds each named fitter handles, and the function it needs.
 FITTER_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, str] | None]] = {
     "cluster-t": (("binary", "continuous", "count"), None),
     "glmm": (("binary", "count"), ("odtrial.models.glmm", "fit_glmm_arrays")),
+    "glmm-reml": (("binary", "count"), ("odtrial.models.glmm.reml", "fit_glmm_reml")),
     "lmm": (("continuous",), ("odtrial.models.lmm", "fit_lmm")),
 }
 
@@ -164,7 +198,7 @@ def resolve_fitter(fitter: str | Fitter, kind: str) -> tuple[str, Fitter]:
     if callable(fitter):
         return getattr(fitter, "__name__", "custom"), fitter
     if fitter == "auto":
-        model = {"binary": "glmm", "count": "glmm", "continuous": "lmm"}[kind]
+        model = {"binary": "glmm-reml", "count": "glmm", "continuous": "lmm"}[kind]
         fitter = model if engine_available(model) else "cluster-t"
     if fitter not in FITTERS:
         raise DesignError(f"fitter must be one of auto, {', '.join(FITTERS)} (got {fitter!r})")
@@ -187,6 +221,7 @@ __all__ = [
     "cluster_t_pvalue",
     "engine_available",
     "glmm_pvalue",
+    "glmm_reml_pvalue",
     "lmm_pvalue",
     "resolve_fitter",
 ]

@@ -53,7 +53,11 @@ def test_run_on_the_shipped_trial(shipped_run):
 
 
 def test_the_blinded_output_folder_holds_no_real_arm_and_no_freeze(shipped_run):
+    from odtrial.paths import shipped_trial_dir
+    from odtrial.randomise import verify_allocation
+
     _, out = shipped_run
+    seed = str(verify_allocation(shipped_trial_dir() / "randomisation").parameters["seed"])
     files = [f for f in out.rglob("*") if f.is_file()]
     assert not any(f.name in ("manifest.json", "allocation.csv") for f in files)
     assert not any(f.suffix == ".parquet" for f in files)  # no frozen tables
@@ -67,6 +71,7 @@ def test_the_blinded_output_folder_holds_no_real_arm_and_no_freeze(shipped_run):
             continue
         for text in texts:
             assert "POD" not in text and "TAU" not in text, f
+            assert seed not in text, f  # the randomisation seed re-creates the allocation
 
 
 def test_a_failed_run_leaves_the_previous_output_untouched(shipped_run, tmp_path):

@@ -177,6 +177,14 @@ def test_sensitivity_analyses(blinded_run) -> None:
     assert space["n_stratified"] == count_stratified([4, 3, 4, 4, 3, 4, 3, 4, 3], equal_arms=True)
     assert space["n_constrained"] == space["n_reference"] == 10_000
     assert space["observed_in_constrained_space"] is True
+    # the randomisation seed would re-create the allocation from the cluster table:
+    # it must not reach a blinded output
+    from odtrial.paths import shipped_trial_dir
+    from odtrial.randomise import verify_allocation
+
+    seed = verify_allocation(shipped_trial_dir() / "randomisation").parameters["seed"]
+    assert "seed" not in space
+    assert str(seed) not in (blinded_run.out / "results.json").read_text(encoding="utf-8")
     assert 0 < perm["p_value"] <= 1 and perm["effect"] is None
     # the permutation statistic is the unweighted cluster-level residual difference
     assert perm["statistic"] == pytest.approx(cl["effect"]["estimate"], rel=1e-6)

@@ -247,7 +247,7 @@ def _recorded_space(
         "observed_in_constrained_space": True,
         "strata": str(v.parameters["strata"]),
         "balance": list(v.parameters["balance"]),
-        "seed": int(v.parameters["seed"]),
+        # not the randomisation seed: with the cluster table it re-creates the allocation
     }
     drawn = (
         "all" if sp["enumerated"] else f"a sample of {int(sp['n_candidates']):,}"

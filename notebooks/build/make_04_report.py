@@ -81,4 +81,6 @@ nb.cells = [
     ),
 ]
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+for i, cell in enumerate(nb.cells):  # fixed ids: rebuilding is byte-stable
+    cell["id"] = f"nb04-{i:02d}"
 nbf.write(nb, "notebooks/04_report.ipynb")

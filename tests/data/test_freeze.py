@@ -78,8 +78,7 @@ def test_read_freeze_rejects_missing_and_changed_outputs(tmp_path):
         "package_version": "0",
         "trial": {},
         "counts": {},
-        "randomisation": None,
-    }
+    }  # no "randomisation": a freeze made before records were frozen still reads
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(FreezeError, match=r"manifest lists no tables/clusters\.parquet"):
         read_freeze(tmp_path)

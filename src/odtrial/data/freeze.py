@@ -36,6 +36,9 @@ MANIFEST_KEYS: Final = (
     "counts",
     "randomisation",  # {"folder", "log_head"} of the record copied in, or null
 )
+# Keys a freeze must have to be read; "randomisation" came later and is optional
+# (a freeze without it is read as one without a randomisation record).
+REQUIRED_MANIFEST_KEYS: Final = MANIFEST_KEYS[:-1]
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,11 @@ def read_freeze(path: str | Path) -> Freeze:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise FreezeError(f"{mpath}: cannot read manifest ({e})") from None
-    if not isinstance(manifest, dict) or any(k not in manifest for k in MANIFEST_KEYS):
-        raise FreezeError(f"{mpath}: manifest lacks one of the keys {', '.join(MANIFEST_KEYS)}")
+    if not isinstance(manifest, dict) or any(k not in manifest for k in REQUIRED_MANIFEST_KEYS):
+        raise FreezeError(
+            f"{mpath}: manifest lacks one of the keys {', '.join(REQUIRED_MANIFEST_KEYS)}"
+        )
+    manifest.setdefault("randomisation", None)
     for out in manifest["outputs"]:
         f = p / out["path"]
         if not f.is_file():

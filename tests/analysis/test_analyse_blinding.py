@@ -181,3 +181,21 @@ def test_real_trial_needs_its_own_blinding_key(tmp_path, monkeypatch):
         blinding_key(real_plan)
     monkeypatch.setenv(KEY_ENV, "a-separate-secret-key")
     assert blinding_key(real_plan) == b"a-separate-secret-key"
+
+
+def test_analyse_replaces_its_own_folder_whole_and_refuses_others(an_freeze, tmp_path) -> None:
+    from odtrial.analysis.analyse import analyse
+
+    out = tmp_path / "analysis"
+    analyse(SAP, an_freeze, out)
+    stale = out / "tables" / "from_an_older_run.csv"
+    stale.write_text("x\n", encoding="utf-8")
+    analyse(SAP, an_freeze, out)  # an analysis folder: replaced as a whole
+    assert not stale.exists() and (out / "results.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["analysis"]  # no temporaries
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "draft.docx").write_bytes(b"not ours")
+    with pytest.raises(PlanError, match=r"is not an odtrial analysis folder \(no results\.json\)"):
+        analyse(SAP, an_freeze, mine)
+    assert [p.name for p in mine.iterdir()] == ["draft.docx"]

@@ -111,11 +111,6 @@ _DELETE = object()
             r"'outcomes\.work_study_24m\.model\.estimation' must be one of ML, REML",
         ),
         (
-            ("outcomes", "bed_days", "model", "estimation"),
-            "REML",
-            r"'outcomes\.bed_days\.model\.estimation' REML is available for binomial and poisson",
-        ),
-        (
             ("outcomes", "work_study_24m", "model", "nagq"),
             25,
             r"'outcomes\.work_study_24m\.model\.nagq' does not apply with estimation = 'REML'",

@@ -59,8 +59,8 @@ GLMM_ESTIMATION = ("ML", "REML")
 def _check_estimation(
     m: TomlReader, kind: str, family: str | None, options: Mapping[str, Any]
 ) -> None:
-    """``estimation`` of a GLMM: ML (adaptive quadrature) or REML (Laplace; binomial
-    and Poisson only, so ``nagq`` does not apply)."""
+    """``estimation`` of a GLMM: ML (adaptive quadrature) or REML (Laplace, so
+    ``nagq`` does not apply)."""
     est = options.get("estimation")
     if est is None:
         return
@@ -68,8 +68,6 @@ def _check_estimation(
         raise m.fail("estimation", f"applies to a glmm only (this model is {kind!r})")
     if est not in GLMM_ESTIMATION:
         raise m.fail("estimation", f"must be one of {', '.join(GLMM_ESTIMATION)}, got {est!r}")
-    if est == "REML" and family not in ("binomial", "poisson"):
-        raise m.fail("estimation", f"REML is available for binomial and poisson, not {family!r}")
     if est == "REML" and "nagq" in options:
         raise m.fail("nagq", "does not apply with estimation = 'REML' (Laplace approximation)")
 

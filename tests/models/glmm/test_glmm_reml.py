@@ -14,6 +14,11 @@ tighter than the issue's ML tolerances because the definition is the same
   tolerance) and a factor 4 margin, |Δ log σ²| ≤ 8·SE·√(2ε). That is ~1e-5
   for the regular fits (observed ≤ 1e-7) and ~6e-4 for ``near_singular``
   (SE 9.1; observed 9e-5).
+- NB2 (``negbin*``): the same tolerances; θ by the same rule as σ with the SE of
+  log θ, |Δ log θ| ≤ 4·SE·√(2ε) (~2e-5; observed ≤ 2e-8), and the covariance of
+  (log σ, log θ) 1e-3 relative like the SE of log σ (central differences of exact
+  scores; observed ≤ 1.4e-6). Observed otherwise: β ≤ 5e-10, SEs ≤ 1.5e-8 relative,
+  variance ≤ 4e-8 in log, ``llf`` ≤ 5e-10.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ REF = Path(__file__).resolve().parents[2] / "reference" / "glmm_reml"
 with open(REF / "reference.json", encoding="utf-8") as _f:
     REFERENCE: dict[str, Any] = json.load(_f)
 FITS = REFERENCE["fits"]
-BOUNDARY = {"bin_zero_reml", "bin_zero_arm_reml", "arm_12_reml"}
+BOUNDARY = {"bin_zero_reml", "bin_zero_arm_reml", "arm_12_reml", "negbin_zero_reml"}
+NEGBIN = sorted(k for k, r in FITS.items() if r["family"] == "negbin")
 
 
 def _data(path: str) -> pd.DataFrame:
@@ -73,6 +79,8 @@ def test_matches_glmmtmb(key: str) -> None:
     np.testing.assert_allclose(joint.params.to_numpy(), res.params.to_numpy(), rtol=0, atol=0)
     assert res.llf == pytest.approx(r["llf"], abs=1e-8)
     assert res.extra["estimation"] == "REML"
+    if r["family"] == "negbin":
+        _check_theta(res, r)
     if key in BOUNDARY:
         # glmmTMB stops at σ² ~ 1e-10 on the log σ scale; odtrial reports the boundary
         assert r["cluster_var"] < 1e-8
@@ -85,6 +93,22 @@ def test_matches_glmmtmb(key: str) -> None:
     assert abs(np.log(res.cluster_var / r["cluster_var"])) < tol
     se_log_sigma = np.sqrt(res.extra["cov_full"].loc["log_sigma", "log_sigma"])
     assert se_log_sigma == pytest.approx(r["log_sigma_se"], rel=1e-3)
+
+
+def _check_theta(res: Any, r: dict[str, Any]) -> None:
+    """NB2's θ̂ and the covariance of the outer parameters (tolerances in the docstring)."""
+    eps = 1e-12 * abs(r["llf"])
+    assert abs(np.log(res.theta / r["theta"])) < 4 * r["log_theta_se"] * np.sqrt(2 * eps)
+    assert np.log(r["theta"]) == pytest.approx(r["log_theta"], abs=1e-12)
+    assert not res.extra["theta_capped"] and res.n_estimated == len(r["names"]) + 2
+    full = res.extra["cov_full"]
+    se_log_theta = np.sqrt(full.loc["log_theta", "log_theta"])
+    assert se_log_theta == pytest.approx(r["log_theta_se"], rel=1e-3)
+    if r["cluster_var"] > 1e-8:  # interior σ̂: the whole 2 × 2 block
+        outer = full.loc[["log_sigma", "log_theta"], ["log_sigma", "log_theta"]].to_numpy()
+        np.testing.assert_allclose(outer, r["cov_outer"], rtol=1e-3)
+    else:  # σ fixed at the boundary: no log σ row
+        assert full.loc["log_sigma"].isna().all()
 
 
 def test_tmb_vcov_is_larger_than_schur() -> None:
@@ -221,7 +245,7 @@ def _small() -> pd.DataFrame:
         ({"formula": "y ~ dose"}, None, "cannot build the design"),
         ({"formula": "outcome ~ arm"}, None, "response column 'outcome' is not in the data"),
         ({"cluster": "site"}, None, "cluster column 'site' is not in the data"),
-        ({"family": "negbin"}, None, "supports family binomial or poisson; got 'negbin'"),
+        ({"family": "gamma"}, None, "supports family binomial, poisson or negbin; got 'gamma'"),
         ({"df": "satterthwaite"}, None, "df must be one of"),
         ({"cov_type": "sandwich"}, None, "cov_type must be one of"),
         ({"offset": "exposure"}, None, "offset column 'exposure' is not in the data"),
@@ -260,7 +284,7 @@ def test_fit_glmm_method_reml_is_fit_glmm_reml() -> None:
     ("kwargs", "message"),
     [
         ({"method": "PQL"}, r"method must be 'ML' or 'REML'; got 'PQL'"),
-        ({"method": "REML", "family": "negbin"}, r"method='REML' supports family binomial or"),
+        ({"method": "REML", "family": "gamma"}, r"family must be one of"),
         ({"method": "REML", "nagq": 7}, r"nagq does not apply \(got 7\)"),
         ({"method": "REML", "trials": "m"}, r"trials is not supported"),
     ],
@@ -269,3 +293,162 @@ def test_fit_glmm_method_errors(kwargs, message) -> None:
     d = pd.read_csv(REF.parent / "glmm" / "bin_24.csv").assign(m=1)
     with pytest.raises(ModelError, match=message):
         fit_glmm("y ~ arm", d, cluster="cluster", **kwargs)
+
+
+# --- negative binomial (NB2) ---------------------------------------------------
+
+
+def _nb_arrays(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    d = _data(path)
+    X, _, codes = _dense_design(d, ["arm", "x"])
+    return d["y"].to_numpy(float), X, codes, np.log(d["followup"].to_numpy())
+
+
+@pytest.mark.parametrize(("sigma", "theta"), [(0.0, 0.7), (0.45, 0.7), (0.45, 40.0)])
+def test_negbin_inner_mode_is_dense_newton(sigma: float, theta: float) -> None:
+    """At fixed (σ, θ) the block Newton gives the dense Newton solution of
+    max Σ log f(y | Xβ + o + σZu) - ½|u|² with NB2's observed weights, and ℓ_R
+    equals the dense Laplace formula with scipy's NB log-pmf (independent code)."""
+    from scipy import stats
+
+    y, X, codes, off = _nb_arrays("negbin_32.csv")
+    Z = np.zeros((len(y), codes.max() + 1))
+    Z[np.arange(len(y)), codes] = 1.0
+    p, G = X.shape[1], Z.shape[1]
+    M = np.c_[X, sigma * Z]
+    pen = np.r_[np.zeros(p), np.ones(G)]
+
+    def hess_grad(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mu = np.exp(M @ t + off)
+        w = theta * mu * (y + theta) / (theta + mu) ** 2  # -∂² log f/∂η²
+        g = M.T @ (theta * (y - mu) / (theta + mu)) - pen * t
+        return (M.T * w) @ M + np.diag(pen), g, mu
+
+    t = np.r_[np.log(y.mean() + 0.5), np.zeros(p - 1 + G)]
+    for _ in range(100):
+        H, g, _ = hess_grad(t)
+        step = np.linalg.solve(H, g)
+        t += step
+        if np.max(np.abs(step)) < 1e-13:
+            break
+    ev = restricted_loglik(y, X, codes, sigma, family="negbin", offset=off, theta=theta)
+    np.testing.assert_allclose(ev.beta, t[:p], atol=1e-10)
+    np.testing.assert_allclose(ev.u, t[p:], atol=1e-10)
+    H, _, mu = hess_grad(t)
+    ll = np.sum(stats.nbinom.logpmf(y, theta, theta / (theta + mu))) - 0.5 * t[p:] @ t[p:]
+    dense = ll + 0.5 * p * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(H)[1]
+    assert ev.value == pytest.approx(dense, abs=1e-8)
+    np.testing.assert_allclose(np.linalg.inv(ev.schur), np.linalg.inv(H)[:p, :p], rtol=1e-9)
+
+
+@pytest.mark.parametrize(("sigma", "theta"), [(1e-3, 0.7), (0.45, 0.7), (0.45, 40.0)])
+def test_negbin_scores_are_the_derivatives(sigma: float, theta: float) -> None:
+    """The exact ∂ℓ_R/∂σ, ∂ℓ_R/∂log θ and ∂β̂/∂log θ (implicit differentiation of
+    the mode) against finite differences. σ: central, step 1e-6 (truncation
+    ~1e-12, rounding ~1e-7 on values ~1,600). log θ: the θ terms of log f sum to
+    ~1e5 before they cancel (rounding ~1e-11 per value), so a 4-point stencil with
+    step 1e-3 (truncation ~1e-12, rounding ~1e-8; β to ~1e-9)."""
+    y, X, codes, off = _nb_arrays("negbin_32.csv")
+
+    def ev(s: float, th: float) -> Any:
+        return restricted_loglik(y, X, codes, s, family="negbin", offset=off, theta=th)
+
+    h = 1e-6
+    at = ev(sigma, theta)
+    fd_sigma = (ev(sigma + h, theta).value - ev(sigma - h, theta).value) / (2 * h)
+    assert at.score == pytest.approx(fd_sigma, abs=2e-6)
+    k = 1e-3
+    e = {j: ev(sigma, theta * np.exp(j * k)) for j in (-2, -1, 1, 2)}
+
+    def stencil(f: Any) -> Any:
+        return (f(e[-2]) - 8 * f(e[-1]) + 8 * f(e[1]) - f(e[2])) / (12 * k)
+
+    assert at.score_log_theta == pytest.approx(stencil(lambda r: r.value), abs=1e-6)
+    np.testing.assert_allclose(at.dbeta_log_theta, stencil(lambda r: r.beta), atol=1e-7)
+
+
+@pytest.mark.parametrize("key", ["negbin_reml", "negbin_32_reml"])
+def test_negbin_reml_variance_exceeds_ml(key: str) -> None:
+    """As for the binary data: the NB2 restricted variance is larger than the ML one
+    (Laplace and AGQ 25) on the same data, and so is the arm SE."""
+    reml = _fit(key)
+    d = _data(FITS[key]["data"])
+    off = np.log(d["followup"].to_numpy())
+    for nagq in (1, 25):
+        ml = fit_glmm("y ~ arm + x", d, cluster="cluster", family="negbin", offset=off, nagq=nagq)
+        assert reml.cluster_var > 1.05 * ml.cluster_var
+        assert reml.bse["arm"] > ml.bse["arm"]
+
+
+def test_negbin_poisson_limit() -> None:
+    """θ → ∞ is the Poisson model: NB2's log f minus Poisson's is
+    ≈ [(y - μ)² - y]/(2θ) per row (summed ≈ 100/θ on these data) and the weights
+    differ by O(μ/θ). At a fixed σ with θ = 1e12: ℓ_R and its score agree to 1e-8
+    (observed 2e-11), the mode to 1e-12 (observed 1e-14). Fitted to Poisson data,
+    θ runs to its cap 1e8 (with the warning, as fit_glmm): ℓ_R within 2e-6 of the
+    Poisson REML fit (≈ 100/θ = 1e-6; observed 2.3e-7), β, SEs and σ² within 1e-6
+    relative (O(μ/θ); observed ≤ 8e-9)."""
+    d = _data("../glmm/pois_offset.csv")
+    off = np.log(d["followup"].to_numpy())
+    X, _, codes = _dense_design(d, ["arm", "x"])
+    y = d["y"].to_numpy(float)
+    nb = restricted_loglik(y, X, codes, 0.3, family="negbin", offset=off, theta=1e12)
+    po = restricted_loglik(y, X, codes, 0.3, family="poisson", offset=off)
+    assert nb.value == pytest.approx(po.value, abs=1e-8)
+    assert nb.score == pytest.approx(po.score, abs=1e-8)
+    np.testing.assert_allclose(nb.beta, po.beta, atol=1e-12)
+
+    kw: dict[str, Any] = {"cluster": "cluster", "offset": off}
+    fit_nb = fit_glmm_reml("y ~ arm + x", d, family="negbin", **kw)
+    fit_po = fit_glmm_reml("y ~ arm + x", d, family="poisson", **kw)
+    assert fit_nb.theta == pytest.approx(1e8) and fit_nb.extra["theta_capped"]
+    assert any("theta reached its cap" in w for w in fit_nb.diagnostics.warnings)
+    np.testing.assert_allclose(fit_nb.params, fit_po.params, atol=1e-7)
+    np.testing.assert_allclose(fit_nb.bse, fit_po.bse, rtol=1e-6)
+    assert fit_nb.cluster_var == pytest.approx(fit_po.cluster_var, rel=1e-6)
+    assert fit_nb.llf == pytest.approx(fit_po.llf, abs=2e-6)
+    # θ is fixed at its cap: no log θ row; log σ's matches Poisson's
+    full_nb, full_po = fit_nb.extra["cov_full"], fit_po.extra["cov_full"]
+    assert full_nb.loc["log_theta"].isna().all()
+    assert full_nb.loc["log_sigma", "log_sigma"] == pytest.approx(
+        full_po.loc["log_sigma", "log_sigma"], rel=1e-6
+    )
+
+
+def test_negbin_boundary_is_the_nb_glm() -> None:
+    """σ̂ = 0 (negbin_zero): β is the NB2 GLM's at θ̂ (statsmodels, θ held fixed),
+    ℓ_R is its log-likelihood plus (p/2) log 2π - ½ log det X'WX with the observed
+    weights, and θ̂ is stationary for that restricted GLM likelihood."""
+    d = _data("negbin_zero.csv")
+    res = fit_glmm_reml("y ~ arm", d, cluster="cluster", family="negbin")
+    assert res.diagnostics.singular and res.cluster_var == 0.0 and res.converged
+    theta = res.theta
+    assert theta is not None
+    X = np.c_[np.ones(len(d)), d["arm"].to_numpy(float)]
+    y = d["y"].to_numpy(float)
+    glm = sm.GLM(y, X, family=sm.families.NegativeBinomial(alpha=1 / theta)).fit(tol=1e-12)
+    np.testing.assert_allclose(res.params.to_numpy(), glm.params, atol=1e-8)
+    mu = glm.fittedvalues
+    w = theta * mu * (y + theta) / (theta + mu) ** 2
+    expected = glm.llf + np.log(2 * np.pi) - 0.5 * np.linalg.slogdet((X.T * w) @ X)[1]
+    assert res.llf == pytest.approx(expected, abs=1e-7)
+    assert res.diagnostics.max_abs_gradient < 1e-6  # ∂ℓ_R/∂log θ at θ̂
+
+
+def test_fit_glmm_method_reml_negbin() -> None:
+    d = _data("negbin_32.csv")
+    off = np.log(d["followup"].to_numpy())
+    kw: dict[str, Any] = {"cluster": "cluster", "family": "negbin", "offset": off}
+    a = fit_glmm("y ~ arm + x", d, method="REML", **kw)
+    b = fit_glmm_reml("y ~ arm + x", d, **kw)
+    pd.testing.assert_series_equal(a.params, b.params)
+    assert a.theta == b.theta and a.llf == b.llf
+    assert a.family == "negbin" and a.link == "log" and a.extra["estimation"] == "REML"
+
+
+def test_restricted_loglik_theta_only_for_negbin() -> None:
+    y, X, codes, _ = _nb_arrays("negbin_32.csv")
+    with pytest.raises(ModelError, match="theta for family='negbin' only"):
+        restricted_loglik(y, X, codes, 0.3, family="negbin")
+    with pytest.raises(ModelError, match="theta for family='negbin' only"):
+        restricted_loglik(y, X, codes, 0.3, family="poisson", theta=2.0)

@@ -1,5 +1,6 @@
 # Restricted (REML-type) GLMM reference: glmmTMB(..., REML = TRUE) on the datasets of
-# ../glmm (bin_*.csv, pois_offset.csv) and of this folder (arm_12.csv, near_singular.csv).
+# ../glmm (bin_*.csv, pois_offset.csv, negbin.csv) and of this folder (arm_12.csv,
+# near_singular.csv, negbin_32.csv, negbin_zero.csv).
 # Run from this folder:  Rscript fit_reference.R   (writes reference.json; ~10 s)
 #
 # glmmTMB with REML = TRUE treats beta as random with a flat prior and takes the Laplace
@@ -88,5 +89,31 @@ fit <- glmmTMB(y ~ arm + x + offset(log(followup)) + (1 | cluster), data = d,
                family = poisson, REML = TRUE, control = ctrl)
 add("pois_offset_reml", "y ~ arm + x", "../glmm/pois_offset.csv", "poisson",
     c(list(offset = "log(followup)"), tmb_reml_out(fit)))
+
+# NB2 (variance mu + mu^2/theta): theta is a second outer parameter (sdreport's "betad",
+# log theta) next to log sigma. Stored in addition: theta (sigma(fit)), log_theta and its
+# SE, and cov_outer, sdreport's covariance of the outer parameters (log sigma, log theta).
+nb_out <- function(fit) {
+  sdr_fixed <- summary(fit$sdr, "fixed")
+  cf <- fit$sdr$cov.fixed
+  keep <- match(c("theta", "betad"), rownames(cf))
+  c(tmb_reml_out(fit), list(
+    theta = sigma(fit),
+    log_theta = unname(sdr_fixed[rownames(sdr_fixed) == "betad", "Estimate"]),
+    log_theta_se = unname(sdr_fixed[rownames(sdr_fixed) == "betad", "Std. Error"]),
+    cov_outer = unname(cf[keep, keep])
+  ))
+}
+for (name in c("../glmm/negbin.csv", "negbin_32.csv")) {
+  d <- read.csv(name)
+  fit <- glmmTMB(y ~ arm + x + offset(log(followup)) + (1 | cluster), data = d,
+                 family = nbinom2, REML = TRUE, control = ctrl)
+  key <- paste0(sub("\\.csv$", "", basename(name)), "_reml")
+  add(key, "y ~ arm + x", name, "negbin", c(list(offset = "log(followup)"), nb_out(fit)))
+}
+d <- read.csv("negbin_zero.csv")
+fit <- glmmTMB(y ~ arm + (1 | cluster), data = d, family = nbinom2, REML = TRUE,
+               control = ctrl)
+add("negbin_zero_reml", "y ~ arm", "negbin_zero.csv", "negbin", nb_out(fit))
 
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "reference.json")

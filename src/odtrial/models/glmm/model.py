@@ -108,8 +108,8 @@ def fit_glmm(
     method : {"ML", "REML"}, default "ML"
         ``"ML"``: maximum likelihood by quadrature, lme4's ``glmer``. ``"REML"``:
         the Laplace approximation integrating over the cluster effects and the
-        fixed effects (glmmTMB's ``REML=TRUE``; binomial and Poisson, one 0/1
-        or count per row), see :func:`odtrial.models.glmm.reml.fit_glmm_reml`.
+        fixed effects (glmmTMB's ``REML=TRUE``; binomial, Poisson and NB2, one
+        0/1 or count per row), see :func:`odtrial.models.glmm.reml.fit_glmm_reml`.
         Its cluster variance is nearly unbiased where ML's is biased low, so
         with few clusters its tests hold their size better: at 32 clusters,
         type I error 5.3% against ML's 6.1% (docs/small_sample_inference.md).

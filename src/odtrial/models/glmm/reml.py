@@ -8,7 +8,9 @@ the random effects, by one Laplace approximation over ``(β, u)``.
 
 Model: ``η_ij = x_ij β + o_ij + σ u_j`` with ``u_j ~ N(0, 1)`` (b = σu). For a
 given σ let ``L(β, u) = Σ log f(y | η) - ½ Σ u²`` and ``(β̂, û)`` its joint mode
-(L is jointly concave for the canonical logit and log links). The negative
+(L is jointly concave: for the canonical logit and log links, and for NB2 with the
+log link too, whose observed weight ``(y + θ) θ μ / (θ + μ)²`` is positive for every
+η although it is not the expected one). The negative
 Hessian of L in ``(β, u)`` has the block form
 
     H = [[X'WX, σC'], [σC, D]],   D = diag(1 + σ² W_j),  C_j = Σ_{i∈j} w_i x_i,
@@ -34,24 +36,36 @@ bracketed and found by Brent's method. ℓ_R is even in σ, so σ = 0 is always 
 stationary point; a fit whose root is at σ < 1e-5, or whose interior optimum
 is no better than σ = 0, is reported as singular with variance 0.
 
+Negative binomial (NB2, variance μ + μ²/θ). θ is a second outer parameter; L,
+``w`` and ``∂w/∂η`` are those of NB2 at the given θ (observed weights, as
+glmmTMB's Laplace uses). ℓ_R is maximised as a profile: for each log θ the 1-D
+σ search above gives σ̂(θ); the profile's slope in log θ is the partial
+``∂ℓ_R/∂log θ`` at σ̂(θ) (the σ-score is 0 there, also at σ = 0 by evenness), which
+is exact by implicit differentiation of the mode in θ (it needs ``∂w/∂θ`` and
+``∂(∂log f/∂η)/∂θ``). Its root in log θ is bracketed and found by Brent. θ → ∞
+is the Poisson limit: a slope still positive at θ = 1e8, or a root beyond 1e6, is
+reported at the cap θ = 1e8 with a warning, as ``fit_glmm`` does.
+
 Covariance of β̂. ``cov_type="schur"`` (default): ``S⁻¹`` at σ̂, the β block of
 ``H⁻¹``: β's covariance given the variance, as a REML analysis of a linear mixed
 model reports it (SAS GLIMMIX/MIXED model-based). ``cov_type="joint"``: adds
 the uncertainty of σ̂ carried through β̂(σ),
 ``S⁻¹ + (dβ̂/dlog σ)(dβ̂/dlog σ)ᵀ / I_R``, with ``I_R = -d²ℓ_R/d(log σ)²``; this
 is what glmmTMB's ``vcov`` reports for ``REML=TRUE`` (the β block of the
-inverse of its joint precision marginalised over b). Both are kept in
-``extra`` whichever is chosen.
+inverse of its joint precision marginalised over b). For NB2 the outer
+parameters are (log σ, log θ): ``S⁻¹ + J I_R⁻¹ Jᵀ`` with ``J = ∂β̂/∂(log σ, log θ)``
+and ``I_R`` their 2 × 2 information (central differences of the exact scores).
+Both are kept in ``extra`` whichever is chosen.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import optimize, special
 
 from odtrial.errors import ModelError
 from odtrial.models.design import build_design, check_rank
@@ -59,9 +73,9 @@ from odtrial.models.glmm import families as fam
 from odtrial.models.glmm.model import _check_response, _cluster_level_columns, _df
 from odtrial.models.results import Diagnostics, ModelResults
 
-RemlFamily = Literal["binomial", "poisson"]
+RemlFamily = Literal["binomial", "poisson", "negbin"]
 CovType = Literal["schur", "joint"]
-REML_FAMILIES = ("binomial", "poisson")
+REML_FAMILIES = ("binomial", "poisson", "negbin")
 COV_TYPES = ("schur", "joint")
 DF_METHODS = ("between-within", "residual", "z")
 LOG_2PI = float(np.log(2 * np.pi))
@@ -70,6 +84,11 @@ SIGMA_MAX = 50.0  # a latent SD beyond this is not a cluster effect: stop and re
 SEPARATION_BETA = 15.0  # |β| beyond this on the logit/log scale: diverging estimates
 INNER_MAXITER = 100
 LOG_SIGMA_STEP = 1e-4  # central-difference step for d²ℓ_R/d(log σ)²
+LOG_THETA_MAX = float(np.log(1e8))  # NB2 θ cap, as fit_glmm: beyond it the model is Poisson
+LOG_THETA_LIMIT = float(np.log(1e6))  # θ̂ beyond this is taken to the cap (as fit_glmm)
+LOG_THETA_MIN = float(np.log(1e-4))  # θ below this: variance ~1e4 μ², not a usable fit
+LOG_THETA_STEP = 1e-4  # central-difference step for the (log σ, log θ) information
+NB_TABLE_MAX = 100_000  # counts up to this use the exact log-Γ-ratio table (_nb_log_density)
 
 
 @dataclass(frozen=True)
@@ -81,6 +100,11 @@ class _Problem:
     offset: np.ndarray  # (n,)
     cl: np.ndarray  # (n,) cluster code of each row
     starts: np.ndarray  # (G,) first row of each cluster
+    theta: float = np.inf  # NB2 dispersion (ignored by binomial and Poisson)
+
+    @property
+    def negbin(self) -> bool:
+        return self.resp.family == "negbin"
 
     def csum(self, a: np.ndarray) -> np.ndarray:
         """Sum per cluster along the first axis."""
@@ -107,6 +131,9 @@ class RestrictedEval:
     loglik_cond: float  # Σ log f(y | β̂, σû), with constants
     converged: bool
     n_inner: int
+    theta: float = np.inf  # NB2 dispersion the evaluation holds fixed
+    score_log_theta: float = 0.0  # NB2: ∂ℓ_R/∂log θ at this σ (0 otherwise)
+    dbeta_log_theta: np.ndarray | None = None  # NB2: ∂β̂/∂log θ at this σ
 
 
 @dataclass(frozen=True)
@@ -128,7 +155,7 @@ class _State:
 def _state(prob: _Problem, sigma: float, beta: np.ndarray, u: np.ndarray) -> _State:
     X = prob.X
     eta = X @ beta + prob.offset + sigma * u[prob.cl]
-    d1, w, d3 = fam.derivs(prob.resp, eta, third=True)
+    d1, w, d3 = fam.derivs(prob.resp, eta, prob.theta, third=True)
     assert d3 is not None
     W = prob.csum(w)
     C = prob.csum(w[:, None] * X)
@@ -148,7 +175,9 @@ def _mode(
 
     def objective(b: np.ndarray, v: np.ndarray) -> float:
         eta = X @ b + off + sigma * v[prob.cl]
-        return float(np.sum(fam.log_density(resp, eta)) - 0.5 * v @ v)
+        if prob.negbin:
+            return float(np.sum(_nb_eta_part(resp.y, eta, prob.theta)) - 0.5 * v @ v)
+        return float(np.sum(fam.log_density(resp, eta, prob.theta)) - 0.5 * v @ v)
 
     st = _state(prob, sigma, beta0.copy(), u0.copy())
     prev_dec = np.inf
@@ -198,7 +227,10 @@ def _evaluate(prob: _Problem, sigma: float, beta0: np.ndarray, u0: np.ndarray) -
     beta, u, d1, d3, W, C, D, S = st.beta, st.u, st.d1, st.d3, st.W, st.C, st.D, st.S
     ub = u[prob.cl]
     sign, logdet_s = np.linalg.slogdet(S)
-    loglik = float(np.sum(fam.log_density(resp, st.eta) + resp.const))
+    if prob.negbin:
+        loglik = float(np.sum(_nb_log_density(resp, st.eta, prob.theta)))
+    else:
+        loglik = float(np.sum(fam.log_density(resp, st.eta) + resp.const))
     value = loglik - 0.5 * float(u @ u) + 0.5 * p * LOG_2PI - 0.5 * float(np.sum(np.log(D)))
     value = value - 0.5 * logdet_s if sign > 0 else -np.inf
 
@@ -222,6 +254,7 @@ def _evaluate(prob: _Problem, sigma: float, beta0: np.ndarray, u0: np.ndarray) -
         + sigma**2 * (C.T * (D_dot / D**2)) @ C
     )
     score = float(u @ r) - 0.5 * (float(np.sum(D_dot / D)) + float(np.sum(S_inv * S_dot.T)))
+    score_lt, dbeta_lt = _theta_score(prob, st, sigma, S_inv) if prob.negbin else (0.0, None)
     return RestrictedEval(
         sigma=float(sigma),
         value=float(value),
@@ -233,7 +266,66 @@ def _evaluate(prob: _Problem, sigma: float, beta0: np.ndarray, u0: np.ndarray) -
         loglik_cond=loglik,
         converged=ok,
         n_inner=n_it,
+        theta=float(prob.theta),
+        score_log_theta=score_lt,
+        dbeta_log_theta=dbeta_lt,
     )
+
+
+def _nb_eta_part(y: np.ndarray, eta: np.ndarray, theta: float) -> np.ndarray:
+    """``y (η - log(1 + μ/θ)) - θ log(1 + μ/θ)``: NB2's log f up to η-free terms.
+
+    ``fam.log_density`` differs from it by ``-(y + θ) log θ``, which is ~1e9 per
+    row at the θ cap and would swamp the line search's comparisons.
+    """
+    l1p = np.log1p(fam.safe_exp(eta) / theta)
+    return y * (eta - l1p) - theta * l1p
+
+
+def _nb_log_density(resp: fam.Response, eta: np.ndarray, theta: float) -> np.ndarray:
+    """NB2 log f per row, with its constants, accurate for any θ up to the cap.
+
+    ``θ log θ + log Γ(y + θ) - log Γ(θ) - (y + θ) log(θ + μ)`` as written cancels
+    terms of size θ log θ (~2e9 at θ = 1e8: ~1e-7 of rounding per row). Here
+    ``log Γ(y + θ) - log Γ(θ) - y log θ = Σ_{k<y} log(1 + k/θ)`` comes from a
+    cumulative table (exact to ~y ulp), and the rest is ``_nb_eta_part``.
+    """
+    y = resp.y
+    y_max = int(y.max()) if len(y) else 0
+    if y_max <= NB_TABLE_MAX:
+        table = np.r_[0.0, np.cumsum(np.log1p(np.arange(y_max) / theta))]
+        ratio = table[y.astype(np.int64)]
+    else:  # very large counts: the direct form (rounding ~1e-16 θ log θ per row)
+        ratio = special.gammaln(y + theta) - special.gammaln(theta) - y * np.log(theta)
+    return ratio + resp.const + _nb_eta_part(y, eta, theta)
+
+
+def _theta_score(
+    prob: _Problem, st: _State, sigma: float, S_inv: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """NB2: ∂ℓ_R/∂log θ at fixed σ and ∂β̂/∂log θ, by implicit differentiation.
+
+    L is maximised over (β, u), so its total θ-derivative is the partial one,
+    Σ ∂log f/∂θ; the log-determinant terms change through ``w`` directly
+    (∂w/∂θ) and through the mode (d3 · ∂η̂/∂θ).
+    """
+    X, theta = prob.X, prob.theta
+    C, D = st.C, st.D
+    l_t, _, d1_t, d2_t = fam.theta_derivs(prob.resp, st.eta, theta)
+    # H (β̇, u̇) = ∂g/∂θ, solved by the same block elimination as the Newton step
+    v_beta = X.T @ d1_t
+    v_u = sigma * prob.csum(d1_t)
+    dbeta = S_inv @ (v_beta - sigma * C.T @ (v_u / D))
+    du = (v_u - sigma * C @ dbeta) / D
+    eta_dot = X @ dbeta + sigma * du[prob.cl]
+    w_dot = d2_t + st.d3 * eta_dot
+    W_dot = prob.csum(w_dot)
+    C_dot = prob.csum(w_dot[:, None] * X)
+    D_dot = sigma**2 * W_dot
+    cross = C_dot.T @ (C / D[:, None])
+    S_dot = (X.T * w_dot) @ X - sigma**2 * (cross + cross.T) + sigma**2 * (C.T * (D_dot / D**2)) @ C
+    score = float(np.sum(l_t)) - 0.5 * (float(np.sum(D_dot / D)) + float(np.sum(S_inv * S_dot.T)))
+    return theta * score, theta * dbeta
 
 
 def _glm_start(prob: _Problem) -> np.ndarray:
@@ -325,6 +417,144 @@ def _info_log_sigma(outer: _Outer, sigma: float) -> float:
     return -(up.sigma * up.score - dn.sigma * dn.score) / (2 * h)
 
 
+@dataclass
+class _NegbinFit:
+    """The NB2 outer optimum: the σ-problem at θ̂ and the warnings on the way."""
+
+    outer: _Outer
+    best: RestrictedEval
+    converged: bool
+    capped: bool
+    warnings: list[str]
+    n_evals: int
+
+
+def _theta_start(prob: _Problem) -> float:
+    """log θ from the moments of a Poisson-GLM-like fit (as fit_glmm starts)."""
+    mu = fam.safe_exp(prob.X @ _glm_start(prob) + prob.offset)
+    excess = float(np.mean((prob.resp.y - mu) ** 2 - mu))
+    ratio = float(np.mean(mu**2)) / excess if excess > 0 else 100.0
+    return float(np.log(np.clip(ratio, 0.1, 100.0)))
+
+
+def _maximise_negbin(prob: _Problem) -> _NegbinFit:
+    """Maximise ℓ_R over (σ ≥ 0, θ > 0) as a profile: for each log θ, σ̂(θ) by the
+    1-D search; the profile's slope in log θ is ∂ℓ_R/∂log θ at σ̂(θ) (envelope:
+    ∂ℓ_R/∂σ = 0 there, also at the boundary σ = 0 where ℓ_R is even in σ), so
+    log θ̂ is the root of that exact slope, bracketed and found by Brent.
+    """
+    fits: dict[float, tuple[_Outer, RestrictedEval, bool, list[str]]] = {}
+
+    def at(lt: float) -> tuple[_Outer, RestrictedEval, bool, list[str]]:
+        lt = float(lt)
+        if lt not in fits:
+            outer = _Outer(replace(prob, theta=float(np.exp(lt))))
+            fits[lt] = (outer, *_maximise(outer))
+        return fits[lt]
+
+    def slope(lt: float) -> float:
+        return at(lt)[1].score_log_theta
+
+    def result(lt: float, capped: bool, extra: list[str], failed: bool = False) -> _NegbinFit:
+        outer, best, ok, warn = at(lt)
+        n = sum(f[0].n_evals for f in fits.values())
+        return _NegbinFit(outer, best, ok and not failed, capped, [*warn, *extra], n)
+
+    step = 1.5  # e^1.5 ≈ 4.5-fold steps in θ while bracketing
+    lt = _theta_start(prob)
+    if slope(lt) > 0:
+        lo = lt
+        while slope(lt) > 0:
+            if lt >= LOG_THETA_MAX:
+                return result(LOG_THETA_MAX, True, [])
+            lo = lt
+            lt = min(lt + step, LOG_THETA_MAX)
+        hi = lt
+    else:
+        hi = lt
+        while slope(lt) <= 0:
+            if lt <= LOG_THETA_MIN:
+                msg = f"NB2 theta fell below {np.exp(LOG_THETA_MIN):g}: the fit is not reliable"
+                return result(lt, False, [msg], failed=True)
+            hi = lt
+            lt = max(lt - step, LOG_THETA_MIN)
+        lo = lt
+    root = optimize.brentq(slope, lo, hi, xtol=1e-10, rtol=1e-12, maxiter=200)
+    if root > LOG_THETA_LIMIT:
+        return result(LOG_THETA_MAX, True, [])
+    return result(root, False, [])
+
+
+def _negbin_info(prob: _Problem, fit: _NegbinFit, singular: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The information of (log σ, log θ) (-Hessian of ℓ_R) and ∂β̂/∂(log σ, log θ).
+
+    Central differences of the exact scores (step 1e-4: error ~1e-8). At σ̂ = 0
+    only the log θ row is used (σ is fixed at the boundary).
+    """
+    best, sigma, theta = fit.best, fit.best.sigma, fit.best.theta
+    h = LOG_THETA_STEP
+    ev = [
+        _evaluate(replace(prob, theta=theta * np.exp(s * h)), sigma, best.beta, best.u)
+        for s in (1.0, -1.0)
+    ]
+    i_tt = -(ev[0].score_log_theta - ev[1].score_log_theta) / (2 * h)
+    assert best.dbeta_log_theta is not None
+    jac = np.c_[sigma * best.dbeta, best.dbeta_log_theta]
+    if singular:
+        return np.array([[np.inf, 0.0], [0.0, i_tt]]), jac
+    i_ss = _info_log_sigma(fit.outer, sigma)
+    up = fit.outer(sigma * np.exp(LOG_SIGMA_STEP))
+    dn = fit.outer(sigma * np.exp(-LOG_SIGMA_STEP))
+    i_st_a = -(up.score_log_theta - dn.score_log_theta) / (2 * LOG_SIGMA_STEP)
+    i_st_b = -sigma * (ev[0].score - ev[1].score) / (2 * h)
+    i_st = 0.5 * (i_st_a + i_st_b)  # the two differences agree to ~1e-8
+    return np.array([[i_ss, i_st], [i_st, i_tt]]), jac
+
+
+def _negbin_cov(
+    prob: _Problem,
+    fit: _NegbinFit,
+    cov_schur: np.ndarray,
+    s_ok: bool,
+    names: list[str],
+) -> tuple[np.ndarray, np.ndarray, list[str], bool, float]:
+    """NB2: β's joint covariance and that of (β, log σ, log θ).
+
+    ``cov_joint = S⁻¹ + J I⁻¹ Jᵀ`` with ``J = ∂β̂/∂(log σ, log θ)`` and ``I``
+    the information of the outer parameters that are free (log σ unless σ̂ = 0,
+    log θ unless θ̂ is at its cap); fixed ones get NaN rows in ``cov_full``.
+    Also returns whether it is positive definite and max |∂ℓ_R/∂ free|.
+    """
+    p = len(names)
+    best = fit.best
+    singular = best.sigma == 0.0
+    free = np.array([not singular, not fit.capped])
+    full_names = [*names, "log_sigma", "log_theta"]
+    cov_full = np.full((p + 2, p + 2), np.nan)
+    cov_joint = cov_schur.copy()
+    grads = [abs(best.sigma * best.score) if not singular else 0.0]
+    if not fit.capped:
+        grads.append(abs(best.score_log_theta))
+    pd_ok = s_ok
+    if free.any():
+        if fit.capped:  # θ fixed at the cap: σ alone, as for Poisson
+            info2 = np.array([[_info_log_sigma(fit.outer, best.sigma), 0.0], [0.0, np.inf]])
+            jac = np.c_[best.sigma * best.dbeta, np.zeros(p)]
+        else:
+            info2, jac = _negbin_info(prob, fit, singular)
+        info = info2[np.ix_(free, free)]
+        pd_ok = s_ok and bool(np.all(np.linalg.eigvalsh(info) > 0))
+        if pd_ok:
+            inv = np.linalg.inv(info)
+            j = jac[:, free]
+            cov_joint = cov_schur + j @ inv @ j.T
+            idx = np.r_[np.arange(p), p + np.flatnonzero(free)]
+            blk = np.block([[cov_joint, j @ inv], [(j @ inv).T, inv]])
+            cov_full[np.ix_(idx, idx)] = blk
+    cov_full[:p, :p] = cov_joint
+    return cov_joint, cov_full, full_names, pd_ok, float(max(grads))
+
+
 def fit_glmm_reml(
     formula: str,
     data: pd.DataFrame,
@@ -350,8 +580,9 @@ def fit_glmm_reml(
         One row per observation; rows with missing values are an error.
     cluster : str
         Column identifying the cluster (random intercept).
-    family : {"binomial", "poisson"}
-        Binomial (0/1 response, logit) or Poisson (log).
+    family : {"binomial", "poisson", "negbin"}
+        Binomial (0/1 response, logit), Poisson (log) or negative binomial NB2
+        (log; variance μ + μ²/θ, θ estimated by the restricted likelihood too).
     df : {"between-within", "residual", "z"}
         Degrees of freedom as in ``fit_glmm``: between-within gives cluster-level
         terms ``clusters - (number of cluster-level columns)``.
@@ -366,11 +597,13 @@ def fit_glmm_reml(
     ModelResults
         ``llf`` is the restricted log-likelihood (glmmTMB's ``logLik`` with
         ``REML=TRUE``; not comparable with ML log-likelihoods); ``cluster_var``
-        is σ̂². ``extra`` holds ``estimation="REML"``, ``cov_schur``,
-        ``cov_joint``, ``cov_full`` (joint covariance of (β, log σ)), ``sigma``,
-        the random effects ``σû`` and the cluster-level terms.
-        ``diagnostics.n_iterations`` counts evaluations of ℓ_R (each an inner
-        Newton solve); ``max_abs_gradient`` is |dℓ_R/dlog σ| at σ̂ (0 at σ̂ = 0).
+        is σ̂²; ``theta`` is NB2's θ̂ (None otherwise). ``extra`` holds
+        ``estimation="REML"``, ``cov_schur``, ``cov_joint``, ``cov_full`` (joint
+        covariance of (β, log σ), and log θ for NB2; NaN rows for a parameter
+        at its boundary), ``sigma``, ``theta_capped``, the random effects ``σû``
+        and the cluster-level terms. ``diagnostics.n_iterations`` counts
+        evaluations of ℓ_R (each an inner Newton solve); ``max_abs_gradient`` is
+        the largest |∂ℓ_R/∂log σ|, |∂ℓ_R/∂log θ| over the free ones at the estimate.
 
     Examples
     --------
@@ -386,7 +619,8 @@ def fit_glmm_reml(
     """
     if family not in REML_FAMILIES:
         raise ModelError(
-            f"fit_glmm_reml supports family {' or '.join(REML_FAMILIES)}; got {family!r}"
+            f"fit_glmm_reml supports family {', '.join(REML_FAMILIES[:-1])} or "
+            f"{REML_FAMILIES[-1]}; got {family!r}"
         )
     if df not in DF_METHODS:
         raise ModelError(f"df must be one of {', '.join(DF_METHODS)}; got {df!r}")
@@ -416,9 +650,21 @@ def fit_glmm_reml(
         starts=starts,
     )
     warnings = _cluster_warnings(prob, design.cluster_labels)
-    outer = _Outer(prob)
-    best, converged, opt_warn = _maximise(outer)
-    warnings.extend(opt_warn)
+    negbin = family == "negbin"
+    nb_fit: _NegbinFit | None = None
+    if negbin:
+        nb_fit = _maximise_negbin(prob)
+        outer, best, converged = nb_fit.outer, nb_fit.best, nb_fit.converged
+        warnings.extend(nb_fit.warnings)
+        if nb_fit.capped:
+            warnings.append(
+                "NB2 theta reached its cap (1e8): no overdispersion beyond Poisson; "
+                "consider family='poisson'"
+            )
+    else:
+        outer = _Outer(prob)
+        best, converged, opt_warn = _maximise(outer)
+        warnings.extend(opt_warn)
     singular = best.sigma == 0.0
     sigma = best.sigma
     beta = best.beta
@@ -426,6 +672,12 @@ def fit_glmm_reml(
     cov_schur = np.linalg.inv(best.schur) if s_ok else np.full((p, p), np.nan)
     if singular:
         warnings.append("cluster variance estimated at 0 (singular fit): the model equals the GLM")
+    if nb_fit is not None:
+        cov_joint, cov_full, full_names, pd_ok, max_grad = _negbin_cov(
+            prob, nb_fit, cov_schur, s_ok, list(design.names)
+        )
+        info = np.nan
+    elif singular:
         info, pd_ok, max_grad = np.inf, s_ok, 0.0
         d_beta_log = np.zeros(p)
         cov_joint = cov_schur.copy()
@@ -451,12 +703,13 @@ def fit_glmm_reml(
     df_vec, df_warn = _df(df, level, n, G, p)
     warnings.extend(df_warn)
 
-    full_names = [*design.names, "log_sigma"]
-    cov_full = np.full((p + 1, p + 1), np.nan)
-    cov_full[:p, :p] = cov_joint
-    if not singular and info > 0:
-        cov_full[p, p] = 1.0 / info
-        cov_full[:p, p] = cov_full[p, :p] = d_beta_log / info
+    if nb_fit is None:
+        full_names = [*design.names, "log_sigma"]
+        cov_full = np.full((p + 1, p + 1), np.nan)
+        cov_full[:p, :p] = cov_joint
+        if not singular and info > 0:
+            cov_full[p, p] = 1.0 / info
+            cov_full[:p, p] = cov_full[p, :p] = d_beta_log / info
     labels = design.cluster_labels
     names = list(design.names)
     extra: dict[str, Any] = {
@@ -472,6 +725,7 @@ def fit_glmm_reml(
         "cov_joint": pd.DataFrame(cov_joint, index=names, columns=names),
         "cov_full": pd.DataFrame(cov_full, index=full_names, columns=full_names),
         "sigma": sigma,
+        "theta_capped": bool(nb_fit is not None and nb_fit.capped),
         "cluster_level_terms": tuple(nm for nm, lv in zip(names, level, strict=True) if lv),
         "random_effects": pd.Series(
             sigma * best.u, index=pd.Index(labels, name="cluster"), name="random_effect"
@@ -484,7 +738,7 @@ def fit_glmm_reml(
         singular=bool(singular),
         max_abs_gradient=float(max_grad),
         hessian_positive_definite=bool(pd_ok),
-        n_iterations=int(outer.n_evals),
+        n_iterations=int(outer.n_evals if nb_fit is None else nb_fit.n_evals),
         warnings=tuple(warnings),
     )
     return ModelResults(
@@ -498,9 +752,9 @@ def fit_glmm_reml(
         nobs=n,
         n_clusters=G,
         llf=best.value,
-        n_estimated=p + 1,
+        n_estimated=p + 2 if negbin else p + 1,
         cluster_var=sigma * sigma,
-        theta=None,
+        theta=best.theta if negbin else None,
         scale=1.0,
         df_method=df,
         diagnostics=diag,
@@ -516,12 +770,16 @@ def restricted_loglik(
     *,
     family: RemlFamily = "binomial",
     offset: np.ndarray | None = None,
+    theta: float | None = None,
 ) -> RestrictedEval:
     """ℓ_R at a given σ, with the joint mode of (β, u): the building block of the fit.
 
     ``cluster`` holds integer codes or labels (rows need not be sorted); the
     returned ``u`` follows the sorted cluster labels. For checks and profiles.
+    ``theta`` is the NB2 dispersion, required for (and only for) ``family="negbin"``.
     """
+    if (family == "negbin") != (theta is not None):
+        raise ModelError("restricted_loglik takes theta for family='negbin' only (and needs it)")
     labels, codes = np.unique(np.asarray(cluster), return_inverse=True)
     order = np.argsort(codes, kind="stable")
     cl = codes[order]
@@ -533,6 +791,7 @@ def restricted_loglik(
         offset=np.zeros(len(cl)) if offset is None else np.asarray(offset, dtype=float)[order],
         cl=cl,
         starts=starts,
+        theta=np.inf if theta is None else float(theta),
     )
     return _evaluate(prob, float(sigma), _glm_start(prob), np.zeros(len(labels)))
 

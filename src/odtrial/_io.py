@@ -28,6 +28,21 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_replaceable(
+    target: Path,
+    *,
+    marker: str,
+    kind: str,
+    error: type[OdtrialError],
+    keep: tuple[str, ...] = (),
+) -> None:
+    """Raise ``error`` unless ``target`` is absent, empty (but for ``keep``), or holds
+    ``marker`` (see :func:`atomic_folder`); callers use it to refuse before any work."""
+    if target.exists() and not (target / marker).is_file():
+        if not target.is_dir() or any(f.name not in keep for f in target.iterdir()):
+            raise error(f"{target}: exists and is not {kind} (no {marker}); refusing to overwrite")
+
+
 @contextlib.contextmanager
 def atomic_folder(
     target: str | Path,
@@ -59,10 +74,8 @@ def atomic_folder(
     or an older folder) is left exactly as it was.
     """
     target = Path(target)
+    check_replaceable(target, marker=marker, kind=kind, error=error, keep=keep)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() and not (target / marker).is_file():
-        if not target.is_dir() or any(f.name not in keep for f in target.iterdir()):
-            raise error(f"{target}: exists and is not {kind} (no {marker}); refusing to overwrite")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         for name in keep:

@@ -37,7 +37,7 @@ from typing import Any, Final
 
 import pandas as pd
 
-from odtrial._io import atomic_folder
+from odtrial._io import atomic_folder, check_replaceable
 from odtrial.analysis import baseline
 from odtrial.analysis.blinding import (
     ArmView,
@@ -130,12 +130,19 @@ def analyse(
     return results
 
 
+OUTPUT_MARKER: Final = "results.json"
+OUTPUT_KIND: Final = "an odtrial analysis folder"
+
+
 def output_folder(out: str | Path) -> contextlib.AbstractContextManager[Path]:
     """An analysis output folder, written whole (see :func:`odtrial._io.atomic_folder`);
     an existing folder is replaced only if it holds a ``results.json``."""
-    return atomic_folder(
-        out, marker="results.json", kind="an odtrial analysis folder", error=PlanError
-    )
+    return atomic_folder(out, marker=OUTPUT_MARKER, kind=OUTPUT_KIND, error=PlanError)
+
+
+def check_output_folder(out: str | Path) -> None:
+    """Refuse, before any work, an ``out`` that :func:`output_folder` would refuse."""
+    check_replaceable(Path(out), marker=OUTPUT_MARKER, kind=OUTPUT_KIND, error=PlanError)
 
 
 def compute_analysis(
@@ -175,6 +182,7 @@ def compute_analysis(
 
     outcome_rows = [_outcome(o, datasets[(o.window_months, o.cpz_method)], view) for o in ordered]
     flip = view.report_type == "blinded" and view.display[arms[0]] != view.codes[0]
+    record = _record(fz)
     sens_rows = []
     for sens in pl.sensitivity:
         so = pl.outcomes[sens.outcome]
@@ -187,7 +195,7 @@ def compute_analysis(
                 arms=(arms[0], arms[1]),
                 flip=flip,
                 seed=seed,
-                record=_record(fz),
+                record=record,
             )
         )
     if not view.comparative:

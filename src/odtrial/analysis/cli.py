@@ -7,6 +7,15 @@ from typing import Annotated
 
 import typer
 
+# Options both commands take.
+Unblind = Annotated[
+    bool, typer.Option("--unblind", help="Show the real arms (final, locked plan only).")
+]
+OpenReport = Annotated[
+    bool, typer.Option("--open", help="Open report for a DMC: arms pooled, no effects.")
+]
+SEED_HELP = "Seed of the permutation test's space when the freeze has no randomisation record."
+
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
@@ -28,15 +37,9 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--plan", help="Analysis plan (default: the shipped SAP)."),
         ] = None,
-        seed: Annotated[
-            int | None, typer.Option("--seed", help="Seed of the permutation test's space.")
-        ] = None,
-        unblind: Annotated[
-            bool, typer.Option("--unblind", help="Show the real arms (final, locked plan only).")
-        ] = False,
-        open_report: Annotated[
-            bool, typer.Option("--open", help="Open report for a DMC: arms pooled, no effects.")
-        ] = False,
+        seed: Annotated[int | None, typer.Option("--seed", help=SEED_HELP)] = None,
+        unblind: Unblind = False,
+        open_report: OpenReport = False,
     ) -> None:
         """Run the whole job: ingest -> validate -> freeze -> derive -> analyse -> report."""
         from odtrial.analysis.pipeline import run
@@ -61,14 +64,10 @@ def register(app: typer.Typer) -> None:
         freeze: Annotated[Path, typer.Option("--freeze", help="Data freeze folder.")],
         out: Annotated[Path, typer.Option("--out", help="Output folder.")],
         seed: Annotated[
-            int, typer.Option("--seed", help="Seed of the permutation test's space.")
+            int, typer.Option("--seed", help=SEED_HELP)
         ] = 20250630,  # = analyse.DEFAULT_SEED (not imported: keeps the CLI start fast)
-        unblind: Annotated[
-            bool, typer.Option("--unblind", help="Show the real arms (final, locked plan only).")
-        ] = False,
-        open_report: Annotated[
-            bool, typer.Option("--open", help="Open report for a DMC: arms pooled, no effects.")
-        ] = False,
+        unblind: Unblind = False,
+        open_report: OpenReport = False,
     ) -> None:
         """Run the analysis plan over a data freeze: results.json, analysis dataset, tables."""
         from odtrial.analysis.analyse import analyse

@@ -97,12 +97,9 @@ def run(
 
 def _check_apart(out: Path, freeze: Path) -> None:
     """Fail before any work: the two folders must be apart, and ``out`` ours to replace."""
-    if out.exists() and not (out / "results.json").is_file():
-        if not out.is_dir() or any(out.iterdir()):
-            raise PlanError(
-                f"{out}: exists and is not an odtrial analysis folder (no results.json); "
-                "refusing to overwrite"
-            )
+    from odtrial.analysis.analyse import check_output_folder
+
+    check_output_folder(out)
     o, f = out.resolve(), freeze.resolve()
     if o == f or o in f.parents or f in o.parents:
         raise PlanError(

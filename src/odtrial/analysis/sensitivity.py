@@ -56,8 +56,16 @@ class RecordRef:
     log_head: str
 
 
-def _diag(res: Any) -> dict[str, Any]:
-    return res.diagnostics.to_dict()
+def _fitted(res: Any, effect: dict[str, Any], *, formula: bool = True) -> dict[str, Any]:
+    """The parts of a sensitivity row every fitted model gives."""
+    out = {
+        "effect": effect,
+        "p_value": float(res.pvalues[TREAT]),
+        "diagnostics": res.diagnostics.to_dict(),
+        "n_analysed": res.nobs,
+        "n_clusters": res.n_clusters,
+    }
+    return out | {"formula": res.formula} if formula else out
 
 
 def run_sensitivity(
@@ -108,13 +116,7 @@ def _gee(
     od = outcome_data(dataset, outcome)
     spec = ModelSpec("gee", opts.get("family"), outcome.model.covariates, opts)
     res = fit_model(od, outcome.type, spec)
-    return {
-        "effect": effect_dict(res, outcome.type),
-        "p_value": float(res.pvalues[TREAT]),
-        "diagnostics": _diag(res),
-        "n_analysed": res.nobs,
-        "n_clusters": res.n_clusters,
-        "formula": res.formula,
+    return _fitted(res, effect_dict(res, outcome.type)) | {
         "note": f"working correlation {res.extra.get('cov_struct')}, alpha = {float(res.extra.get('alpha', np.nan)):.4f}; "
         f"{res.extra.get('cov_type')} sandwich; t on {float(res.df[TREAT]):g} df",
     }
@@ -137,12 +139,8 @@ def _cluster_level(outcome: Outcome, dataset: pd.DataFrame, opts: dict[str, Any]
     log_scale = res.link == "log"
     abbrev = {"risk difference": "RD", "mean difference": "MD", "rate difference": "RD",
               "risk ratio": "RR", "rate ratio": "RR"}.get(measure, "")  # fmt: skip
-    return {
-        "effect": effect_of(res, measure=measure, abbrev=abbrev, log_scale=log_scale),
-        "p_value": float(res.pvalues[TREAT]),
-        "diagnostics": _diag(res),
-        "n_analysed": res.nobs,
-        "n_clusters": res.n_clusters,
+    effect = effect_of(res, measure=measure, abbrev=abbrev, log_scale=log_scale)
+    return _fitted(res, effect, formula=False) | {
         "note": f"{res.extra.get('weights', opts.get('weights', 'unweighted'))} cluster summaries, "
         f"two-stage adjustment for {rhs}; t on {float(res.df[TREAT]):g} df",
     }
@@ -152,7 +150,6 @@ def _refit(
     sens: Sensitivity, outcome: Outcome, dataset: pd.DataFrame, opts: dict[str, Any]
 ) -> dict[str, Any]:
     spec = outcome.model
-    covs: tuple[str, ...] = ()
     if sens.method == "unadjusted":
         new_spec = replace(spec, covariates=())
     else:
@@ -160,21 +157,15 @@ def _refit(
             raise PlanError(
                 f"sensitivity {sens.id}: method {sens.method!r} differs from the outcome's model {spec.kind!r}"
             )
-        covs = tuple(opts.get("covariates", spec.covariates))
         merged = {
             **spec.options,
             **{k: v for k, v in opts.items() if k not in ("covariates", "family")},
         }
+        covs = tuple(opts.get("covariates", spec.covariates))
         new_spec = ModelSpec(spec.kind, opts.get("family", spec.family), covs, merged)
     od = outcome_data(dataset, outcome, covariates=new_spec.covariates)
     res = fit_model(od, outcome.type, new_spec)
-    return {
-        "effect": effect_dict(res, outcome.type),
-        "p_value": float(res.pvalues[TREAT]),
-        "diagnostics": _diag(res),
-        "n_analysed": res.nobs,
-        "n_clusters": res.n_clusters,
-        "formula": res.formula,
+    return _fitted(res, effect_dict(res, outcome.type)) | {
         "note": f"{new_spec.kind} {res.family}, {res.df_method} df; covariates: "
         + (", ".join(new_spec.covariates) or "none"),
     }

@@ -689,8 +689,11 @@ def _df(method: str, level: np.ndarray, n: int, G: int, p: int) -> tuple[np.ndar
     ]
 
 
-def _cluster_warnings(prob: Problem, labels: np.ndarray) -> list[str]:
-    if prob.family != "binomial":
+def _cluster_warnings(prob: Any, labels: np.ndarray) -> list[str]:
+    """Clusters whose outcomes are all 0 (or all 1): legal, but worth saying.
+
+    ``prob`` is any problem with ``resp`` and ``csum`` (the ML and REML fits')."""
+    if prob.resp.family != "binomial":
         zero = prob.csum(prob.resp.y) == 0
         return [_listing("all-zero counts", zero, labels)] if zero.any() else []
     succ, tot = prob.csum(prob.resp.y), prob.csum(prob.resp.trials)

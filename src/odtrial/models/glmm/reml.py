@@ -70,7 +70,13 @@ from scipy import optimize, special
 from odtrial.errors import ModelError
 from odtrial.models.design import build_design, check_rank
 from odtrial.models.glmm import families as fam
-from odtrial.models.glmm.model import _check_response, _cluster_level_columns, _df
+from odtrial.models.glmm.model import (
+    _check_response,
+    _cluster_level_columns,
+    _cluster_warnings,
+    _column_or_array,
+    _df,
+)
 from odtrial.models.results import Diagnostics, ModelResults
 
 RemlFamily = Literal["binomial", "poisson", "negbin"]
@@ -633,7 +639,7 @@ def fit_glmm_reml(
     extra_cols = (offset,) if isinstance(offset, str) else ()
     design = build_design(formula, data, cluster=cluster, extra=extra_cols)
     check_rank(design)
-    off = _offset(offset, data, design.nobs)
+    off = _column_or_array(offset, data, design, "offset")
     _check_response(family, design.y, None)
     G = design.n_clusters
     if G < 2:
@@ -794,38 +800,6 @@ def restricted_loglik(
         theta=np.inf if theta is None else float(theta),
     )
     return _evaluate(prob, float(sigma), _glm_start(prob), np.zeros(len(labels)))
-
-
-def _offset(offset: Any, data: pd.DataFrame, n: int) -> np.ndarray | None:
-    if offset is None:
-        return None
-    if isinstance(offset, str):
-        col = data[offset]
-        if not pd.api.types.is_numeric_dtype(col):
-            raise ModelError(f"offset column {offset!r} must be numeric (got {col.dtype})")
-        v = col.to_numpy(dtype=float)
-    else:
-        v = np.asarray(offset, dtype=float).ravel()
-    if len(v) != n:
-        raise ModelError(f"offset has {len(v)} values but the data have {n} rows")
-    if not np.all(np.isfinite(v)):
-        raise ModelError("offset has missing or infinite values")
-    return v
-
-
-def _cluster_warnings(prob: _Problem, labels: np.ndarray) -> list[str]:
-    """Clusters whose outcomes are all 0 (or all 1): legal, but worth saying."""
-    succ = prob.csum(prob.resp.y)
-    checks = [("all-zero outcomes", succ == 0)]
-    if prob.resp.family == "binomial":
-        checks.append(("all-one outcomes", succ == prob.csum(prob.resp.trials)))
-    out = []
-    for what, mask in checks:
-        if mask.any():
-            shown = ", ".join(str(x) for x in labels[mask][:5])
-            more = "" if mask.sum() <= 5 else ", ..."
-            out.append(f"{int(mask.sum())} of {len(mask)} clusters have {what} ({shown}{more})")
-    return out
 
 
 __all__ = ["RestrictedEval", "fit_glmm_reml", "restricted_loglik"]

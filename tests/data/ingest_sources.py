@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from odtrial.data.canonical import DATE_FIELDS
+
 DIALECTS = ("csv8", "csv1252", "excel", "sav", "dta", "xpt")
 KEY = "test-key-0123456789abcdef"
 CUTOFF = date(2025, 6, 30)
@@ -61,16 +63,6 @@ _SRC_COLS = {  # canonical -> source column name (<= 8 chars for xpt)
         "start_date": "RXSTART",
         "end_date": "RXEND",
     },
-}
-_DATES = {
-    "date_of_birth",
-    "consent_date",
-    "assessment_date",
-    "admission_date",
-    "discharge_date",
-    "referral_date",
-    "start_date",
-    "end_date",
 }
 
 
@@ -186,7 +178,7 @@ def _source_frame(df: pd.DataFrame, table: str, dialect: str) -> pd.DataFrame:
         out["legal_status"] = out["legal_status"].map(_LEGAL)
     if "drug" in out and dialect == "csv1252":
         out["drug"] = out["drug"].map(_DRUG_1252)
-    for d in _DATES & set(out.columns):
+    for d in DATE_FIELDS & set(out.columns):
         if dialect == "csv8":
             out[d] = out[d].dt.strftime("%Y-%m-%d")
         elif dialect == "csv1252":

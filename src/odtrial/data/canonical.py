@@ -78,6 +78,11 @@ MAPPED: dict[str, tuple[Field, ...]] = {
 
 # What a freeze holds (besides PROVENANCE). Identifiers are replaced:
 # nhs_number -> participant_id (keyed pseudonym); date_of_birth -> age_at_consent.
+# Every mapped field that holds a date, whichever table it is in.
+DATE_FIELDS: frozenset[str] = frozenset(
+    f.name for fields in MAPPED.values() for f in fields if f.kind == "date"
+)
+
 FROZEN: dict[str, tuple[str, ...]] = {
     "clusters": (
         "cluster_id",

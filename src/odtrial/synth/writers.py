@@ -18,22 +18,11 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 
+from odtrial.data.canonical import DATE_FIELDS
 from odtrial.synth.config import Dialect
 from odtrial.synth.population import EPOCH
 
 SAS_EPOCH_SHIFT = 3653  # days from 1960-01-01 to 1970-01-01
-DATE_FIELDS = frozenset(
-    {
-        "date_of_birth",
-        "consent_date",
-        "assessment_date",
-        "admission_date",
-        "discharge_date",
-        "referral_date",
-        "start_date",
-        "end_date",
-    }
-)
 NOTES = (
     "Seen at home with family",
     "Client’s mother present at meeting",

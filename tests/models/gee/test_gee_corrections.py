@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,20 +11,11 @@ import pytest
 import statsmodels.api as sm
 from scipy import linalg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gee_reference import CASES, REF, model_args, reference_data
+
 from odtrial.errors import ModelError
 from odtrial.models.gee import ClusterContributions, fit_gee, sandwich_cov
-
-REF_DIR = Path(__file__).resolve().parents[2] / "reference" / "gee"
-REF = json.loads((REF_DIR / "reference.json").read_text())
-CASES = ["bin24", "bin12rare", "gauss30", "pois20", "pois20off"]
-
-
-def model_args(name: str) -> tuple[str, dict]:
-    """Python formula and options for a reference case (R writes the offset in the formula)."""
-    if name == "pois20off":
-        return "y ~ arm + x", {"offset": "logt"}
-    return REF[name]["formula"], {}
-
 
 KEYS = {
     "robust": "se_robust",
@@ -32,10 +23,6 @@ KEYS = {
     "kauermann-carroll": "se_kauermann_carroll",
     "fay-graubard": "se_fay_graubard",
 }
-
-
-def _data(name: str) -> pd.DataFrame:
-    return pd.read_csv(REF_DIR / f"{name}.csv")
 
 
 @pytest.mark.parametrize("cov_type", list(KEYS))
@@ -52,7 +39,7 @@ def test_corrections_match_r_by_hand(name: str, cov_struct: str, cov_type: str) 
     formula, kw = model_args(name)
     res = fit_gee(
         formula,
-        _data(name),
+        reference_data(name),
         cluster="cluster",
         family=ref["family"],
         cov_struct=cov_struct,
@@ -64,7 +51,7 @@ def test_corrections_match_r_by_hand(name: str, cov_struct: str, cov_type: str) 
 
 def _statsmodels_pieces(name: str) -> tuple[ClusterContributions, object]:
     """Per-cluster U_i, M_i at statsmodels' own GEE solution, and its results."""
-    d = _data(name)
+    d = reference_data(name)
     model = sm.GEE.from_formula(
         REF[name]["formula"],
         groups="cluster",
@@ -162,7 +149,7 @@ def test_ordering_on_typical_trial_data(name: str, cov_struct: str) -> None:
     se = {
         ct: fit_gee(
             formula,
-            _data(name),
+            reference_data(name),
             cluster="cluster",
             family=ref["family"],
             cov_struct=cov_struct,
@@ -201,7 +188,7 @@ def test_fay_graubard_bound_in_closed_form() -> None:
 
 def test_leverage_one_cluster_is_refused_by_md_but_not_fg() -> None:
     """A term that only one cluster identifies gives that cluster leverage 1."""
-    d = _data("gauss30")
+    d = reference_data("gauss30")
     d["only_c01"] = (d["cluster"] == "c01").astype(float)
     with pytest.raises(ModelError, match=r"cluster 'c01' has leverage 1"):
         fit_gee(

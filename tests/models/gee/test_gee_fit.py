@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,20 +10,11 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gee_reference import CASES, REF, REF_DIR, model_args, reference_data
+
 from odtrial.models import ModelResults
 from odtrial.models.gee import fit_gee
-
-REF_DIR = Path(__file__).resolve().parents[2] / "reference" / "gee"
-REF = json.loads((REF_DIR / "reference.json").read_text())
-CASES = ["bin24", "bin12rare", "gauss30", "pois20", "pois20off"]
-
-
-def model_args(name: str) -> tuple[str, dict]:
-    """Python formula and options for a reference case (R writes the offset in the formula)."""
-    if name == "pois20off":
-        return "y ~ arm + x", {"offset": "logt"}
-    return REF[name]["formula"], {}
-
 
 # The issue's tolerances are beta 5e-3 and SE 3%. We use the same alpha and
 # phi estimators as geepack, so the only difference left is geepack's own
@@ -33,10 +24,6 @@ BETA_ATOL = 1e-4
 SE_RTOL = 1e-4
 
 
-def _data(name: str) -> pd.DataFrame:
-    return pd.read_csv(REF_DIR / f"{name}.csv")
-
-
 @pytest.mark.parametrize("cov_struct", ["exchangeable", "independence"])
 @pytest.mark.parametrize("name", CASES)
 def test_matches_geepack(name: str, cov_struct: str) -> None:
@@ -44,7 +31,7 @@ def test_matches_geepack(name: str, cov_struct: str) -> None:
     formula, kw = model_args(name)
     res = fit_gee(
         formula,
-        _data(name),
+        reference_data(name),
         cluster="cluster",
         family=ref["family"],
         cov_struct=cov_struct,
@@ -70,7 +57,7 @@ def test_matches_geepack(name: str, cov_struct: str) -> None:
 def test_independence_equals_glm(name: str) -> None:
     """GEE with working independence solves the GLM score equations."""
     ref = REF[name]
-    d = _data(name)
+    d = reference_data(name)
     formula, kw = model_args(name)
     res = fit_gee(
         formula, d, cluster="cluster", family=ref["family"], cov_struct="independence", **kw
@@ -88,7 +75,7 @@ def test_independence_equals_glm(name: str) -> None:
 
 
 def test_default_is_mancl_derouen_with_t_on_clusters_minus_parameters() -> None:
-    d = _data("bin24")
+    d = reference_data("bin24")
     res = fit_gee("y ~ arm + x + z", d, cluster="cluster", family="binomial")
     md = fit_gee(
         "y ~ arm + x + z", d, cluster="cluster", family="binomial", cov_type="mancl-derouen"
@@ -111,7 +98,7 @@ def test_default_is_mancl_derouen_with_t_on_clusters_minus_parameters() -> None:
 def test_use_t_false_gives_z() -> None:
     res = fit_gee(
         "y ~ arm + x",
-        _data("bin12rare"),
+        reference_data("bin12rare"),
         cluster="cluster",
         family="binomial",
         cov_type="robust",
@@ -122,7 +109,7 @@ def test_use_t_false_gives_z() -> None:
 
 
 def test_row_order_and_label_type_do_not_matter() -> None:
-    d = _data("pois20")
+    d = reference_data("pois20")
     base = fit_gee("y ~ arm + x", d, cluster="cluster", family="poisson")
     shuffled = d.sample(frac=1.0, random_state=np.random.RandomState(3)).reset_index(drop=True)
     shuffled["cluster"] = shuffled["cluster"].str[1:].astype(int) * 7  # integer labels
@@ -133,7 +120,9 @@ def test_row_order_and_label_type_do_not_matter() -> None:
 
 
 def test_results_are_immutable_and_tidy() -> None:
-    res = fit_gee("y ~ arm + x + z", _data("gauss30"), cluster="cluster", family="gaussian")
+    res = fit_gee(
+        "y ~ arm + x + z", reference_data("gauss30"), cluster="cluster", family="gaussian"
+    )
     with pytest.raises(AttributeError):
         res.nobs = 3  # type: ignore[misc]
     params = res.params
@@ -154,7 +143,7 @@ def test_results_are_immutable_and_tidy() -> None:
 
 
 def test_factor_terms_and_no_intercept() -> None:
-    d = _data("bin24").assign(grp=lambda f: np.where(f["x"] > 0, "hi", "lo"))
+    d = reference_data("bin24").assign(grp=lambda f: np.where(f["x"] > 0, "hi", "lo"))
     res = fit_gee("y ~ arm + C(grp)", d, cluster="cluster", family="binomial")
     assert list(res.params.index) == ["Intercept", "arm", "C(grp)[T.lo]"]
     res0 = fit_gee("y ~ 0 + C(grp)", d, cluster="cluster", family="binomial")
@@ -163,7 +152,7 @@ def test_factor_terms_and_no_intercept() -> None:
 
 
 def test_offset_as_array_equals_offset_as_column() -> None:
-    d = _data("pois20off")
+    d = reference_data("pois20off")
     a = fit_gee("y ~ arm + x", d, cluster="cluster", family="poisson", offset="logt")
     b = fit_gee("y ~ arm + x", d, cluster="cluster", family="poisson", offset=d["logt"].to_numpy())
     np.testing.assert_array_equal(a.params, b.params)

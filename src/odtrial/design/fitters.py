@@ -39,12 +39,17 @@ import importlib
 import importlib.util
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from odtrial.errors import DesignError
+
+if TYPE_CHECKING:
+    from odtrial.models.glmm.model import Family, Method
+    from odtrial.models.results import ModelResults
 
 Fitter = Callable[[pd.DataFrame, str], float]
 
@@ -112,11 +117,7 @@ def glmm_pvalue(data: pd.DataFrame, kind: str) -> float:
             total, x, labels, names=names, family="binomial", trials=np.bincount(cl).astype(float)
         )
     elif kind == "count" and data.attrs.get("theta") is not None:
-        from odtrial.models.glmm import fit_glmm
-
-        formula = "y ~ arm + C(stratum)" if data["stratum"].nunique() > 1 else "y ~ arm"
-        offset = np.log(data["followup"].to_numpy(dtype=float))
-        res = fit_glmm(formula, data, cluster="cluster", family="negbin", offset=offset)
+        res = _individual_glmm(data, kind, "ML")
     elif kind == "count":
         time_at_risk = np.bincount(cl, weights=data["followup"].to_numpy(dtype=float))
         res = fit_glmm_arrays(
@@ -126,14 +127,12 @@ def glmm_pvalue(data: pd.DataFrame, kind: str) -> float:
         raise DesignError(
             "the GLMM fitter is for binary and count outcomes; use 'lmm' or 'cluster-t'"
         )
-    return float(res.pvalues["arm"]) if res.converged else float("nan")
+    return _pvalue(res)
 
 
 def glmm_reml_pvalue(data: pd.DataFrame, kind: str) -> float:
     """odtrial's GLMM by REML on the individual rows: binomial, or Poisson with a log
     follow-up offset; ``y ~ arm [+ C(stratum)]``, between-within df."""
-    from odtrial.models.glmm import fit_glmm
-
     if kind not in ("binary", "count"):
         raise DesignError(
             "the GLMM fitter is for binary and count outcomes; use 'lmm' or 'cluster-t'"
@@ -142,14 +141,34 @@ def glmm_reml_pvalue(data: pd.DataFrame, kind: str) -> float:
         raise DesignError(
             "REML is not available for negative binomial counts; use fitter 'glmm' or 'cluster-t'"
         )
-    formula = "y ~ arm + C(stratum)" if data["stratum"].nunique() > 1 else "y ~ arm"
+    return _pvalue(_individual_glmm(data, kind, "REML"))
+
+
+def _formula(data: pd.DataFrame) -> str:
+    return "y ~ arm + C(stratum)" if data["stratum"].nunique() > 1 else "y ~ arm"
+
+
+def _individual_glmm(data: pd.DataFrame, kind: str, method: Method) -> ModelResults:
+    """The GLMM on the individual rows: binomial, or for counts Poisson (negative
+    binomial when simulated with a dispersion) with a log follow-up offset."""
+    from odtrial.models.glmm import fit_glmm
+
     if kind == "binary":
-        res = fit_glmm(formula, data, cluster="cluster", family="binomial", method="REML")
-    else:
-        offset = np.log(data["followup"].to_numpy(dtype=float))
-        res = fit_glmm(
-            formula, data, cluster="cluster", family="poisson", offset=offset, method="REML"
-        )
+        return fit_glmm(_formula(data), data, cluster="cluster", method=method)
+    family: Family = "negbin" if data.attrs.get("theta") is not None else "poisson"
+    offset = np.log(data["followup"].to_numpy(dtype=float))
+    return fit_glmm(
+        _formula(data),
+        data,
+        cluster="cluster",
+        family=family,
+        offset=offset,
+        method=method,
+    )
+
+
+def _pvalue(res: ModelResults) -> float:
+    """The arm's p-value; NaN (counted as a failed fit) when the fit did not converge."""
     return float(res.pvalues["arm"]) if res.converged else float("nan")
 
 
@@ -159,9 +178,7 @@ def lmm_pvalue(data: pd.DataFrame, kind: str) -> float:
 
     if kind != "continuous":
         raise DesignError("the LMM fitter is for continuous outcomes; use 'glmm' or 'cluster-t'")
-    formula = "y ~ arm + C(stratum)" if data["stratum"].nunique() > 1 else "y ~ arm"
-    res = fit_lmm(formula, data, cluster="cluster")
-    return float(res.pvalues["arm"]) if res.converged else float("nan")
+    return _pvalue(fit_lmm(_formula(data), data, cluster="cluster"))
 
 
 FITTERS: dict[str, Fitter] = {

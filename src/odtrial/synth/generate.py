@@ -10,18 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from odtrial.randomise.allocate import ConstrainedAllocation
 from odtrial.synth import config as cfg
 from odtrial.synth.events import add_months, build_tables
 from odtrial.synth.faults import Fault, inject
 from odtrial.synth.outcomes import Parameters, implied_estimands, person_outcomes, truth_parameters
-from odtrial.synth.population import (
-    Clusters,
-    day,
-    make_clusters,
-    make_participants,
-    randomisation_table,
-)
+from odtrial.synth.population import Randomisation, day, make_clusters, make_participants
 from odtrial.synth.writers import render, write
 
 DEFAULT_SEED = 20250630
@@ -83,7 +76,7 @@ def generate(
     ss = np.random.SeedSequence(seed)
     r_cl, r_pt, r_out, r_ev, r_flt, r_rend, r_imp = (np.random.default_rng(s) for s in ss.spawn(7))
 
-    clusters, allocation = make_clusters(r_cl)
+    clusters, randomisation = make_clusters(r_cl)
     p = make_participants(participants, clusters, day(RECRUIT_START), day(RECRUIT_END), r_pt)
     fu_end = add_months(p.consent, cfg.FOLLOW_UP_MONTHS)
     years = (fu_end - p.consent) / 365.25
@@ -150,7 +143,7 @@ def generate(
             frame = render(rows, table, d, overrides=overrides, rng=r_rend)
             write(frame, out / rel, table, d, malformed=malformed, stamp=cutoff_d)
 
-    _write_randomisation(out / cfg.RANDOMISATION_DIR, clusters, allocation)
+    _write_randomisation(out / cfg.RANDOMISATION_DIR, randomisation)
     (out / "trial.toml").write_text(
         cfg.trial_toml(
             data_cutoff=cutoff_d, clusters=clusters.as_config(), dialect_list=dialects, seed=seed
@@ -168,18 +161,14 @@ def generate(
     return out
 
 
-def _write_randomisation(
-    folder: Path, clusters: Clusters, allocation: ConstrainedAllocation
-) -> None:
+def _write_randomisation(folder: Path, randomisation: Randomisation) -> None:
     """The randomisation record as ``odtrial randomise`` writes it, with the cluster
     table it randomised (``clusters.csv``) kept beside it."""
-    table = randomisation_table(
-        clusters.id, clusters.catchment, clusters.practices, clusters.list_size, clusters.imd_score
-    )
     folder.mkdir(parents=True, exist_ok=True)
     source = folder / cfg.RANDOMISATION_INPUT
-    source.write_text(table.to_csv(index=False, lineterminator="\n"), encoding="utf-8")
-    allocation.write(folder, source=source)
+    text = randomisation.table.to_csv(index=False, lineterminator="\n")
+    source.write_text(text, encoding="utf-8")
+    randomisation.allocation.write(folder, source=source)
 
 
 def _censor(tables: dict[str, pd.DataFrame], cutoff: int) -> dict[str, pd.DataFrame]:

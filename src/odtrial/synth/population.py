@@ -111,11 +111,19 @@ class Clusters:
         ]
 
 
-def make_clusters(rng: np.random.Generator) -> tuple[Clusters, ConstrainedAllocation]:
+@dataclass(frozen=True)
+class Randomisation:
+    """The cluster table randomised and the allocation made from it."""
+
+    table: pd.DataFrame
+    allocation: ConstrainedAllocation
+
+
+def make_clusters(rng: np.random.Generator) -> tuple[Clusters, Randomisation]:
     """32 clusters of 2-5 neighbouring practices with list sizes and IMD scores, allocated
     by :func:`odtrial.randomise.constrained` exactly as a real trial would be (see
-    :func:`allocate`). Returns the clusters and the allocation, whose record the
-    generator ships beside the extracts."""
+    :func:`allocate`). Returns the clusters and the randomisation, whose record
+    the generator ships beside the extracts."""
     cat, practices, sizes, imd = [], [], [], []
     for k, c in enumerate(CATCHMENTS):
         n_prac = rng.integers(2, 6, size=c.n_clusters)
@@ -140,7 +148,8 @@ def make_clusters(rng: np.random.Generator) -> tuple[Clusters, ConstrainedAlloca
     result = allocate(table, seed=int(rng.integers(0, 2**31 - 1)))
     arm_of = dict(zip(result.allocation["id"], result.allocation["arm"], strict=True))
     treated = np.asarray([arm_of[i] == ARMS[0] for i in ids], dtype=bool)
-    return Clusters(ids, catchment, practices, sizes, list_size, imd_score, treated, weight), result
+    clusters = Clusters(ids, catchment, practices, sizes, list_size, imd_score, treated, weight)
+    return clusters, Randomisation(table, result)
 
 
 def randomisation_table(

@@ -15,9 +15,9 @@ stratum, followup``) and the outcome kind, and tests ``arm`` in
   GLMM 4.8%);
 * ``"glmm-reml"``: the same GLMM fitted by REML (``fit_glmm(method="REML")``,
   Laplace over the cluster effects and the fixed effects) on the individual
-  rows, binomial or Poisson: the estimator the shipped analysis plan uses for
-  binary outcomes, whose type I error holds better with ~30 clusters (its
-  power is correspondingly a little lower than ML's);
+  rows, binomial, Poisson or negative binomial: the estimator the shipped
+  analysis plan uses for binary and count outcomes, whose type I error holds
+  better with ~30 clusters (its power is correspondingly a little lower);
 * ``"lmm"``: odtrial's LMM (:func:`odtrial.models.lmm.fit_lmm`, REML,
   Satterthwaite df) for continuous outcomes;
 * ``"cluster-t"``: a cluster-level analysis (cluster means, or rates for
@@ -131,15 +131,12 @@ def glmm_pvalue(data: pd.DataFrame, kind: str) -> float:
 
 
 def glmm_reml_pvalue(data: pd.DataFrame, kind: str) -> float:
-    """odtrial's GLMM by REML on the individual rows: binomial, or Poisson with a log
-    follow-up offset; ``y ~ arm [+ C(stratum)]``, between-within df."""
+    """odtrial's GLMM by REML on the individual rows: binomial, or for counts Poisson
+    (negative binomial when simulated with a dispersion) with a log follow-up offset;
+    ``y ~ arm [+ C(stratum)]``, between-within df."""
     if kind not in ("binary", "count"):
         raise DesignError(
             "the GLMM fitter is for binary and count outcomes; use 'lmm' or 'cluster-t'"
-        )
-    if kind == "count" and data.attrs.get("theta") is not None:
-        raise DesignError(
-            "REML is not available for negative binomial counts; use fitter 'glmm' or 'cluster-t'"
         )
     return _pvalue(_individual_glmm(data, kind, "REML"))
 

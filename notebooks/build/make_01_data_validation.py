@@ -3,77 +3,99 @@
 Run from the repository root: python notebooks/build/make_01_data_validation.py
 """
 
-import nbformat as nbf
+from __future__ import annotations
 
-nb = nbf.v4.new_notebook()
-md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
-nb.cells = [
-    md(
+from pathlib import Path
+
+from nbbuild import write  # notebooks/build/, on sys.path when run as a script
+
+OUT = Path(__file__).resolve().parents[1] / "01_data_validation.ipynb"
+
+CELLS: list[tuple[str, str]] = [
+    (
+        "md",
         "# 01 · Data validation\n\nA trial statistician's first look at a data delivery: ingest the six trusts' "
         "extracts of the shipped synthetic trial, read the manifest (do the counts add up?), read the queries "
         "raised for the sites, look at what was quarantined, then derive the analysis dataset.\n\n"
-        "Everything here is also available on the command line: `odtrial ingest SRC --out FREEZE`."
+        "Everything here is also available on the command line: `odtrial ingest SRC --out FREEZE`.",
     ),
-    code(
+    (
+        "code",
         "import json\nimport tempfile\nfrom pathlib import Path\n\nimport pandas as pd\n\nimport odtrial\n"
         "from odtrial.paths import shipped_trial_dir\n\n"
         "src = shipped_trial_dir()\nwork = Path(tempfile.mkdtemp(prefix='odtrial-nb01-'))\n"
-        "print('source:', src)\nprint('odtrial', odtrial.__version__)"
+        "print('source:', src)\nprint('odtrial', odtrial.__version__)",
     ),
-    md(
+    (
+        "md",
         "## The trial configuration\nOne TOML file describes the trusts, catchments (strata), clusters of GP "
-        "practices and each trust's extract dialect."
+        "practices and each trust's extract dialect.",
     ),
-    code(
+    (
+        "code",
         "trial = odtrial.load_trial(src / 'trial.toml')\n"
-        "pd.DataFrame([(t.id, t.name) for t in trial.trusts], columns=['trust', 'name'])"
+        "pd.DataFrame([(t.id, t.name) for t in trial.trusts], columns=['trust', 'name'])",
     ),
-    code(
+    (
+        "code",
         "pd.DataFrame([(t, tb, s.format, s.encoding, s.delimiter, s.date_format, s.pattern)\n"
         "              for t, specs in trial.extracts.items() for tb, s in specs.items()],\n"
-        "             columns=['trust', 'table', 'format', 'encoding', 'delimiter', 'date format', 'pattern'])"
+        "             columns=['trust', 'table', 'format', 'encoding', 'delimiter', 'date format', 'pattern'])",
     ),
-    md(
+    (
+        "md",
         "## Ingest\nRead, map to canonical tables, validate, pseudonymise, freeze. The pseudonym key of the "
-        "synthetic trial is its documented test key; a real trial reads it from an environment variable."
+        "synthetic trial is its documented test key; a real trial reads it from an environment variable.",
     ),
-    code("report = odtrial.ingest(src, work / 'freeze')\nreport"),
-    md(
-        "## The manifest: nothing dropped silently\nFor every input file, rows read = rows accepted + rows quarantined."
+    ("code", "report = odtrial.ingest(src, work / 'freeze')\nreport"),
+    (
+        "md",
+        "## The manifest: nothing dropped silently\nFor every input file, rows read = rows accepted + rows quarantined.",
     ),
-    code(
+    (
+        "code",
         "manifest = json.loads((work / 'freeze' / 'manifest.json').read_text())\n"
         "inputs = pd.DataFrame(manifest['inputs'])\n"
         "assert (inputs.rows_read == inputs.rows_accepted + inputs.rows_quarantined).all()\n"
-        "inputs[['path', 'rows_read', 'rows_accepted', 'rows_quarantined']]"
+        "inputs[['path', 'rows_read', 'rows_accepted', 'rows_quarantined']]",
     ),
-    code("pd.DataFrame(manifest['outputs'])[['path', 'rows']]"),
-    md(
+    ("code", "pd.DataFrame(manifest['outputs'])[['path', 'rows']]"),
+    (
+        "md",
         "## Queries to send back to the sites\nOne row per problem; identifiers are masked. Errors quarantined "
-        "the row; warnings kept it."
+        "the row; warnings kept it.",
     ),
-    code(
+    (
+        "code",
         "queries = pd.read_csv(work / 'freeze' / 'queries.csv', dtype=str)\n"
-        "queries.groupby(['severity', 'rule']).size().rename('queries').to_frame()"
+        "queries.groupby(['severity', 'rule']).size().rename('queries').to_frame()",
     ),
-    code("pd.crosstab(queries.trust, queries.severity, margins=True)"),
-    code("queries.head(10)"),
-    code("sorted(p.name for p in (work / 'freeze' / 'queries').iterdir())"),
-    md("## What was quarantined"),
-    code(
+    ("code", "pd.crosstab(queries.trust, queries.severity, margins=True)"),
+    ("code", "queries.head(10)"),
+    ("code", "sorted(p.name for p in (work / 'freeze' / 'queries').iterdir())"),
+    ("md", "## What was quarantined"),
+    (
+        "code",
         "from odtrial.data.freeze import read_freeze\n\nfreeze = read_freeze(work / 'freeze')\n"
-        "q = pd.read_parquet(work / 'freeze' / 'quarantine' / 'participants.parquet')\nq.head()"
+        "q = pd.read_parquet(work / 'freeze' / 'quarantine' / 'participants.parquet')\nq.head()",
     ),
-    md(
+    (
+        "md",
         "## The analysis dataset\nOne row per participant, outcomes over the 24-month window "
-        "(CPZ equivalents by Woods 2003)."
+        "(CPZ equivalents by Woods 2003).",
     ),
-    code(
+    (
+        "code",
         "ds = odtrial.derive(work / 'freeze', window_months=24, cpz_method='woods2003')\n"
         "print(len(ds), 'participants')\n"
-        "ds.groupby('arm')[['work_study_24m', 'any_admission', 'bed_days', 'any_antipsychotic']].mean(numeric_only=False)"
+        "ds.groupby('arm')[['work_study_24m', 'any_admission', 'bed_days', 'any_antipsychotic']].mean(numeric_only=False)",
     ),
-    code("ds['work_study_24m'].isna().groupby(ds['arm']).mean().rename('missing at 24 months')"),
+    (
+        "code",
+        "ds['work_study_24m'].isna().groupby(ds['arm']).mean().rename('missing at 24 months')",
+    ),
 ]
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-nbf.write(nb, "notebooks/01_data_validation.ipynb")
+
+
+if __name__ == "__main__":
+    write(CELLS, "nb01", OUT)

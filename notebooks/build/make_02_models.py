@@ -29,9 +29,10 @@ CELLS: list[tuple[str, str]] = [
 
         **Primary outcome**: in work or study at 24 months. **Primary model**: logistic
         GLMM with a random intercept per cluster of GP practices, adjusted for the
-        stratification factor (catchment) and the baseline value, fitted by maximum
-        likelihood with adaptive Gauss–Hermite quadrature (25 nodes) and
-        between-within degrees of freedom.
+        stratification factor (catchment) and the baseline value, with between-within
+        degrees of freedom. We fit it first by maximum likelihood with adaptive
+        Gauss–Hermite quadrature (25 nodes), as lme4's `glmer` does; the shipped plan
+        fits the same model by REML, compared with ML below.
         """,
     ),
     (

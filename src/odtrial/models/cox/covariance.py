@@ -63,13 +63,11 @@ from typing import Literal
 import numpy as np
 
 from odtrial.errors import ModelError
+from odtrial.models.leverage import leverage_corrected_scores
 
 CovType = Literal["model", "robust", "robust-g", "mancl-derouen", "kauermann-carroll"]
 COV_TYPES: tuple[str, ...] = ("model", "robust", "robust-g", "mancl-derouen", "kauermann-carroll")
 LEVERAGE_TYPES: tuple[str, ...] = ("mancl-derouen", "kauermann-carroll")
-
-# leverage this close to 1 makes (I - P)^{-1} meaningless
-_LEVERAGE_MAX = 1.0 - 1e-10
 
 
 def cluster_scores(residuals: np.ndarray, codes: np.ndarray, n_clusters: int) -> np.ndarray:
@@ -122,56 +120,6 @@ def sandwich_cov(information_inv: np.ndarray, cluster_u: np.ndarray) -> np.ndarr
     return np.asarray((cov + cov.T) / 2)
 
 
-def _sym_power(mat: np.ndarray, power: float) -> np.ndarray:
-    vals, vecs = np.linalg.eigh(mat)
-    if vals.min() <= 0:
-        raise ModelError(
-            "Cox information matrix is not positive definite: a term is not identified"
-        )
-    return np.asarray((vecs * vals**power) @ vecs.T)
-
-
-def leverage_corrected_scores(
-    cluster_u: np.ndarray,
-    cluster_info: np.ndarray,
-    information: np.ndarray,
-    power: float,
-    labels: np.ndarray | None = None,
-) -> np.ndarray:
-    """Cluster scores corrected for the cluster's leverage, ``(I - Omega_g I^{-1})^{-power} U_g``.
-
-    With ``P_g = I^{-1/2} Omega_g I^{-1/2}`` (symmetric, eigenvalues in
-    [0, 1) because the ``Omega_g`` are positive semi-definite and sum to
-    ``I``), ``(I - Omega_g I^{-1})^{-a} = I^{1/2} (I - P_g)^{-a} I^{-1/2}``;
-    ``a = 1`` is the Mancl–DeRouen form, ``a = 1/2`` Kauermann–Carroll's.
-
-    Parameters
-    ----------
-    cluster_u : ndarray, shape (G, p)
-    cluster_info : ndarray, shape (G, p, p)
-        ``Omega_g`` from :func:`odtrial.models.cox.partial.cluster_information`.
-    information : ndarray, shape (p, p)
-    power : float
-    labels : ndarray, optional
-        Cluster labels for the error message.
-    """
-    b_half = _sym_power(information, 0.5)
-    b_mhalf = _sym_power(information, -0.5)
-    P = b_mhalf @ cluster_info @ b_mhalf
-    lam, W = np.linalg.eigh(P)
-    worst = int(np.argmax(lam.max(axis=1)))
-    if lam[worst].max() >= _LEVERAGE_MAX:
-        name = labels[worst] if labels is not None else worst
-        raise ModelError(
-            f"cluster {name!r} has leverage 1 (it alone determines a term): the leverage "
-            "correction is undefined; use cov_type='robust-g' or drop the term"
-        )
-    lam = np.clip(lam, 0.0, None)  # rounding can give -1e-17 on a zero eigenvalue
-    u_tilde = cluster_u @ b_mhalf
-    coef = np.einsum("gkj,gk->gj", W, u_tilde) * (1.0 - lam) ** (-power)
-    return np.asarray(np.einsum("gkj,gj->gk", W, coef) @ b_half)
-
-
 def cox_cov(
     cov_type: str,
     information_inv: np.ndarray,
@@ -194,7 +142,15 @@ def cox_cov(
         if information is None or cluster_info is None:
             raise ValueError(f"{cov_type} needs the information and its cluster shares")
         power = 1.0 if cov_type == "mancl-derouen" else 0.5
-        u = leverage_corrected_scores(cluster_u, cluster_info, information, power, labels)
+        u = leverage_corrected_scores(
+            cluster_u,
+            cluster_info,
+            information,
+            power,
+            labels=labels,
+            what="Cox information matrix",
+            remedy="use cov_type='robust-g' or drop the term",
+        )
         return sandwich_cov(information_inv, u)
     robust = sandwich_cov(information_inv, cluster_u)
     if cov_type == "robust":
@@ -208,7 +164,6 @@ __all__ = [
     "CovType",
     "cluster_scores",
     "cox_cov",
-    "leverage_corrected_scores",
     "model_based_cov",
     "sandwich_cov",
     "small_sample_factor",

@@ -52,12 +52,10 @@ from typing import Literal
 import numpy as np
 
 from odtrial.errors import ModelError
+from odtrial.models.leverage import leverage_corrected_scores
 
 CovType = Literal["robust", "mancl-derouen", "kauermann-carroll", "fay-graubard"]
 COV_TYPES: tuple[str, ...] = ("robust", "mancl-derouen", "kauermann-carroll", "fay-graubard")
-
-# leverage this close to 1 makes (I - P)^{-1} meaningless
-_LEVERAGE_MAX = 1.0 - 1e-10
 
 
 @dataclass(frozen=True)
@@ -82,15 +80,6 @@ class ClusterContributions:
     def bread(self) -> np.ndarray:
         """``B = sum_i M_i``, the model-based information."""
         return np.asarray(self.information.sum(axis=0))
-
-
-def _sym_power(mat: np.ndarray, power: float) -> np.ndarray:
-    vals, vecs = np.linalg.eigh(mat)
-    if vals.min() <= 0:
-        raise ModelError(
-            "GEE information matrix is not positive definite: a term is not identified by the data"
-        )
-    return np.asarray((vecs * vals**power) @ vecs.T)
 
 
 def model_based_cov(contrib: ClusterContributions) -> np.ndarray:
@@ -128,20 +117,15 @@ def corrected_scores(
     if cov_type not in ("mancl-derouen", "kauermann-carroll"):
         raise ModelError(f"cov_type must be one of {', '.join(COV_TYPES)}; got {cov_type!r}")
     power = 1.0 if cov_type == "mancl-derouen" else 0.5
-    b_half = _sym_power(B, 0.5)
-    b_mhalf = _sym_power(B, -0.5)
-    P = b_mhalf @ contrib.information @ b_mhalf  # (G, p, p), symmetric
-    lam, W = np.linalg.eigh(P)
-    worst = int(np.argmax(lam.max(axis=1)))
-    if lam[worst].max() >= _LEVERAGE_MAX:
-        raise ModelError(
-            f"cluster {contrib.labels[worst]!r} has leverage 1 (it alone determines a term): "
-            f"the {cov_type} correction is undefined; use cov_type='fay-graubard' or drop the term"
-        )
-    lam = np.clip(lam, 0.0, None)  # rounding can give -1e-17 on a zero eigenvalue
-    u_tilde = np.einsum("jk,gk->gj", b_mhalf, U)
-    coef = np.einsum("gkj,gk->gj", W, u_tilde) * (1.0 - lam) ** (-power)
-    return np.asarray(np.einsum("jk,gkl,gl->gj", b_half, W, coef))
+    return leverage_corrected_scores(
+        U,
+        contrib.information,
+        B,
+        power,
+        labels=contrib.labels,
+        what="GEE information matrix",
+        remedy="use cov_type='fay-graubard' or drop the term",
+    )
 
 
 def sandwich_cov(

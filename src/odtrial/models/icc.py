@@ -96,6 +96,34 @@ class ICCResult:
             "notes": list(self.notes),
         }
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: the ICC with its CI, then what it is and its notes."""
+        from odtrial.models import _html
+
+        pct = f"{100 * self.level:g}%"
+        table = _html.grid(
+            ["ICC", f"{pct} CI", "scale", "clusters", "observations"],
+            [
+                [
+                    _html.num(self.estimate),
+                    f"{_html.num(self.lower)} to {_html.num(self.upper)}",
+                    _html.esc(self.scale),
+                    str(self.n_clusters),
+                    str(self.nobs),
+                ]
+            ],
+        )
+        facts = _html.facts(
+            "Intracluster correlation",
+            [
+                ("method", self.method, False),
+                ("interval", self.ci_method, False),
+                ("between-cluster variance", _html.num(self.between_var), False),
+                ("within-cluster variance", _html.num(self.within_var), False),
+            ],
+        )
+        return _html.page(facts, table, *(_html.note(f"Note: {n}", warn=True) for n in self.notes))
+
 
 @dataclass(frozen=True)
 class _OneWay:

@@ -79,6 +79,26 @@ class MarginalEffects:
             out, orient="index", columns=["estimate", "std_error", "ci_lower", "ci_upper"]
         ).rename_axis("quantity")
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display of :meth:`to_frame` (95% CIs)."""
+        from odtrial.models import _html
+
+        rows = [
+            [_html.esc(q), _html.num(r["estimate"]), _html.num(r["std_error"]),
+             f"{_html.num(r['ci_lower'])} to {_html.num(r['ci_upper'])}"]
+            for q, r in self.to_frame().iterrows()
+        ]  # fmt: skip
+        facts = _html.facts(
+            "Standardised (marginal) risks",
+            [
+                ("treatment", f"{self.treatment}: {self.levels[1]} vs {self.levels[0]}", False),
+                ("df", _html.df_text(self.df), False),
+                ("cluster variance used", str(self.sigma_variance_used),
+                 not self.sigma_variance_used),
+            ],
+        )  # fmt: skip
+        return _html.page(facts, _html.grid(["quantity", "estimate", "SE", "95% CI"], rows))
+
 
 def marginal_effects(
     result: ModelResults,

@@ -91,7 +91,7 @@ _DELETE = object()
         (
             ("outcomes", "bed_days", "derivation", "window_months"),
             0,
-            r"window_months' must be a positive",
+            r"window_months' must be at least 1, got 0",
         ),
         (("estimands", "primary", "level"), "both", r"'estimands\.primary\.level' must be one of"),
         (
@@ -118,7 +118,7 @@ _DELETE = object()
         (
             ("outcomes", "cpz_mean_daily_dose", "model", "estimation"),
             "ML",
-            r"'outcomes\.cpz_mean_daily_dose\.model\.estimation' applies to a glmm only",
+            r"'outcomes\.cpz_mean_daily_dose\.model\.estimation' applies to a glmm model only",
         ),
     ],
 )

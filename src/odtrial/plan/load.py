@@ -1,26 +1,27 @@
-"""Load and validate a SAP TOML file; every error names the offending key."""
+"""Load and validate a SAP TOML file.
+
+Validation is two passes over the parsed TOML, both before any object is
+built (and before any data are read): the schema (:mod:`odtrial.plan.schema`:
+every key of every table at every depth, every type and enumerated value),
+then the rules across keys (references between outcomes, populations and
+estimands; model kind and family for the outcome type; option combinations;
+the sample size against its computation, :mod:`odtrial.plan.sample_size`).
+Each pass reports all its failures, one line each with the full key path; the
+rules run once the structure is sound. :class:`PlanErrors` carries them all;
+its message is the first, with the count of the others.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from odtrial._toml import TomlReader
-from odtrial.data.drugs import CPZ_METHODS
 from odtrial.errors import PlanError
 from odtrial.plan.model import (
-    ESTIMAND_LEVELS,
-    IE_STRATEGIES,
-    MODEL_KINDS,
-    OUTCOME_ROLES,
-    OUTCOME_TYPES,
-    SENSITIVITY_METHODS,
-    STATUSES,
     Estimand,
     IntercurrentEvent,
     ModelSpec,
@@ -30,149 +31,108 @@ from odtrial.plan.model import (
     Sensitivity,
     SignOff,
 )
+from odtrial.plan.sample_size import check_sample_size, sample_size_of
+from odtrial.plan.schema import validate
 
-_TOP_KEYS = {
-    "plan", "design", "populations", "estimands", "outcomes", "sensitivity",
-    "multiplicity", "missing_data", "harms", "software",
-}  # fmt: skip
 _FREE_TEXT_SECTIONS = ("multiplicity", "missing_data", "harms", "software")
-_FAMILIES = {"glmm": ("binomial", "poisson", "negbin"), "gee": ("binomial", "poisson", "gaussian")}
+_SPEC_KEYS = ("kind", "family", "covariates")  # ModelSpec fields; the rest are its options
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Read a SAP, validate it and compute its content hash (sha256 of the file bytes)."""
+class PlanErrors(PlanError):
+    """Every failure of a plan, one line each in :attr:`messages`.
+
+    ``str()`` is one line: the first failure, and how many more there are
+    (``odtrial plan check`` lists them all)."""
+
+    def __init__(self, source: str, messages: Sequence[str]) -> None:
+        self.source = source
+        self.messages = tuple(f"{source}: {m}" for m in messages)
+        more = len(self.messages) - 1
+        tail = f" (and {more} more error{'s' * (more > 1)}; 'odtrial plan check' lists them)"
+        super().__init__(self.messages[0] + (tail if more else ""))
+
+
+def read_plan_toml(path: str | Path) -> tuple[dict[str, Any], bytes]:
+    """The parsed TOML of a plan file and its bytes; a one-line PlanError otherwise."""
     p = Path(path)
     try:
         raw_bytes = p.read_bytes()
     except OSError as e:
-        raise PlanError(f"{p}: cannot read analysis plan ({e.strerror})") from None
+        raise PlanError(f"{p}: cannot read analysis plan ({e.strerror or e})") from None
     try:
-        raw = tomllib.loads(raw_bytes.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise PlanError(f"{p}: not valid TOML ({e})") from None
+        text = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PlanError(
+            f"{p}: not UTF-8 text (byte {e.start}: {raw_bytes[e.start : e.start + 1]!r})"
+        ) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise PlanError(f"{p}: not valid TOML ({' '.join(str(e).split())})") from None
+    return raw, raw_bytes
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read a SAP, validate it and compute its content hash (sha256 of the file bytes).
+
+    Raises
+    ------
+    PlanError
+        The file cannot be read or parsed; :class:`PlanErrors` (a PlanError)
+        with every failure when it does not validate.
+    """
+    p = Path(path)
+    raw, raw_bytes = read_plan_toml(p)
     return parse_plan(raw, source=str(p), sha256=hashlib.sha256(raw_bytes).hexdigest(), path=p)
 
 
-GLMM_ESTIMATION = ("ML", "REML")
-
-
-def _check_estimation(
-    m: TomlReader, kind: str, family: str | None, options: Mapping[str, Any]
-) -> None:
-    """``estimation`` of a GLMM: ML (adaptive quadrature) or REML (Laplace, so
-    ``nagq`` does not apply)."""
-    est = options.get("estimation")
-    if est is None:
-        return
-    if kind != "glmm":
-        raise m.fail("estimation", f"applies to a glmm only (this model is {kind!r})")
-    if est not in GLMM_ESTIMATION:
-        raise m.fail("estimation", f"must be one of {', '.join(GLMM_ESTIMATION)}, got {est!r}")
-    if est == "REML" and "nagq" in options:
-        raise m.fail("nagq", "does not apply with estimation = 'REML' (Laplace approximation)")
-
-
-def _one_of(r: TomlReader, key: str, allowed: tuple[str, ...], default: Any = ...) -> str:
-    v = r.get(key, str, default)
-    if v not in allowed and not (default is not ... and v == default):
-        raise r.fail(key, f"must be one of {', '.join(allowed)}, got {v!r}")
-    return str(v)
-
-
-def _text(r: TomlReader, key: str) -> str:
-    v = r.get(key, str)
-    if not v.strip():
-        raise r.fail(key, "must not be empty")
-    return str(v)
+def check_plan(raw: Any) -> list[str]:
+    """Every failure of a parsed plan (``key '<path>' <message>``), empty when it is valid."""
+    return validate(raw, extra_rules=(check_sample_size,))
 
 
 def parse_plan(
     raw: Mapping[str, Any], *, source: str = "<plan>", sha256: str = "", path: Path | None = None
 ) -> Plan:
-    top = TomlReader(raw, "", source, PlanError)
-    top.unknown_keys(_TOP_KEYS)
-    meta = top.sub("plan")
-    meta.unknown_keys(
-        {
-            "title",
-            "short_title",
-            "version",
-            "date",
-            "status",
-            "registration",
-            "trial_config",
-            "sign_off",
-        }
-    )
-    status = _one_of(meta, "status", STATUSES)
-    sign_off = tuple(
-        SignOff(_text(s, "name"), _text(s, "role"), s.get("date", date))
-        for s in meta.items("sign_off")
-    )
-    if status == "final" and not sign_off:
-        raise meta.fail("sign_off", "must name at least one signatory for a final plan")
-
-    design = top.sub("design")
-    design_text = {k: _text(design, k) for k in design.data}
-    for required in ("description", "cluster_definition", "randomisation", "sample_size"):
-        if required not in design_text:
-            raise design.fail(required, "is missing")
-
-    pops_r = top.sub("populations")
+    """Validate a parsed plan and build the :class:`Plan` (see the module notes)."""
+    errors = check_plan(raw)
+    if errors:
+        raise PlanErrors(source, errors)
+    meta = raw["plan"]
+    design: dict[str, Any] = {k: v for k, v in raw["design"].items() if k != "sample_size"}
+    design["sample_size"] = MappingProxyType(sample_size_of(raw).to_dict())
     populations = {
-        pid: Population(pid, _text(pops_r.sub(pid), "label"), _text(pops_r.sub(pid), "definition"))
-        for pid in pops_r.data
+        pid: Population(pid, p["label"], p["definition"]) for pid, p in raw["populations"].items()
     }
-    if not populations:
-        raise top.fail("populations", "must define at least one analysis population")
-
-    est_r = top.sub("estimands")
-    estimands = {eid: _estimand(est_r.sub(eid), eid) for eid in est_r.data}
-
-    out_r = top.sub("outcomes")
-    outcomes = {oid: _outcome(out_r.sub(oid), oid, populations, estimands) for oid in out_r.data}
-    primaries = [o.id for o in outcomes.values() if o.role == "primary"]
-    if len(primaries) != 1:
-        raise top.fail("outcomes", f"must have exactly one primary outcome, found {len(primaries)}")
-
-    sensitivity = []
-    for s in top.items("sensitivity") if "sensitivity" in top.data else []:
-        s.unknown_keys({"id", "outcome", "label", "method", "options"})
-        oid = s.get("outcome", str)
-        if oid not in outcomes:
-            raise s.fail("outcome", f"names unknown outcome {oid!r}")
-        sensitivity.append(
-            Sensitivity(
-                id=_text(s, "id"),
-                outcome=oid,
-                label=_text(s, "label"),
-                method=_one_of(s, "method", SENSITIVITY_METHODS),
-                options=MappingProxyType(dict(s.get("options", dict, {}))),
-            )
+    estimands = {eid: _estimand(eid, e) for eid, e in raw["estimands"].items()}
+    outcomes = {oid: _outcome(oid, o) for oid, o in raw["outcomes"].items()}
+    sensitivity = tuple(
+        Sensitivity(
+            id=s["id"],
+            outcome=s["outcome"],
+            label=s["label"],
+            method=s["method"],
+            options=MappingProxyType(dict(s.get("options", {}))),
         )
-    if len({s.id for s in sensitivity}) != len(sensitivity):
-        raise top.fail("sensitivity", "has duplicated ids")
-
-    sections = {}
-    for name in _FREE_TEXT_SECTIONS:
-        sec = top.sub(name)
-        sections[name] = MappingProxyType({k: _text(sec, k) for k in sec.data})
-
-    trial_config = meta.get("trial_config", str, None)
+        for s in raw.get("sensitivity", [])
+    )
+    trial_config = meta.get("trial_config")
     return Plan(
-        title=_text(meta, "title"),
-        short_title=meta.get("short_title", str, meta.get("title", str)),
-        version=_text(meta, "version"),
-        date=meta.get("date", date),
-        status=status,
-        registration=_text(meta, "registration"),
-        sign_off=sign_off,
-        design=MappingProxyType(design_text),
+        title=meta["title"],
+        short_title=meta.get("short_title", meta["title"]),
+        version=meta["version"],
+        date=meta["date"],
+        status=meta["status"],
+        registration=meta["registration"],
+        sign_off=tuple(SignOff(s["name"], s["role"], s["date"]) for s in meta.get("sign_off", [])),
+        design=MappingProxyType(design),
         populations=MappingProxyType(populations),
         estimands=MappingProxyType(estimands),
         outcomes=MappingProxyType(outcomes),
-        sensitivity=tuple(sensitivity),
-        sections=MappingProxyType(sections),
+        sensitivity=sensitivity,
+        sections=MappingProxyType(
+            {name: MappingProxyType(dict(raw[name])) for name in _FREE_TEXT_SECTIONS}
+        ),
         trial_config=None
         if trial_config is None
         else ((path.parent if path else Path.cwd()) / trial_config).resolve(),
@@ -181,66 +141,36 @@ def parse_plan(
     )
 
 
-def _estimand(r: TomlReader, eid: str) -> Estimand:
-    r.unknown_keys(
-        {"treatment", "population", "variable", "intercurrent_events", "summary", "level"}
-    )
-    ies = []
-    for ie in r.items("intercurrent_events"):
-        ies.append(IntercurrentEvent(_text(ie, "event"), _one_of(ie, "strategy", IE_STRATEGIES)))
+def _estimand(eid: str, e: Mapping[str, Any]) -> Estimand:
     return Estimand(
         id=eid,
-        treatment=_text(r, "treatment"),
-        population=_text(r, "population"),
-        variable=_text(r, "variable"),
-        intercurrent_events=tuple(ies),
-        summary=_text(r, "summary"),
-        level=_one_of(r, "level", ESTIMAND_LEVELS),
+        treatment=e["treatment"],
+        population=e["population"],
+        variable=e["variable"],
+        intercurrent_events=tuple(
+            IntercurrentEvent(ie["event"], ie["strategy"]) for ie in e["intercurrent_events"]
+        ),
+        summary=e["summary"],
+        level=e["level"],
     )
 
 
-def _outcome(
-    r: TomlReader,
-    oid: str,
-    populations: Mapping[str, Population],
-    estimands: Mapping[str, Estimand],
-) -> Outcome:
-    r.unknown_keys(
-        {"label", "role", "estimand", "population", "type", "definition", "derivation", "model"}
-    )
-    population = r.get("population", str)
-    if population not in populations:
-        raise r.fail("population", f"names unknown population {population!r}")
-    estimand = r.get("estimand", str, None)
-    if estimand is not None and estimand not in estimands:
-        raise r.fail("estimand", f"names unknown estimand {estimand!r}")
-    role = _one_of(r, "role", OUTCOME_ROLES)
-    if role == "primary" and estimand is None:
-        raise r.fail("estimand", "is required for the primary outcome")
-    der = r.sub("derivation")
-    der.unknown_keys({"window_months", "cpz_method"})
-    window = der.get("window_months", int)
-    if window <= 0:
-        raise der.fail("window_months", "must be a positive number of months")
-    m = r.sub("model")
-    kind = _one_of(m, "kind", MODEL_KINDS)
-    family = m.get("family", str, None)
-    if kind in _FAMILIES and family not in _FAMILIES[kind]:
-        raise m.fail("family", f"must be one of {', '.join(_FAMILIES[kind])} for a {kind}")
-    covariates = m.get("covariates", list, [])
-    if not all(isinstance(c, str) and c.strip() for c in covariates):
-        raise m.fail("covariates", "must be a list of formula terms")
-    options = {k: v for k, v in m.data.items() if k not in {"kind", "family", "covariates"}}
-    _check_estimation(m, kind, family, options)
+def _outcome(oid: str, o: Mapping[str, Any]) -> Outcome:
+    m, der = o["model"], o["derivation"]
     return Outcome(
         id=oid,
-        label=_text(r, "label"),
-        role=role,
-        type=_one_of(r, "type", OUTCOME_TYPES),
-        definition=_text(r, "definition"),
-        population=population,
-        estimand=estimand,
-        window_months=window,
-        cpz_method=_one_of(der, "cpz_method", CPZ_METHODS),
-        model=ModelSpec(kind, family, tuple(covariates), MappingProxyType(options)),
+        label=o["label"],
+        role=o["role"],
+        type=o["type"],
+        definition=o["definition"],
+        population=o["population"],
+        estimand=o.get("estimand"),
+        window_months=der["window_months"],
+        cpz_method=der["cpz_method"],
+        model=ModelSpec(
+            m["kind"],
+            m.get("family"),
+            tuple(m.get("covariates", ())),
+            MappingProxyType({k: v for k, v in m.items() if k not in _SPEC_KEYS}),
+        ),
     )

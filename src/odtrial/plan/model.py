@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from odtrial.plan.sample_size import SampleSize
 
 STATUSES: Final = ("draft", "final")
 OUTCOME_ROLES: Final = ("primary", "secondary")
 OUTCOME_TYPES: Final = ("binary", "count", "continuous", "time-to-event")
-MODEL_KINDS: Final = ("glmm", "lmm", "gee", "cox", "cluster-level")
 ESTIMAND_LEVELS: Final = ("individual-average", "cluster-average")
 IE_STRATEGIES: Final = (
     "treatment policy",
@@ -26,7 +28,7 @@ IE_STRATEGIES: Final = (
     "while on treatment",
     "principal stratum",
 )
-SENSITIVITY_METHODS: Final = ("gee", "cluster-level", "unadjusted", "permutation", "lmm", "glmm")
+# Model kinds, sensitivity methods and their options: odtrial.plan.schema.
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class ModelSpec:
     kind: str
     family: str | None
     covariates: tuple[str, ...]
-    options: Mapping[str, Any]  # df, nagq, offset, variance, cov_type ...
+    options: Mapping[str, Any]  # per kind: odtrial.plan.schema.MODEL_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class Plan:
     status: str
     registration: str
     sign_off: tuple[SignOff, ...]
-    design: Mapping[str, str]
+    design: Mapping[str, Any]  # texts, and "sample_size": the inputs (SampleSize.to_dict())
     populations: Mapping[str, Population]
     estimands: Mapping[str, Estimand]
     outcomes: Mapping[str, Outcome]
@@ -109,6 +111,13 @@ class Plan:
     trial_config: Path | None
     sha256: str
     path: Path | None
+
+    @property
+    def sample_size(self) -> SampleSize:
+        """The sample-size inputs of ``[design.sample_size]``."""
+        from odtrial.plan.sample_size import SampleSize
+
+        return SampleSize.from_mapping(self.design["sample_size"])
 
     @property
     def primary(self) -> Outcome:

@@ -610,6 +610,7 @@ class _Builder:
         assert p is not None
         flow = r["flow"]
         design = r.get("design") or {}  # optional, richer text when the engine provides it
+        from odtrial.report.sample_size import sample_size_paragraph
         per_arm = ", ".join(
             f"{a['randomised_clusters']} to {self.arm_label(a['arm'])}" for a in flow["arms"]
         )
@@ -699,12 +700,14 @@ class _Builder:
                         lead="Randomisation.",
                     ),
                     *(
-                        Para(str(design[key]), lead=lead)
-                        for key, lead in (
-                            ("recruitment_after_randomisation", "Recruitment."),
-                            ("sample_size", "Sample size."),
-                        )
+                        Para(str(design[key]), lead="Recruitment.")
+                        for key in ("recruitment_after_randomisation",)
                         if design.get(key)
+                    ),
+                    *(  # computed from the plan's inputs by odtrial.design
+                        Para(text, lead="Sample size.")
+                        for text in (sample_size_paragraph(design, self.outcomes),)
+                        if text
                     ),
                     *self.allocation_record_paragraph(),
                 ),

@@ -1,0 +1,650 @@
+"""The SAP's schema: every table, key and allowed value, declared once.
+
+The plan is checked against this schema before anything is built from it, so
+a typo at any depth (``covariate`` for ``covariates`` inside an outcome's
+``model`` table, ``nagg`` for ``nagq``, ``df = "kenward-rodger"``) is an
+error at load, never a silently different analysis. Every failure is
+collected, one line each, with the full key path and, for an unknown key or
+value, the nearest valid one (:func:`difflib.get_close_matches`).
+
+The option sets are exactly what the analysis layer reads
+(:func:`odtrial.analysis.outcomes.fit_model`,
+:func:`odtrial.analysis.sensitivity.run_sensitivity`), and the allowed values
+exactly what the model functions accept; ``tests/plan`` checks both against
+the code, so a new option must be added here to be usable, and an option the
+analysis would ignore is refused.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Final
+
+from odtrial.data.drugs import CPZ_METHODS
+from odtrial.plan.model import (
+    ESTIMAND_LEVELS,
+    IE_STRATEGIES,
+    OUTCOME_ROLES,
+    OUTCOME_TYPES,
+    STATUSES,
+)
+
+# -- what the models accept (tests/plan checks these against the model modules) ----------
+GLMM_FAMILIES: Final = ("binomial", "poisson", "negbin")
+GLMM_ESTIMATION: Final = ("ML", "REML")
+GLMM_DF: Final = ("between-within", "residual", "z")
+GLMM_MAX_NAGQ: Final = 100
+LMM_DF: Final = ("satterthwaite", "kenward-roger", "between-within", "residual", "z")
+GEE_FAMILIES: Final = ("binomial", "poisson", "gaussian")
+GEE_COV_STRUCTS: Final = ("exchangeable", "independence")
+GEE_COV_TYPES: Final = ("robust", "mancl-derouen", "kauermann-carroll", "fay-graubard")
+COX_COV_TYPES: Final = ("model", "robust", "robust-g", "mancl-derouen", "kauermann-carroll")
+COX_TIES: Final = ("efron", "breslow")
+CL_WEIGHTS: Final = ("unweighted", "inverse-variance")
+CL_SCALES: Final = ("difference", "ratio")
+OFFSETS: Final = ("log_followup_years",)  # odtrial.analysis.outcomes.FOLLOWUP_OFFSET
+
+# Which model kind and family the analysis can honour for each outcome type: the
+# effect is labelled by the outcome type (odds ratio, rate ratio, mean difference,
+# hazard ratio), so the family must be the one that estimates that measure.
+OUTCOME_MODELS: Final[Mapping[str, Mapping[str, tuple[str, ...]]]] = {
+    "binary": {"glmm": ("binomial",), "gee": ("binomial",)},
+    "count": {"glmm": ("poisson", "negbin"), "gee": ("poisson",)},
+    "continuous": {"lmm": (), "gee": ("gaussian",)},
+    "time-to-event": {"cox": ()},
+}
+# The cluster-level summaries, GEE and the permutation test need one of these types.
+CLUSTER_SUMMARY_TYPES: Final = ("binary", "count", "continuous")
+SAMPLE_SIZE_TYPES: Final = ("binary", "continuous", "count")
+SAMPLE_SIZE_METHODS: Final = ("analytic",)
+SAMPLE_SIZE_CORRECTIONS: Final = ("t", "plus-one", "none")  # odtrial.design.analytic
+
+
+def suggest(name: str, allowed: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the nearest allowed name, or ``""``."""
+    close = difflib.get_close_matches(name, [str(a) for a in allowed], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _shown(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
+
+
+def _type_name(v: Any) -> str:
+    return {dict: "table", list: "array", str: "string", bool: "boolean"}.get(
+        type(v), type(v).__name__
+    )
+
+
+class Errors:
+    """Collected validation failures, one line each (``key '<path>' <message>``)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, path: str, msg: str) -> None:
+        line = " ".join(f"key '{path}' {msg}".split())  # one line, whatever the input held
+        if line not in self.lines:
+            self.lines.append(line)
+
+
+# -- field specs ----------------------------------------------------------------------
+
+
+class Spec:
+    """A value's rule; ``check`` records failures and returns whether the value is usable."""
+
+    required: bool = True
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Text(Spec):
+    """A non-blank string."""
+
+    required: bool = True
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        if not isinstance(v, str):
+            errs.add(path, f"must be a string, got {_type_name(v)} {_shown(v)}")
+            return False
+        if not v.strip():
+            errs.add(path, "must not be empty")
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Choice(Spec):
+    """One of a fixed set of strings."""
+
+    values: tuple[str, ...]
+    required: bool = True
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        if not isinstance(v, str) or v not in self.values:
+            hint = suggest(v, self.values) if isinstance(v, str) else ""
+            errs.add(path, f"must be one of {', '.join(self.values)}, got {_shown(v)}{hint}")
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Number(Spec):
+    """An int (``integer=True``) or a float (ints accepted) within bounds."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    integer: bool = False
+    required: bool = True
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, int | float)
+            or (self.integer and not isinstance(v, int))
+        ):
+            want = "an integer" if self.integer else "a number"
+            errs.add(path, f"must be {want}, got {_type_name(v)} {_shown(v)}")
+            return False
+        if isinstance(v, float) and not math.isfinite(v):
+            errs.add(path, f"must be finite, got {v!r}")
+            return False
+        x = v
+        below = self.lo is not None and (x <= self.lo if self.lo_open else x < self.lo)
+        above = self.hi is not None and (x >= self.hi if self.hi_open else x > self.hi)
+        if below or above:
+            errs.add(path, f"must be {self.range_text()}, got {v!r}")
+            return False
+        return True
+
+    def range_text(self) -> str:
+        if self.hi is None:
+            return f"greater than {self.lo}" if self.lo_open else f"at least {self.lo}"
+        left = "(" if self.lo_open else "["
+        right = ")" if self.hi_open else "]"
+        return f"in {left}{'-inf' if self.lo is None else self.lo}, {self.hi}{right}"
+
+
+@dataclass(frozen=True)
+class Bool(Spec):
+    required: bool = True
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        if not isinstance(v, bool):
+            errs.add(path, f"must be true or false, got {_type_name(v)} {_shown(v)}")
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Date(Spec):
+    required: bool = True
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        from datetime import datetime
+
+        if not isinstance(v, date) or isinstance(v, datetime):
+            errs.add(path, f"must be date (YYYY-MM-DD, unquoted), got {_type_name(v)} {_shown(v)}")
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Terms(Spec):
+    """A list of formula terms (non-blank strings)."""
+
+    required: bool = False
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        if not isinstance(v, list) or not all(isinstance(c, str) and c.strip() for c in v):
+            errs.add(path, "must be a list of formula terms (non-empty strings)")
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Table(Spec):
+    """A table with a closed set of keys."""
+
+    fields: Mapping[str, Spec]
+    required: bool = True
+    what: str = ""  # names the table in the unknown-key message (e.g. "a glmm model")
+    # key -> the tables that take it, for "applies to ... only"
+    elsewhere: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        if not isinstance(v, dict):
+            errs.add(path, f"must be a table, got {_type_name(v)} {_shown(v)}")
+            return False
+        ok = True
+        for k in v:
+            if k in self.fields:
+                continue
+            ok = False
+            key = f"{path}.{k}" if path else str(k)
+            if k in self.elsewhere:
+                where = " or ".join(_a(w) for w in self.elsewhere[k])
+                errs.add(key, f"applies to {where} only ({self.what})")
+            else:
+                errs.add(key, f"is not a known key{suggest(str(k), list(self.fields))}")
+        for k, spec in self.fields.items():
+            key = f"{path}.{k}" if path else k
+            if k not in v:
+                if spec.required:
+                    errs.add(key, "is missing")
+                    ok = False
+                continue
+            ok = spec.check(v[k], key, errs, v) and ok
+        return ok
+
+
+@dataclass(frozen=True)
+class TableOf(Spec):
+    """A table keyed by ids the plan chooses (``[populations.itt]``), each value one spec."""
+
+    value: Spec
+    min_items: int = 0
+    required: bool = True
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        if not isinstance(v, dict):
+            errs.add(path, f"must be a table, got {_type_name(v)} {_shown(v)}")
+            return False
+        if len(v) < self.min_items:
+            errs.add(path, f"must define at least {self.min_items} entry")
+            return False
+        ok = True
+        for k, item in v.items():
+            if not str(k).strip():
+                errs.add(f"{path}.{k}", "must not be an empty name")
+                ok = False
+                continue
+            ok = self.value.check(item, f"{path}.{k}", errs, v) and ok
+        return ok
+
+
+@dataclass(frozen=True)
+class ArrayOf(Spec):
+    """An array of tables (``[[sensitivity]]``)."""
+
+    item: Spec
+    required: bool = True
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        if not isinstance(v, list):
+            errs.add(path, f"must be an array of tables, got {_type_name(v)} {_shown(v)}")
+            return False
+        ok = True
+        for i, item in enumerate(v):
+            ok = self.item.check(item, f"{path}[{i}]", errs, {}) and ok
+        return ok
+
+
+@dataclass(frozen=True)
+class Switch(Spec):
+    """A table whose keys depend on a discriminator: its own key ``on`` (``model.kind``), or,
+    with ``sibling=True``, the key ``on`` of the enclosing table (``sensitivity.method``)."""
+
+    on: str
+    cases: Mapping[str, Table]
+    sibling: bool = False
+    required: bool = True
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        if not isinstance(v, dict):
+            errs.add(path, f"must be a table, got {_type_name(v)} {_shown(v)}")
+            return False
+        source = parent if self.sibling else v
+        tag = source.get(self.on)
+        if not self.sibling:
+            if self.on not in v:
+                errs.add(f"{path}.{self.on}", "is missing")
+                return False
+            if not Choice(tuple(self.cases)).check(tag, f"{path}.{self.on}", errs, v):
+                return False
+        if not isinstance(tag, str) or tag not in self.cases:
+            return False  # a sibling discriminator's failure is reported by its own spec
+        return self.cases[tag].check(v, path, errs, parent)
+
+
+# -- the model and sensitivity option tables -------------------------------------------
+
+_COVARIATES = Terms()
+_OFFSET = Choice(OFFSETS, required=False)
+MODEL_OPTIONS: Final[Mapping[str, Mapping[str, Spec]]] = {
+    "glmm": {
+        "family": Choice(GLMM_FAMILIES),
+        "estimation": Choice(GLMM_ESTIMATION, required=False),
+        "nagq": Number(1, GLMM_MAX_NAGQ, integer=True, required=False),
+        "df": Choice(GLMM_DF, required=False),
+        "offset": _OFFSET,
+    },
+    "lmm": {
+        "df": Choice(LMM_DF, required=False),
+        "reml": Bool(required=False),
+    },
+    "gee": {
+        "family": Choice(GEE_FAMILIES),
+        "cov_struct": Choice(GEE_COV_STRUCTS, required=False),
+        "cov_type": Choice(GEE_COV_TYPES, required=False),
+        "offset": _OFFSET,
+    },
+    "cox": {
+        "cov_type": Choice(COX_COV_TYPES, required=False),
+        "ties": Choice(COX_TIES, required=False),
+    },
+}
+MODEL_KINDS: Final = tuple(MODEL_OPTIONS)
+
+
+def _where(tables: Mapping[str, Mapping[str, Spec]], what: str) -> dict[str, tuple[str, ...]]:
+    """For each option: the kinds (or methods) that take it, for 'applies to ... only'."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, opts in tables.items():
+        for k in opts:
+            out[k] = (*out.get(k, ()), f"{name} {what}")
+    return out
+
+
+def _model_table(kind: str) -> Table:
+    fields: dict[str, Spec] = {"kind": Choice(MODEL_KINDS), "covariates": _COVARIATES}
+    fields.update(MODEL_OPTIONS[kind])
+    where = {k: v for k, v in _where(MODEL_OPTIONS, "model").items() if k not in fields}
+    return Table(fields, what=f"this model is {_a(kind)}", elsewhere=where)
+
+
+MODEL: Final = Switch("kind", {k: _model_table(k) for k in MODEL_KINDS})
+
+SENSITIVITY_OPTIONS: Final[Mapping[str, Mapping[str, Spec]]] = {
+    "gee": {
+        "family": Choice(GEE_FAMILIES, required=False),
+        "cov_struct": Choice(GEE_COV_STRUCTS, required=False),
+        "cov_type": Choice(GEE_COV_TYPES, required=False),
+    },
+    "cluster-level": {
+        "weights": Choice(CL_WEIGHTS, required=False),
+        "scale": Choice(CL_SCALES, required=False),
+    },
+    "unadjusted": {},
+    # cutoff: used when the freeze has no randomisation record and the space is rebuilt
+    "permutation": {"cutoff": Number(0, 1, lo_open=True, required=False)},
+    # a refit of the outcome's own model: its options replaced (the offset stays the outcome's)
+    "glmm": {
+        "covariates": _COVARIATES,
+        **{k: v for k, v in MODEL_OPTIONS["glmm"].items() if k != "offset"},
+        "family": Choice(GLMM_FAMILIES, required=False),
+    },
+    "lmm": {"covariates": _COVARIATES, **MODEL_OPTIONS["lmm"]},
+}
+SENSITIVITY_METHODS: Final = tuple(SENSITIVITY_OPTIONS)
+
+
+def _sensitivity_options(method: str) -> Table:
+    fields = SENSITIVITY_OPTIONS[method]
+    where = {k: v for k, v in _where(SENSITIVITY_OPTIONS, "analysis").items() if k not in fields}
+    what = f"this is {_a(method)} analysis"
+    return Table(dict(fields), required=False, what=what, elsewhere=where)
+
+
+SENSITIVITY: Final = Table(
+    {
+        "id": Text(),
+        "outcome": Text(),
+        "label": Text(),
+        "method": Choice(SENSITIVITY_METHODS),
+        "options": Switch(
+            "method",
+            {m: _sensitivity_options(m) for m in SENSITIVITY_METHODS},
+            sibling=True,
+            required=False,
+        ),
+    }
+)
+
+_P = Number(0, 1, lo_open=True, hi_open=True, required=False)
+_POS = Number(0, None, lo_open=True, required=False)
+SAMPLE_SIZE: Final = Table(
+    {
+        "outcome": Text(required=False),
+        "type": Choice(SAMPLE_SIZE_TYPES),
+        "p0": _P,
+        "p1": _P,
+        "delta": Number(required=False),
+        "sd": _POS,
+        "rate0": _POS,
+        "rate1": _POS,
+        "followup": _POS,
+        "theta": _POS,
+        "icc": Number(0, 1, hi_open=True),
+        "cluster_size": Number(1),
+        "cluster_size_cv": Number(0, required=False),
+        "attrition": Number(0, 1, hi_open=True, required=False),
+        "alpha": _P,
+        "method": Choice(SAMPLE_SIZE_METHODS, required=False),
+        "correction": Choice(SAMPLE_SIZE_CORRECTIONS, required=False),
+        "clusters_per_arm": Number(2, 100_000, integer=True, required=False),
+        "power": _P,
+        "target_power": _P,
+        "rationale": Text(required=False),
+    }
+)
+
+PLAN: Final = Table(
+    {
+        "plan": Table(
+            {
+                "title": Text(),
+                "short_title": Text(required=False),
+                "version": Text(),
+                "date": Date(),
+                "status": Choice(STATUSES),
+                "registration": Text(),
+                "trial_config": Text(required=False),
+                "sign_off": ArrayOf(
+                    Table({"name": Text(), "role": Text(), "date": Date()}), required=False
+                ),
+            }
+        ),
+        "design": Table(
+            {
+                "description": Text(),
+                "cluster_definition": Text(),
+                "randomisation": Text(),
+                "recruitment_after_randomisation": Text(required=False),
+                "sample_size": SAMPLE_SIZE,
+            }
+        ),
+        "populations": TableOf(Table({"label": Text(), "definition": Text()}), min_items=1),
+        "estimands": TableOf(
+            Table(
+                {
+                    "treatment": Text(),
+                    "population": Text(),
+                    "variable": Text(),
+                    "intercurrent_events": ArrayOf(
+                        Table({"event": Text(), "strategy": Choice(IE_STRATEGIES)})
+                    ),
+                    "summary": Text(),
+                    "level": Choice(ESTIMAND_LEVELS),
+                }
+            )
+        ),
+        "outcomes": TableOf(
+            Table(
+                {
+                    "label": Text(),
+                    "role": Choice(OUTCOME_ROLES),
+                    "estimand": Text(required=False),
+                    "population": Text(),
+                    "type": Choice(OUTCOME_TYPES),
+                    "definition": Text(),
+                    "derivation": Table(
+                        {
+                            "window_months": Number(1, integer=True),
+                            "cpz_method": Choice(tuple(CPZ_METHODS)),
+                        }
+                    ),
+                    "model": MODEL,
+                }
+            ),
+            min_items=1,
+        ),
+        "sensitivity": ArrayOf(SENSITIVITY, required=False),
+        "multiplicity": Table({"approach": Text()}),
+        "missing_data": Table({"approach": Text()}),
+        "harms": Table({"approach": Text()}),
+        "software": Table({"analysis": Text()}),
+    }
+)
+
+
+# -- rules across keys ----------------------------------------------------------------
+
+
+def _family_rule(
+    errs: Errors, path: str, kind: str, family: Any, otype: Any, *, defaulted: bool = False
+) -> None:
+    """The outcome type takes this model kind, and the family that estimates its measure."""
+    allowed = OUTCOME_MODELS.get(otype) if isinstance(otype, str) else None
+    if allowed is None:
+        return
+    if kind not in allowed:
+        errs.add(
+            f"{path}.kind",
+            f"{kind!r} cannot analyse a {otype} outcome (use {', '.join(allowed)})",
+        )
+        return
+    fams = allowed[kind]
+    if fams and isinstance(family, str) and family not in fams:
+        where = f"{path}.family" + (" (from the outcome's model)" if defaulted else "")
+        errs.add(
+            where,
+            f"must be {' or '.join(fams)} for a {otype} outcome with a {kind}, got {family!r}",
+        )
+
+
+def _options_rule(errs: Errors, path: str, kind: str, opts: Mapping[str, Any]) -> None:
+    """Combinations the model functions refuse (checked on the options actually fitted)."""
+    if kind == "glmm" and "nagq" in opts and opts.get("estimation") != "ML":
+        how = (
+            "with estimation = 'REML' (Laplace approximation)"
+            if opts.get("estimation") == "REML"
+            else "unless estimation = 'ML' is stated (quadrature is ML only)"
+        )
+        errs.add(f"{path}.nagq", f"does not apply {how}")
+    if kind == "lmm" and opts.get("df") == "kenward-roger" and opts.get("reml") is False:
+        errs.add(f"{path}.df", "'kenward-roger' needs a REML fit: remove reml = false")
+
+
+def check_rules(raw: Mapping[str, Any], errs: Errors) -> None:
+    """Cross-references and combinations; ``raw`` has passed the structural check."""
+    meta = raw["plan"]
+    if meta["status"] == "final" and not meta.get("sign_off"):
+        errs.add("plan.sign_off", "must name at least one signatory for a final plan")
+    pops, ests, outs = raw["populations"], raw["estimands"], raw["outcomes"]
+    primaries = [k for k, o in outs.items() if o["role"] == "primary"]
+    if len(primaries) != 1:
+        errs.add("outcomes", f"must have exactly one primary outcome, found {len(primaries)}")
+    for oid, o in outs.items():
+        path = f"outcomes.{oid}"
+        if o["population"] not in pops:
+            errs.add(
+                f"{path}.population",
+                f"names unknown population {o['population']!r}{suggest(o['population'], list(pops))}",
+            )
+        est = o.get("estimand")
+        if est is not None and est not in ests:
+            errs.add(
+                f"{path}.estimand", f"names unknown estimand {est!r}{suggest(est, list(ests))}"
+            )
+        if o["role"] == "primary" and est is None:
+            errs.add(f"{path}.estimand", "is required for the primary outcome")
+        m = o["model"]
+        _family_rule(errs, f"{path}.model", m["kind"], m.get("family"), o["type"])
+        _options_rule(errs, f"{path}.model", m["kind"], m)
+    ids: set[str] = set()
+    for i, s in enumerate(raw.get("sensitivity", [])):
+        _sensitivity_rule(errs, f"sensitivity[{i}]", s, outs)
+        if s["id"] in ids:
+            errs.add(f"sensitivity[{i}].id", f"duplicates the id {s['id']!r}")
+        ids.add(s["id"])
+
+
+def _sensitivity_rule(
+    errs: Errors, path: str, s: Mapping[str, Any], outs: Mapping[str, Any]
+) -> None:
+    oid, method, opts = s["outcome"], s["method"], s.get("options", {})
+    o = outs.get(oid)
+    if o is None:
+        errs.add(f"{path}.outcome", f"names unknown outcome {oid!r}{suggest(oid, list(outs))}")
+        return
+    otype, m = o["type"], o["model"]
+    if method in ("gee", "cluster-level", "permutation") and otype not in CLUSTER_SUMMARY_TYPES:
+        errs.add(f"{path}.method", f"{method!r} is not available for a {otype} outcome")
+        return
+    if method == "gee":
+        fam = opts.get("family")
+        if fam is not None:
+            _family_rule(errs, f"{path}.options", "gee", fam, otype)
+    elif method == "cluster-level":
+        if opts.get("scale") == "ratio" and otype == "continuous":
+            errs.add(f"{path}.options.scale", "'ratio' needs a binary or count outcome")
+    elif method in ("glmm", "lmm"):
+        if method != m["kind"]:
+            errs.add(
+                f"{path}.method",
+                f"{method!r} refits the outcome's own model, which is a {m['kind']!r} "
+                f"(outcomes.{oid}.model.kind)",
+            )
+            return
+        merged = {**m, **{k: v for k, v in opts.items() if k not in ("covariates", "family")}}
+        if method == "glmm":
+            _family_rule(
+                errs,
+                f"{path}.options",
+                "glmm",
+                opts.get("family", m.get("family")),
+                otype,
+                defaulted="family" not in opts,
+            )
+        _options_rule(errs, f"{path}.options", method, merged)
+
+
+Rule = Callable[[Mapping[str, Any], Errors], None]
+
+
+def validate(raw: Any, *, extra_rules: Sequence[Rule] = ()) -> list[str]:
+    """All failures of ``raw`` against the schema and the rules, one line each."""
+    errs = Errors()
+    if PLAN.check(raw, "", errs, {}):
+        check_rules(raw, errs)
+        for rule in extra_rules:
+            rule(raw, errs)
+    return errs.lines
+
+
+__all__ = [
+    "MODEL_KINDS",
+    "MODEL_OPTIONS",
+    "OUTCOME_MODELS",
+    "PLAN",
+    "SENSITIVITY_METHODS",
+    "SENSITIVITY_OPTIONS",
+    "Errors",
+    "suggest",
+    "validate",
+]

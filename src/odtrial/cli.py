@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "odtrial.randomise.cli",
     "odtrial.design.cli",
     "odtrial.analysis.cli",
+    "odtrial.plan.cli",
 )
 
 

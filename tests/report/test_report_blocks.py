@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import re
+
 import docx
 import numpy as np
 import pandas as pd
 
-from odtrial.report.consort import draw_consort, flow_from_dataset
+from odtrial.report.consort import (
+    LOST_NOTE,
+    ArmFlow,
+    Flow,
+    box_texts,
+    draw_consort,
+    flow_from_dataset,
+)
 from odtrial.report.forest import Effect, draw_forest
 from odtrial.report.tables import ReportTable, add_table_to_docx, table_to_html
 
@@ -71,7 +80,65 @@ def test_consort_counts_come_from_the_data():
     assert b.cluster_sizes[-1] == 0 and b.lost_clusters == 1  # C5 recruited nobody
     fig = draw_consort(flow)
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
-    assert f"individuals n = {a.recruited}" in texts and "Clusters randomised (n = 6)" in texts
+    assert f"Clusters: 3; individuals: {a.recruited}" in texts and "Clusters randomised: 6" in texts
+    assert f"Individuals lost to follow-up: {b.lost}" in texts
+    assert "Clusters lost to follow-up: 1" in texts
+
+
+def _flow(lost_clusters: tuple[int, int], excluded: int | None = 0) -> Flow:
+    arms = tuple(
+        ArmFlow(label=lab, randomised_clusters=8, received_clusters=8, recruited=160,
+                received=160, lost_clusters=lc, lost=12 + 20 * lc, analysed_clusters=8 - lc,
+                analysed=148 - 20 * lc, cluster_sizes=(20,) * 8, excluded=excluded)
+        for lab, lc in zip(("A", "B"), lost_clusters, strict=True)
+    )  # fmt: skip
+    return Flow(clusters_assessed=None, clusters_randomised=16, arms=arms, outcome_label="y")
+
+
+def test_consort_boxes_read_as_labelled_counts():
+    texts = box_texts(_flow((0, 2)))
+    a, b = texts["arms"]
+    assert texts["enrolment"] == (
+        "Clusters randomised: 16\nIndividuals recruited in randomised clusters: 320"
+    )
+    assert a["follow-up"] == "Clusters lost to follow-up: 0\nIndividuals lost to follow-up: 12"
+    assert b["follow-up"] == "Clusters lost to follow-up: 2\nIndividuals lost to follow-up: 52"
+    assert a["allocation"].splitlines() == [
+        "Allocated to A",
+        "Clusters: 8; individuals: 160",
+        "Cluster size: mean 20.0, range 20–20",
+        "Received allocated intervention",
+        "Clusters: 8; individuals: 160",
+    ]
+    assert a["analysis"].splitlines() == [
+        "Clusters analysed: 8",
+        "Individuals analysed: 148",
+        "Individuals excluded from analysis: 0",
+    ]
+    assert (
+        "Individuals excluded" not in box_texts(_flow((0, 0), excluded=None))["arms"][0]["analysis"]
+    )
+    # every count carries its label: no bare "n = 0", no "(nobody followed up)"
+    every = [texts["enrolment"], *(v for arm in texts["arms"] for v in arm.values())]
+    for line in (ln for t in every for ln in t.splitlines()):
+        assert "n =" not in line and "nobody" not in line, line
+        if any(ch.isdigit() for ch in line) and not line.startswith("Cluster size"):
+            assert re.fullmatch(r"([A-Z][a-z -]+: \d+)(; [a-z ]+: \d+)?", line), line
+    # the drawn figure shows exactly these texts, and says once what "lost" means
+    drawn = [t.get_text() for t in draw_consort(_flow((0, 2))).axes[0].texts]
+    assert all(t in drawn for t in every) and LOST_NOTE.split()[0] in " ".join(drawn)
+    assert "no individual in it has the primary outcome observed" in " ".join(drawn).replace(
+        "\n", " "
+    )
+
+
+def test_consort_open_report_has_one_pooled_column():
+    pooled = ArmFlow("All participants", 16, 16, 320, 320, 0, 24, 16, 296, (20,) * 16, None)
+    texts = box_texts(Flow(20, 16, (pooled,), "y"))
+    assert texts["enrolment"].splitlines()[0] == "Clusters assessed for eligibility: 20"
+    (arm,) = texts["arms"]
+    assert arm["allocation"].startswith("All participants (arms pooled)\n")
+    assert arm["follow-up"].startswith("Clusters lost to follow-up: 0\n")
 
 
 def test_forest_separates_ratios_and_differences():

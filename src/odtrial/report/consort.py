@@ -8,6 +8,7 @@ Counts come from the data (:func:`flow_from_dataset`), never typed in.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -40,7 +41,7 @@ class ArmFlow:
         if not self.cluster_sizes:
             return ""
         s = self.cluster_sizes
-        return f"cluster size mean {sum(s) / len(s):.1f} (range {min(s)}–{max(s)})"
+        return f"Cluster size: mean {sum(s) / len(s):.1f}, range {min(s)}–{max(s)}"
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,56 @@ def flow_from_dataset(
 
 
 _STAGES = ("Enrolment", "Allocation", "Follow-up", "Analysis")
+# what "lost" means here, printed under the diagram so every box can stay a plain count
+LOST_NOTE = (
+    "Lost to follow-up: primary outcome not observed. A cluster is lost to follow-up "
+    "when no individual in it has the primary outcome observed."
+)
+
+
+def box_texts(flow: Flow) -> dict[str, object]:
+    """The text of every box, as a trial statistician writes it: each count on its
+    own line with its label (``Clusters lost to follow-up: 0``), zero shown as 0.
+
+    Returns ``{"enrolment": str, "arms": [{"allocation", "follow-up", "analysis"}, ...]}``
+    (one arm dict per column of the diagram).
+    """
+    top = []
+    if flow.clusters_assessed is not None:
+        top.append(f"Clusters assessed for eligibility: {flow.clusters_assessed}")
+    top.append(f"Clusters randomised: {flow.clusters_randomised}")
+    top.append(
+        f"Individuals recruited in randomised clusters: {sum(a.recruited for a in flow.arms)}"
+    )
+    arms = []
+    for arm in flow.arms:
+        head = f"Allocated to {arm.label}" if len(flow.arms) == 2 else f"{arm.label} (arms pooled)"
+        alloc = [head, f"Clusters: {arm.randomised_clusters}; individuals: {arm.recruited}"]
+        if arm.cluster_sizes:
+            alloc.append(arm.size_text())
+        alloc += [
+            "Received allocated intervention",
+            f"Clusters: {arm.received_clusters}; individuals: {arm.received}",
+        ]
+        analysis = [
+            f"Clusters analysed: {arm.analysed_clusters}",
+            f"Individuals analysed: {arm.analysed}",
+        ]
+        if arm.excluded is not None:
+            analysis.append(f"Individuals excluded from analysis: {arm.excluded}")
+        arms.append(
+            {
+                "allocation": "\n".join(alloc),
+                "follow-up": "\n".join(
+                    [
+                        f"Clusters lost to follow-up: {arm.lost_clusters}",
+                        f"Individuals lost to follow-up: {arm.lost}",
+                    ]
+                ),
+                "analysis": "\n".join(analysis),
+            }
+        )
+    return {"enrolment": "\n".join(top), "arms": arms}
 
 
 def _box(ax, x: float, y: float, w: float, h: float, text: str, *, bold: bool = False) -> None:
@@ -120,52 +171,41 @@ def _arrow(ax, x0: float, y0: float, x1: float, y1: float) -> None:
 
 
 def draw_consort(flow: Flow) -> Figure:
-    """Draw the flow diagram; returns a matplotlib Figure (A4-portrait width)."""
+    """Draw the flow diagram; returns a matplotlib Figure (A4-portrait width).
+
+    The box text is :func:`box_texts`; the meaning of "lost to follow-up" is
+    given once under the diagram (:data:`LOST_NOTE`).
+    """
     # drawn at the size it is printed (16 cm wide), so 9 pt text stays 9 pt on the page
-    fig = plt.figure(figsize=(6.5, 7.8))
+    bottom = 0.08  # below the note: nothing to draw, so no paper spent on it
+    fig = plt.figure(figsize=(6.5, 7.8 * (1 - bottom)))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(bottom, 1)
     ax.axis("off")
+    texts = box_texts(flow)
     # two arms side by side; an open report has one pooled column
     xs: tuple[float, ...] = (0.325, 0.775) if len(flow.arms) == 2 else (0.55,)
-    w, h = 0.43, 0.145
-    ys = {"Allocation": 0.70, "Follow-up": 0.46, "Analysis": 0.22}
+    w = 0.43
+    # (centre, height) per stage: the allocation box holds the most lines
+    boxes = {"Allocation": (0.685, 0.165), "Follow-up": (0.46, 0.09), "Analysis": (0.27, 0.115)}
+    top_y, top_h = (0.895, 0.105) if flow.clusters_assessed is not None else (0.9, 0.085)
     # stage labels on the left, as CONSORT shows them
-    for stage, y in (("Enrolment", 0.905), *ys.items()):
+    for stage, y in (("Enrolment", top_y), *((k, v[0]) for k, v in boxes.items())):
         ax.text(0.04, y, stage, rotation=90, ha="center", va="center", fontsize=9.5,
                 fontweight="bold", color="#1f4e79")  # fmt: skip
-    total = sum(a.recruited for a in flow.arms)
-    top = f"Clusters randomised (n = {flow.clusters_randomised})"
-    if flow.clusters_assessed is not None:
-        top = f"Clusters assessed for eligibility (n = {flow.clusters_assessed})\n" + top
-    top += f"\nIndividuals recruited in randomised clusters (n = {total})"
-    _box(ax, 0.55, 0.905, 0.70, 0.09, top, bold=False)
-    for x, arm in zip(xs, flow.arms, strict=True):
-        _arrow(ax, 0.55, 0.86, x, ys["Allocation"] + h / 2)
-        head = f"Allocated to {arm.label}" if len(flow.arms) == 2 else f"{arm.label} (arms pooled)"
-        _box(
-            ax, x, ys["Allocation"], w, h,
-            f"{head}\n"
-            f"Clusters n = {arm.randomised_clusters}; individuals n = {arm.recruited}\n"
-            f"{arm.size_text()}\n"
-            f"Received allocation:\nclusters n = {arm.received_clusters}; individuals n = {arm.received}",
-        )  # fmt: skip
-        _arrow(ax, x, ys["Allocation"] - h / 2, x, ys["Follow-up"] + h / 2)
-        _box(
-            ax, x, ys["Follow-up"], w, h,
-            "Lost to follow-up\n"
-            f"Clusters n = {arm.lost_clusters} (nobody followed up)\n"
-            f"Individuals n = {arm.lost}\n(primary outcome not observed)",
-        )  # fmt: skip
-        _arrow(ax, x, ys["Follow-up"] - h / 2, x, ys["Analysis"] + h / 2)
-        _box(
-            ax, x, ys["Analysis"], w, h,
-            "Analysed\n"
-            f"Clusters n = {arm.analysed_clusters}\n"
-            f"Individuals n = {arm.analysed}"
-            + ("" if arm.excluded is None else f"\nExcluded from analysis: n = {arm.excluded}"),
-        )  # fmt: skip
-    ax.text(0.55, 0.08, f"Primary outcome: {flow.outcome_label}", ha="center", fontsize=9,
+    _box(ax, 0.55, top_y, 0.70, top_h, str(texts["enrolment"]))
+    arm_texts: list[dict[str, str]] = texts["arms"]  # type: ignore[assignment]
+    for x, t in zip(xs, arm_texts, strict=True):
+        (ya, ha), (yf, hf), (yn, hn) = boxes["Allocation"], boxes["Follow-up"], boxes["Analysis"]
+        _arrow(ax, 0.55, top_y - top_h / 2, x, ya + ha / 2)
+        _box(ax, x, ya, w, ha, t["allocation"])
+        _arrow(ax, x, ya - ha / 2, x, yf + hf / 2)
+        _box(ax, x, yf, w, hf, t["follow-up"])
+        _arrow(ax, x, yf - hf / 2, x, yn + hn / 2)
+        _box(ax, x, yn, w, hn, t["analysis"])
+    ax.text(0.55, 0.165, f"Primary outcome: {flow.outcome_label}", ha="center", fontsize=9,
             style="italic", color="#444444")  # fmt: skip
+    ax.text(0.55, 0.135, textwrap.fill(LOST_NOTE, 95), ha="center", va="top", fontsize=8,
+            color="#444444", linespacing=1.3)  # fmt: skip
     return fig

@@ -108,7 +108,7 @@ def test_run_refuses_a_freeze_inside_the_output_and_a_foreign_folder(tmp_path):
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
-    with pytest.raises(PlanError, match="is not an odtrial analysis folder"):
+    with pytest.raises(PlanError, match="was not written by odtrial"):
         run(None, foreign, freeze=tmp_path / "fz")
     assert (foreign / "notes.txt").read_text(encoding="utf-8") == "keep me"
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
+from odtrial._io import RECORD, sha256_file
 from odtrial.errors import OdtrialError, PlanError
 
 SAP = Path(__file__).resolve().parents[2] / "analysis_plans" / "pod_synthetic_sap.toml"
@@ -188,14 +190,20 @@ def test_analyse_replaces_its_own_folder_whole_and_refuses_others(an_freeze, tmp
 
     out = tmp_path / "analysis"
     analyse(SAP, an_freeze, out)
+    # a table an older run wrote (on odtrial's record) goes; a file the user added stays
     stale = out / "tables" / "from_an_older_run.csv"
     stale.write_text("x\n", encoding="utf-8")
-    analyse(SAP, an_freeze, out)  # an analysis folder: replaced as a whole
+    record = json.loads((out / RECORD).read_text(encoding="utf-8"))
+    record["files"]["tables/from_an_older_run.csv"] = sha256_file(stale)
+    (out / RECORD).write_text(json.dumps(record), encoding="utf-8")
+    (out / "my_notes.txt").write_text("mine\n", encoding="utf-8")
+    analyse(SAP, an_freeze, out)
     assert not stale.exists() and (out / "results.json").is_file()
+    assert (out / "my_notes.txt").read_text(encoding="utf-8") == "mine\n"
     assert [p.name for p in tmp_path.iterdir()] == ["analysis"]  # no temporaries
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "draft.docx").write_bytes(b"not ours")
-    with pytest.raises(PlanError, match=r"is not an odtrial analysis folder \(no results\.json\)"):
+    with pytest.raises(PlanError, match=r"was not written by odtrial"):
         analyse(SAP, an_freeze, mine)
     assert [p.name for p in mine.iterdir()] == ["draft.docx"]

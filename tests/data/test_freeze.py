@@ -56,7 +56,7 @@ def test_atomic_folder_failure_keeps_old_freeze_and_success_replaces_it(tmp_path
 def test_atomic_folder_refuses_to_replace_a_non_freeze(tmp_path):
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "thesis.docx").write_text("x")
-    with pytest.raises(FreezeError, match=r"precious: exists and is not a data freeze"):
+    with pytest.raises(FreezeError, match=r"precious: exists and was not written by odtrial"):
         with atomic_folder(tmp_path / "precious"):
             pass
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from odtrial.cli import main
+from odtrial._io import RECORD
 from odtrial.errors import RandomisationError
 from odtrial.randomise import constrained, verify_allocation
 from odtrial.randomise.log import ALLOCATION_FILE, LOG_FILE, SPACE_FILE, VALIDITY_FILE
@@ -254,12 +255,16 @@ def test_a_record_is_written_whole_and_replaced_whole(tmp_path: Path):
     _alloc(3).write(out, source=source)
     # the cluster table randomised, already in the folder, is kept beside the record
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["clusters.csv", ALLOCATION_FILE, LOG_FILE, SPACE_FILE, VALIDITY_FILE]
+        ["clusters.csv", ALLOCATION_FILE, LOG_FILE, SPACE_FILE, VALIDITY_FILE, RECORD]
     )
-    first = verify_allocation(out, clusters=source).head
-    _alloc(4).write(out, source=source)  # a new record replaces the old one whole
-    second = verify_allocation(out, clusters=source)
-    assert second.head != first and second.parameters["seed"] == 4
+    first = verify_allocation(out, clusters=source)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # an allocation is written once: another seed into the same folder changes no byte
+    with pytest.raises(RandomisationError, match="already holds a randomisation record"):
+        _alloc(4).write(out, source=source)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert verify_allocation(out, clusters=source).head == first.head
+    assert first.parameters["seed"] == 3
     assert [p.name for p in tmp_path.iterdir()] == ["alloc"]  # no temporaries left
 
 
@@ -267,6 +272,6 @@ def test_writing_a_record_refuses_a_folder_that_is_not_one(tmp_path: Path):
     out = tmp_path / "notes"
     out.mkdir()
     (out / "minutes.txt").write_text("trial steering committee", encoding="utf-8")
-    with pytest.raises(RandomisationError, match="is not a randomisation record"):
+    with pytest.raises(RandomisationError, match="was not written by odtrial"):
         _alloc(3).write(out)
     assert [p.name for p in out.iterdir()] == ["minutes.txt"]

@@ -327,7 +327,8 @@ def test_writes_are_atomic(
     monkeypatch.setattr(build_mod, "write_docx", boom)
     with pytest.raises(RuntimeError):
         build_report(blinded_results, out)
-    assert sorted(p.name for p in out.iterdir()) == []  # no figures, no html, no temp folder
+    assert not out.exists()  # written whole or not at all
+    assert [p.name for p in tmp_path.iterdir()] == []  # no temporary folder left
 
 
 def test_bad_results_files_get_one_line_errors(tmp_path: Path) -> None:

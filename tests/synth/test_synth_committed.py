@@ -7,10 +7,13 @@ versions: its entries must agree in everything else."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pyreadstat
 import pytest
+
+from odtrial._io import RECORD
 
 TEXT = {".csv", ".toml", ".json", ".md"}
 
@@ -27,6 +30,14 @@ def _log_content(path):
             data.pop("sha256")  # Parquet bytes carry the pyarrow version
         out.append((e["seq"], e["event"], data))
     return out
+
+
+def _record_content(path):
+    """The record of odtrial's files: its kind, every name, and the hashes of text files
+    (binary files' bytes depend on the installed versions)."""
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    files = {k: (v if Path(k).suffix in TEXT else None) for k, v in rec["files"].items()}
+    return rec["kind"], files
 
 
 def _frame(path):
@@ -54,7 +65,9 @@ def test_committed_synthetic_trial_matches_the_generator(default_trial, repo_roo
     assert made == have
     for rel in made:
         a, b = default_trial / rel, committed / rel
-        if rel.suffix == ".jsonl":
+        if rel.name == RECORD:
+            assert _record_content(a) == _record_content(b), f"{rel} drifted from the generator"
+        elif rel.suffix == ".jsonl":
             assert _log_content(a) == _log_content(b), f"{rel} drifted from the generator"
         elif rel.suffix == ".parquet":
             pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b))

@@ -29,7 +29,8 @@ def test_same_seed_same_bytes_for_every_file(three):
     a, b, _ = three
     da, db = _digest(a), _digest(b)
     assert da == db
-    assert len(da) == 37  # 6 trusts x 5 tables + trial.toml + truth.json + 5 randomisation
+    # 6 trusts x 5 tables + trial.toml + truth.json + 5 randomisation + 2 records of odtrial's files
+    assert len(da) == 39
 
 
 def test_different_seeds_different_data(three):
@@ -39,10 +40,24 @@ def test_different_seeds_different_data(three):
     assert all(da[k] != dc[k] for k in da)
 
 
-def test_regenerating_into_the_same_folder_replaces_old_extracts(three, tmp_path):
+def test_regenerating_replaces_odtrials_files_and_keeps_the_users(three, tmp_path):
     from odtrial.synth import generate
 
     shutil.copytree(three[0], tmp_path / "x")
-    (tmp_path / "x" / "nelft" / "participants_2020-01-01.csv").write_text("stale\n")
-    generate(tmp_path / "x", seed=3, participants=120)
-    assert _digest(tmp_path / "x") == _digest(three[0])
+    mine = tmp_path / "x" / "nelft" / "participants_2020-01-01.csv"
+    mine.write_text("my own extract\n")
+    generate(tmp_path / "x", seed=4, participants=120)
+    got = _digest(tmp_path / "x")
+    assert got.pop("nelft/participants_2020-01-01.csv") and mine.read_text() == "my own extract\n"
+    assert got == _digest(three[2])
+
+
+def test_generating_into_a_folder_odtrial_did_not_write_is_refused(tmp_path):
+    from odtrial.errors import ConfigError
+    from odtrial.synth import generate
+
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="was not written by odtrial"):
+        generate(tmp_path / "x", seed=3, participants=120)
+    assert [p.name for p in (tmp_path / "x").iterdir()] == ["notes.txt"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from odtrial._io import check_target_path
 from odtrial.errors import PlanError
 
 
@@ -36,6 +37,7 @@ class RunResult:
 
 def default_freeze_dir(out: str | Path) -> Path:
     """``<out>-freeze`` beside ``out``: the freeze never sits inside a (blinded) output."""
+    check_target_path(out, error=PlanError)  # '.', '..' or a file: one line, not a traceback
     o = Path(out)
     return o.with_name(f"{o.name}-freeze")
 
@@ -57,15 +59,25 @@ def run(
     from tqdm import tqdm
 
     from odtrial.analysis.analyse import DEFAULT_SEED, compute_analysis, output_folder, write_files
+    from odtrial.analysis.blinding import resolve_report_type
+    from odtrial.data.freeze import check_freeze_target
     from odtrial.data.ingest import ingest
     from odtrial.paths import shipped_plan, shipped_trial_dir
+    from odtrial.plan import load_plan
+    from odtrial.plan.lock import check_lock
     from odtrial.report.build import write_report_files
 
     source = Path(src) if src is not None else shipped_trial_dir()
-    sap = Path(plan) if plan is not None else shipped_plan()
+    # Everything that can be refused is refused before the freeze is written:
+    # the plan (valid, locked if final, final if unblinding) and both folders.
+    sap = load_plan(Path(plan) if plan is not None else shipped_plan())
+    check_lock(sap)
+    report_type = "open" if open_report else None
+    resolve_report_type(sap, unblind=unblind, report_type=report_type)
     out_dir = Path(out)
     freeze_dir = Path(freeze) if freeze is not None else default_freeze_dir(out_dir)
     _check_apart(out_dir, freeze_dir)
+    check_freeze_target(freeze_dir)
     with tqdm(total=3, desc="odtrial run", disable=not progress, unit="step") as bar:
         bar.set_postfix_str("ingest")
         ingest(source, freeze_dir)
@@ -76,7 +88,7 @@ def run(
             freeze_dir,
             seed=DEFAULT_SEED if seed is None else seed,
             unblind=unblind,
-            report_type="open" if open_report else None,
+            report_type=report_type,
         )
         bar.update()
         bar.set_postfix_str("report")

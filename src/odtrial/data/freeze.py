@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from odtrial._io import atomic_folder as _atomic_folder
+from odtrial._io import check_output_target
 from odtrial._io import sha256_file
 from odtrial.data.canonical import FROZEN_TABLES
 from odtrial.errors import FreezeError
@@ -73,11 +74,19 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path, compression="zstd", use_dictionary=True, write_statistics=True)
 
 
+FREEZE_KIND = "a data freeze"
+
+
 def atomic_folder(target: Path) -> contextlib.AbstractContextManager[Path]:
     """Build a freeze in a temporary sibling and move it onto ``target`` on success
-    (see :func:`odtrial._io.atomic_folder`); refuses a non-empty folder that is
-    not a freeze."""
-    return _atomic_folder(target, marker=MANIFEST, kind="a data freeze", error=FreezeError)
+    (see :func:`odtrial._io.atomic_folder`): only odtrial's files of an earlier
+    freeze are replaced, and a folder odtrial did not write is refused."""
+    return _atomic_folder(target, kind=FREEZE_KIND, error=FreezeError)
+
+
+def check_freeze_target(target: str | Path) -> None:
+    """Refuse, before any work, a ``target`` that :func:`atomic_folder` would refuse."""
+    check_output_target(target, kind=FREEZE_KIND, error=FreezeError)
 
 
 def read_freeze(path: str | Path) -> Freeze:

@@ -38,6 +38,7 @@ ALLOCATION_FILE = "allocation.csv"
 SPACE_FILE = "constrained_space.parquet"
 VALIDITY_FILE = "validity.json"
 GENESIS = "0" * 64
+RECORD_KIND = "a randomisation record"
 
 
 def canonical_json(obj: Any) -> str:
@@ -68,12 +69,13 @@ def write_allocation(
 
     Returns the path of the log. The record is written as one folder (built
     beside ``out`` and renamed into place), so there is never a log without its
-    files; an existing record in ``out`` is replaced whole. A ``source`` file
-    that already sits in ``out`` (the cluster table randomised) is kept.
+    files. An allocation is written once: ``out`` must be new or empty, except
+    for the ``source`` file (the cluster table randomised), which is kept; an
+    existing record is refused and no byte of it changes.
     """
     keep = (source.name,) if source is not None and source.parent.resolve() == out.resolve() else ()
     with atomic_folder(
-        out, marker=LOG_FILE, kind="a randomisation record", error=RandomisationError, keep=keep
+        out, kind=RECORD_KIND, error=RandomisationError, keep=keep, replace=False
     ) as tmp:
         _write_record(result, tmp, source)
     return out / LOG_FILE

@@ -2,9 +2,9 @@
 
 The content is built once (:func:`odtrial.report.sections.build_sections`) and
 rendered by both writers. Output is deterministic (SVG hash salt, no dates in
-SVG/PNG metadata, fixed docx zip timestamps). :func:`build_report` adds the
-report to an existing analysis folder: everything is made in a temporary folder
-inside ``out`` and each file is moved into place only when all were written.
+SVG/PNG metadata, fixed docx zip timestamps). :func:`build_report` writes a
+report folder, or rebuilds the report inside an existing analysis folder
+(:func:`rebuild_report`, ``odtrial report``); either is written whole.
 ``odtrial run`` instead renders with :func:`write_report_files` into the
 analysis folder while it is being built, so the whole output folder appears at
 once (:func:`odtrial._io.atomic_folder`).
@@ -13,9 +13,6 @@ once (:func:`odtrial._io.atomic_folder`).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from odtrial._io import atomic_folder, read_record
 from odtrial.errors import ReportError
 from odtrial.report.consort import draw_consort
 from odtrial.report.docx_report import write_docx
@@ -92,25 +90,43 @@ def draw_figures(content: ReportContent, fig_dir: Path) -> dict[str, dict[str, P
 
 def write_report_files(results: Mapping[str, Any] | str | Path, folder: Path) -> ReportPaths:
     """Render the report into ``folder`` (a folder being built, e.g. inside
-    :func:`odtrial._io.atomic_folder`): ``report.docx``, ``report.html``, ``figures/``."""
+    :func:`odtrial._io.atomic_folder`): ``report.docx``, ``report.html``, ``figures/``.
+    If ``folder`` holds a ``results.json`` (an analysis folder), its ``figures``
+    list is updated to the figures drawn (path, format, SHA-256)."""
+    from odtrial.analysis.results_io import record_figures
+
     data = load_results(results)
     content = build_sections(data)
     figs = draw_figures(content, folder / "figures")
+    record_figures(folder)
     write_docx(content, folder / "report.docx", figures={k: v["png"] for k, v in figs.items()})
     svgs = {k: v["svg"].read_text(encoding="utf-8") for k, v in figs.items()}
     (folder / "report.html").write_text(render_html(content, svgs=svgs), encoding="utf-8")
     return ReportPaths(folder / "report.docx", folder / "report.html", figs)
 
 
+REPORT_KIND = "an odtrial report"
+REPORT_FILES = ("report.docx", "report.html")
+
+
+def _is_report_output(rel: str) -> bool:
+    return rel in REPORT_FILES or rel.startswith("figures/")
+
+
 def build_report(results: Mapping[str, Any] | str | Path, out: str | Path) -> ReportPaths:
     """Write ``out/report.docx``, ``out/report.html`` and ``out/figures/*.png|svg``.
+
+    ``out`` is written whole (:func:`odtrial._io.atomic_folder`). If it is an
+    analysis folder, its other files are kept and only the report is rebuilt
+    (what ``odtrial report`` does); otherwise it is a new folder, or a report
+    folder odtrial wrote earlier. Files a user added to it are kept.
 
     Parameters
     ----------
     results
         The parsed results.json, or its path.
     out
-        The output folder (created if needed); other files in it are left alone.
+        The output folder.
 
     Returns
     -------
@@ -121,24 +137,38 @@ def build_report(results: Mapping[str, Any] | str | Path, out: str | Path) -> Re
     ------
     ReportError
         When the results file is unreadable, not the ``odtrial.results/1`` schema, or
-        its arms contradict the report type.
+        its arms contradict the report type; or when ``out`` is a folder odtrial
+        may not change.
     """
+    from odtrial.analysis.analyse import OUTPUT_KIND
+
+    data = load_results(results)
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=out_dir))
-    try:
-        figs = write_report_files(results, tmp).figures
-        # all written: move into place (same filesystem, each replace is atomic)
-        final_figs: dict[str, dict[str, Path]] = {}
-        (out_dir / "figures").mkdir(exist_ok=True)
-        for key, kinds in figs.items():
-            final_figs[key] = {}
-            for kind, path in kinds.items():
-                dest = out_dir / "figures" / path.name
-                os.replace(path, dest)
-                final_figs[key][kind] = dest
-        os.replace(tmp / "report.html", out_dir / "report.html")
-        os.replace(tmp / "report.docx", out_dir / "report.docx")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return ReportPaths(out_dir / "report.docx", out_dir / "report.html", final_figs)
+    record = read_record(out_dir, error=ReportError) if out_dir.is_dir() else None
+    kind, keep = REPORT_KIND, ()
+    if record is not None and record.get("kind") == OUTPUT_KIND:
+        kind = OUTPUT_KIND
+        keep = tuple(p for p in sorted(record["files"]) if not _is_report_output(p))
+    with atomic_folder(out_dir, kind=kind, error=ReportError, keep=keep) as tmp:
+        made = write_report_files(data, tmp)
+    figures = {
+        key: {fmt: out_dir / path.relative_to(tmp) for fmt, path in kinds.items()}
+        for key, kinds in made.figures.items()
+    }
+    return ReportPaths(out_dir / "report.docx", out_dir / "report.html", figures)
+
+
+def rebuild_report(analysis: str | Path) -> ReportPaths:
+    """Rebuild the report of an existing analysis folder from its ``results.json``
+    (``odtrial report ANALYSIS_DIR``), written whole like the rest."""
+    from odtrial.analysis.analyse import OUTPUT_KIND
+
+    folder = Path(analysis)
+    record = read_record(folder, error=ReportError) if folder.is_dir() else None
+    if record is None or record.get("kind") != OUTPUT_KIND:
+        raise ReportError(
+            f"{folder}: not an analysis folder written by odtrial (odtrial analyse or run)"
+        )
+    if not (folder / "results.json").is_file():
+        raise ReportError(f"{folder}: has no results.json to build the report from")
+    return build_report(folder / "results.json", folder)

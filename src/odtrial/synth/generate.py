@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from odtrial._io import atomic_folder
+from odtrial.errors import ConfigError
 from odtrial.synth import config as cfg
 from odtrial.synth.events import add_months, build_tables
 from odtrial.synth.faults import Fault, inject
@@ -17,6 +19,7 @@ from odtrial.synth.outcomes import Parameters, implied_estimands, person_outcome
 from odtrial.synth.population import Randomisation, day, make_clusters, make_participants
 from odtrial.synth.writers import render, write
 
+SYNTH_KIND = "a synthetic trial"
 DEFAULT_SEED = 20250630
 DEFAULT_PARTICIPANTS = 640
 DEFAULT_FAULT_RATE = 0.02
@@ -47,8 +50,8 @@ def generate(
     Parameters
     ----------
     out
-        Source folder to write; created if needed. Files of earlier runs matching the
-        extract patterns are replaced.
+        Source folder to write, whole (:func:`odtrial._io.atomic_folder`): new, or one
+        odtrial wrote, whose files it replaces; files a user added there are kept.
     seed
         Seed of everything (a numpy SeedSequence); the same seed gives the same files.
     participants
@@ -102,62 +105,57 @@ def generate(
 
     tables, faults = inject(tables, p, clusters, fu_end, cutoff, dialects, fault_rate, r_flt)
 
-    for d in dialects:
-        tdir = out / cfg.TRUSTS[trust_index[d.trust]].directory
-        if tdir.is_dir():
-            for pat in d.patterns.values():
-                for old in tdir.glob(pat):
-                    old.unlink()
     by_key: dict[tuple[str, int], list[Fault]] = {}
     for f in faults:
         by_key.setdefault((f.table, f.rid), []).append(f)
-    records: list[dict[str, Any]] = []
-    for ti, d in enumerate(dialects):
-        trust = cfg.TRUSTS[ti]
-        for table in cfg.TABLE_SOURCE_NAMES:
-            t = tables[table]
-            rows = t[t["_trust"] == ti]
-            rows = rows.assign(_nhs=rows["nhs_number"]).sort_values(
-                [SORT_DATE[table], "_nhs", "_rid"], kind="stable", na_position="last"
-            )
-            rel = f"{trust.directory}/{d.files[table]}"
-            overrides: dict[int, dict[str, Any]] = {}
-            malformed: set[int] = set()
-            for pos, rid in enumerate(rows["_rid"].to_numpy().tolist()):
-                for f in by_key.get((table, rid), ()):
-                    if f.raw:
-                        overrides[pos] = dict(f.raw)
-                    if f.malformed:
-                        malformed.add(pos)
-                    records.append(
-                        {
-                            "file": rel,
-                            "source_row": pos + 1,
-                            "table": table,
-                            "trust": d.trust,
-                            "kind": f.kind,
-                            "field": f.field,
-                            "detail": f.detail,
-                        }
-                    )
-            frame = render(rows, table, d, overrides=overrides, rng=r_rend)
-            write(frame, out / rel, table, d, malformed=malformed, stamp=cutoff_d)
+    with atomic_folder(out, kind=SYNTH_KIND, error=ConfigError) as tmp:
+        records: list[dict[str, Any]] = []
+        for ti, d in enumerate(dialects):
+            trust = cfg.TRUSTS[ti]
+            for table in cfg.TABLE_SOURCE_NAMES:
+                t = tables[table]
+                rows = t[t["_trust"] == ti]
+                rows = rows.assign(_nhs=rows["nhs_number"]).sort_values(
+                    [SORT_DATE[table], "_nhs", "_rid"], kind="stable", na_position="last"
+                )
+                rel = f"{trust.directory}/{d.files[table]}"
+                overrides: dict[int, dict[str, Any]] = {}
+                malformed: set[int] = set()
+                for pos, rid in enumerate(rows["_rid"].to_numpy().tolist()):
+                    for f in by_key.get((table, rid), ()):
+                        if f.raw:
+                            overrides[pos] = dict(f.raw)
+                        if f.malformed:
+                            malformed.add(pos)
+                        records.append(
+                            {
+                                "file": rel,
+                                "source_row": pos + 1,
+                                "table": table,
+                                "trust": d.trust,
+                                "kind": f.kind,
+                                "field": f.field,
+                                "detail": f.detail,
+                            }
+                        )
+                frame = render(rows, table, d, overrides=overrides, rng=r_rend)
+                write(frame, tmp / rel, table, d, malformed=malformed, stamp=cutoff_d)
 
-    _write_randomisation(out / cfg.RANDOMISATION_DIR, randomisation)
-    (out / "trial.toml").write_text(
-        cfg.trial_toml(
-            data_cutoff=cutoff_d, clusters=clusters.as_config(), dialect_list=dialects, seed=seed
-        ),
-        encoding="utf-8",
-        newline="\n",
-    )
-    records.sort(key=lambda r: (r["file"], r["source_row"], r["kind"]))
-    truth = _truth(
-        seed, participants, fault_rate, cutoff_d, clusters, p, o, prm, tables, records, r_imp
-    )
-    (out / "truth.json").write_text(
-        json.dumps(truth, indent=1) + "\n", encoding="utf-8", newline="\n"
-    )
+        _write_randomisation(tmp / cfg.RANDOMISATION_DIR, randomisation)
+        (tmp / "trial.toml").write_text(
+            cfg.trial_toml(
+                data_cutoff=cutoff_d, clusters=clusters.as_config(), dialect_list=dialects, seed=seed
+            ),
+            encoding="utf-8",
+            newline="\n",
+        )
+        records.sort(key=lambda r: (r["file"], r["source_row"], r["kind"]))
+        truth = _truth(
+            seed, participants, fault_rate, cutoff_d, clusters, p, o, prm, tables, records, r_imp
+        )
+        (tmp / "truth.json").write_text(
+            json.dumps(truth, indent=1) + "\n", encoding="utf-8", newline="\n"
+        )
     return out
 
 

@@ -65,9 +65,20 @@ import numpy as np
 from odtrial.errors import ModelError
 from odtrial.models.leverage import leverage_corrected_scores
 
-CovType = Literal["model", "robust", "robust-g", "mancl-derouen", "kauermann-carroll"]
-COV_TYPES: tuple[str, ...] = ("model", "robust", "robust-g", "mancl-derouen", "kauermann-carroll")
-LEVERAGE_TYPES: tuple[str, ...] = ("mancl-derouen", "kauermann-carroll")
+CovType = Literal[
+    "model", "robust", "robust-g", "mancl-derouen", "kauermann-carroll", "fay-graubard"
+]
+COV_TYPES: tuple[str, ...] = (
+    "model",
+    "robust",
+    "robust-g",
+    "mancl-derouen",
+    "kauermann-carroll",
+    "fay-graubard",
+)
+# the covariances that need each cluster's share of the information
+LEVERAGE_TYPES: tuple[str, ...] = ("mancl-derouen", "kauermann-carroll", "fay-graubard")
+FG_BOUND = 0.75  # Fay & Graubard's b: no cluster's score is inflated by more than 1/sqrt(1 - b)
 
 
 def cluster_scores(residuals: np.ndarray, codes: np.ndarray, n_clusters: int) -> np.ndarray:
@@ -120,6 +131,74 @@ def sandwich_cov(information_inv: np.ndarray, cluster_u: np.ndarray) -> np.ndarr
     return np.asarray((cov + cov.T) / 2)
 
 
+def fay_graubard_factors(
+    cluster_info: np.ndarray, information_inv: np.ndarray, bound: float = FG_BOUND
+) -> np.ndarray:
+    """Fay–Graubard's per-component score factors ``(1 - min(b, [Omega_g I^{-1}]_jj))^{-1/2}``.
+
+    Parameters
+    ----------
+    cluster_info : ndarray, shape (G, p, p)
+        Each cluster's share ``Omega_g`` of the information.
+    information_inv : ndarray, shape (p, p)
+    bound : float, default 0.75
+        Fay & Graubard's ``b``, in (0, 1).
+
+    Returns
+    -------
+    ndarray, shape (G, p)
+        The diagonal of each cluster's ``H_g``.
+    """
+    if not 0 < bound < 1:
+        raise ModelError(f"the Fay–Graubard bound must be in (0, 1), got {bound}")
+    q = np.einsum("gjk,kj->gj", cluster_info, information_inv)
+    return np.asarray(1.0 / np.sqrt(1.0 - np.minimum(bound, q)))
+
+
+def fay_graubard_df(
+    cluster_info: np.ndarray,
+    information_inv: np.ndarray,
+    contrast: np.ndarray,
+    bound: float = FG_BOUND,
+) -> float:
+    """Fay & Graubard's degrees of freedom ``d-hat`` for the Wald test of ``c' beta``.
+
+    The corrected variance of ``c' beta-hat`` is a quadratic form ``U' C U`` in
+    the stacked cluster scores at the truth, ``C = Gm' M Gm`` with
+    ``Gm = I - [Omega_g] I^{-1} [I ... I]`` (the residual scores at the
+    estimate are ``Gm U``) and ``M = blockdiag(h_g h_g')``,
+    ``h_g = H_g I^{-1} c``. Taking ``Var(U_g) = Omega_g`` (each cluster's
+    predictable variation, right under independence within clusters),
+    Satterthwaite's match of two moments gives
+    ``d = tr(A C)^2 / tr((A C)^2)``, ``A = blockdiag(Omega_g)`` (Fay & Graubard,
+    Biometrics 2001;57:1198, section 2.3). Since ``sum_g Omega_g = I``, the
+    ``Gp x Gp`` products reduce to the ``G x G`` matrix
+    ``Q = diag(h_g' Omega_g h_g) - m I^{-1} m'`` with rows ``m_g = Omega_g h_g``,
+    and ``d = tr(Q)^2 / tr(Q^2)``.
+
+    Parameters
+    ----------
+    cluster_info : ndarray, shape (G, p, p)
+    information_inv : ndarray, shape (p, p)
+    contrast : ndarray, shape (p,)
+        ``c``; a unit vector gives the df of one coefficient.
+    bound : float, default 0.75
+
+    Returns
+    -------
+    float
+        Between 1 and ``G`` (NaN if the contrast has no variance).
+    """
+    h = fay_graubard_factors(cluster_info, information_inv, bound) * (information_inv @ contrast)
+    m = np.einsum("gjk,gk->gj", cluster_info, h)
+    q = np.diag(np.einsum("gj,gj->g", h, m)) - m @ information_inv @ m.T
+    tr = float(np.trace(q))
+    tr2 = float(np.sum(q * q.T))
+    if not tr2 > 0:
+        return float("nan")
+    return tr * tr / tr2
+
+
 def cox_cov(
     cov_type: str,
     information_inv: np.ndarray,
@@ -128,11 +207,13 @@ def cox_cov(
     information: np.ndarray | None = None,
     cluster_info: np.ndarray | None = None,
     labels: np.ndarray | None = None,
+    fg_bound: float = FG_BOUND,
 ) -> np.ndarray:
     """The covariance ``cov_type`` asks for (see the module docstring).
 
     ``information`` and ``cluster_info`` are needed only by the leverage
-    corrections (``"mancl-derouen"``, ``"kauermann-carroll"``).
+    corrections (``"mancl-derouen"``, ``"kauermann-carroll"``,
+    ``"fay-graubard"``); ``fg_bound`` only by ``"fay-graubard"``.
     """
     if cov_type == "model":
         return information_inv.copy()
@@ -141,6 +222,9 @@ def cox_cov(
     if cov_type in LEVERAGE_TYPES:
         if information is None or cluster_info is None:
             raise ValueError(f"{cov_type} needs the information and its cluster shares")
+        if cov_type == "fay-graubard":
+            u = cluster_u * fay_graubard_factors(cluster_info, information_inv, fg_bound)
+            return sandwich_cov(information_inv, u)
         power = 1.0 if cov_type == "mancl-derouen" else 0.5
         u = leverage_corrected_scores(
             cluster_u,
@@ -149,7 +233,7 @@ def cox_cov(
             power,
             labels=labels,
             what="Cox information matrix",
-            remedy="use cov_type='robust-g' or drop the term",
+            remedy="use cov_type='fay-graubard' or 'robust-g', or drop the term",
         )
         return sandwich_cov(information_inv, u)
     robust = sandwich_cov(information_inv, cluster_u)
@@ -160,10 +244,13 @@ def cox_cov(
 
 __all__ = [
     "COV_TYPES",
+    "FG_BOUND",
     "LEVERAGE_TYPES",
     "CovType",
     "cluster_scores",
     "cox_cov",
+    "fay_graubard_df",
+    "fay_graubard_factors",
     "model_based_cov",
     "sandwich_cov",
     "small_sample_factor",

@@ -28,6 +28,7 @@ from odtrial.models.cox.covariance import (
     LEVERAGE_TYPES,
     cluster_scores,
     cox_cov,
+    fay_graubard_df,
     model_based_cov,
     sandwich_cov,
 )
@@ -42,6 +43,7 @@ from odtrial.models.design import build_design
 from odtrial.models.results import Diagnostics, ModelResults
 
 _TIES = ("efron", "breslow")
+_DF_METHODS = ("clusters-parameters", "fay-graubard")
 _STEP_TOL = 1e-10  # Newton step, relative to max(1, |beta|): then one last step is taken
 _FLAT_TOL = 1e-13  # relative loglik gain below which an iteration counts as "flat"
 _INF_TOL = 1e-4  # remaining Newton step (relative) that flags an infinite estimate
@@ -223,6 +225,7 @@ def fit_cox(
     ties: str = "efron",
     cov_type: str = "kauermann-carroll",
     use_t: bool | None = None,
+    df: str = "clusters-parameters",
     maxiter: int = 100,
 ) -> ModelResults:
     """Fit a Cox proportional hazards model with cluster-robust inference.
@@ -307,6 +310,13 @@ def fit_cox(
     p, G = X.shape[1], design.n_clusters
     if cov_type != "model" and G < 2:
         raise ModelError(f"a cluster-robust variance needs at least 2 clusters, got {G}")
+    if df not in _DF_METHODS:
+        raise ModelError(f"df must be one of {', '.join(_DF_METHODS)}; got {df!r}")
+    if df == "fay-graubard" and (cov_type != "fay-graubard" or use_t is False):
+        raise ModelError(
+            "df='fay-graubard' is derived for cov_type='fay-graubard' with a t reference; "
+            f"got cov_type={cov_type!r}, use_t={use_t}"
+        )
     if use_t is None:
         use_t = cov_type != "model"
     if use_t and G - p < 1:
@@ -338,6 +348,7 @@ def fit_cox(
 
     info_inv = model_based_cov(fit.information)
     u_g = cluster_scores(score_residuals(rs, fit.beta), design.cluster, G)
+    omega = None
     if cov_type in LEVERAGE_TYPES and infinite.any():
         # the leverages need the inverse square root of a (numerically) singular information
         cov = np.full((p, p), np.nan)
@@ -362,6 +373,16 @@ def fit_cox(
         m[infinite, :] = np.nan
         m[:, infinite] = np.nan
     llf_null = evaluate(rs, np.zeros(p))[0]
+    dfs: np.ndarray | float
+    if not use_t:
+        dfs, df_method = float("inf"), "z"
+    elif df == "fay-graubard":
+        dfs = np.full(p, np.nan)
+        if omega is not None:
+            dfs = np.array([fay_graubard_df(omega, info_inv, e) for e in np.eye(p)])
+        df_method = "t(Fay-Graubard)"
+    else:
+        dfs, df_method = float(G - p), f"t(clusters - parameters = {G - p})"
     diag = Diagnostics(
         converged=fit.converged,
         max_abs_gradient=float(np.max(np.abs(fit.score))),
@@ -376,12 +397,12 @@ def fit_cox(
         formula=formula,
         params=pd.Series(fit.beta, index=list(names)),
         cov=cov,
-        df=float(G - p) if use_t else float("inf"),
+        df=dfs,
         nobs=len(time),
         n_clusters=G,
         llf=fit.loglik,
         n_estimated=p,
-        df_method=f"t(clusters - parameters = {G - p})" if use_t else "z",
+        df_method=df_method,
         diagnostics=diag,
         extra={
             "ties": ties,

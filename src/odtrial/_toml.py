@@ -5,10 +5,17 @@ Shared by the trial configuration and the statistical analysis plan loaders.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from odtrial.errors import ConfigError, OdtrialError
+
+
+def suggest(name: str, allowed: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the nearest allowed name (difflib), or ``""``."""
+    close = difflib.get_close_matches(name, [str(a) for a in allowed], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class TomlReader:
@@ -63,4 +70,8 @@ class TomlReader:
     def unknown_keys(self, allowed: set[str]) -> None:
         extra = sorted(set(self.data) - allowed)
         if extra:
-            raise self.fail(extra[0], f"is not a known key (allowed: {', '.join(sorted(allowed))})")
+            raise self.fail(
+                extra[0],
+                f"is not a known key{suggest(extra[0], sorted(allowed))} "
+                f"(allowed: {', '.join(sorted(allowed))})",
+            )

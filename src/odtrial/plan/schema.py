@@ -17,13 +17,13 @@ analysis would ignore is refused.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
+from odtrial._toml import suggest
 from odtrial.data.drugs import CPZ_METHODS
 from odtrial.plan.model import (
     ESTIMAND_LEVELS,
@@ -42,7 +42,14 @@ LMM_DF: Final = ("satterthwaite", "kenward-roger", "between-within", "residual",
 GEE_FAMILIES: Final = ("binomial", "poisson", "gaussian")
 GEE_COV_STRUCTS: Final = ("exchangeable", "independence")
 GEE_COV_TYPES: Final = ("robust", "mancl-derouen", "kauermann-carroll", "fay-graubard")
-COX_COV_TYPES: Final = ("model", "robust", "robust-g", "mancl-derouen", "kauermann-carroll")
+COX_COV_TYPES: Final = (
+    "model",
+    "robust",
+    "robust-g",
+    "mancl-derouen",
+    "kauermann-carroll",
+    "fay-graubard",
+)
 COX_TIES: Final = ("efron", "breslow")
 CL_WEIGHTS: Final = ("unweighted", "inverse-variance")
 CL_SCALES: Final = ("difference", "ratio")
@@ -62,12 +69,6 @@ CLUSTER_SUMMARY_TYPES: Final = ("binary", "count", "continuous")
 SAMPLE_SIZE_TYPES: Final = ("binary", "continuous", "count")
 SAMPLE_SIZE_METHODS: Final = ("analytic",)
 SAMPLE_SIZE_CORRECTIONS: Final = ("t", "plus-one", "none")  # odtrial.design.analytic
-
-
-def suggest(name: str, allowed: Sequence[str]) -> str:
-    """``"; did you mean 'x'?"`` for the nearest allowed name, or ``""``."""
-    close = difflib.get_close_matches(name, [str(a) for a in allowed], n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _shown(v: Any) -> str:

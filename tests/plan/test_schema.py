@@ -1,0 +1,502 @@
+"""The plan is validated at every depth: every key of every table, every enumerated value,
+the combinations the analysis cannot honour, all failures reported together."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from odtrial.errors import PlanError
+from odtrial.plan import PlanErrors, parse_plan
+from odtrial.plan import schema as sc
+
+ANALYSIS = Path(__file__).resolve().parents[2] / "src" / "odtrial" / "analysis"
+WS = ("outcomes", "work_study_24m")
+ABSENT = object()  # the key is removed
+
+
+def dotted(path: tuple[Any, ...]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def errors_of(raw: dict[str, Any]) -> tuple[str, ...]:
+    with pytest.raises(PlanErrors) as info:
+        parse_plan(raw, source="sap.toml")
+    return info.value.messages
+
+
+# -- the findings of issue 9, reproduced ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        # `covariate` made the primary model unadjusted
+        (
+            (*WS, "model", "covariate"),
+            ["C(catchment)"],
+            "sap.toml: key 'outcomes.work_study_24m.model.covariate' is not a known key; "
+            "did you mean 'covariates'?",
+        ),
+        (
+            ("outcomes", "bed_days", "model", "ofset"),
+            "log_followup_years",
+            "sap.toml: key 'outcomes.bed_days.model.ofset' is not a known key; "
+            "did you mean 'offset'?",
+        ),
+        (
+            ("sensitivity", 3, "options", "nagg"),
+            25,
+            "sap.toml: key 'sensitivity[3].options.nagg' is not a known key; did you mean 'nagq'?",
+        ),
+        (
+            ("sensitivity", 0, "options", "cov_struc"),
+            "exchangeable",
+            "sap.toml: key 'sensitivity[0].options.cov_struc' is not a known key; "
+            "did you mean 'cov_struct'?",
+        ),
+        (
+            ("outcomes", "cpz_mean_daily_dose", "model", "df"),
+            "kenward-rodger",
+            "sap.toml: key 'outcomes.cpz_mean_daily_dose.model.df' must be one of satterthwaite, "
+            "kenward-roger, between-within, residual, z, got 'kenward-rodger'; "
+            "did you mean 'kenward-roger'?",
+        ),
+    ],
+)
+def test_issue_9_typos_are_refused_with_path_and_suggestion(
+    raw, plan_with, path, value, message
+) -> None:
+    bad = plan_with(raw, path, value)
+    if path[-1] == "covariate":  # the typo replaces the key, as in the report
+        del bad["outcomes"]["work_study_24m"]["model"]["covariates"]
+    assert errors_of(bad) == (message,)
+
+
+def test_glmm_refuses_kenward_roger(raw, plan_with) -> None:
+    # the GLMM's df methods are not the LMM's: the outcome used to fall into a note
+    msgs = errors_of(plan_with(raw, (*WS, "model", "df"), "kenward-roger"))
+    assert msgs == (
+        "sap.toml: key 'outcomes.work_study_24m.model.df' must be one of between-within, "
+        "residual, z, got 'kenward-roger'",
+    )
+
+
+def test_all_errors_are_collected_one_line_each(raw, plan_with) -> None:
+    bad = plan_with(raw, (*WS, "model", "covariate"), ["x"])
+    bad = plan_with(bad, ("outcomes", "bed_days", "model", "ofset"), "log_followup_years")
+    bad = plan_with(bad, ("sensitivity", 3, "options", "nagg"), 25)
+    bad = plan_with(bad, ("sensitivity", 0, "options", "cov_struc"), "exchangeable")
+    bad = plan_with(bad, ("outcomes", "cpz_mean_daily_dose", "model", "df"), "kenward-rodger")
+    bad = plan_with(bad, ("plan", "status"), "fnal")
+    with pytest.raises(PlanErrors) as info:
+        parse_plan(bad, source="sap.toml")
+    e = info.value
+    assert len(e.messages) == 6
+    assert all("\n" not in m and m.startswith("sap.toml: key '") for m in e.messages)
+    assert "did you mean 'final'?" in e.messages[0]  # in the plan's order: [plan] first
+    assert "\n" not in str(e) and str(e).endswith(
+        "(and 5 more errors; 'odtrial plan check' lists them)"
+    )
+    assert isinstance(e, PlanError) and e.exit_code == 2
+
+
+# -- every table, every depth -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "suggestion"),
+    [
+        (("plan",), "titel", "title"),
+        (("plan", "sign_off", 0), "rol", "role"),
+        (("design",), "randomization", "randomisation"),
+        (("design", "sample_size"), "clusters_per_am", "clusters_per_arm"),
+        (("design", "sample_size"), "cv", None),
+        (("populations", "itt"), "labl", "label"),
+        (("estimands", "primary"), "sumary", "summary"),
+        (("estimands", "primary", "intercurrent_events", 0), "strategie", "strategy"),
+        (WS, "derivations", "derivation"),
+        ((*WS, "derivation"), "window", "window_months"),
+        ((*WS, "model"), "familly", "family"),
+        (("outcomes", "relapse", "model"), "tie", "ties"),
+        (("sensitivity", 1, "options"), "weight", "weights"),
+        (("sensitivity", 0), "option", "options"),
+        (("multiplicity",), "approch", "approach"),
+        (("software",), "analysys", "analysis"),
+    ],
+)
+def test_unknown_key_at_any_depth(raw, plan_with, path, key, suggestion) -> None:
+    msgs = errors_of(plan_with(raw, (*path, key), "x"))
+    want = f"key '{dotted((*path, key))}' is not a known key"
+    want += f"; did you mean {suggestion!r}?" if suggestion else ""
+    assert msgs == (f"sap.toml: {want}",)
+
+
+def test_an_option_of_another_kind_says_where_it_applies(raw, plan_with) -> None:
+    assert errors_of(plan_with(raw, ("outcomes", "relapse", "model", "nagq"), 5)) == (
+        "sap.toml: key 'outcomes.relapse.model.nagq' applies to a glmm model only "
+        "(this model is a cox)",
+    )
+    assert errors_of(plan_with(raw, ("sensitivity", 2, "options"), {"weights": "unweighted"})) == (
+        "sap.toml: key 'sensitivity[2].options.weights' applies to a cluster-level analysis only "
+        "(this is an unadjusted analysis)",
+    )
+
+
+def test_the_old_cox_variance_key_is_refused(raw, plan_with) -> None:
+    # the shipped plan said variance = "cluster-robust", which nothing read
+    msgs = errors_of(plan_with(raw, ("outcomes", "relapse", "model", "variance"), "robust"))
+    assert len(msgs) == 1
+    assert msgs[0].startswith("sap.toml: key 'outcomes.relapse.model.variance' is not a known key")
+
+
+def _choices(spec: sc.Spec, path: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Every enumerated field of the schema, with its path pattern."""
+    out: list[tuple[str, tuple[str, ...]]] = []
+    if isinstance(spec, sc.Choice):
+        out.append((path, spec.values))
+    elif isinstance(spec, sc.Table):
+        for k, s in spec.fields.items():
+            out += _choices(s, f"{path}.{k}" if path else k)
+    elif isinstance(spec, sc.TableOf):
+        out += _choices(spec.value, f"{path}.*")
+    elif isinstance(spec, sc.ArrayOf):
+        out += _choices(spec.item, f"{path}[*]")
+    elif isinstance(spec, sc.Switch):
+        for case, t in spec.cases.items():
+            out += _choices(t, f"{path}<{case}>")
+    return out
+
+
+ENUMERATED = [
+    # (a path in the shipped plan, the schema path pattern it exercises)
+    (("plan", "status"), "plan.status"),
+    (("design", "sample_size", "type"), "design.sample_size.type"),
+    (("design", "sample_size", "method"), "design.sample_size.method"),
+    (("design", "sample_size", "correction"), "design.sample_size.correction"),
+    (("estimands", "primary", "level"), "estimands.*.level"),
+    (
+        ("estimands", "primary", "intercurrent_events", 0, "strategy"),
+        "estimands.*.intercurrent_events[*].strategy",
+    ),
+    ((*WS, "role"), "outcomes.*.role"),
+    ((*WS, "type"), "outcomes.*.type"),
+    ((*WS, "derivation", "cpz_method"), "outcomes.*.derivation.cpz_method"),
+    ((*WS, "model", "kind"), "outcomes.*.model<glmm>.kind"),
+    ((*WS, "model", "family"), "outcomes.*.model<glmm>.family"),
+    ((*WS, "model", "estimation"), "outcomes.*.model<glmm>.estimation"),
+    ((*WS, "model", "df"), "outcomes.*.model<glmm>.df"),
+    (("outcomes", "bed_days", "model", "offset"), "outcomes.*.model<glmm>.offset"),
+    (("outcomes", "cpz_mean_daily_dose", "model", "df"), "outcomes.*.model<lmm>.df"),
+    (("outcomes", "relapse", "model", "cov_type"), "outcomes.*.model<cox>.cov_type"),
+    (("outcomes", "relapse", "model", "ties"), "outcomes.*.model<cox>.ties"),
+    (("sensitivity", 0, "method"), "sensitivity[*].method"),
+    (("sensitivity", 0, "options", "cov_struct"), "sensitivity[*].options<gee>.cov_struct"),
+    (("sensitivity", 0, "options", "cov_type"), "sensitivity[*].options<gee>.cov_type"),
+    (("sensitivity", 0, "options", "family"), "sensitivity[*].options<gee>.family"),
+    (("sensitivity", 1, "options", "weights"), "sensitivity[*].options<cluster-level>.weights"),
+    (("sensitivity", 1, "options", "scale"), "sensitivity[*].options<cluster-level>.scale"),
+    (("sensitivity", 3, "options", "estimation"), "sensitivity[*].options<glmm>.estimation"),
+    (("sensitivity", 3, "options", "df"), "sensitivity[*].options<glmm>.df"),
+    (("sensitivity", 3, "options", "family"), "sensitivity[*].options<glmm>.family"),
+]
+
+
+def test_every_enumerated_field_is_exercised() -> None:
+    schema = {p for p, _ in _choices(sc.PLAN, "")}
+    # the gee model table and the lmm sensitivity share their value sets with tables above
+    untested = schema - {p for _, p in ENUMERATED} - {
+        "outcomes.*.model<gee>.kind", "outcomes.*.model<lmm>.kind",
+        "outcomes.*.model<cox>.kind", "outcomes.*.model<gee>.family", "outcomes.*.model<gee>.cov_struct",
+        "outcomes.*.model<gee>.cov_type", "outcomes.*.model<gee>.offset",
+        "sensitivity[*].options<lmm>.df",
+    }  # fmt: skip
+    assert not untested
+
+
+@pytest.mark.parametrize(("path", "pattern"), ENUMERATED, ids=[p for _, p in ENUMERATED])
+def test_every_enumerated_value_is_checked(raw, plan_with, path, pattern) -> None:
+    allowed = dict(_choices(sc.PLAN, ""))[pattern]
+    good = allowed[0]
+    bad = good[:-1] + "Q" + good[-1]  # a one-letter typo of an allowed value
+    msgs = errors_of(plan_with(raw, path, bad))
+    assert len(msgs) == 1
+    assert f"must be one of {', '.join(allowed)}, got {bad!r}; did you mean {good!r}?" in msgs[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("sensitivity", 3, "options", "nagq"), 0, "must be in [1, 100], got 0"),
+        (("sensitivity", 3, "options", "nagq"), 101, "must be in [1, 100], got 101"),
+        (("sensitivity", 3, "options", "nagq"), 2.5, "must be an integer, got float 2.5"),
+        (("sensitivity", 3, "options", "nagq"), True, "must be an integer, got boolean True"),
+        (("sensitivity", 4, "options"), {"cutoff": 0}, "must be in (0, 1], got 0"),
+        (("sensitivity", 4, "options"), {"cutoff": 1.5}, "must be in (0, 1], got 1.5"),
+        (("outcomes", "cpz_mean_daily_dose", "model", "reml"), "yes", "must be true or false"),
+        ((*WS, "model", "covariates"), "C(catchment)", "must be a list of formula terms"),
+        ((*WS, "model", "covariates"), ["C(catchment)", " "], "must be a list of formula terms"),
+        (("plan", "date"), "2026-11-25", "must be date (YYYY-MM-DD, unquoted)"),
+        (("populations", "itt", "label"), "  ", "must not be empty"),
+        (("populations",), {}, "must define at least 1 entry"),
+        ((*WS, "derivation", "window_months"), 24.0, "must be an integer, got float 24.0"),
+        (("design", "sample_size", "icc"), 1.0, "must be in [0, 1), got 1.0"),
+        (("design", "sample_size", "alpha"), float("nan"), "must be finite, got nan"),
+    ],
+)
+def test_values_out_of_range_or_of_the_wrong_type(raw, plan_with, path, value, message) -> None:
+    msgs = errors_of(plan_with(raw, path, value))
+    assert len(msgs) == 1 and message in msgs[0], msgs
+
+
+# -- combinations the analysis cannot honour ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {(*WS, "model"): {"kind": "lmm", "covariates": []}},
+            "key 'outcomes.work_study_24m.model.kind' 'lmm' cannot analyse a binary outcome (use glmm, gee)",
+        ),
+        (
+            {(*WS, "model", "family"): "negbin"},
+            "key 'outcomes.work_study_24m.model.family' must be binomial for a binary outcome with a glmm",
+        ),
+        (
+            {("outcomes", "bed_days", "model", "family"): "binomial"},
+            "must be poisson or negbin for a count outcome with a glmm",
+        ),
+        (
+            {("outcomes", "relapse", "model"): {"kind": "gee", "family": "binomial"}},
+            "'gee' cannot analyse a time-to-event outcome (use cox)",
+        ),
+        (
+            {(*WS, "model", "family"): ABSENT},
+            "key 'outcomes.work_study_24m.model.family' is missing",
+        ),
+        (
+            {(*WS, "model", "nagq"): 25},
+            "key 'outcomes.work_study_24m.model.nagq' does not apply with estimation = 'REML'",
+        ),
+        (
+            {(*WS, "model", "estimation"): ABSENT, (*WS, "model", "nagq"): 25},
+            "nagq' does not apply unless estimation = 'ML' is stated",
+        ),
+        (
+            {("outcomes", "cpz_mean_daily_dose", "model", "reml"): False},
+            "key 'outcomes.cpz_mean_daily_dose.model.df' 'kenward-roger' needs a REML fit",
+        ),
+        (
+            {("sensitivity", 3, "options"): {"nagq": 25}},
+            "key 'sensitivity[3].options.nagq' does not apply with estimation = 'REML'",
+        ),
+        (
+            {("sensitivity", 3, "method"): "lmm", ("sensitivity", 3, "options"): {}},
+            "key 'sensitivity[3].method' 'lmm' refits the outcome's own model, which is a 'glmm'",
+        ),
+        (
+            {("sensitivity", 3, "options", "family"): "poisson"},
+            "key 'sensitivity[3].options.family' must be binomial for a binary outcome",
+        ),
+        (
+            {("sensitivity", 0, "options", "family"): "gaussian"},
+            "key 'sensitivity[0].options.family' must be binomial for a binary outcome with a gee",
+        ),
+        (
+            {("sensitivity", 0, "outcome"): "relapse"},
+            "key 'sensitivity[0].method' 'gee' is not available for a time-to-event outcome",
+        ),
+        (
+            {("sensitivity", 4, "outcome"): "relapse"},
+            "'permutation' is not available for a time-to-event outcome",
+        ),
+        (
+            {
+                ("sensitivity", 1, "outcome"): "cpz_mean_daily_dose",
+                ("sensitivity", 1, "options", "scale"): "ratio",
+            },
+            "key 'sensitivity[1].options.scale' 'ratio' needs a binary or count outcome",
+        ),
+        (
+            {("sensitivity", 2, "options"): {"covariates": []}},
+            "key 'sensitivity[2].options.covariates' applies to a glmm analysis or a lmm analysis only",
+        ),
+        (
+            {("sensitivity", 3, "options", "offset"): "log_followup_years"},
+            "key 'sensitivity[3].options.offset' is not a known key",
+        ),
+        (
+            {("sensitivity", 1, "id"): "gee_kc"},
+            "key 'sensitivity[1].id' duplicates the id 'gee_kc'",
+        ),
+        (
+            {("sensitivity", 1, "outcome"): "work_study"},
+            "names unknown outcome 'work_study'; did you mean 'work_study_24m'?",
+        ),
+        (
+            {(*WS, "population"): "itts"},
+            "key 'outcomes.work_study_24m.population' names unknown population 'itts'; did you mean 'itt'?",
+        ),
+        (
+            {(*WS, "estimand"): ABSENT},
+            "key 'outcomes.work_study_24m.estimand' is required for the primary outcome",
+        ),
+        (
+            {("plan", "status"): "final", ("plan", "sign_off"): []},
+            "key 'plan.sign_off' must name at least one signatory for a final plan",
+        ),
+    ],
+)
+def test_combinations_the_analysis_cannot_honour(raw, plan_with, changes, message) -> None:
+    bad = raw
+    for path, value in changes.items():
+        bad = plan_with(bad, path, plan_with.DELETE if value is ABSENT else value)
+    msgs = errors_of(bad)
+    assert any(message in m for m in msgs), msgs
+
+
+def test_cluster_level_main_model_is_refused(raw, plan_with) -> None:
+    # the analysis fits no cluster-level main model: it used to fail after ingest
+    msgs = errors_of(plan_with(raw, (*WS, "model", "kind"), "cluster-level"))
+    assert "must be one of glmm, lmm, gee, cox, got 'cluster-level'" in msgs[0]
+
+
+def test_the_shipped_plan_has_every_option_it_states_honoured(raw) -> None:
+    assert sc.validate(raw) == []
+
+
+# -- the schema is what the analysis layer reads -----------------------------------------
+
+
+def _is_options(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Name) and node.id in ("opts", "options")) or (
+        isinstance(node, ast.Attribute) and node.attr == "options"
+    )
+
+
+def consumed_option_keys() -> set[str]:
+    """Every option name analysis/*.py reads from ModelSpec.options or Sensitivity.options."""
+    keys: set[str] = set()
+    for f in sorted(ANALYSIS.glob("*.py")):
+        for n in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and n.func.attr == "get"
+                and _is_options(n.func.value)
+                and n.args
+                and isinstance(n.args[0], ast.Constant)
+            ):
+                keys.add(n.args[0].value)
+            elif (
+                isinstance(n, ast.Subscript)
+                and _is_options(n.value)
+                and isinstance(n.slice, ast.Constant)
+            ):
+                keys.add(n.slice.value)
+            elif (
+                isinstance(n, ast.Compare)
+                and isinstance(n.left, ast.Constant)
+                and isinstance(n.ops[0], ast.In | ast.NotIn)
+                and _is_options(n.comparators[0])
+            ):
+                keys.add(n.left.value)
+    return keys
+
+
+def test_option_names_are_exactly_what_the_analysis_reads() -> None:
+    schema = {k for t in sc.MODEL_OPTIONS.values() for k in t}
+    schema |= {k for t in sc.SENSITIVITY_OPTIONS.values() for k in t}
+    assert consumed_option_keys() == schema
+
+
+def test_option_values_are_exactly_what_the_models_accept() -> None:
+    from odtrial.analysis.outcomes import FOLLOWUP_OFFSET, GEE_FAMILY
+    from odtrial.design.analytic import CORRECTIONS
+
+    cl = importlib.import_module("odtrial.models.cluster_level")
+    from odtrial.models.cox import COV_TYPES as COX
+    from odtrial.models.cox import model as cox_model
+    from odtrial.models.gee import covariance as gee_cov
+    from odtrial.models.gee import model as gee_model
+    from odtrial.models.glmm import model as glmm_model
+    from odtrial.models.glmm import reml
+    from odtrial.models.glmm.families import FAMILIES
+    from odtrial.models.lmm import DDF_METHODS
+
+    assert sc.GLMM_FAMILIES == FAMILIES == reml.REML_FAMILIES
+    assert sc.GLMM_DF == glmm_model.DF_METHODS == reml.DF_METHODS
+    assert sc.GLMM_MAX_NAGQ == glmm_model.MAX_NAGQ
+    assert sc.GLMM_ESTIMATION == typing.get_args(glmm_model.Method)
+    assert sc.LMM_DF == DDF_METHODS
+    assert set(sc.GEE_FAMILIES) == set(typing.get_args(gee_model.Family))
+    assert set(sc.GEE_FAMILIES) == set(GEE_FAMILY.values())
+    assert sc.GEE_COV_STRUCTS == typing.get_args(gee_model.CovStruct)
+    assert sc.GEE_COV_TYPES == gee_cov.COV_TYPES
+    assert sc.COX_COV_TYPES == COX
+    assert set(sc.COX_TIES) == set(cox_model._TIES)
+    assert sc.CL_WEIGHTS == typing.get_args(cl.Weights)
+    assert sc.CL_SCALES == typing.get_args(cl.Scale)
+    assert sc.OFFSETS == (FOLLOWUP_OFFSET,)
+    assert sc.SAMPLE_SIZE_CORRECTIONS == CORRECTIONS
+
+
+def _capture(monkeypatch: pytest.MonkeyPatch, module: str, name: str) -> dict[str, Any]:
+    import importlib
+
+    seen: dict[str, Any] = {}
+
+    def fake(*args: Any, **kwargs: Any) -> None:
+        seen.update(kwargs)
+
+    monkeypatch.setattr(importlib.import_module(module), name, fake)
+    return seen
+
+
+FULL_OPTIONS = {
+    # one non-default value of every option of each kind: each must reach the fit
+    "glmm": (
+        {"family": "negbin", "estimation": "ML", "nagq": 7, "df": "residual", "offset": "log_followup_years"},
+        {"family": "negbin", "method": "ML", "nagq": 7, "df": "residual", "offset": "_offset"},
+        ("odtrial.models.glmm", "fit_glmm"),
+    ),
+    "lmm": ({"df": "kenward-roger", "reml": True}, {"ddf": "kenward-roger", "reml": True}, ("odtrial.models", "fit_lmm")),
+    "gee": (
+        {"family": "poisson", "cov_struct": "independence", "cov_type": "fay-graubard", "offset": "log_followup_years"},
+        {"family": "poisson", "cov_struct": "independence", "cov_type": "fay-graubard", "offset": "_offset"},
+        ("odtrial.models", "fit_gee"),
+    ),
+    "cox": ({"cov_type": "robust-g", "ties": "breslow"}, {"cov_type": "robust-g", "ties": "breslow"}, ("odtrial.models.cox", "fit_cox")),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sc.MODEL_KINDS)
+def test_every_allowed_model_option_reaches_the_fit(monkeypatch, kind) -> None:
+    import pandas as pd
+
+    from odtrial.analysis.outcomes import fit_model, outcome_data
+    from odtrial.plan.model import ModelSpec
+
+    opts, expected, (module, name) = FULL_OPTIONS[kind]
+    assert set(opts) == set(sc.MODEL_OPTIONS[kind])  # every option of the kind is exercised
+    seen = _capture(monkeypatch, module, name)
+    otype = {"glmm": "count", "lmm": "continuous", "gee": "count", "cox": "time-to-event"}[kind]
+    ds = pd.DataFrame(
+        {"cluster_id": ["a", "b"], "treat": [1, 0], "arm": ["A", "B"], "y": [1, 2],
+         "y_days": [3.0, 4.0], "y_event": [1, 0], "followup_days": [365.0, 365.0]}
+    )  # fmt: skip
+    spec = ModelSpec(kind, opts.get("family"), (), {k: v for k, v in opts.items() if k != "family"})
+    from odtrial.plan.model import Outcome
+
+    o = Outcome("y", "y", "primary", otype, "y", "itt", None, 24, "woods2003", spec)
+    fit_model(outcome_data(ds, o), otype, spec)
+    assert {k: seen[k] for k in expected} == expected

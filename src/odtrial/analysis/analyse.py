@@ -8,7 +8,11 @@ the CONSORT flow, and writes into ``out``:
 
 ``results.json``
     Every number the report shows (contract: ``odtrial.results/1``), with
-    deterministic bytes: same freeze, plan and seed, same file.
+    deterministic bytes: same freeze, plan and seed, same file. Its
+    ``software`` block gives Python, odtrial and every declared dependency's
+    version; its ``figures`` list (path, format, SHA-256) is filled in when
+    the report's figures are drawn beside it (``odtrial run``), and stays
+    empty after :func:`analyse` alone.
 ``analysis_dataset.csv``
     The primary outcome's analysis dataset as analysed: ``arm`` holds the
     *displayed* arm code and ``treat`` the indicator of the first displayed arm
@@ -28,16 +32,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import platform
 import re
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
 
-from odtrial._io import atomic_folder, check_replaceable
+from odtrial._io import atomic_folder, check_output_target
 from odtrial.analysis import baseline
 from odtrial.analysis.blinding import (
     ArmView,
@@ -59,7 +61,7 @@ from odtrial.analysis.outcomes import (
     outcome_data,
     summary_by_arm,
 )
-from odtrial.analysis.results_io import csv_text, dumps, normalise
+from odtrial.analysis.results_io import csv_text, dumps, normalise, software_versions
 from odtrial.analysis.sensitivity import RecordRef, run_sensitivity
 from odtrial.data.freeze import MANIFEST, Freeze, read_freeze
 from odtrial.errors import ModelError, OdtrialError, PlanError
@@ -78,7 +80,6 @@ TABLES: Final = (
     "diagnostics",
 )
 MISSING_DATA_VARIABLES: Final = (("work_study_12m", "12 months"), ("work_study_24m", "24 months"))
-SOFTWARE: Final = ("numpy", "scipy", "pandas", "statsmodels", "formulaic", "pyarrow")
 
 
 def analyse(
@@ -122,6 +123,7 @@ def analyse(
         Invalid plan, a final plan that is unlocked or changed since locking,
         unblinding a draft plan, or an outcome the dataset cannot supply.
     """
+    check_output_folder(out)  # refuse a folder odtrial may not write before any work
     results, files = compute_analysis(
         plan, freeze, seed=seed, unblind=unblind, report_type=report_type
     )
@@ -130,19 +132,21 @@ def analyse(
     return results
 
 
-OUTPUT_MARKER: Final = "results.json"
 OUTPUT_KIND: Final = "an odtrial analysis folder"
 
 
-def output_folder(out: str | Path) -> contextlib.AbstractContextManager[Path]:
-    """An analysis output folder, written whole (see :func:`odtrial._io.atomic_folder`);
-    an existing folder is replaced only if it holds a ``results.json``."""
-    return atomic_folder(out, marker=OUTPUT_MARKER, kind=OUTPUT_KIND, error=PlanError)
+def output_folder(
+    out: str | Path, *, keep: tuple[str, ...] = ()
+) -> contextlib.AbstractContextManager[Path]:
+    """An analysis output folder, written whole (see :func:`odtrial._io.atomic_folder`):
+    only odtrial's files of an earlier analysis are replaced; a folder odtrial did
+    not write is refused."""
+    return atomic_folder(out, kind=OUTPUT_KIND, error=PlanError, keep=keep)
 
 
 def check_output_folder(out: str | Path) -> None:
     """Refuse, before any work, an ``out`` that :func:`output_folder` would refuse."""
-    check_replaceable(Path(out), marker=OUTPUT_MARKER, kind=OUTPUT_KIND, error=PlanError)
+    check_output_target(out, kind=OUTPUT_KIND, error=PlanError)
 
 
 def compute_analysis(
@@ -226,7 +230,7 @@ def compute_analysis(
             "randomisation_log_head": (fz.manifest.get("randomisation") or {}).get("log_head"),
         },
         "design": dict(pl.design),
-        "software": _software(),
+        "software": software_versions(),
         "seed": seed,
         "report_type": rtype,
         "arms": view.arms_json(),
@@ -256,7 +260,7 @@ def compute_analysis(
         "sensitivity": sens_rows,
         "missing_data": _missing(pdata, view.codes),
         "tables": {name: f"tables/{name}.csv" for name in TABLES},
-        "figures": {},
+        "figures": [],  # listed once the report draws them (results_io.record_figures)
     }
     results = normalise(scrub(results, view.hidden_terms))
     results["title"] = results["title"][:1].upper() + results["title"][1:]
@@ -476,18 +480,6 @@ def _title(pl: Plan) -> str:
     if "cluster randomised" not in base.lower():
         base += ": a cluster randomised trial"
     return base
-
-
-def _software() -> dict[str, str]:
-    from odtrial import __version__
-
-    out = {"odtrial": __version__, "python": platform.python_version()}
-    for name in SOFTWARE:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 # -- tables -----------------------------------------------------------------------

@@ -40,8 +40,14 @@ _NUMERIC_DATES: Final = {
     "spss-seconds": (pd.Timestamp("1582-10-14"), "s"),
 }
 # Beyond these magnitudes a numeric date cannot be in 1900..cut-off anyway;
-# clipping keeps the timedelta arithmetic from overflowing.
+# clipping keeps the microsecond arithmetic far from int64 overflow.
 _NUMERIC_LIMIT: Final = {"D": 200_000.0, "s": 200_000.0 * 86_400}
+_US_PER: Final = {"D": 86_400_000_000, "s": 1_000_000}
+# Dates are computed in microseconds (Python's whole 1..9999 range) and cast to the
+# canonical nanoseconds only once they are known to lie in 1900..cut-off: a cast of
+# a date outside 1677..2262 to nanoseconds wraps around silently (3000-01-01 becomes
+# 1830-11-23, 2600-01-01 becomes 2015-06-13).
+_UNIT: Final = "datetime64[us]"
 
 
 @dataclass(frozen=True)
@@ -364,31 +370,41 @@ def parse_dates(
     text = as_text(col)
     present = text.notna().to_numpy(dtype=bool)
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
-        dt = pd.Series(col.to_numpy(dtype="datetime64[ns]"))
+        dt = _to_us(col)
     elif fmt in _NUMERIC_DATES:
         dt = _numeric_dates(col, text, fmt)
     elif pd.api.types.is_object_dtype(col.dtype):
         dt = _mixed_dates(col, text, fmt)
     else:
         dt = _text_dates(text, fmt)
-    dt = pd.Series(dt.to_numpy(dtype="datetime64[ns]")).dt.normalize()
+    dt = pd.Series(dt.to_numpy(), dtype=_UNIT).dt.normalize()
     ok = (
         dt.notna().to_numpy(dtype=bool)
         & (dt >= EARLIEST_DATE).to_numpy(dtype=bool)
         & (dt <= cutoff).to_numpy(dtype=bool)
     )
     bad = present & ~ok
-    dt = dt.mask(~ok)
-    return dt.astype("datetime64[ns]"), bad, text
+    return dt.mask(~ok).astype("datetime64[ns]"), bad, text
+
+
+def _to_us(dt: pd.Series) -> pd.Series:
+    """Datetimes (any unit, tz-naive) in microseconds, NaT where a value does not fit."""
+    if isinstance(dt.dtype, pd.DatetimeTZDtype):  # a zone has no meaning for a calendar date
+        dt = dt.dt.tz_localize(None)
+    try:
+        return dt.astype(_UNIT)  # pandas checks the bounds (numpy's cast would wrap)
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        lo, hi = pd.Timestamp.min.as_unit("us"), pd.Timestamp.max.as_unit("us")
+        return dt.where((dt >= lo) & (dt <= hi)).astype(_UNIT)
 
 
 def _text_dates(text: pd.Series, fmt: str) -> pd.Series:
     t = text.astype(object)
     if fmt == "native":  # text where the reader should have given dates: accept ISO only
-        return pd.to_datetime(t, format="ISO8601", errors="coerce")
+        return _to_us(pd.Series(pd.to_datetime(t, format="ISO8601", errors="coerce")))
     if fmt in _NUMERIC_DATES:
         return _from_number(pd.to_numeric(t, errors="coerce"), fmt)
-    return pd.to_datetime(t, format=fmt, errors="coerce")
+    return _to_us(pd.Series(pd.to_datetime(t, format=fmt, errors="coerce")))
 
 
 def _numeric_dates(col: pd.Series, text: pd.Series, fmt: str) -> pd.Series:
@@ -400,10 +416,16 @@ def _numeric_dates(col: pd.Series, text: pd.Series, fmt: str) -> pd.Series:
 
 
 def _from_number(num: pd.Series, fmt: str) -> pd.Series:
+    """Days or seconds since the format's origin -> datetimes (us), NaT when out of range."""
     origin, unit = _NUMERIC_DATES[fmt]
     x = pd.to_numeric(num, errors="coerce").to_numpy(dtype=np.float64)
-    x = np.where(np.isfinite(x) & (np.abs(x) <= _NUMERIC_LIMIT[unit]), np.floor(x), np.nan)
-    return pd.Series(origin + pd.to_timedelta(x, unit=unit))
+    ok = np.isfinite(x) & (np.abs(x) <= _NUMERIC_LIMIT[unit])
+    steps = np.where(ok, np.floor(np.where(ok, x, 0.0)), 0.0).astype(np.int64)
+    out = np.datetime64(origin.to_datetime64(), "us") + (steps * _US_PER[unit]).astype(
+        "timedelta64[us]"
+    )
+    out[~ok] = np.datetime64("NaT")
+    return pd.Series(out, dtype=_UNIT)
 
 
 def _mixed_dates(col: pd.Series, text: pd.Series, fmt: str) -> pd.Series:
@@ -412,11 +434,11 @@ def _mixed_dates(col: pd.Series, text: pd.Series, fmt: str) -> pd.Series:
     is_dt = np.fromiter(
         (isinstance(v, datetime | date) for v in obj), dtype=bool, count=len(obj)
     )  # Excel columns are small: a pass over cells is fine here
-    out = pd.Series(np.full(len(obj), np.datetime64("NaT"), dtype="datetime64[ns]"))
+    out = pd.Series(np.full(len(obj), np.datetime64("NaT"), dtype=_UNIT))
     if is_dt.any():
-        out[is_dt] = pd.to_datetime(pd.Series(obj[is_dt]), errors="coerce").to_numpy(
-            dtype="datetime64[ns]"
-        )
+        out[is_dt] = _to_us(
+            pd.Series(pd.to_datetime(pd.Series(obj[is_dt]), errors="coerce"))
+        ).to_numpy()
     rest = ~is_dt
     if rest.any():
         if fmt in _NUMERIC_DATES or fmt == "native":
@@ -433,7 +455,7 @@ def _mixed_dates(col: pd.Series, text: pd.Series, fmt: str) -> pd.Series:
                     ).to_numpy()
                 rest = rest & ~is_num
         if rest.any():
-            out[rest] = _text_dates(text[rest], fmt).to_numpy(dtype="datetime64[ns]")
+            out[rest] = _text_dates(text[rest], fmt).to_numpy()
     return out
 
 

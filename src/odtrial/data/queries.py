@@ -100,6 +100,7 @@ def write_trust_workbooks(
     """Write ``<trust>.xlsx`` per trust; returns rows written per file name."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -119,6 +120,15 @@ def write_trust_workbooks(
             c.font = bold
             header.append(c)
         ws.append(header)
+        # A worksheet cannot hold control characters (a raw NUL or \x01 from a broken
+        # extract): write them escaped, as "\x01", the way the messages show them.
+        q = q.assign(
+            **{
+                c: q[c].astype("string").str.replace(ILLEGAL_CHARACTERS_RE, _escape, regex=True)
+                for c in QUERY_COLUMNS
+                if c != "source_row"
+            }
+        )
         cols = [q[c].astype(object).where(q[c].notna(), None).tolist() for c in QUERY_COLUMNS]
         cols[2] = [int(v) for v in q["source_row"]]
         for row in zip(*cols, strict=True):
@@ -129,6 +139,10 @@ def write_trust_workbooks(
         (folder / name).write_bytes(_pin_zip(buf.getvalue()))
         written[name] = len(q)
     return written
+
+
+def _escape(m: re.Match[str]) -> str:
+    return repr(m.group())[1:-1]
 
 
 def _pin_zip(data: bytes) -> bytes:

@@ -6,9 +6,11 @@ header not counted), plus the records that could not be split into fields
 (CSV malformed lines, with their raw text).
 
 Fatal problems raise :class:`~odtrial.errors.IngestError` with one line that
-names the file (and the column or line): missing or unreadable file, a mapped
-column absent from the file, text that does not decode in the declared
-encoding.
+names the file (and the column or line): missing or unreadable file, an empty
+file or header, a mapped column absent from the file or present twice, text
+that does not decode in the declared encoding or starts with the byte order
+mark of another encoding, CR-only line ends. Names that hold control
+characters are shown escaped, so a message is always one printable line.
 
 CSV is parsed so that a malformed line (wrong number of fields, broken
 quoting) costs only that line: the field count of every line is checked with
@@ -18,8 +20,11 @@ quote character), then the good lines go through pandas' C parser in one call.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +37,14 @@ from odtrial.errors import IngestError
 from odtrial.trial import ExtractSpec
 
 MALFORMED_COLUMNS = ("source_row", "raw_text", "message")
+# Byte order marks, longest first (the UTF-32 LE mark begins with the UTF-16 LE one).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,7 @@ def read_extract(path: Path, spec: ExtractSpec, *, rel: str) -> RawExtract:
         Its path relative to the source root, used in messages and provenance.
     """
     if not path.is_file():
-        raise IngestError(f"{rel}: file not found")
+        raise _error(rel, "file not found")
     readers = {
         "csv": _read_csv,
         "excel": _read_excel,
@@ -91,15 +104,57 @@ def _needed(spec: ExtractSpec) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-def _check_columns(have: list[str], spec: ExtractSpec, rel: str) -> None:
+def show(text: str) -> str:
+    """``text`` as is when printable, else its escaped repr (keeps messages on one line).
+
+    Examples
+    --------
+    >>> show("NHSNO"), show("NHS\\nNO")
+    ('NHSNO', "'NHS\\\\nNO'")
+    """
+    return text if text.isprintable() else repr(text)
+
+
+def _error(rel: str, message: str) -> IngestError:
+    """A fatal error on one line naming the file."""
+    return IngestError(f"{show(rel)}: {' '.join(message.split())}")
+
+
+def _check_columns(have: list[str], spec: ExtractSpec, rel: str, *, hint: str = "") -> None:
+    """Every mapped column present exactly once in the header ``have``."""
+    if not any(have):
+        raise _error(rel, "the header is empty (the first line or row must name the columns)")
     present = set(have)
     for canon, src in spec.columns.items():
         if src not in present:
-            shown = ", ".join(have[:20]) + (", ..." if len(have) > 20 else "")
-            raise IngestError(
-                f"{rel}: column {src!r} (mapped to {spec.table}.{canon}) is missing; "
-                f"the file has columns: {shown}"
+            shown = ", ".join(show(h) for h in have[:20]) + (", ..." if len(have) > 20 else "")
+            raise _error(
+                rel,
+                f"column {show(src)!r} (mapped to {spec.table}.{canon}) is missing; "
+                f"the file has columns: {shown}{hint}",
             )
+    for src in dict.fromkeys(spec.columns.values()):
+        if (k := have.count(src)) > 1:
+            raise _error(
+                rel,
+                f"column {show(src)!r} appears {k} times in the header, so which one is "
+                f"mapped is ambiguous; rename or remove the copies",
+            )
+
+
+def _delimiter_hint(line: str, spec: ExtractSpec) -> str:
+    """A hint when the header splits into every mapped column with another delimiter."""
+    for d in (",", ";", "\t", "|"):
+        if d == spec.delimiter or d not in line:
+            continue
+        try:
+            cells = next(csv.reader((line,), delimiter=d, quotechar=spec.quotechar))
+        except csv.Error:
+            continue
+        cells = [c.strip() for c in cells]
+        if set(spec.columns.values()) <= set(cells):
+            return f" (split at {d!r}, the header has every mapped column: is {d!r} the delimiter?)"
+    return ""
 
 
 def _empty_malformed() -> pd.DataFrame:
@@ -113,13 +168,44 @@ def _empty_malformed() -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------- CSV
+@contextmanager
+def _field_limit(n: int) -> Iterator[None]:
+    """Let the csv module parse fields of up to ``n`` characters (its default is 131,072).
+
+    Lines are already in memory, so the limit guards nothing here; left in place it
+    would report a long but well-formed field as broken quoting.
+    """
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, n))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _check_bom(raw: bytes, encoding: str, rel: str) -> None:
+    """Refuse a file whose byte order mark belongs to another encoding than the declared one."""
+    family = next((fam for bom, fam in _BOMS if raw.startswith(bom)), None)
+    if family is None:
+        return
+    declared = codecs.lookup(encoding).name  # e.g. "cp1252", "utf-8", "utf-16-le"
+    if declared.startswith(family) and not (family == "utf-16" and declared.startswith("utf-32")):
+        return
+    raise _error(
+        rel,
+        f"the file starts with a {family} byte order mark but the extract is declared "
+        f"{encoding}; set encoding = {family!r} for this extract if that is what it is",
+    )
+
+
 def _decode(raw: bytes, encoding: str, rel: str) -> str:
+    _check_bom(raw, encoding, rel)
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
-        raise IngestError(
-            f"{rel}: line {line}: bytes {raw[e.start : e.end]!r} cannot be decoded as {encoding}"
+        raise _error(
+            rel, f"line {line}: bytes {raw[e.start : e.end]!r} cannot be decoded as {encoding}"
         ) from None
 
 
@@ -127,17 +213,29 @@ def _read_csv(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise IngestError(f"{rel}: cannot read file ({e.strerror})") from None
+        raise _error(rel, f"cannot read file ({e.strerror})") from None
     text = _decode(raw, spec.encoding, rel)
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\r" in text:
+        if "\n" not in text:
+            raise _error(
+                rel,
+                "lines end in a bare carriage return (CR, old Mac line ends); "
+                "save the file with LF or CRLF line ends",
+            )
         text = text.replace("\r\n", "\n")
     lines = text.split("\n")
     while lines and lines[-1] == "":  # trailing newline(s) end the file, they are no records
         lines.pop()
     if not lines:
-        raise IngestError(f"{rel}: file is empty (no header line)")
+        raise _error(rel, "file is empty (no header line)")
+    with _field_limit(len(text) + 1):
+        return _split_csv(raw, lines, spec, rel)
+
+
+def _split_csv(raw: bytes, lines: list[str], spec: ExtractSpec, rel: str) -> RawExtract:
+    """Header check, field counts, then the good lines parsed in one call."""
     dialect: dict[str, Any] = {
         "delimiter": spec.delimiter,
         "quotechar": spec.quotechar,
@@ -146,8 +244,11 @@ def _read_csv(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
     try:
         header = next(csv.reader((lines[0],), **dialect))
     except csv.Error as e:
-        raise IngestError(f"{rel}: line 1: header cannot be parsed ({e})") from None
+        hint = _delimiter_hint(lines[0], spec)
+        raise _error(rel, f"line 1: header cannot be parsed ({e}){hint}") from None
     header = [h.strip() for h in header]
+    if not set(spec.columns.values()) <= set(header):
+        _check_columns(header, spec, rel, hint=_delimiter_hint(lines[0], spec))
     _check_columns(header, spec, rel)
     k = len(header)
     body = lines[1:]
@@ -275,20 +376,29 @@ def _parse_lines(
 
 # ------------------------------------------------------------------- Excel
 def _read_excel(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
+    # header=None: the first row is read as data, so duplicate column names stay
+    # visible (pandas would rename them "X.1") and row positions are unchanged.
     try:
-        df = pd.read_excel(path, sheet_name=spec.sheet, dtype=object, header=0)
+        df = pd.read_excel(path, sheet_name=spec.sheet, dtype=object, header=None)
     except (ValueError, KeyError, OSError, IndexError) as e:
-        raise IngestError(f"{rel}: cannot read Excel sheet {spec.sheet!r} ({e})") from None
+        raise _error(rel, f"cannot read Excel sheet {spec.sheet!r} ({e})") from None
     except Exception as e:  # openpyxl/zipfile raise many kinds on a broken workbook
-        raise IngestError(f"{rel}: not a readable Excel workbook ({type(e).__name__})") from None
-    header = [str(c).strip() for c in df.columns]
-    df.columns = pd.Index(header)
+        raise _error(rel, f"not a readable Excel workbook ({type(e).__name__})") from None
+    if len(df) == 0:
+        raise _error(rel, f"Excel sheet {spec.sheet!r} is empty (no header row)")
+    header = ["" if _blank(v) else str(v).strip() for v in df.iloc[0].tolist()]
     _check_columns(header, spec, rel)
     needed = _needed(spec)
-    data = df.loc[:, needed].copy()
+    data = df.iloc[1:, [header.index(c) for c in needed]].copy()
+    data.columns = pd.Index(needed)
     # pandas keeps inner blank rows, so frame position + 1 is the sheet row - 1.
-    data.index = pd.Index(np.arange(1, len(df) + 1, dtype=np.int64), name="source_row")
-    return RawExtract(rel, data, _empty_malformed(), len(df))
+    data.index = pd.Index(np.arange(1, len(data) + 1, dtype=np.int64), name="source_row")
+    return RawExtract(rel, data, _empty_malformed(), len(data))
+
+
+def _blank(v: object) -> bool:
+    """An empty header cell (None or NaN)."""
+    return v is None or (isinstance(v, float) and v != v)
 
 
 # ---------------------------------------------------- SPSS / Stata / SAS
@@ -317,8 +427,8 @@ def _read_stat(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
     except IngestError:
         raise
     except Exception as e:  # pyreadstat.ReadstatError and friends
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise IngestError(f"{rel}: cannot read {spec.format} file ({msg})") from None
+        msg = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
+        raise _error(rel, f"cannot read {spec.format} file ({msg})") from None
     data = df.loc[:, needed]
     data.index = pd.Index(np.arange(1, len(df) + 1, dtype=np.int64), name="source_row")
     return RawExtract(rel, data, _empty_malformed(), len(df))

@@ -103,7 +103,8 @@ class FolderState:
 
 def _walk(folder: Path) -> tuple[list[str], list[str]]:
     """Relative paths of the files (but the record) and of the empty folders."""
-    files, empty = [], []
+    files: list[str] = []
+    empty: list[str] = []
     for root, dirs, names in os.walk(folder):
         rel = Path(root).relative_to(folder)
         files.extend((rel / n).as_posix() for n in names if not (rel == Path(".") and n == RECORD))

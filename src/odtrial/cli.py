@@ -10,14 +10,27 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperOption
 
 from odtrial.errors import OdtrialError
 
+_display_type_rich = TyperOption.display_type_rich
+
+
+def _flag_without_type(self: TyperOption, ctx: Any) -> str | None:
+    """Typer labels on/off flags ``<bool>`` in the help, as if they took a value;
+    a flag takes none, so its help shows no type."""
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_without_type  # type: ignore[method-assign]
+
 app = typer.Typer(
     name="odtrial",
-    help="Data management and analysis of the POD cluster randomised trial.",
+    help="Data management and analysis of a two-arm cluster randomised trial.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,6 +43,7 @@ COMMAND_MODULES = (
     "odtrial.randomise.cli",
     "odtrial.design.cli",
     "odtrial.analysis.cli",
+    "odtrial.report.cli",
     "odtrial.plan.cli",
 )
 
@@ -49,9 +63,24 @@ def _register_all() -> None:
         importlib.import_module(name).register(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from odtrial import __version__
+
+        typer.echo(f"odtrial {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
-    """Data management and analysis of the POD cluster randomised trial."""
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Data management and analysis of a two-arm cluster randomised trial."""
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,7 +26,13 @@ import pandas as pd
 from odtrial.data.allocation import FREEZE_FOLDER, Record, apply_record, copy_record
 from odtrial.data.canonical import FROZEN, MAPPED, PROVENANCE, SITE_TABLES
 from odtrial.data.catalogue import RULES
-from odtrial.data.freeze import MANIFEST, atomic_folder, sha256_file, write_parquet
+from odtrial.data.freeze import (
+    MANIFEST,
+    atomic_folder,
+    check_freeze_target,
+    sha256_file,
+    write_parquet,
+)
 from odtrial.data.mapping import FAILURE_COLUMNS, empty_failures, map_extract
 from odtrial.data.masking import mask_nhs
 from odtrial.data.pseudonym import nhs_valid, pseudonymise, resolve_key
@@ -136,6 +142,7 @@ def ingest(
     src = Path(src)
     if not src.is_dir():
         raise IngestError(f"{src}: source folder not found")
+    check_freeze_target(out)  # refuse a folder odtrial may not write before reading anything
     trial = load_trial(Path(config) if config is not None else src / "trial.toml")
     trial, record = apply_record(trial)
     secret = resolve_key(trial, key=key, key_file=key_file)

@@ -144,7 +144,10 @@ def generate(
         _write_randomisation(tmp / cfg.RANDOMISATION_DIR, randomisation)
         (tmp / "trial.toml").write_text(
             cfg.trial_toml(
-                data_cutoff=cutoff_d, clusters=clusters.as_config(), dialect_list=dialects, seed=seed
+                data_cutoff=cutoff_d,
+                clusters=clusters.as_config(),
+                dialect_list=dialects,
+                seed=seed,
             ),
             encoding="utf-8",
             newline="\n",

@@ -30,9 +30,10 @@ computed once by fitting the same model to one trial of 20,000 clusters.
 
 Methods (one fit per covariance; the df variants reuse it): the uncorrected
 sandwich (R's ``coxph(cluster=)``) with z and t, ``robust-g`` (x G/(G-1)),
-Kauermann–Carroll, Mancl–DeRouen and Fay–Graubard (b = 0.75), each with t on
-``G - p`` and on ``G - p - 1`` df (counting the baseline hazard as GEE counts
-its intercept), and Fay–Graubard with its own df (``d-hat``).
+Kauermann–Carroll, Mancl–DeRouen and Fay–Graubard (b = 0.75), with t on
+``G - p`` df, on ``G - p - 1`` (counting the baseline hazard as GEE counts
+its intercept) and on Fay & Graubard's ``d-hat`` ("FG df", computed for each
+correction's own score factors: ``df="fay-graubard"`` in ``fit_cox``).
 
 Every trial draws from its own ``SeedSequence`` child of (``--seed``,
 scenario, G), so results do not depend on ``--jobs``. Monte Carlo SE of a 5%
@@ -77,12 +78,14 @@ METHODS: tuple[tuple[str, str, str], ...] = (
     ("robust, z", "robust", "z"),
     ("robust, t(G-p)", "robust", "G-p"),
     ("robust-G, t(G-p)", "robust-g", "G-p"),
+    ("robust-G, t(FG df)", "robust-g", "fg"),
     ("KC, t(G-p)", "kauermann-carroll", "G-p"),
     ("KC, t(G-p-1)", "kauermann-carroll", "G-p-1"),
+    ("KC, t(FG df)", "kauermann-carroll", "fg"),
     ("MD, t(G-p)", "mancl-derouen", "G-p"),
     ("MD, t(G-p-1)", "mancl-derouen", "G-p-1"),
+    ("MD, t(FG df)", "mancl-derouen", "fg"),
     ("FG, t(G-p)", "fay-graubard", "G-p"),
-    ("FG, t(G-p-1)", "fay-graubard", "G-p-1"),
     ("FG, t(FG df)", "fay-graubard", "fg"),
 )
 FITTED = ("robust", "kauermann-carroll", "mancl-derouen", "fay-graubard")
@@ -156,14 +159,7 @@ def one_trial(
     kw: dict[str, Any] = {"duration": "time", "event": "event", "cluster": "cluster"}
     formula = MODELS[d.model]
     try:
-        fits = {
-            c: fit_cox(formula, data, cov_type=c, use_t=True, **kw)
-            for c in FITTED
-            if c != "fay-graubard"
-        }
-        fits["fay-graubard"] = fit_cox(
-            formula, data, cov_type="fay-graubard", df="fay-graubard", **kw
-        )
+        fits = {c: fit_cox(formula, data, cov_type=c, df="fay-graubard", **kw) for c in FITTED}
     except ModelError:
         return None
     if not all(f.diagnostics.converged for f in fits.values()):
@@ -172,15 +168,16 @@ def one_trial(
     beta = float(fits["robust"].params["treat"])
     out: dict[str, Any] = {"beta": beta, "events": float(data["event"].mean())}
     for label, cov, rule in METHODS:
+        # robust-g is the robust fit x G/(G - 1); a common factor leaves the FG df unchanged
+        fit = fits["robust" if cov == "robust-g" else cov]
+        se = float(fit.bse["treat"])
         if cov == "robust-g":
-            se = float(fits["robust"].bse["treat"]) * np.sqrt(n_clusters / (n_clusters - 1))
-        else:
-            se = float(fits[cov].bse["treat"])
+            se *= np.sqrt(n_clusters / (n_clusters - 1))
         df = {
             "z": np.inf,
             "G-p": n_clusters - p,
             "G-p-1": n_clusters - p - 1,
-            "fg": float(fits["fay-graubard"].df["treat"]),
+            "fg": float(fit.df["treat"]),
         }[rule]
         out[label] = (se, df)
     return out

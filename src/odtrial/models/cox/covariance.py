@@ -155,41 +155,89 @@ def fay_graubard_factors(
     return np.asarray(1.0 / np.sqrt(1.0 - np.minimum(bound, q)))
 
 
+def correction_matrices(
+    cov_type: str,
+    information_inv: np.ndarray,
+    cluster_info: np.ndarray,
+    information: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    fg_bound: float = FG_BOUND,
+) -> np.ndarray:
+    """The matrices ``C_g`` with which ``cov_type`` corrects each cluster's score ``U_g``.
+
+    ``I`` for ``"robust"``, ``sqrt(G / (G - 1)) I`` for ``"robust-g"``,
+    ``(I - Omega_g I^{-1})^{-a}`` for Mancl–DeRouen (``a = 1``) and
+    Kauermann–Carroll (``a = 1/2``), ``H_g`` for Fay–Graubard.
+
+    Returns
+    -------
+    ndarray, shape (G, p, p)
+    """
+    G, p = cluster_info.shape[0], cluster_info.shape[1]
+    eye = np.broadcast_to(np.eye(p), (G, p, p))
+    if cov_type == "robust":
+        return np.array(eye)
+    if cov_type == "robust-g":
+        return np.array(eye) * np.sqrt(small_sample_factor(G))
+    if cov_type == "fay-graubard":
+        return np.asarray(
+            eye * fay_graubard_factors(cluster_info, information_inv, fg_bound)[:, :, None]
+        )
+    if cov_type not in ("mancl-derouen", "kauermann-carroll"):
+        raise ModelError(f"no score correction for cov_type {cov_type!r}")
+    power = 1.0 if cov_type == "mancl-derouen" else 0.5
+    out = np.empty((G, p, p))
+    for k in range(p):  # the k-th column of every C_g: the correction of the unit score e_k
+        out[:, :, k] = leverage_corrected_scores(
+            np.array(eye[:, :, k]),
+            cluster_info,
+            information,
+            power,
+            labels=labels,
+            what="Cox information matrix",
+            remedy="use cov_type='fay-graubard' or 'robust-g', or drop the term",
+        )
+    return out
+
+
 def fay_graubard_df(
     cluster_info: np.ndarray,
     information_inv: np.ndarray,
+    correction: np.ndarray,
     contrast: np.ndarray,
-    bound: float = FG_BOUND,
 ) -> float:
     """Fay & Graubard's degrees of freedom ``d-hat`` for the Wald test of ``c' beta``.
 
-    The corrected variance of ``c' beta-hat`` is a quadratic form ``U' C U`` in
-    the stacked cluster scores at the truth, ``C = Gm' M Gm`` with
-    ``Gm = I - [Omega_g] I^{-1} [I ... I]`` (the residual scores at the
-    estimate are ``Gm U``) and ``M = blockdiag(h_g h_g')``,
-    ``h_g = H_g I^{-1} c``. Taking ``Var(U_g) = Omega_g`` (each cluster's
-    predictable variation, right under independence within clusters),
-    Satterthwaite's match of two moments gives
-    ``d = tr(A C)^2 / tr((A C)^2)``, ``A = blockdiag(Omega_g)`` (Fay & Graubard,
-    Biometrics 2001;57:1198, section 2.3). Since ``sum_g Omega_g = I``, the
-    ``Gp x Gp`` products reduce to the ``G x G`` matrix
-    ``Q = diag(h_g' Omega_g h_g) - m I^{-1} m'`` with rows ``m_g = Omega_g h_g``,
-    and ``d = tr(Q)^2 / tr(Q^2)``.
+    The corrected variance of ``c' beta-hat`` is ``sum_g (h_g' U_g(beta-hat))^2``
+    with ``h_g = C_g' I^{-1} c`` (``C_g`` from :func:`correction_matrices`), a
+    quadratic form ``U' C U`` in the stacked cluster scores at the truth:
+    ``C = Gm' M Gm`` with ``Gm = I - [Omega_g] I^{-1} [I ... I]`` (the scores
+    at the estimate are ``Gm U`` to first order) and ``M = blockdiag(h_g h_g')``.
+    Taking ``Var(U_g) = Omega_g`` (the predictable variation of cluster
+    ``g``'s score, right under independence within clusters), Satterthwaite's
+    two-moment match gives ``d = tr(A C)^2 / tr((A C)^2)``,
+    ``A = blockdiag(Omega_g)`` (Fay & Graubard, Biometrics 2001;57:1198,
+    section 2.3, there for their own correction; the same algebra holds for
+    any ``C_g``). Since ``sum_g Omega_g = I``, the ``Gp x Gp`` products
+    reduce to the ``G x G`` matrix ``Q = diag(h_g' Omega_g h_g) - m I^{-1} m'``
+    with rows ``m_g = Omega_g h_g``, and ``d = tr(Q)^2 / tr(Q^2)``.
 
     Parameters
     ----------
     cluster_info : ndarray, shape (G, p, p)
     information_inv : ndarray, shape (p, p)
+    correction : ndarray, shape (G, p, p)
+        ``C_g``.
     contrast : ndarray, shape (p,)
         ``c``; a unit vector gives the df of one coefficient.
-    bound : float, default 0.75
 
     Returns
     -------
     float
         Between 1 and ``G`` (NaN if the contrast has no variance).
     """
-    h = fay_graubard_factors(cluster_info, information_inv, bound) * (information_inv @ contrast)
+    h = np.einsum("gkj,k->gj", correction, information_inv @ contrast)
     m = np.einsum("gjk,gk->gj", cluster_info, h)
     q = np.diag(np.einsum("gj,gj->g", h, m)) - m @ information_inv @ m.T
     tr = float(np.trace(q))
@@ -248,6 +296,7 @@ __all__ = [
     "LEVERAGE_TYPES",
     "CovType",
     "cluster_scores",
+    "correction_matrices",
     "cox_cov",
     "fay_graubard_df",
     "fay_graubard_factors",

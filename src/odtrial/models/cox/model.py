@@ -27,6 +27,7 @@ from odtrial.models.cox.covariance import (
     COV_TYPES,
     LEVERAGE_TYPES,
     cluster_scores,
+    correction_matrices,
     cox_cov,
     fay_graubard_df,
     model_based_cov,
@@ -312,9 +313,9 @@ def fit_cox(
         raise ModelError(f"a cluster-robust variance needs at least 2 clusters, got {G}")
     if df not in _DF_METHODS:
         raise ModelError(f"df must be one of {', '.join(_DF_METHODS)}; got {df!r}")
-    if df == "fay-graubard" and (cov_type != "fay-graubard" or use_t is False):
+    if df == "fay-graubard" and (cov_type == "model" or use_t is False):
         raise ModelError(
-            "df='fay-graubard' is derived for cov_type='fay-graubard' with a t reference; "
+            "df='fay-graubard' needs a cluster-robust cov_type and a t reference; "
             f"got cov_type={cov_type!r}, use_t={use_t}"
         )
     if use_t is None:
@@ -348,17 +349,15 @@ def fit_cox(
 
     info_inv = model_based_cov(fit.information)
     u_g = cluster_scores(score_residuals(rs, fit.beta), design.cluster, G)
+    fg_df = use_t and df == "fay-graubard"
     omega = None
-    if cov_type in LEVERAGE_TYPES and infinite.any():
+    if (cov_type in LEVERAGE_TYPES or fg_df) and not infinite.any():
+        omega = cluster_information(rs, fit.beta, design.cluster, G)
+    if cov_type in LEVERAGE_TYPES and omega is None:
         # the leverages need the inverse square root of a (numerically) singular information
         cov = np.full((p, p), np.nan)
         warnings.append(f"{cov_type} covariance undefined with an infinite estimate: all NaN")
     else:
-        omega = (
-            cluster_information(rs, fit.beta, design.cluster, G)
-            if cov_type in LEVERAGE_TYPES
-            else None
-        )
         cov = cox_cov(
             cov_type,
             info_inv,
@@ -379,7 +378,10 @@ def fit_cox(
     elif df == "fay-graubard":
         dfs = np.full(p, np.nan)
         if omega is not None:
-            dfs = np.array([fay_graubard_df(omega, info_inv, e) for e in np.eye(p)])
+            corr = correction_matrices(
+                cov_type, info_inv, omega, fit.information, labels=design.cluster_labels
+            )
+            dfs = np.array([fay_graubard_df(omega, info_inv, corr, e) for e in np.eye(p)])
         df_method = "t(Fay-Graubard)"
     else:
         dfs, df_method = float(G - p), f"t(clusters - parameters = {G - p})"

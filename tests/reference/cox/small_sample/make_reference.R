@@ -30,8 +30,11 @@
 #          [Omega_g Ainv]_jj))^-1/2), b = 0.75 (Fay & Graubard 2001).
 #   fg_df  Fay & Graubard's d-hat for each coefficient (contrast e_j), from the
 #          stacked (G p x G p) matrices of their section 2.3: Gm = I - [Omega_g]
-#          Ainv [I ... I], M = blockdiag(h_g h_g'), h_g = H_g Ainv e_j,
+#          Ainv [I ... I], M = blockdiag(h_g h_g'), h_g = C_g' Ainv e_j,
 #          C = Gm' M Gm, Ad = blockdiag(Omega_g); d = tr(Ad C)^2 / tr((Ad C)^2).
+#          C_g is the matrix each covariance corrects U_g with (H_g for FG, as
+#          in their paper; (I - Omega_g Ainv)^-1 for MD, ^-1/2 for KC, I for
+#          robust, sqrt(G / (G - 1)) I for robust_g), one df set per covariance.
 # Output: every number written with sprintf("%.17g") (17 significant digits,
 # which round-trips a double exactly; jsonlite itself stops at 15).
 suppressPackageStartupMessages({
@@ -124,7 +127,7 @@ inv_sqrt_nonsym <- function(M) {
   Re(V %*% diag(Re(ev$values)^-0.5, nrow(M)) %*% solve(V))
 }
 
-fg_df <- function(Omega, Ainv, Hdiag, L) {
+fg_df <- function(Omega, Ainv, Corr, L) {
   G <- dim(Omega)[1]
   p <- dim(Omega)[2]
   Gm <- diag(G * p)
@@ -136,7 +139,7 @@ fg_df <- function(Omega, Ainv, Hdiag, L) {
       cols <- (k - 1) * p + seq_len(p)
       Gm[rows, cols] <- Gm[rows, cols] - Omega[g, , ] %*% Ainv
     }
-    h <- Hdiag[g, ] * drop(Ainv %*% L)
+    h <- drop(t(Corr[[g]]) %*% Ainv %*% L)
     M[rows, rows] <- outer(h, h)
     Ad[rows, rows] <- Omega[g, , ]
   }
@@ -181,13 +184,21 @@ for (name in names(cases)) {
     meat_md <- meat_kc <- meat_fg <- matrix(0, p, p)
     Hdiag <- matrix(0, G, p)
     lev <- numeric(G)
+    corr <- list(robust = list(), robust_g = list(), mancl_derouen = list(),
+                 kauermann_carroll = list(), fay_graubard = list())
     for (g in seq_len(G)) {
       OA <- Omega[g, , ] %*% Ainv
       lev[g] <- max(Re(eigen(OA)$values))
       u_md <- solve(I_p - OA, U[g, ])
-      u_kc <- inv_sqrt_nonsym(I_p - OA) %*% U[g, ]
+      C_kc <- inv_sqrt_nonsym(I_p - OA)
+      u_kc <- C_kc %*% U[g, ]
       Hdiag[g, ] <- (1 - pmin(FG_BOUND, diag(OA)))^-0.5
       u_fg <- Hdiag[g, ] * U[g, ]
+      corr$robust[[g]] <- I_p
+      corr$robust_g[[g]] <- sqrt(G / (G - 1)) * I_p
+      corr$mancl_derouen[[g]] <- solve(I_p - OA)
+      corr$kauermann_carroll[[g]] <- C_kc
+      corr$fay_graubard[[g]] <- diag(Hdiag[g, ], p)
       meat_md <- meat_md + tcrossprod(u_md)
       meat_kc <- meat_kc + tcrossprod(u_kc)
       meat_fg <- meat_fg + tcrossprod(u_fg)
@@ -204,7 +215,9 @@ for (name in names(cases)) {
       var_mancl_derouen = unname(sandwich(meat_md)),
       var_kauermann_carroll = unname(sandwich(meat_kc)),
       var_fay_graubard = unname(sandwich(meat_fg)),
-      fg_df = named(sapply(seq_len(p), function(j) fg_df(Omega, Ainv, Hdiag, I_p[, j])), nm),
+      fg_df = lapply(corr, function(Corr) {
+        named(sapply(seq_len(p), function(j) fg_df(Omega, Ainv, Corr, I_p[, j])), nm)
+      }),
       max_leverage = max(lev),
       clusters = clusters,
       cluster_scores = unname(U),

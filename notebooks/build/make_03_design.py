@@ -347,9 +347,13 @@ CELLS: list[tuple[str, str]] = [
     (
         "md",
         """
-        ## Sample size: the analytic answer
-        Assumptions for the primary outcome, each one written down because each one is
-        argued over:
+        ## Sample size: the plan's inputs, and what they give
+        The analysis plan holds the sample-size inputs as data, in `[design.sample_size]`,
+        not as a sentence: the statement in the plan check and in the report is computed
+        from them by `odtrial.design`, the same calculation as `odtrial power`, and
+        `odtrial plan check` refuses a plan whose stated power or clusters per arm disagree
+        with it (by more than 0.02 power or one cluster). Each assumption is written down
+        because each one is argued over:
 
         * in work or study at 24 months: 40% with treatment as usual, 52% with POD (a
           12-point difference);
@@ -368,8 +372,33 @@ CELLS: list[tuple[str, str]] = [
     (
         "code",
         """
-        outcome = Outcome(kind="binary", p0=0.40, p1=0.52)
-        assumptions = {"icc": 0.05, "cluster_size": 20, "cv": 0.6, "attrition": 0.2}
+        from odtrial.paths import shipped_plan
+        from odtrial.plan import load_plan
+
+        plan = load_plan(shipped_plan())
+        ss = plan.sample_size
+        pd.Series(ss.to_dict(), dtype=object).to_frame("[design.sample_size]")
+        """,
+    ),
+    (
+        "md",
+        """
+        The synthetic trial has 32 clusters, 16 per arm: what do they give, and what would
+        80% power have needed? The same inputs, first at the trial's 16 clusters per arm,
+        then solved for 80% power.
+        """,
+    ),
+    (
+        "code",
+        """
+        outcome = ss.design_outcome()  # Outcome(kind="binary", p0=0.40, p1=0.52)
+        assumptions = {
+            "icc": ss.icc,
+            "cluster_size": ss.cluster_size,
+            "cv": ss.cluster_size_cv,
+            "attrition": ss.attrition,
+        }
+        at_design = analytic_power(outcome, **assumptions, clusters_per_arm=ss.clusters_per_arm)
         sized = analytic_power(outcome, **assumptions, power=0.8)
         shown = [
             "design_effect",
@@ -378,9 +407,53 @@ CELLS: list[tuple[str, str]] = [
             "clusters_per_arm",
             "n_recruited_per_arm",
             "power",
-            "correction_note",
         ]
-        pd.Series(sized.to_dict())[shown].to_frame("analytic")
+        pd.DataFrame(
+            {
+                "the trial (16 per arm)": pd.Series(at_design.to_dict())[shown],
+                "80% power": pd.Series(sized.to_dict())[shown],
+            }
+        )
+        """,
+    ),
+    (
+        "md",
+        """
+        About 46% power for a 12-point difference: the trial is too small for it. The
+        honest statement gives the power the design has, what 80% would have needed, and
+        the smallest difference these 32 clusters detect with 80% power. That is the
+        paragraph the report prints, computed from the plan's inputs; the plan states
+        `power = 0.46`, and the plan check would refuse the 80% it used to claim.
+        """,
+    ),
+    (
+        "code",
+        """
+        comp = ss.compute()
+        assert abs(comp.at.power - at_design.power) < 1e-12
+        assert comp.needed.clusters_per_arm == sized.clusters_per_arm
+        print(ss.statement("return to work or study at 24 months"))
+        """,
+    ),
+    (
+        "code",
+        """
+        check = subprocess.run(
+            [sys.executable, "-m", "odtrial", "plan", "check", str(shipped_plan())],
+            capture_output=True,
+            text=True,
+        )
+        print(f"exit {check.returncode}:", check.stdout.strip() or check.stderr.strip())
+
+        claimed = work / "sap_claiming_80.toml"
+        claimed.write_text(shipped_plan().read_text().replace("power = 0.46", "power = 0.80"))
+        claimed_check = subprocess.run(
+            [sys.executable, "-m", "odtrial", "plan", "check", str(claimed)],
+            capture_output=True,
+            text=True,
+        )
+        print(f"exit {claimed_check.returncode}:")
+        print(claimed_check.stderr.strip())
         """,
     ),
     (
@@ -407,7 +480,7 @@ CELLS: list[tuple[str, str]] = [
         "md",
         """
         The same with the command line's `--json`, which is what a protocol's appendix
-        can quote:
+        can quote (`ss.command()` gives the command for the plan's inputs):
         """,
     ),
     (
@@ -415,10 +488,18 @@ CELLS: list[tuple[str, str]] = [
         """
         cmd = [sys.executable, "-m", "odtrial", "power", "--p0", "0.40", "--p1", "0.52"]
         cmd += ["--icc", "0.05", "--cluster-size", "20", "--cv", "0.6", "--attrition", "0.2", "--json"]
-        cli = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
-        assert cli["clusters_per_arm"] == sized.clusters_per_arm
+        runs = {
+            "--clusters-per-arm 16": cmd + ["--clusters-per-arm", "16"],
+            "--power 0.8": cmd + ["--power", "0.8"],
+        }
+        cli = {
+            name: json.loads(subprocess.run(c, capture_output=True, text=True, check=True).stdout)
+            for name, c in runs.items()
+        }
+        assert cli["--clusters-per-arm 16"]["power"] == at_design.power
+        assert cli["--power 0.8"]["clusters_per_arm"] == sized.clusters_per_arm
         keys = ["design_effect", "n_individual_per_arm", "clusters_per_arm", "power"]
-        pd.Series({k: cli[k] for k in keys}, dtype=object).to_frame("odtrial power --json")
+        pd.DataFrame({name: {k: r[k] for k in keys} for name, r in cli.items()})
         """,
     ),
     (
@@ -432,7 +513,8 @@ CELLS: list[tuple[str, str]] = [
         given ICC, the effect, attrition), fit odtrial's GLMM with the stratum and
         between-within df to each, and count the trials with p < 0.05. The GLMM is fitted
         by REML, as the analysis plan fits the primary outcome (the default fitter for a
-        binary outcome, `"glmm-reml"`).
+        binary outcome, `"glmm-reml"`). It is simulated at the design the trial has,
+        16 clusters per arm, which is what the plan's statement is about.
 
         Each simulated trial draws from its own child of `SeedSequence(seed)`, so the
         answer depends on the seed only, not on `jobs` or the engine (joblib, or a Dask
@@ -445,23 +527,23 @@ CELLS: list[tuple[str, str]] = [
         "code",
         """
         design = TrialDesign(
-            outcome=outcome, clusters_per_arm=sized.clusters_per_arm, n_strata=9, **assumptions
+            outcome=outcome, clusters_per_arm=at_design.clusters_per_arm, n_strata=9, **assumptions
         )
         # no progress bar here, so tqdm's notice that Jupyter lacks ipywidgets is noise
         warnings.filterwarnings("ignore", message="IProgress not found")
         sim = simulate_power(design, nsim=200, seed=SEED, jobs=1, progress=False)
         compare = pd.DataFrame(
             [
-                (sized.power, np.nan, sized.correction_note),
+                (at_design.power, np.nan, at_design.correction_note),
                 (sim.power, sim.mc_se, f"{sim.nsim} simulated trials, {sim.correction_note}"),
             ],
             index=["analytic", "simulation"],
             columns=["power", "Monte Carlo SE", "small-sample correction"],
         )
-        gap = (sim.power - sized.power) / sim.mc_se
+        gap = (sim.power - at_design.power) / sim.mc_se
         print(
-            f"{sized.clusters_per_arm} clusters per arm: simulated power {sim.power:.3f} "
-            f"(MC SE {sim.mc_se:.3f}, {sim.n_failed} failed fits) vs analytic {sized.power:.3f}; "
+            f"{at_design.clusters_per_arm} clusters per arm: simulated power {sim.power:.3f} "
+            f"(MC SE {sim.mc_se:.3f}, {sim.n_failed} failed fits) vs analytic {at_design.power:.3f}; "
             f"difference {gap:+.1f} Monte Carlo SEs"
         )
         compare
@@ -470,15 +552,18 @@ CELLS: list[tuple[str, str]] = [
     (
         "md",
         """
-        Expect the simulated power to come out at or above the formula's, and for a reason.
-        Eldridge's design effect describes an analysis that
-        weights each cluster by its size; the GLMM weights clusters nearly optimally, by
-        about n / (1 + (n − 1) ρ), so it loses less to unequal cluster sizes (van Breukelen,
-        Candel & Berger, Stat Med 2007;26:2589). For a GLMM analysis the formula is
-        conservative. The protocol can keep the formula's number, and treat the spare power
-        as insurance against an ICC larger than assumed (the grid above shows how fast the
-        clusters needed grow with it), or simulate smaller trials with thousands of
-        replicates to find the fewest clusters that give the GLMM 80% power.
+        Two things pull the GLMM's power away from the formula's, in opposite directions.
+        Eldridge's design effect describes an analysis that weights each cluster by its
+        size; the GLMM weights clusters nearly optimally, by about n / (1 + (n − 1) ρ), so
+        it loses less to unequal cluster sizes (van Breukelen, Candel & Berger, Stat Med
+        2007;26:2589), and gains power. Adjusting for the 9 strata costs it degrees of
+        freedom (between-within: 32 − 2 − 8 = 22, against the formula's 2k − 2 = 30), and
+        loses some. At 16 clusters per arm they roughly cancel, and 200 trials cannot
+        tell the two answers apart: the plan states the formula's figure, the one anybody
+        can reproduce with `odtrial power`, rather than a 200-trial simulation. At the
+        design stage a protocol would simulate with thousands of replicates, and treat any
+        spare power as insurance against an ICC larger than assumed (the grid above shows
+        how fast the clusters needed grow with it).
 
         Simulate with the estimator the plan will use. The ML fit (`fitter="glmm"`) gives
         a few points more power again, but part of that is its type I error being above 5%

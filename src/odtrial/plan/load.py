@@ -69,6 +69,8 @@ def read_plan_toml(path: str | Path) -> tuple[dict[str, Any], bytes]:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise PlanError(f"{p}: not valid TOML ({' '.join(str(e).split())})") from None
+    except RecursionError:
+        raise PlanError(f"{p}: not valid TOML (arrays or tables nested too deeply)") from None
     return raw, raw_bytes
 
 

@@ -356,10 +356,14 @@ def check_sample_size(raw: Mapping[str, Any], errs: Errors) -> None:
     ss = SampleSize.from_mapping(d)
     try:
         computed = ss.compute()
+        problems = computed.disagreements()
     except DesignError as e:
         errs.add(path, f"cannot be computed: {e}")
         return
-    for msg in computed.disagreements():
+    except (ArithmeticError, ValueError) as e:  # extreme inputs (an sd of 1e-300 ...)
+        errs.add(path, f"cannot be computed from these inputs ({type(e).__name__}: {e})")
+        return
+    for msg in problems:
         errs.add(path, msg)
 
 

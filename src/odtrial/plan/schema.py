@@ -417,22 +417,23 @@ SENSITIVITY: Final = Table(
 )
 
 _P = Number(0, 1, lo_open=True, hi_open=True, required=False)
-_POS = Number(0, None, lo_open=True, required=False)
+# Positive inputs, bounded far beyond any trial so the arithmetic cannot overflow.
+_POS = Number(0, 1e12, lo_open=True, required=False)
 SAMPLE_SIZE: Final = Table(
     {
         "outcome": Text(required=False),
         "type": Choice(SAMPLE_SIZE_TYPES),
         "p0": _P,
         "p1": _P,
-        "delta": Number(required=False),
+        "delta": Number(-1e12, 1e12, required=False),
         "sd": _POS,
         "rate0": _POS,
         "rate1": _POS,
         "followup": _POS,
         "theta": _POS,
         "icc": Number(0, 1, hi_open=True),
-        "cluster_size": Number(1),
-        "cluster_size_cv": Number(0, required=False),
+        "cluster_size": Number(1, 1e6),
+        "cluster_size_cv": Number(0, 10, required=False),
         "attrition": Number(0, 1, hi_open=True, required=False),
         "alpha": _P,
         "method": Choice(SAMPLE_SIZE_METHODS, required=False),

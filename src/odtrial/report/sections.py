@@ -611,6 +611,7 @@ class _Builder:
         flow = r["flow"]
         design = r.get("design") or {}  # optional, richer text when the engine provides it
         from odtrial.report.sample_size import sample_size_paragraph
+
         per_arm = ", ".join(
             f"{a['randomised_clusters']} to {self.arm_label(a['arm'])}" for a in flow["arms"]
         )

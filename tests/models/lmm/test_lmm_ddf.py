@@ -10,6 +10,7 @@ covariance (a smooth function of the same fit) gets the SE tolerance, 1e-5.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -135,3 +136,84 @@ def test_varpar_covariance_is_reported(lmm_reference, lmm_data):
     assert not a.flags.writeable  # results are immutable, extras included
     kr = fit_lmm(ref["formula"], lmm_data("lmm_32"), cluster="cluster", ddf="kenward-roger")
     assert not kr.extra["cov_unadjusted"].flags.writeable
+
+
+def _scaled(data, factor: float):
+    return data.assign(y=data["y"] * factor)
+
+
+@pytest.mark.parametrize("ddf", ["satterthwaite", "kenward-roger"])
+def test_df_do_not_depend_on_the_units_of_the_response(ddf, lmm_reference, lmm_data):
+    """Issue 9: with the response in large units (costs in pence) the sigma eigenvalue
+    of the variance Hessian, ~4c/sigma^2, fell below lmerTest's absolute 1e-8 and was
+    dropped, so Satterthwaite's denominator was 0 and every df silently infinite on a
+    singular fit (and far off on others, e.g. 2651 for a within term of df ~110)."""
+    for name in ("lmm_zero", "lmm_24"):
+        ref = lmm_reference[name]
+        data = lmm_data(name)
+        base = fit_lmm(ref["formula"], data, cluster="cluster", ddf=ddf)
+        big = fit_lmm(ref["formula"], _scaled(data, 1e6), cluster="cluster", ddf=ddf)
+        assert np.all(np.isfinite(big.df))
+        np.testing.assert_allclose(big.df, base.df, rtol=1e-6)
+        assert big.diagnostics.hessian_positive_definite
+        assert big.converged and big.extra["ddf_fallback"] == {}
+        np.testing.assert_allclose(big.pvalues, base.pvalues, rtol=1e-6)
+
+
+def test_satterthwaite_denominator_not_positive_gives_nan():
+    """A contrast whose variance moves only along a direction the fit cannot
+    estimate (g in the null space of A): no df, rather than an infinite one."""
+    from odtrial.models.lmm.ddf import satterthwaite_df
+
+    cov = np.eye(2)
+    jac = [np.diag([1.0, 0.0]), np.diag([0.0, 1.0])]  # d var / d (theta, sigma)
+    a = np.diag([0.0, 1.0])  # theta's direction dropped
+    df = satterthwaite_df(np.eye(2), cov, jac, a)
+    assert np.isnan(df[0]) and df[1] == pytest.approx(2.0)
+
+
+def _diverging_fit_data():
+    """Outcome almost constant within clusters: the variance ratio runs off to its
+    limit and the Hessian of the variance parameters is not positive definite."""
+    rng = np.random.default_rng(3)
+    g = np.repeat(np.arange(12), 10)
+    d = pd.DataFrame({"g": g, "arm": g % 2, "x": rng.normal(size=120)})
+    d["y"] = rng.normal(size=12)[g] + 1e-4 * rng.normal(size=120)
+    return d
+
+
+def test_failed_satterthwaite_df_warn_and_use_between_within():
+    d = _diverging_fit_data()
+    res = fit_lmm("y ~ arm + x", d, cluster="g")
+    bw = fit_lmm("y ~ arm + x", d, cluster="g", ddf="between-within")
+    assert not res.diagnostics.hessian_positive_definite
+    # not a converged fit: the optimiser ran to its limit and H is not PD
+    assert not res.converged
+    np.testing.assert_array_equal(res.df, bw.df)
+    assert res.extra["ddf_fallback"] == {"Intercept": 10.0, "arm": 10.0, "x": 107.0}
+    msg = [w for w in res.diagnostics.warnings if "Satterthwaite df failed" in w]
+    assert msg == [
+        "Satterthwaite df failed for 3 term(s) (the Hessian of the variance parameters is "
+        "not positive definite); between-within df used instead: Intercept 10, arm 10, x 107"
+    ]
+
+
+def test_failed_kenward_roger_df_are_replaced_and_recorded():
+    """The replacement rule itself, for a Kenward–Roger df that came out negative
+    (q rho < 1) or NaN: between-within for those terms only, recorded."""
+    from odtrial.models.lmm.model import _fallback_message, _replace_failed_df
+
+    g = np.repeat(np.arange(6), 4)
+    X = np.c_[np.ones(24), g % 2, np.linspace(-1, 1, 24)]
+    df, used = _replace_failed_df(
+        np.array([3.9, -2.0, np.nan]), "kenward-roger", X, g, 6, ("Intercept", "arm", "x")
+    )
+    np.testing.assert_array_equal(df, [3.9, 4.0, 17.0])
+    assert used == {"arm": 4.0, "x": 17.0}
+    assert _fallback_message("kenward-roger", used, False) == (
+        "Kenward-Roger df failed for 2 term(s) (not finite or not positive); "
+        "between-within df used instead: arm 4, x 17"
+    )
+    # other methods are never replaced
+    same, none = _replace_failed_df(np.array([np.inf] * 3), "z", X, g, 6, ("a", "b", "c"))
+    assert np.isinf(same).all() and none == {}

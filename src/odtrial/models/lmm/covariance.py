@@ -53,12 +53,23 @@ def varpar_hessian(s: Sufficient, prof: Profile) -> np.ndarray:
     return np.array([[d_tt, d_ts], [d_ts, d_ss]])
 
 
-def varpar_covariance(hessian: np.ndarray) -> tuple[np.ndarray, bool]:
-    """``2 H^+`` over the eigenvalues above the tolerance; and whether H is PD."""
-    vals, vecs = np.linalg.eigh(hessian)
+def varpar_covariance(hessian: np.ndarray, sigma: float = 1.0) -> tuple[np.ndarray, bool]:
+    """``2 H^+`` over the eigenvalues above the tolerance; and whether H is PD.
+
+    The tolerance is applied to the Hessian in ``(theta, sigma / sigma_hat)``,
+    ``D H D`` with ``D = diag(1, sigma_hat)``, and the result mapped back. theta
+    has no units but sigma has the response's, so lmerTest's absolute tolerance
+    on ``H`` itself depends on the units of the response: with costs in pence
+    (sigma ~ 1e6) the sigma eigenvalue ``~4c / sigma^2`` falls below 1e-8, is
+    dropped, and Satterthwaite's df become infinite or wrong. Scaled, the
+    eigenvalues do not depend on the units, and where none is near the
+    tolerance (every ordinary fit) the result is lmerTest's exactly.
+    """
+    d = np.array([1.0, sigma if sigma > 0 else 1.0])
+    vals, vecs = np.linalg.eigh(hessian * d[:, None] * d[None, :])
     pos = vals > EIGEN_TOL
     inv = (vecs[:, pos] / vals[pos]) @ vecs[:, pos].T
-    return 2.0 * inv, bool(np.all(pos))
+    return 2.0 * inv * d[:, None] * d[None, :], bool(np.all(pos))
 
 
 def beta_covariance_jacobian(s: Sufficient, prof: Profile) -> list[np.ndarray]:

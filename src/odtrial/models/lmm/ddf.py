@@ -25,13 +25,19 @@ def satterthwaite_df(
     jacobian: list[np.ndarray],
     varpar_cov: np.ndarray,
 ) -> np.ndarray:
-    """Satterthwaite df of each row of ``contrasts`` (one df per row)."""
+    """Satterthwaite df of each row of ``contrasts`` (one df per row).
+
+    NaN where the denominator ``g' A g`` is not positive (the variance of the
+    contrast does not move in any direction the fit can estimate): the formula
+    has no answer there, and the caller decides what to use instead (``fit_lmm``
+    warns and uses the between-within df).
+    """
     L = np.atleast_2d(contrasts)
     v = np.einsum("ki,ij,kj->k", L, cov, L)
     g = np.column_stack([np.einsum("ki,ij,kj->k", L, jac, L) for jac in jacobian])
     denom = np.einsum("ki,ij,kj->k", g, varpar_cov, g)
-    with np.errstate(divide="ignore"):
-        return np.where(denom > 0, 2.0 * v**2 / np.where(denom > 0, denom, 1.0), np.inf)
+    ok = np.isfinite(denom) & (denom > 0)
+    return np.where(ok, 2.0 * v**2 / np.where(ok, denom, 1.0), np.nan)
 
 
 def kenward_roger_df(
@@ -40,7 +46,9 @@ def kenward_roger_df(
     """Kenward–Roger df for ``L beta = 0`` (``L`` is q x p, or one row).
 
     ``cov`` is the unadjusted var(beta_hat); ``p_mats`` and ``w`` come from
-    :func:`odtrial.models.lmm.covariance.kenward_roger`.
+    :func:`odtrial.models.lmm.covariance.kenward_roger`. Computed as pbkrtest
+    does, so a degenerate fit can give a non-finite or non-positive value
+    (``q rho <= 1``); ``fit_lmm`` treats those as failed and says what it used.
     """
     L = np.atleast_2d(contrast)
     q = L.shape[0]

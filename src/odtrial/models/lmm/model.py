@@ -182,14 +182,24 @@ def fit_lmm(
         ``"z"``
             A normal reference (``df = inf``): large-sample only.
 
+        Satterthwaite or Kenward–Roger df that fail (a denominator that is not
+        positive, a non-finite or non-positive result, or for Satterthwaite a
+        Hessian of the variance parameters that is not positive definite off the
+        boundary) are replaced by the term's between-within df, with a warning
+        naming the terms and the df used; ``extra["ddf_fallback"]`` maps each
+        replaced term to its df (empty when none was replaced).
+
     Returns
     -------
     ModelResults
         ``model="lmm"``; ``cluster_var`` is sigma_u^2 and ``scale`` is
         sigma^2; ``llf`` is lme4's ``logLik`` (the REML criterion / -2 for a
         REML fit); ``extra`` holds lme4's ``theta`` (sigma_u / sigma), the
-        criterion, the unadjusted covariance (for Kenward–Roger) and the
-        asymptotic covariance of ``(theta, sigma)``.
+        criterion, the unadjusted covariance (for Kenward–Roger), the
+        asymptotic covariance of ``(theta, sigma)`` and ``ddf_fallback``.
+        ``diagnostics.converged`` is False when the optimiser stopped early or
+        when the Hessian of the variance parameters is not positive definite
+        (except at the boundary, a singular fit).
 
     Examples
     --------
@@ -233,7 +243,7 @@ def fit_lmm(
     p = len(names)
     cov = beta_covariance(prof)
     hess = varpar_hessian(s, prof)
-    vp_cov, hess_pd = varpar_covariance(hess)
+    vp_cov, hess_pd = varpar_covariance(hess, float(np.sqrt(prof.sigma2)))
     jac = beta_covariance_jacobian(s, prof)
     eye = np.eye(p)
     vp_cov.flags.writeable = False  # results are immutable, extras included
@@ -263,8 +273,15 @@ def fit_lmm(
         df = residual_df(design.nobs, p)
     else:
         df = np.full(p, np.inf)
-
     singular = prof.gamma == 0.0
+    # Satterthwaite's A = 2 H^-1 is a pseudo-inverse when H is not PD (a direction of
+    # the variance parameters dropped): its df are then not to be trusted either
+    untrusted = ddf == "satterthwaite" and not hess_pd and not singular
+    df, fallback = _replace_failed_df(
+        df, ddf, design.X, design.cluster, design.n_clusters, names, all_failed=untrusted
+    )
+    extra["ddf_fallback"] = fallback
+
     theta = np.sqrt(prof.gamma)
     grad_theta = 2.0 * theta * prof.gradient  # the optimizer's scale, as lme4 reports it
     warnings: list[str] = []
@@ -277,12 +294,16 @@ def fit_lmm(
             "Satterthwaite df on a singular fit equal n - p (REML) or n (ML) for every term; "
             "consider ddf='between-within' for cluster-level terms"
         )
+    if fallback:
+        warnings.append(_fallback_message(ddf, fallback, untrusted))
     if not opt.converged:
         warnings.append(f"optimizer did not converge: {opt.message}")
     if not hess_pd and not singular:
         warnings.append("Hessian of the variance parameters is not positive definite")
     diagnostics = Diagnostics(
-        converged=opt.converged,
+        # a stationary point that is not a strict minimum is not a converged fit (on
+        # the boundary theta = 0 the criterion need not curve up in theta)
+        converged=bool(opt.converged and (hess_pd or singular)),
         singular=singular,
         max_abs_gradient=float(abs(grad_theta)),
         hessian_positive_definite=hess_pd,
@@ -308,4 +329,49 @@ def fit_lmm(
         df_method=ddf,
         diagnostics=diagnostics,
         extra=extra,
+    )
+
+
+def _replace_failed_df(
+    df: np.ndarray,
+    method: str,
+    X: np.ndarray,
+    cluster: np.ndarray,
+    n_clusters: int,
+    names: tuple[str, ...],
+    *,
+    all_failed: bool = False,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Satterthwaite or Kenward–Roger df that failed (not finite, or not positive;
+    every term when ``all_failed``) replaced by the between-within df of the term.
+
+    Between-within is the fallback because it needs no variance-parameter
+    derivatives and is conservative for the cluster-level terms that matter in a
+    cluster trial (an infinite df, what a failed Satterthwaite used to give, is a
+    z test: anti-conservative with few clusters). A between-within df below 1
+    is undefined: NaN (so are the p-value and interval). Returns the df and
+    ``{term: df used}`` for the replaced terms (empty if none).
+    """
+    if method not in ("satterthwaite", "kenward-roger"):
+        return df, {}
+    failed = ~(np.isfinite(df) & (df > 0)) | all_failed
+    if not failed.any():
+        return df, {}
+    bw = between_within_df(X, cluster, n_clusters)
+    bw = np.where(bw >= 1, bw, np.nan)
+    out = np.where(failed, bw, df)
+    return out, {nm: float(v) for nm, v, f in zip(names, out, failed, strict=True) if f}
+
+
+def _fallback_message(method: str, fallback: dict[str, float], untrusted: bool) -> str:
+    label = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger"}[method]
+    used = ", ".join(f"{nm} {v:g}" for nm, v in fallback.items())
+    why = (
+        "the Hessian of the variance parameters is not positive definite"
+        if untrusted
+        else "not finite or not positive"
+    )
+    return (
+        f"{label} df failed for {len(fallback)} term(s) ({why}); "
+        f"between-within df used instead: {used}"
     )

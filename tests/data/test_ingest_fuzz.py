@@ -1,43 +1,47 @@
-"""Hypothesis: garbage cells and broken files never raise an uncaught exception.
+"""Hypothesis over the whole ingest and ``odtrial ingest``: a broken extract is a one-line
+IngestError naming that file (exit code 2 on the command line, no traceback), and
+anything short of that is quarantined row by row, with the counts adding up.
 
-Fatal problems may raise IngestError (one line); anything else must become a
-row-level failure, and the counts must still add up.
+The readers and mapping are fuzzed file by file in ``test_readers_fuzz.py`` and
+``test_mapping_fuzz.py``; here a whole source (a clean CSV trust beside a trust of
+another dialect) has one extract broken. Strategies (counts printed at the end of the
+module, see ``fuzz_support``):
+
+- ``ingest_garbage_cells``: cells of a clean CSV replaced by garbage (control
+  characters, quotes, separators, NaN, impossible numbers and dates);
+- ``ingest_broken_extract``: one extract of any dialect truncated, replaced by random
+  bytes, emptied, cut to its header, or with bytes overwritten;
+- ``cli_broken_extract``: the same through ``odtrial ingest``.
 """
 
 from __future__ import annotations
 
 import atexit
-import csv
-import io
+import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 import pandas as pd
-import pyreadstat
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from odtrial.cli import main
 from odtrial.data.ingest import ingest
-from odtrial.data.mapping import map_extract
-from odtrial.data.readers import read_extract
 from odtrial.errors import IngestError
-from odtrial.trial import load_trial
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fuzz_support import FUZZ, fuzz_summary, one_line_error, tried  # noqa: F401
 from ingest_sources import write_source
 
-_SETTINGS = settings(
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    derandomize=True,  # reproducible in CI
-    max_examples=40,
-)
-_TMP = Path(tempfile.mkdtemp(prefix="odtrial-fuzz-"))
+_TMP = Path(tempfile.mkdtemp(prefix="odtrial-ingest-fuzz-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
-_SRC = write_source(_TMP / "src", {"A": "csv8", "B": "csv1252"}, n=3)
-_TRIAL = load_trial(_SRC.root / "trial.toml")
+_OTHER = ("csv1252", "excel", "sav", "dta", "xpt")
+# One clean source per dialect beside a UTF-8 CSV trust; each example works on a copy.
+_SOURCES = {d: write_source(_TMP / f"src_{d}", {"A": "csv8", "Z": d}, n=3) for d in _OTHER}
+_TABLES = ("participants", "followup", "admissions", "crisis_referrals", "prescriptions")
 
 cells = st.one_of(
     st.text(max_size=12),
@@ -51,7 +55,11 @@ cells = st.one_of(
             ",",
             "\r",
             "\x00",
+            "\x01",
+            "\x1b[31m",
             "31/02/2024",
+            "01/01/2600",
+            "2600-01-01",
             "1e400",
             "nan",
             "-1",
@@ -69,130 +77,124 @@ cells = st.one_of(
 )
 
 
-def _check(raw, spec) -> None:
-    m = map_extract(raw, spec, _TRIAL)
-    assert raw.rows_read == len(raw.data) + len(raw.malformed)
-    assert len(m.frame) == len(raw.data)
-    rows = set(raw.data.index) | set(raw.malformed["source_row"])
-    assert set(m.failures["source_row"]) <= rows
-    assert m.failures["rule"].notna().all()
+def _copy(dialect: str) -> tuple[Path, dict[str, dict[str, str]]]:
+    root = Path(tempfile.mkdtemp(dir=_TMP))
+    shutil.copytree(_SOURCES[dialect].root, root / "src")
+    return root, _SOURCES[dialect].files
 
 
-@_SETTINGS
-@given(body=st.binary(max_size=300), trust=st.sampled_from(["A", "B"]))
-def test_random_bytes_after_a_valid_header(body, trust):
-    spec = _TRIAL.extracts[trust]["prescriptions"]
-    header = (spec.delimiter.join(spec.columns.values()) + "\n").encode()
-    p = _TMP / f"rand_{trust}.csv"
-    p.write_bytes(header + body)
-    try:
-        raw = read_extract(p, spec, rel=f"x/{p.name}")
-    except IngestError as e:
-        assert "\n" not in str(e)
-        return
-    _check(raw, spec)
+def _check_report(report, out: Path) -> None:
+    """Counts add up per file, in the report and the manifest; every quarantined row has
+    its reasons."""
+    inputs = report.inputs
+    assert (inputs.rows_read == inputs.rows_accepted + inputs.rows_quarantined).all()
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    for row in manifest["inputs"]:
+        assert row["rows_read"] == row["rows_accepted"] + row["rows_quarantined"], row
+    for t in _TABLES:
+        q = pd.read_parquet(out / "quarantine" / f"{t}.parquet")
+        assert q["rules"].notna().all() and q["reasons"].notna().all()
+        assert len(q) == int(inputs.loc[inputs.table == t, "rows_quarantined"].sum())
 
 
-@_SETTINGS
-@given(
-    rows=st.lists(st.lists(cells, min_size=0, max_size=9), min_size=0, max_size=8),
-    table=st.sampled_from(["participants", "prescriptions", "admissions", "followup"]),
-    trust=st.sampled_from(["A", "B"]),
-    quote=st.booleans(),
-)
-def test_garbage_cells_and_ragged_rows_are_row_failures(rows, table, trust, quote):
-    spec = _TRIAL.extracts[trust][table]
-    buf = io.StringIO()
-    if quote:
-        w = csv.writer(buf, delimiter=spec.delimiter, lineterminator="\n")
-        w.writerow(spec.columns.values())
-        w.writerows(rows)
-        text = buf.getvalue()
-    else:  # no quoting at all: delimiters and quotes inside cells break lines
-        text = (
-            "\n".join(spec.delimiter.join(r) for r in [list(spec.columns.values()), *rows]) + "\n"
-        )
-    p = _TMP / f"cells_{trust}_{table}.csv"
-    try:
-        p.write_bytes(text.encode(spec.encoding))
-    except UnicodeEncodeError:
-        p.write_bytes(text.encode(spec.encoding, errors="replace"))
-    try:
-        raw = read_extract(p, spec, rel=f"x/{p.name}")
-    except IngestError as e:
-        assert "\n" not in str(e)
-        return
-    _check(raw, spec)
-
-
-@settings(
-    deadline=None, max_examples=5, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(FUZZ, max_examples=8)
 @given(
     garbage=st.lists(
         st.tuples(st.integers(1, 3), st.integers(0, 8), cells), min_size=1, max_size=6
     ),
-    table=st.sampled_from(["participants", "prescriptions", "admissions"]),
+    table=st.sampled_from(_TABLES),
 )
-def test_full_ingest_with_garbage_cells(garbage, table):
-    """The whole pipeline (real validator) on a source with garbage cells."""
-    root = Path(tempfile.mkdtemp(dir=_TMP))
-    src = write_source(root / "src", {"A": "csv8"}, n=3)
-    p = src.root / src.files["A"][table]
+def test_ingest_garbage_cells(garbage, table):
+    """Garbage in the cells of a CSV: always quarantined rows, never fatal."""
+    root, files = _copy("csv1252")
+    p = root / "src" / files["A"][table]
     df = pd.read_csv(p, dtype=str, keep_default_na=False)
     for r, c, v in garbage:
         df.iat[r - 1, c % df.shape[1]] = v
     df.to_csv(p, index=False, lineterminator="\n")
-    try:
-        report = ingest(src.root, root / "freeze")
-    except IngestError as e:
-        assert "\n" not in str(e)
-        return
-    inputs = report.inputs
-    assert (inputs.rows_read == inputs.rows_accepted + inputs.rows_quarantined).all()
+    report = ingest(root / "src", root / "freeze")
+    _check_report(report, root / "freeze")
+    n_bad = int(report.inputs.rows_quarantined.sum())
+    tried(__name__, "ingest_garbage_cells", "quarantine" if n_bad else "clean")
 
 
-def _real_file(fmt: str) -> bytes:
-    p = _TMP / f"real.{fmt}"
-    df = pd.DataFrame({"NHSNO": ["9434765919", "123"], "REFDATE": [23000.0, 23001.0]})
-    if fmt == "xlsx":
-        df.to_excel(p, index=False)
-    else:
-        {"sav": pyreadstat.write_sav, "dta": pyreadstat.write_dta, "xpt": pyreadstat.write_xport}[
-            fmt
-        ](df, str(p))
-    return p.read_bytes()
-
-
-_REAL = {f: _real_file(f) for f in ("sav", "dta", "xpt", "xlsx")}
-
-
-@settings(deadline=None, max_examples=30, derandomize=True)
-@given(
-    fmt=st.sampled_from(["sav", "dta", "xpt", "xlsx"]),
-    cut=st.integers(0, 4000),
-    flips=st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), max_size=5),
+_breakage = st.one_of(
+    st.tuples(st.just("truncate"), st.floats(0, 1)),
+    st.tuples(st.just("bytes"), st.binary(max_size=200)),
+    st.tuples(st.just("empty"), st.none()),
+    st.tuples(st.just("header_only"), st.none()),
+    st.tuples(
+        st.just("overwrite"),
+        st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1, max_size=6),
+    ),
 )
-def test_broken_binary_files_are_fatal_or_read(fmt, cut, flips):
-    from odtrial.trial import ExtractSpec
 
-    data = bytearray(_REAL[fmt][: max(cut, 1)] if cut < len(_REAL[fmt]) else _REAL[fmt])
-    for pos, val in flips:
-        if data:
-            data[pos % len(data)] = val
-    p = _TMP / f"broken.{fmt}"
-    p.write_bytes(bytes(data))
-    spec = ExtractSpec(
-        trust="A",
-        table="crisis_referrals",
-        pattern="*",
-        format="excel" if fmt == "xlsx" else fmt,
-        date_format="sas-days",
-        columns={"nhs_number": "NHSNO", "referral_date": "REFDATE"},
-    )
+
+def _break(p: Path, how: tuple) -> None:
+    data = p.read_bytes()
+    kind, arg = how
+    if kind == "truncate":
+        data = data[: int(arg * len(data))]
+    elif kind == "bytes":
+        data = arg
+    elif kind == "empty":
+        data = b""
+    elif kind == "header_only":  # CSV: the header line; other formats: a cut
+        data = data[: data.index(b"\n") + 1] if p.suffix == ".csv" else data[: len(data) // 2]
+    else:
+        b = bytearray(data)
+        for pos, val in arg:
+            b[min(int(pos * len(b)), len(b) - 1)] = val
+        data = bytes(b)
+    p.write_bytes(data)
+
+
+@settings(FUZZ, max_examples=12)
+@given(
+    dialect=st.sampled_from(_OTHER),
+    trust=st.sampled_from(["A", "Z", "Z"]),
+    table=st.sampled_from(_TABLES),
+    how=_breakage,
+)
+def test_ingest_broken_extract(dialect, trust, table, how):
+    root, files = _copy(dialect)
+    rel = files[trust][table]
+    _break(root / "src" / rel, how)
     try:
-        raw = read_extract(p, spec, rel=f"x/{p.name}")
+        report = ingest(root / "src", root / "freeze")
     except IngestError as e:
-        assert "\n" not in str(e)
+        one_line_error(e, rel)  # names the broken file, the others are clean
+        assert not (root / "freeze").exists()
+        tried(__name__, "ingest_broken_extract", "ingest_error")
         return
-    _check(raw, spec)
+    assert not (how[0] == "empty")  # an empty file has no header: always fatal
+    _check_report(report, root / "freeze")
+    tried(__name__, "ingest_broken_extract", "ingested")
+
+
+@settings(FUZZ, max_examples=5)
+@given(
+    dialect=st.sampled_from(_OTHER),
+    table=st.sampled_from(_TABLES),
+    how=st.one_of(
+        st.tuples(st.just("truncate"), st.floats(0, 0.9)),
+        st.tuples(st.just("bytes"), st.binary(max_size=100)),
+        st.tuples(st.just("empty"), st.none()),
+    ),
+)
+def test_cli_broken_extract(dialect, table, how, capsys):
+    root, files = _copy(dialect)
+    rel = files["Z"][table]
+    _break(root / "src" / rel, how)
+    with pytest.raises(SystemExit) as e:
+        main(["ingest", str(root / "src"), "--out", str(root / "freeze")])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err + out.out
+    if e.value.code in (0, None):  # a cut that still reads: rows quarantined
+        assert "quarantined" in out.out
+        tried(__name__, "cli_broken_extract", "exit_0")
+        return
+    assert e.value.code == 2, out.err
+    assert out.err.count("\n") == 1 and out.err.startswith(f"odtrial: error: {rel}: "), out.err
+    assert not (root / "freeze").exists()
+    tried(__name__, "cli_broken_extract", "exit_2")

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import pandas as pd
@@ -162,7 +162,7 @@ def _concat_failures(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 _RULE_TEXT: Final = {
     "missing_value": "{label} is required but empty",
-    "invalid_value": "{label} {value!r} is not a number",
+    "invalid_value": "{label} {value!r} is not a number{dec}",
     "impossible_date": "{label} {value!r} is not a possible date ({why})",
     "out_of_vocabulary": "{label} {value!r} has no mapping to a canonical {vocab} code",
 }
@@ -185,8 +185,9 @@ def _failures(
         if "%" in spec.date_format
         else f"{spec.date_format}, between 1900-01-01 and the data cut-off"
     )
+    dec = f" (the decimal separator is {spec.decimal!r})" if spec.decimal != "." else ""
     msgs = [
-        _RULE_TEXT[r].format(label=label, value=v, why=why_date, vocab=f.vocab)
+        _RULE_TEXT[r].format(label=label, value=v, why=why_date, vocab=f.vocab, dec=dec)
         for r, v in zip(rule.tolist(), shown.fillna("").tolist(), strict=True)
     ]
     rules = rule.tolist()
@@ -280,8 +281,9 @@ def as_text(col: pd.Series) -> pd.Series:
     if isinstance(col.dtype, pd.CategoricalDtype):
         cats = as_text(pd.Series(col.cat.categories, dtype=object))
         codes = col.cat.codes.to_numpy()
-        arr = cats.to_numpy(dtype=object, na_value=None)
-        vals = np.where(codes >= 0, arr[np.clip(codes, 0, None)] if len(arr) else None, None)
+        arr = np.array([None if v is pd.NA else v for v in cats], dtype=object)  # few: labels
+        vals = np.full(len(codes), None, dtype=object)
+        vals[codes >= 0] = arr[codes[codes >= 0]]
         out = pd.Series(vals, dtype="string")
     elif pd.api.types.is_bool_dtype(col.dtype):
         out = col.astype("string")
@@ -303,9 +305,20 @@ def as_text(col: pd.Series) -> pd.Series:
 
 def _is_na(v: object) -> bool:
     try:
-        return bool(pd.isna(v))
+        return bool(pd.isna(cast(Any, v)))
     except (TypeError, ValueError):
         return False
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
+
+
+def _as_float(v: object) -> float:
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond float range
+        return np.inf
 
 
 def _one_text(v: object) -> str:
@@ -341,9 +354,18 @@ def _parse_number(
     if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
         num = pd.Series(col.to_numpy(dtype=np.float64, na_value=np.nan))
     else:
-        t = text if decimal == "." else text.str.replace(decimal, ".", regex=False)
+        t = text
+        if decimal != ".":
+            # With a decimal comma a "." is a thousands separator or a slip: "1.200" is
+            # 1200 or 1.2, so it is no number rather than a guess.
+            t = text.mask(text.str.contains(".", regex=False).fillna(False))
+            t = t.str.replace(decimal, ".", regex=False)
         num = pd.to_numeric(t.astype(object), errors="coerce").astype("float64")
         num = pd.Series(num.to_numpy(), dtype="float64")
+        if pd.api.types.is_object_dtype(col.dtype):  # Excel: number cells are numbers already
+            obj = col.to_numpy(dtype=object)
+            for i in np.flatnonzero([_is_number(v) for v in obj]):
+                num.iat[int(i)] = _as_float(obj[i])
     x = num.to_numpy(dtype=np.float64)
     present = text.notna().to_numpy(dtype=bool)
     bad = present & ~np.isfinite(x)
@@ -421,9 +443,7 @@ def _from_number(num: pd.Series, fmt: str) -> pd.Series:
     x = pd.to_numeric(num, errors="coerce").to_numpy(dtype=np.float64)
     ok = np.isfinite(x) & (np.abs(x) <= _NUMERIC_LIMIT[unit])
     steps = np.where(ok, np.floor(np.where(ok, x, 0.0)), 0.0).astype(np.int64)
-    out = np.datetime64(origin.to_datetime64(), "us") + (steps * _US_PER[unit]).astype(
-        "timedelta64[us]"
-    )
+    out = origin.as_unit("us").to_datetime64() + (steps * _US_PER[unit]).astype("timedelta64[us]")
     out[~ok] = np.datetime64("NaT")
     return pd.Series(out, dtype=_UNIT)
 

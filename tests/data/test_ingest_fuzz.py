@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -198,3 +199,31 @@ def test_cli_broken_extract(dialect, table, how, capsys):
     assert out.err.count("\n") == 1 and out.err.startswith(f"odtrial: error: {rel}: "), out.err
     assert not (root / "freeze").exists()
     tried(__name__, "cli_broken_extract", "exit_2")
+
+
+# ------------------------------------------ what the fuzzing found, pinned
+def test_control_characters_in_a_failing_cell_reach_the_query_workbook_escaped(tmp_path, capsys):
+    """openpyxl refuses control characters: a sex code "M\\x01" used to end the ingest in
+    an IllegalCharacterError traceback while writing the trust's query workbook."""
+    import openpyxl
+
+    src = write_source(tmp_path / "src", {"A": "csv8"}, n=3)
+    p = src.root / src.files["A"]["participants"]
+    lines = p.read_text(encoding="utf-8").split("\n")
+    lines[1] = lines[1].replace(",M,", ",M\x01,").replace(",F,", ",F\x01,")
+    p.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        main(["ingest", str(src.root), "--out", str(tmp_path / "fz")])
+    out = capsys.readouterr()
+    assert e.value.code in (0, None), out.err
+    assert "Traceback" not in out.err
+    ws = openpyxl.load_workbook(tmp_path / "fz" / "queries" / "A.xlsx").active
+    values = [c.value for c in next(ws.iter_cols(min_col=6, max_col=6))]
+    messages = [c.value for c in next(ws.iter_cols(min_col=9, max_col=9))]
+    assert any(v in ("M\\x01", "F\\x01") for v in values), values
+    assert any(
+        re.match(r"sex \(SEX\) '[MF]\\x01' has no mapping to a canonical sex code$", m or "")
+        for m in messages
+    ), messages
+    q = pd.read_csv(tmp_path / "fz" / "queries.csv", dtype=str)  # the CSV keeps the raw text
+    assert q["value"].isin(["M\x01", "F\x01"]).any()

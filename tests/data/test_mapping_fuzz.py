@@ -337,9 +337,15 @@ def test_dates_past_nanosecond_range_are_impossible_not_wrapped():
         r"referral_date \(REFDATE\) '01/01/2600' is not a possible date \(format %d/%m/%Y",
         m.failures["message"].iloc[0],
     )
-    native = np.array(["2600-01-01", "1423-05-05", "9999-12-31T23:00", "2024-01-02"], "M8[us]")
-    m = _map(native, {"date_format": "native"})  # SPSS/Stata/SAS dates come in us
-    assert m.frame["referral_date"].isna().tolist() == [True, True, True, False]
+    # SPSS/Stata/SAS dates come in microseconds; 2262-04-12 and 1093-03-04 wrapped to just
+    # past the nanosecond minimum and the ingest died in "Cannot normalize Timestamp".
+    native = np.array(
+        ["2600-01-01", "1423-05-05", "2262-04-12", "1093-03-04", "9999-12-31T23:00", "2024-01-02"],
+        "M8[us]",
+    )
+    m = _map(native, {"date_format": "native"})
+    assert m.frame["referral_date"].isna().tolist() == [True] * 5 + [False]
+    assert set(m.failures["rule"]) == {"impossible_date"} and len(m.failures) == 5
     m = _map([-199_999.0, 199_999.0, 23_376.0], {"date_format": "sas-days"})
     assert m.frame["referral_date"].isna().tolist() == [True, True, False]  # was 1996, 1923
 

@@ -8,6 +8,13 @@ never stop the ingest: they become failures (rule codes ``missing_value``,
 ``malformed_line`` for CSV lines that could not be split), and the row is
 quarantined by the caller. All conversions are vectorised; code look-ups are
 computed once per distinct value.
+
+A date is accepted only if it is a real date in 1900-01-01..data cut-off, whatever
+its representation (text, days or seconds since an origin, a datetime of any
+unit): dates are worked out in microseconds and range-checked before they become
+the canonical nanosecond datetimes, so none wraps around into the accepted range.
+With a decimal comma, a number holding a "." is invalid (a thousands separator or
+a slip: "1.200" is not guessed to be 1.2 or 1200).
 """
 
 from __future__ import annotations

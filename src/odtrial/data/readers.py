@@ -116,8 +116,9 @@ def show(text: str) -> str:
 
 
 def _error(rel: str, message: str) -> IngestError:
-    """A fatal error on one line naming the file."""
-    return IngestError(f"{show(rel)}: {' '.join(message.split())}")
+    """A fatal error on one line naming the file (a library's multi-line text escaped)."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    return IngestError(f"{show(rel)}: {text}")
 
 
 def _check_columns(have: list[str], spec: ExtractSpec, rel: str, *, hint: str = "") -> None:
@@ -189,7 +190,7 @@ def _check_bom(raw: bytes, encoding: str, rel: str) -> None:
     if family is None:
         return
     declared = codecs.lookup(encoding).name  # e.g. "cp1252", "utf-8", "utf-16-le"
-    if declared.startswith(family) and not (family == "utf-16" and declared.startswith("utf-32")):
+    if declared.startswith(family):
         return
     raise _error(
         rel,
@@ -247,9 +248,8 @@ def _split_csv(raw: bytes, lines: list[str], spec: ExtractSpec, rel: str) -> Raw
         hint = _delimiter_hint(lines[0], spec)
         raise _error(rel, f"line 1: header cannot be parsed ({e}){hint}") from None
     header = [h.strip() for h in header]
-    if not set(spec.columns.values()) <= set(header):
-        _check_columns(header, spec, rel, hint=_delimiter_hint(lines[0], spec))
-    _check_columns(header, spec, rel)
+    missing = not set(spec.columns.values()) <= set(header)
+    _check_columns(header, spec, rel, hint=_delimiter_hint(lines[0], spec) if missing else "")
     k = len(header)
     body = lines[1:]
     n = len(body)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -198,7 +198,8 @@ def effect_of(
 ) -> dict[str, Any]:
     """One term of a fit as the results contract's effect block (exp for ratios)."""
     est = float(res.params[term])
-    lo, hi = (float(v) for v in res.conf_int().loc[term])
+    # A label of the (unique) term index selects one row, a Series.
+    lo, hi = (float(v) for v in cast("pd.Series", res.conf_int().loc[term]))
     tr = np.exp if log_scale else (lambda v: v)
     return {
         "measure": measure,
@@ -217,7 +218,7 @@ def effect_of(
 def coefficients(res: ModelResults) -> list[dict[str, Any]]:
     frame = res.to_frame().reset_index()
     return [
-        {k: (str(v) if k == "term" else float(v)) for k, v in row.items()}
+        {str(k): (str(v) if k == "term" else float(v)) for k, v in row.items()}
         for row in frame.to_dict("records")
     ]
 
@@ -230,7 +231,7 @@ def absolute_difference(
         from odtrial.models.glmm import marginal_effects
 
         me = marginal_effects(res, od.frame, treatment=TREAT, levels=(0, 1)).to_frame()
-        rd = me.loc["risk_difference"]
+        rd = cast("pd.Series", me.loc["risk_difference"])  # unique quantity index: one row
         return {
             "measure": "risk difference",
             "estimate": float(rd["estimate"]),

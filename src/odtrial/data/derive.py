@@ -338,7 +338,8 @@ def _derive_tables(
         df[c] = parts[c].astype("string")
     df["trust"] = _trust(parts, tables.get("clusters"))
     for c in BASELINE:
-        df[c] = parts[c].astype(_BASELINE_DTYPES[c])
+        # pandas_dtype: the stubs type astype's string aliases as literals only.
+        df[c] = parts[c].astype(pd.api.types.pandas_dtype(_BASELINE_DTYPES[c]))
     df["window_end"] = from_days(window_end, "us")
     df["followup_days"] = followup_days.astype(np.int64)
 

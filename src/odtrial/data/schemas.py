@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandas.api import types as ptypes
+from pandas.api.extensions import ExtensionDtype
 
 from odtrial.data.canonical import MAPPED, PROVENANCE, Field
 from odtrial.data.vocab import vocabulary
@@ -47,7 +48,7 @@ _STRING: Final = pd.StringDtype()
 #: nanoseconds: every [ns] value fits, and so does any date a [us] or [ms]
 #: column may hold, so mixed-resolution arithmetic can never overflow.
 DATE_DTYPE: Final = "datetime64[us]"
-_DTYPE: Final[dict[str, object]] = {
+_DTYPE: Final[dict[str, str | ExtensionDtype]] = {
     "str": _STRING,
     "code": _STRING,
     "date": DATE_DTYPE,
@@ -57,7 +58,7 @@ _DTYPE: Final[dict[str, object]] = {
 }
 
 
-def field_dtype(f: Field) -> object:
+def field_dtype(f: Field) -> str | ExtensionDtype:
     """The pandas dtype of a mapped field."""
     if f.kind == "code" and f.vocab == "yes_no":
         return "boolean"
@@ -111,13 +112,14 @@ def _empty_hits_template() -> pd.DataFrame:
 def make_hits(
     rows: np.ndarray,
     field: str,
-    value: pd.Series | np.ndarray,
+    value: pd.Series | np.ndarray | str,
     rule: str,
     message: pd.Series | np.ndarray | str,
 ) -> pd.DataFrame:
     """Build a hit table: one rule firing on ``rows`` of a frame.
 
-    ``value`` and ``message`` are aligned with ``rows`` (positional).
+    ``value`` and ``message`` are aligned with ``rows`` (positional); a string
+    is repeated on every row.
     """
     n = len(rows)
     if n == 0:
@@ -255,7 +257,7 @@ def coerce_mapped(frame: pd.DataFrame, table: str) -> tuple[pd.DataFrame, pd.Dat
     hits = []
     for f in MAPPED[table]:
         if f.name not in df.columns:
-            out[f.name] = pd.Series(pd.array([None] * n, dtype=field_dtype(f)))
+            out[f.name] = pd.Series([None] * n, dtype=field_dtype(f))
             continue
         col, bad = _coerce_column(df[f.name], f)
         out[f.name] = col.reset_index(drop=True)

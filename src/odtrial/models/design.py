@@ -78,7 +78,7 @@ def build_design(
     for col in dict.fromkeys(needed):
         na = data[col].isna().to_numpy()
         if na.any():
-            first = data.index[np.argmax(na)]
+            first = data.index[int(np.argmax(na))]
             raise ModelError(
                 f"column {col!r} has {int(na.sum())} missing value(s), first at row {first!r}; drop or impute them before fitting"
             )
@@ -96,6 +96,7 @@ def build_design(
         ) from None
     X = np.asfortranarray(mm.to_numpy(dtype=float))
     names = tuple(str(c) for c in mm.columns)
+    labels: np.ndarray | pd.Index
     if cluster is not None:
         codes, labels = pd.factorize(data[cluster], sort=True)
     else:

@@ -81,10 +81,10 @@ def _check_clusters(
         raise RandomisationError(
             f"clusters must be a pandas DataFrame, got {type(clusters).__name__}"
         )
-    for role, col in [("id", id_col), ("strata", strata_col), *(("balance", b) for b in balance)]:
-        if col not in clusters.columns:
+    for role, name in [("id", id_col), ("strata", strata_col), *(("balance", b) for b in balance)]:
+        if name not in clusters.columns:
             raise RandomisationError(
-                f"{role} column {col!r} is not in the cluster table (columns: {', '.join(map(str, clusters.columns))})"
+                f"{role} column {name!r} is not in the cluster table (columns: {', '.join(map(str, clusters.columns))})"
             )
     if len(balance) == 0:
         raise RandomisationError("give at least one balance column")

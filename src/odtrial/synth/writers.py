@@ -12,7 +12,7 @@ import zipfile
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -134,7 +134,8 @@ def render(
             src = d.columns[table][fld]
             if out[src].dtype != object and isinstance(raw, str):
                 out[src] = out[src].astype(object)
-            out.iloc[pos, out.columns.get_loc(src)] = raw
+            # Column names are unique (the frame is built from a dict): get_loc is an int.
+            out.iloc[pos, cast(int, out.columns.get_loc(src))] = raw
     return out
 
 

@@ -338,7 +338,7 @@ def fit_gee(
     if not isinstance(cluster, str):
         raise ModelError(f"cluster must be a column name, got {type(cluster).__name__}")
     off_col = (offset,) if isinstance(offset, str) else ()
-    if off_col and isinstance(data, pd.DataFrame) and offset not in data.columns:
+    if isinstance(offset, str) and isinstance(data, pd.DataFrame) and offset not in data.columns:
         raise ModelError(f"offset column {offset!r} is not in the data")
     design = build_design(formula, data, cluster=cluster, extra=off_col)
     off = _offset(offset, data, design.nobs)

@@ -93,12 +93,34 @@ ICC_LATENT = 0.05
 SIGMA2 = ICC_LATENT / (1 - ICC_LATENT) * np.pi**2 / 3
 MEAN_SIZE, CV_SIZE = 20.0, 0.6
 LOG_OR_EFFECT = float(np.log(1.6))
+SIZE_DISTS = ("gamma", "lognormal")
 
 
 @dataclass(frozen=True)
 class Scenario:
     clusters: int
     log_or: float  # conditional (cluster-specific) log odds ratio
+    sizes: str = "gamma"  # cluster-size distribution: gamma (min 5) or lognormal (min 2)
+    cv: float = CV_SIZE  # its coefficient of variation (before rounding and the floor)
+
+    def entropy(self, seed: int) -> list[int]:
+        """Seed material: the gamma design keeps its original seeds (so the tables
+        of 2026-11-25 reproduce); other designs add their own."""
+        base = [seed, self.clusters, int(self.log_or != 0)]
+        if self.sizes == "gamma" and self.cv == CV_SIZE:
+            return base
+        return [*base, SIZE_DISTS.index(self.sizes), round(1000 * self.cv)]
+
+
+def cluster_sizes(sc: Scenario, rng: np.random.Generator) -> np.ndarray:
+    """Mean ``MEAN_SIZE`` with coefficient of variation ``sc.cv``: gamma (at least 5),
+    or lognormal (at least 2; log-scale SD ``sqrt(log(1 + cv²))``, heavier right tail)."""
+    if sc.sizes == "lognormal":
+        s2 = np.log1p(sc.cv**2)
+        raw = rng.lognormal(np.log(MEAN_SIZE) - s2 / 2, np.sqrt(s2), sc.clusters)
+        return np.maximum(2, np.round(raw)).astype(int)
+    shape = 1 / sc.cv**2
+    return np.maximum(5, np.round(rng.gamma(shape, MEAN_SIZE / shape, sc.clusters))).astype(int)
 
 
 def marginal_log_or(log_or: float) -> float:
@@ -113,8 +135,7 @@ def marginal_log_or(log_or: float) -> float:
 
 
 def simulate(sc: Scenario, rng: np.random.Generator) -> pd.DataFrame:
-    shape = 1 / CV_SIZE**2
-    sizes = np.maximum(5, np.round(rng.gamma(shape, MEAN_SIZE / shape, sc.clusters))).astype(int)
+    sizes = cluster_sizes(sc, rng)
     arm_c = rng.permutation(np.arange(sc.clusters) % 2)
     g = np.repeat(np.arange(sc.clusters), sizes)
     u = rng.normal(0, np.sqrt(SIGMA2), sc.clusters)[g]
@@ -142,7 +163,7 @@ def _fitters(d: pd.DataFrame) -> dict[str, Callable[[], Any]]:
             "y ~ arm", d, cluster="g", family="binomial", cov_type="robust", use_t=False
         ),
         "glmm_bw": lambda: fit_glmm(
-            "y ~ arm", d, cluster="g", family="binomial", df="between-within"
+            "y ~ arm", d, cluster="g", family="binomial", df="between-within", method="ML"
         ),
         "glmm_reml_bw": lambda: reml(),
         "glmm_reml_joint_bw": lambda: _with_cov(reml(), "cov_joint"),
@@ -210,7 +231,7 @@ def one(sc: Scenario, seed: np.random.SeedSequence, methods: tuple[str, ...]) ->
 
 def run(sc: Scenario, reps: int, jobs: int, seed: int, methods: tuple[str, ...]) -> pd.DataFrame:
     # child i is the same whatever reps is, so 4,000 trials extend the first 1,000
-    children = np.random.SeedSequence([seed, sc.clusters, int(sc.log_or != 0)]).spawn(reps)
+    children = np.random.SeedSequence(sc.entropy(seed)).spawn(reps)
     rows = Parallel(n_jobs=jobs, batch_size=8)(delayed(one)(sc, c, methods) for c in children)
     return pd.DataFrame(rows)
 
@@ -283,6 +304,10 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=20261125)
     ap.add_argument("--clusters", type=int, nargs="+", default=[12, 24, 32])
+    ap.add_argument(
+        "--sizes", choices=SIZE_DISTS, default="gamma", help="cluster-size distribution"
+    )
+    ap.add_argument("--cv", type=float, default=CV_SIZE, help="CV of the cluster sizes")
     ap.add_argument("--markdown", type=Path, help="also write the table as Markdown here")
     ap.add_argument("--csv", type=Path, help="also write the per-trial results here (prefix)")
     ap.add_argument("--no-glmm", action="store_true", help="GEE only (much faster)")
@@ -298,7 +323,7 @@ def main() -> None:
     eff_reps = args.effect_reps if args.effect_reps is not None else args.reps
     print(
         f"binary outcome, control risk {BASE_RISK}, latent ICC {ICC_LATENT}, "
-        f"cluster size mean {MEAN_SIZE:g} (CV {CV_SIZE}); {args.reps} null trials per cell, "
+        f"cluster size {args.sizes}, mean {MEAN_SIZE:g} (CV {args.cv}); {args.reps} null trials per cell, "
         f"{0 if args.null_only else eff_reps} effect trials; "
         f"effect: conditional OR 1.6 (marginal log OR {marginal_log_or(LOG_OR_EFFECT):.4f})"
     )
@@ -314,10 +339,16 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     t0 = time.perf_counter()
     for k in args.clusters:
-        null = run(Scenario(k, 0.0), args.reps, args.jobs, args.seed, methods)
+        null = run(Scenario(k, 0.0, args.sizes, args.cv), args.reps, args.jobs, args.seed, methods)
         eff = None
         if not args.null_only:
-            eff = run(Scenario(k, LOG_OR_EFFECT), eff_reps, args.jobs, args.seed, methods)
+            eff = run(
+                Scenario(k, LOG_OR_EFFECT, args.sizes, args.cv),
+                eff_reps,
+                args.jobs,
+                args.seed,
+                methods,
+            )
         if args.csv is not None:
             null.to_csv(f"{args.csv}_null_{k}.csv", index=False)
             if eff is not None:

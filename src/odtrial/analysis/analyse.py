@@ -378,6 +378,8 @@ def _outcome(o: Outcome, ds: pd.DataFrame, view: ArmView) -> dict[str, Any]:
         return row
     row["model"]["formula"] = res.formula
     row["model"]["df_method"] = res.df_method
+    if spec.kind == "glmm":  # the estimator used, also when the plan left it to the default
+        row["model"]["options"].setdefault("estimation", res.extra.get("estimation", "ML"))
     row["diagnostics"] = res.diagnostics.to_dict()
     try:
         row["icc"] = icc_dict(od, o.type, spec.options.get("nagq"))

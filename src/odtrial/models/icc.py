@@ -329,6 +329,7 @@ def _latent(
         data,
         cluster=cluster,
         family="binomial",
+        method="ML",
         nagq=DEFAULT_NAGQ if nagq is None else nagq,
     )
     s2 = float(fit.cluster_var)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,7 +39,7 @@ def d() -> pd.DataFrame:
         (("y", np.nan), {"cluster": "cluster"}, "column 'y' has 1 missing value"),
         (
             ("cluster", "k0"),
-            {"cluster": "cluster", "trials": "n"},
+            {"cluster": "cluster", "trials": "n", "method": "ML"},
             "trials must be positive integers",
         ),
     ],
@@ -74,7 +76,7 @@ def test_successes_above_trials(d):
     d["n"] = d["n"] + 1
     d.loc[0, "succ"] = d.loc[0, "n"] + 1
     with pytest.raises(ModelError, match="between 0 and trials"):
-        fit_glmm("succ ~ arm", d, cluster="cluster", trials="n")
+        fit_glmm("succ ~ arm", d, cluster="cluster", trials="n", method="ML")
 
 
 def test_one_cluster_and_collinear_terms(d):
@@ -94,25 +96,28 @@ def test_arrays_api_checks(d):
         fit_glmm_arrays(np.r_[np.nan, d["y"].to_numpy()[1:]], X, d["cluster"])
 
 
-def test_all_zero_and_all_one_clusters_reported(d):
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_all_zero_and_all_one_clusters_reported(d, method):
     d.loc[d["cluster"] == "k0", "y"] = 0
     d.loc[d["cluster"] == "k1", "y"] = 1
-    res = fit_glmm("y ~ arm + x", d, cluster="cluster")
+    res = fit_glmm("y ~ arm + x", d, cluster="cluster", method=method)
     w = " ".join(res.diagnostics.warnings)
     assert "1 of 10 clusters have all-zero outcomes (k0)" in w
     assert "1 of 10 clusters have all-one outcomes (k1)" in w
     assert np.all(np.isfinite(res.params))
 
 
-def test_complete_separation_reported_not_raised(d):
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_complete_separation_reported_not_raised(d, method):
     d["y"] = (d["x"] > 0).astype(int)  # x separates the outcome perfectly
-    res = fit_glmm("y ~ arm + x", d, cluster="cluster")
+    res = fit_glmm("y ~ arm + x", d, cluster="cluster", method=method)
     assert any("separation" in w for w in res.diagnostics.warnings)
     assert not res.converged
 
 
-def test_constant_response_reported_not_raised(d):
-    res = fit_glmm("y ~ arm + x", d.assign(y=0), cluster="cluster")
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_constant_response_reported_not_raised(d, method):
+    res = fit_glmm("y ~ arm + x", d.assign(y=0), cluster="cluster", method=method)
     assert not res.converged
     assert any("separation" in w for w in res.diagnostics.warnings)
 
@@ -157,3 +162,36 @@ def test_negbin_theta_capped_on_underdispersed_counts():
     assert res.theta is not None and res.theta > 1e7
     assert any("theta reached its cap" in w for w in res.diagnostics.warnings)
     assert np.all(np.isfinite(res.params))
+
+
+def test_ml_hessian_not_positive_definite_is_not_converged():
+    """Issue 9: fit_glmm (ML) reported converged=True at a stationary point whose
+    Hessian is not positive definite (here 4 clusters, 3 of them all-0 or all-1:
+    Newton on |eigenvalues| settles on a saddle with σ ≈ 17 and zero gradient)."""
+    cl = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 3, 3])
+    y = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1])
+    x = np.array([-0.543, 1.067, -1.075, -1.654, -0.862, -1.326, -0.419, 0.988, -1.043])
+    x = np.r_[x, -0.539, -0.975, 0.16, -0.442, 0.709]
+    X = np.c_[np.ones(14), cl % 2, x].astype(float)
+    res = fit_glmm_arrays(y, X, cl, names=("Intercept", "arm", "x"))
+    d = res.diagnostics
+    assert d.max_abs_gradient < 1e-5  # a stationary point ...
+    assert not d.hessian_positive_definite  # ... that is not a maximum
+    assert not res.converged
+    assert any("not positive definite" in w and "not converged" in w for w in d.warnings)
+
+
+def test_relaxed_stopping_rule_is_reported():
+    """A fit accepted by a relaxed rule (here: out of iterations with the Newton
+    decrement below 1e-6 but above the strict 1e-14) says so on the results."""
+    d = pd.read_csv(Path(__file__).resolve().parents[2] / "reference" / "glmm" / "bin_12.csv")
+    res = fit_glmm("y ~ arm + x + base", d, cluster="cluster", nagq=1, maxiter=3)
+    assert res.converged
+    rule = res.extra["stopping_rule"]
+    assert rule.startswith("out of iterations at Newton decrement")
+    assert f"optimiser stopped by a relaxed rule: {rule}" in res.diagnostics.warnings
+    strict = fit_glmm("y ~ arm + x + base", d, cluster="cluster", nagq=1)
+    assert strict.extra["stopping_rule"] in ("decrement", "quadratic")
+    assert not any("relaxed" in w for w in strict.diagnostics.warnings)
+    # ~1e-8 decrement: the estimates are within ~1e-4 of the optimum
+    np.testing.assert_allclose(res.params, strict.params, atol=1e-4)

@@ -11,7 +11,7 @@ from odtrial.models.design import build_design
 from odtrial.models.glmm import families as fam
 from odtrial.models.glmm import fit_glmm
 from odtrial.models.glmm import quadrature as qd
-from odtrial.models.glmm.model import _glm_start, _newton
+from odtrial.models.glmm.model import STRICT_RULES, _glm_start, _newton
 
 FORMULA = "y ~ arm + x + base"
 
@@ -120,11 +120,12 @@ def test_staged_fit_equals_plain_newton_on_all_nodes(load, name):
     change the path only: plain Newton on the 25-node likelihood from the same
     start reaches the same optimum and the same (analytic) Hessian there."""
     d = load(name)
-    res = fit_glmm(FORMULA, d, cluster="cluster")
+    res = fit_glmm(FORMULA, d, cluster="cluster", method="ML")
     fast, _ = _problems(d, 25)
     free = np.ones(5, dtype=bool)
-    phi, ev, _, converged = _newton(fast, np.r_[_glm_start(fast, np.inf), 0.5], 100, free)
+    phi, ev, _, converged, rule = _newton(fast, np.r_[_glm_start(fast, np.inf), 0.5], 100, free)
     assert converged and res.converged
+    assert rule in STRICT_RULES and res.extra["stopping_rule"] in STRICT_RULES
     # both stop at a Newton decrement < 1e-14: within ~1e-7 of the optimum
     np.testing.assert_allclose(res.params.to_numpy(), phi[:4], atol=1e-7)
     assert np.sqrt(res.cluster_var) == pytest.approx(abs(phi[4]), abs=1e-7)

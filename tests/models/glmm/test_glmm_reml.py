@@ -276,8 +276,29 @@ def test_fit_glmm_method_reml_is_fit_glmm_reml() -> None:
     pd.testing.assert_series_equal(a.params, b.params)
     np.testing.assert_array_equal(a.cov_params().to_numpy(), b.cov_params().to_numpy())
     assert a.extra["estimation"] == "REML" and a.df_method == "between-within"
-    ml = fit_glmm("y ~ arm + x + base", d, cluster="cluster")
-    assert "estimation" not in ml.extra and ml.cluster_var < a.cluster_var
+    ml = fit_glmm("y ~ arm + x + base", d, cluster="cluster", method="ML")
+    assert ml.extra["estimation"] == "ML" and ml.cluster_var < a.cluster_var
+
+
+def test_fit_glmm_default_is_reml() -> None:
+    """Issue 9: the default holds its size with few clusters (REML); ML is
+    ``method="ML"``, or implied by asking for quadrature nodes."""
+    d = pd.read_csv(REF.parent / "glmm" / "bin_24.csv")
+    default = fit_glmm("y ~ arm + x + base", d, cluster="cluster")
+    reml = fit_glmm_reml("y ~ arm + x + base", d, cluster="cluster")
+    pd.testing.assert_series_equal(default.params, reml.params)
+    np.testing.assert_array_equal(default.cov_params().to_numpy(), reml.cov_params().to_numpy())
+    assert default.extra["estimation"] == "REML" and default.llf == reml.llf
+    ml = fit_glmm("y ~ arm + x + base", d, cluster="cluster", method="ML")
+    by_nagq = fit_glmm("y ~ arm + x + base", d, cluster="cluster", nagq=25)
+    assert ml.extra["estimation"] == by_nagq.extra["estimation"] == "ML"
+    assert ml.extra["nagq"] == by_nagq.extra["nagq"] == 25
+    pd.testing.assert_series_equal(ml.params, by_nagq.params)
+    laplace = fit_glmm("y ~ arm + x + base", d, cluster="cluster", nagq=1)
+    assert laplace.extra["estimation"] == "ML" and laplace.extra["nagq"] == 1
+    # nagq=1 with REML says what REML is (Laplace): accepted, the same fit
+    same = fit_glmm("y ~ arm + x + base", d, cluster="cluster", method="REML", nagq=1)
+    pd.testing.assert_series_equal(same.params, reml.params)
 
 
 @pytest.mark.parametrize(
@@ -285,8 +306,11 @@ def test_fit_glmm_method_reml_is_fit_glmm_reml() -> None:
     [
         ({"method": "PQL"}, r"method must be 'ML' or 'REML'; got 'PQL'"),
         ({"method": "REML", "family": "gamma"}, r"family must be one of"),
-        ({"method": "REML", "nagq": 7}, r"nagq does not apply \(got 7\)"),
-        ({"method": "REML", "trials": "m"}, r"trials is not supported"),
+        ({"method": "REML", "nagq": 7}, r"nagq applies to method='ML' only .*got nagq=7"),
+        ({"method": "REML", "nagq": 25}, r"drop nagq or use method='ML'"),
+        ({"method": "REML", "trials": "m"}, r"trials is not supported \(use method='ML'\)"),
+        ({"trials": "m"}, r"trials= needs method='ML': REML \(fit_glmm's default\)"),
+        ({"method": "ML", "nagq": 0}, r"nagq must be an integer from 1"),
     ],
 )
 def test_fit_glmm_method_errors(kwargs, message) -> None:

@@ -138,6 +138,7 @@ class RestrictedEval:
     converged: bool
     n_inner: int
     theta: float = np.inf  # NB2 dispersion the evaluation holds fixed
+    stop: str = "decrement"  # the rule that ended the inner Newton (see ``_mode``)
     score_log_theta: float = 0.0  # NB2: ∂ℓ_R/∂log θ at this σ (0 otherwise)
     dbeta_log_theta: np.ndarray | None = None  # NB2: ∂β̂/∂log θ at this σ
 
@@ -172,10 +173,14 @@ def _state(prob: _Problem, sigma: float, beta: np.ndarray, u: np.ndarray) -> _St
 
 def _mode(
     prob: _Problem, sigma: float, beta0: np.ndarray, u0: np.ndarray
-) -> tuple[_State, bool, int]:
+) -> tuple[_State, bool, int, str]:
     """Joint mode of L(β, u) at fixed σ: Newton with the block (Schur) solve.
 
-    Returns the state at the mode, so the caller reuses its derivatives.
+    Returns the state at the mode (so the caller reuses its derivatives), whether
+    it converged, the iterations, and the rule that ended it: ``"decrement"``
+    (Newton decrement below 1e-20), or the relaxed rule (no ascent left along the
+    Newton direction, accepted with the decrement below 1e-10), which the fit
+    reports; anything else is a failure.
     """
     X, resp, off = prob.X, prob.resp, prob.offset
 
@@ -194,13 +199,13 @@ def _mode(
         try:
             d_beta = np.linalg.solve(st.S, rhs)
         except np.linalg.LinAlgError:
-            return st, False, it
+            return st, False, it, "singular Hessian"
         d_u = (g_u - sigma * st.C @ d_beta) / st.D
         dec = float(g_beta @ d_beta + g_u @ d_u)  # Newton decrement², ≥ 0 by concavity
         if not np.isfinite(dec):
-            return st, False, it
+            return st, False, it, "non-finite"
         if dec < 1e-20:
-            return st, True, it
+            return st, True, it, "decrement"
         if dec < 1e-8 and dec < prev_dec:
             # the quadratic region of a smooth concave function: a full step, unchecked
             # (if it did not reduce the decrement the next step is line-searched)
@@ -217,17 +222,18 @@ def _mode(
                 break
             t *= 0.5
         else:
-            return st, dec < 1e-10, it
+            rule = f"no ascent left at Newton decrement {dec:.1e} (accepted below 1e-10; strict: 1e-20)"
+            return st, dec < 1e-10, it, rule
         st = _state(prob, sigma, nb, nu)
         prev_dec = dec
         if np.max(np.abs(nb)) > 50:  # separation: the mode runs off to infinity
-            return st, False, it
-    return st, False, INNER_MAXITER
+            return st, False, it, "diverging estimates"
+    return st, False, INNER_MAXITER, "out of iterations"
 
 
 def _evaluate(prob: _Problem, sigma: float, beta0: np.ndarray, u0: np.ndarray) -> RestrictedEval:
     """ℓ_R(σ), its exact derivative in σ, and the mode."""
-    st, ok, n_it = _mode(prob, sigma, beta0, u0)
+    st, ok, n_it, stop = _mode(prob, sigma, beta0, u0)
     X, resp = prob.X, prob.resp
     p = X.shape[1]
     beta, u, d1, d3, W, C, D, S = st.beta, st.u, st.d1, st.d3, st.W, st.C, st.D, st.S
@@ -273,6 +279,7 @@ def _evaluate(prob: _Problem, sigma: float, beta0: np.ndarray, u0: np.ndarray) -
         converged=ok,
         n_inner=n_it,
         theta=float(prob.theta),
+        stop=stop,
         score_log_theta=score_lt,
         dbeta_log_theta=dbeta_lt,
     )
@@ -696,7 +703,9 @@ def fit_glmm_reml(
     if not pd_ok:
         warnings.append("the restricted likelihood is not concave at the estimate")
     if not best.converged:
-        warnings.append("the joint mode of (β, u) did not converge")
+        warnings.append(f"the joint mode of (β, u) did not converge ({best.stop})")
+    elif best.stop != "decrement":
+        warnings.append(f"the joint mode of (β, u) stopped by a relaxed rule: {best.stop}")
     with np.errstate(invalid="ignore"):
         se = np.sqrt(np.diag(cov_schur))
     diverged = (np.abs(beta) > SEPARATION_BETA) | ~np.isfinite(se) | (se > 1e3)
@@ -738,6 +747,7 @@ def fit_glmm_reml(
         ),
         "cluster_labels": tuple(labels.tolist()),
         "loglik_conditional": best.loglik_cond,
+        "stopping_rule": best.stop,
     }
     diag = Diagnostics(
         converged=bool(converged and pd_ok and not diverged.any()),

@@ -119,12 +119,16 @@ def _date_column(draw, fmt: str, n: int):
             values.append(None)
             expected.append("missing")
         elif kind == "text":
-            r = draw(st.sampled_from(["fmt", "fmt", "fmt", "other", "junk"]))
+            r = draw(st.sampled_from(["fmt", "fmt", "fmt", "other", "partial", "junk"]))
             if r == "fmt":
                 values.append(_text(d, fmt))
                 expected.append(ok)
             elif r == "other":
                 values.append(_other_text(d, fmt))
+                expected.append(None)
+            elif r == "partial" and not numeric:  # incomplete, zoned or a time: no date
+                iso = _text(d, "native")
+                values.append(draw(st.sampled_from([iso[:4], iso[:7], f"{iso}T10:00+05:00"])))
                 expected.append(None)
             else:
                 v = draw(_junk)
@@ -141,10 +145,19 @@ def _date_column(draw, fmt: str, n: int):
             values.append(d)
             expected.append(ok)
         else:  # Excel's mixed cells
-            r = draw(st.sampled_from(["datetime", "date", "number", "text", "junk"]))
+            r = draw(
+                st.sampled_from(["datetime", "date", "zoned", "time", "number", "text", "junk"])
+            )
             if r in ("datetime", "date"):
                 values.append(dt.datetime(d.year, d.month, d.day, 13) if r == "datetime" else d)
                 expected.append(ok)
+            elif r == "zoned":  # the calendar date of the wall-clock time counts
+                tz = dt.timezone(dt.timedelta(hours=draw(st.integers(-12, 14))))
+                values.append(dt.datetime(d.year, d.month, d.day, 23, tzinfo=tz))
+                expected.append(ok)
+            elif r == "time":  # a time of day is no date
+                values.append(dt.time(12, 30))
+                expected.append(None)
             elif r == "number":
                 if numeric:
                     values.append(_number(d, fmt, 0.5))
@@ -284,7 +297,7 @@ def _extract(draw):
     return spec, raw, oracle
 
 
-@settings(FUZZ, max_examples=100)
+@settings(FUZZ, max_examples=80)
 @given(case=_extract())
 def test_mapped_columns(case):
     spec, raw, oracle = case
@@ -362,3 +375,31 @@ def test_decimal_comma_does_not_read_a_point():
     # Excel number cells are numbers whatever the text decimal separator
     m = _map([1.5, "2,5", 3], {"decimal": ","}, dtype=object, table="prescriptions")
     assert m.frame["daily_dose_mg"].tolist() == [1.5, 2.5, 3.0]
+
+
+def test_native_text_dates_are_whole_iso_dates():
+    # pandas' ISO8601 parser completed "2024" and "2024-03" to the 1st, and one UTC
+    # offset in a column raised "Mixed timezones detected" out of the ingest.
+    m = _map(
+        ["2024", "2024-03", "2024-01-02T10:00:00+05:00", "2024-01-03", "2024-01-04 10:11"],
+        {"date_format": "native"},
+        dtype=object,
+    )
+    got = m.frame["referral_date"].tolist()
+    assert got[:3] == [pd.NaT] * 3 and got[3:] == [
+        pd.Timestamp("2024-01-03"),
+        pd.Timestamp("2024-01-04"),
+    ]
+    assert re.match(
+        r"referral_date \(REFDATE\) '2024' is not a possible date \(native, between",
+        m.failures["message"].iloc[0],
+    )
+    zoned = dt.datetime(2024, 1, 2, 23, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    m = _map(
+        [zoned, dt.datetime(2024, 1, 3), dt.time(12, 30)], {"date_format": "native"}, dtype=object
+    )
+    assert m.frame["referral_date"].tolist()[:2] == [
+        pd.Timestamp("2024-01-02"),
+        pd.Timestamp("2024-01-03"),
+    ]
+    assert m.failures["source_row"].tolist() == [3]

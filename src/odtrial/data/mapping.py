@@ -55,6 +55,7 @@ _US_PER: Final = {"D": 86_400_000_000, "s": 1_000_000}
 # a date outside 1677..2262 to nanoseconds wraps around silently (3000-01-01 becomes
 # 1830-11-23, 2600-01-01 becomes 2015-06-13).
 _UNIT: Final = "datetime64[us]"
+_ISO_DATE: Final = r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
 
 
 @dataclass(frozen=True)
@@ -429,11 +430,25 @@ def _to_us(dt: pd.Series) -> pd.Series:
 
 def _text_dates(text: pd.Series, fmt: str) -> pd.Series:
     t = text.astype(object)
-    if fmt == "native":  # text where the reader should have given dates: accept ISO only
-        return _to_us(pd.Series(pd.to_datetime(t, format="ISO8601", errors="coerce")))
+    if fmt == "native":
+        # Text where the reader should have given dates: a whole ISO date, maybe with a
+        # time of day. A bare "2024" or "2024-03" is no date (pandas would complete it
+        # to the 1st), and an offset would make pandas refuse the whole column.
+        full = text.str.fullmatch(_ISO_DATE).fillna(False).to_numpy(dtype=bool)
+        t = text.str.slice(0, 10).where(full).astype(object)
+        fmt = "%Y-%m-%d"
     if fmt in _NUMERIC_DATES:
         return _from_number(pd.to_numeric(t, errors="coerce"), fmt)
-    return _to_us(pd.Series(pd.to_datetime(t, format=fmt, errors="coerce")))
+    try:
+        parsed = pd.to_datetime(t, format=fmt, errors="coerce")
+    except ValueError:  # mixed UTC offsets (a format with %z): cell by cell, local time
+        parsed = pd.Series([_naive(pd.to_datetime(v, format=fmt, errors="coerce")) for v in t])
+    return _to_us(pd.Series(parsed))
+
+
+def _naive(v: Any) -> Any:
+    """A datetime's wall-clock time without its zone (the calendar date is what counts)."""
+    return v.replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo is not None else v
 
 
 def _numeric_dates(col: pd.Series, text: pd.Series, fmt: str) -> pd.Series:
@@ -463,9 +478,8 @@ def _mixed_dates(col: pd.Series, text: pd.Series, fmt: str) -> pd.Series:
     )  # Excel columns are small: a pass over cells is fine here
     out = pd.Series(np.full(len(obj), np.datetime64("NaT"), dtype=_UNIT))
     if is_dt.any():
-        out[is_dt] = _to_us(
-            pd.Series(pd.to_datetime(pd.Series(obj[is_dt]), errors="coerce"))
-        ).to_numpy()
+        cells = pd.Series([_naive(v) for v in obj[is_dt]], dtype=object)
+        out[is_dt] = _to_us(pd.Series(pd.to_datetime(cells, errors="coerce"))).to_numpy()
     rest = ~is_dt
     if rest.any():
         if fmt in _NUMERIC_DATES or fmt == "native":

@@ -98,7 +98,7 @@ def _check_report(report, out: Path) -> None:
         assert len(q) == int(inputs.loc[inputs.table == t, "rows_quarantined"].sum())
 
 
-@settings(FUZZ, max_examples=8)
+@settings(FUZZ, max_examples=6)
 @given(
     garbage=st.lists(
         st.tuples(st.integers(1, 3), st.integers(0, 8), cells), min_size=1, max_size=6

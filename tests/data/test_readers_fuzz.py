@@ -39,8 +39,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from odtrial.data.canonical import MAPPED, SITE_TABLES
+from odtrial.data.mapping import map_extract
 from odtrial.data.readers import read_extract
-from odtrial.errors import IngestError
+from odtrial.errors import ConfigError, IngestError
 from odtrial.trial import ExtractSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -232,6 +233,52 @@ def test_csv_structured(case):
     )
 
 
+# ------------------------------------------- odd dialects in the configuration
+_odd = ["", "ab", "\n", "\r", '"', ";", ",", "\t", "|", "x", " ", "1", "-", "."]
+
+
+@settings(FUZZ, max_examples=40)
+@given(
+    table=st.sampled_from(SITE_TABLES),
+    delimiter=st.sampled_from([",", ";", "\t", "|", "x", " ", "-"] * 2 + _odd),
+    quotechar=st.sampled_from(['"', "'", "|", "~"] * 4 + _odd),
+    decimal=st.sampled_from([".", ","] * 6 + _odd),
+    date_format=st.sampled_from(
+        ["%Y-%m-%d", "%d/%m/%Y", "%Q", "%", "%Y%", "%H:%M", "%z", "native", "sas-days"]
+    ),
+)
+def test_csv_dialect(table, delimiter, quotechar, decimal, date_format):
+    """Whatever the extract's dialect says: a one-line ConfigError naming the key, a
+    one-line IngestError naming the file, or a read whose rows are all accounted for."""
+    base = _TRIAL.extracts["A"][table]
+    spec = ExtractSpec(
+        **{
+            **base.__dict__,
+            "delimiter": delimiter,
+            "quotechar": quotechar,
+            "decimal": decimal,
+            "date_format": date_format,
+        }
+    )
+    sep = delimiter if len(delimiter) == 1 else ","
+    header = sep.join(spec.columns.values())
+    p = _TMP / "dialect.csv"
+    p.write_text(f"{header}\n{sep.join(['2024-01-02'] * len(spec.columns))}\n", encoding="utf-8")
+    try:
+        got = read_outcome(p, spec, "a/dialect.csv")
+        if not isinstance(got, str):
+            m = check_mapped(got, spec, _TRIAL)
+    except ConfigError as e:
+        msg = str(e)
+        assert msg.isprintable() and re.match(rf"key 'extracts\.A\.{table}\.\w+' is ", msg), msg
+        tried(__name__, "csv_dialect", "config_error")
+        return
+    if isinstance(got, str):
+        tried(__name__, "csv_dialect", "ingest_error")
+        return
+    tried(__name__, "csv_dialect", "read_with_quarantine" if len(m.failed_rows) else "read_clean")
+
+
 # ------------------------------------------------------ broken binary files
 _REAL_DIR = _TMP / "real"
 _REAL_SRC = write_source(_REAL_DIR, {"E": "excel", "S": "sav", "D": "dta", "X": "xpt"}, n=3)
@@ -418,7 +465,7 @@ def _stat_column(draw, n: int, is_date: bool):
     return kind, pd.Series(vals, dtype=object)
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=30)
 @given(data=st.data(), trust=st.sampled_from(["S", "D", "X"]), table=st.sampled_from(SITE_TABLES))
 def test_stat_typed(data, trust, table):
     spec = _TRIAL.extracts[trust][table]
@@ -550,3 +597,23 @@ def test_messages_stay_on_one_line(tmp_path):
     wb.save(xl)
     with pytest.raises(IngestError, match=r"^t/x\.xlsx: Excel sheet 0 is empty \(no header row\)$"):
         read_extract(xl, _spec("excel"), rel="t/x.xlsx")
+
+
+def test_unusable_dialect_is_a_config_error_not_a_type_error(tmp_path):
+    # quotechar "" made the csv module raise TypeError, and date_format "%Q" made pandas
+    # raise ValueError, out of the ingest.
+    p = _csv(tmp_path, "NHS,REF\n1,2024-01-01\n")
+    with pytest.raises(
+        ConfigError, match=r"^key 'extracts\.T\.crisis_referrals\.quotechar' is '': it must be"
+    ):
+        read_extract(p, _spec(quotechar=""), rel="t/x.csv")
+    with pytest.raises(
+        ConfigError, match=r"^key 'extracts\.T\.crisis_referrals\.delimiter' is '\\n'"
+    ):
+        read_extract(p, _spec(delimiter="\n"), rel="t/x.csv")
+    raw = read_extract(p, _spec(), rel="t/x.csv")
+    trial = make_trial({"T": "csv8"})
+    with pytest.raises(ConfigError, match=r"date_format' is '%Q', not a usable pattern"):
+        map_extract(raw, _spec(date_format="%Q"), trial)
+    with pytest.raises(ConfigError, match=r"decimal' is '': it must be one character"):
+        map_extract(raw, _spec(decimal=""), trial)

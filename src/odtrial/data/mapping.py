@@ -106,6 +106,7 @@ def map_extract(raw: RawExtract, spec: ExtractSpec, trial: Trial) -> MappedExtra
     trial
         The trial (data cut-off for impossible dates).
     """
+    check_formats(spec)
     table = spec.table
     n = len(raw.data)
     out: dict[str, Any] = {
@@ -157,6 +158,29 @@ def map_extract(raw: RawExtract, spec: ExtractSpec, trial: Trial) -> MappedExtra
     failures = _concat_failures(fails)
     failed_rows = np.unique(failures["source_row"].to_numpy(dtype=np.int64))
     return MappedExtract(frame, failures, failed_rows, raw.rows_read)
+
+
+def check_formats(spec: ExtractSpec) -> None:
+    """ConfigError unless the extract's date format and decimal separator are usable.
+
+    A strftime pattern with a bad directive ("%Q") would make pandas raise for the
+    whole column; a decimal separator must be one character that is not part of a
+    number ("" would put a "." between every character).
+    """
+    key = f"extracts.{spec.trust}.{spec.table}"
+    fmt = spec.date_format
+    if fmt != "native" and fmt not in _NUMERIC_DATES:
+        try:
+            pd.to_datetime(pd.Series(["2000-01-01"], dtype=object), format=fmt, errors="coerce")
+        except ValueError as e:
+            raise ConfigError(
+                f"key '{key}.date_format' is {fmt!r}, not a usable pattern ({e})"
+            ) from None
+    d = spec.decimal
+    if len(d) != 1 or d.isalnum() or d.isspace() or d in "+-":
+        raise ConfigError(
+            f"key '{key}.decimal' is {d!r}: it must be one character such as '.' or ','"
+        )
 
 
 def _concat_failures(parts: list[pd.DataFrame]) -> pd.DataFrame:

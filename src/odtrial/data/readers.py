@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from odtrial.data.canonical import MAPPED
-from odtrial.errors import IngestError
+from odtrial.errors import ConfigError, IngestError
 from odtrial.trial import ExtractSpec
 
 MALFORMED_COLUMNS = ("source_row", "raw_text", "message")
@@ -210,7 +210,27 @@ def _decode(raw: bytes, encoding: str, rel: str) -> str:
         ) from None
 
 
+def check_dialect(spec: ExtractSpec) -> None:
+    """ConfigError unless the extract's delimiter and quote character can split lines.
+
+    Both must be single characters, distinct, and not a line break (the file is split
+    into lines first); the csv module would otherwise raise a TypeError mid-ingest.
+    """
+    key = f"extracts.{spec.trust}.{spec.table}"
+    if len(spec.delimiter) != 1 or spec.delimiter in "\r\n":
+        raise ConfigError(
+            f"key '{key}.delimiter' is {spec.delimiter!r}: it must be one character, "
+            f"not a line break"
+        )
+    if len(spec.quotechar) != 1 or spec.quotechar in "\r\n" or spec.quotechar == spec.delimiter:
+        raise ConfigError(
+            f"key '{key}.quotechar' is {spec.quotechar!r}: it must be one character, "
+            f"not a line break nor the delimiter"
+        )
+
+
 def _read_csv(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
+    check_dialect(spec)
     try:
         raw = path.read_bytes()
     except OSError as e:

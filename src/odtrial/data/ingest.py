@@ -33,7 +33,7 @@ from odtrial.data.freeze import (
     sha256_file,
     write_parquet,
 )
-from odtrial.data.mapping import FAILURE_COLUMNS, empty_failures, map_extract
+from odtrial.data.mapping import FAILURE_COLUMNS, check_formats, empty_failures, map_extract
 from odtrial.data.masking import mask_nhs
 from odtrial.data.pseudonym import nhs_valid, pseudonymise, resolve_key
 from odtrial.data.queries import (
@@ -42,7 +42,7 @@ from odtrial.data.queries import (
     write_queries_csv,
     write_trust_workbooks,
 )
-from odtrial.data.readers import read_extract
+from odtrial.data.readers import check_dialect, read_extract
 from odtrial.errors import IngestError
 from odtrial.trial import Trial, load_trial
 
@@ -242,6 +242,9 @@ def _plan(src: Path, trial: Trial) -> list[tuple[Path, str, Any]]:
             raise IngestError(f"{trust.directory}: extract folder of trust {trust.id} not found")
         for table in SITE_TABLES:
             spec = trial.extracts[trust.id][table]
+            if spec.format == "csv":  # an unusable dialect fails before any file is read
+                check_dialect(spec)
+            check_formats(spec)
             found = [(p.relative_to(src).as_posix(), p) for p in tdir.glob(spec.pattern)]
             found = sorted((rel, p) for rel, p in found if p.is_file())
             if not found:

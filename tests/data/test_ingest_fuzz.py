@@ -227,3 +227,20 @@ def test_control_characters_in_a_failing_cell_reach_the_query_workbook_escaped(t
     ), messages
     q = pd.read_csv(tmp_path / "fz" / "queries.csv", dtype=str)  # the CSV keeps the raw text
     assert q["value"].isin(["M\x01", "F\x01"]).any()
+
+
+def test_unusable_dialect_stops_the_cli_before_any_file_is_read(tmp_path, capsys):
+    src = write_source(tmp_path / "src", {"A": "csv8"}, n=2)
+    toml = src.root / "trial.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(
+        text.replace("[extracts.A.followup]\n", '[extracts.A.followup]\nquotechar = ""\n'),
+        encoding="utf-8",
+    )
+    (src.root / src.files["A"]["participants"]).write_bytes(b"\xff\xfe broken")  # never read
+    with pytest.raises(SystemExit) as e:
+        main(["ingest", str(src.root), "--out", str(tmp_path / "fz")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert re.match(r"odtrial: error: key 'extracts\.A\.followup\.quotechar' is '': it must", err)
+    assert not (tmp_path / "fz").exists()

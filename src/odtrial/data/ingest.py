@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import pandas as pd
@@ -318,7 +318,8 @@ def _participant_of_failures(
     look_idx = pd.MultiIndex.from_frame(look.loc[:, list(_KEY)].astype(object))
     pos = look_idx.get_indexer(idx)
     nhs_all = np.empty(len(look) + 1, dtype=object)  # last slot None: for pos -1
-    nhs_all[:-1] = look["nhs_number"].to_numpy(dtype=object, na_value=None)
+    # the stubs reject na_value=None with dtype=object, which pandas accepts
+    nhs_all[:-1] = cast(Any, look["nhs_number"]).to_numpy(dtype=object, na_value=None)
     nhs = pd.Series(nhs_all[pos], dtype="string")  # pos -1 (no row: malformed line) -> None
     return _participant_label(nhs, key)
 
@@ -406,7 +407,7 @@ def _quarantine_table(
     body["nhs_number_masked"] = mask_nhs(body["nhs_number"])
     if table == "participants":
         body["birth_year"] = body["date_of_birth"].dt.year.astype("Int64")
-    mrows = malformed.assign(trust=pd.NA, table=table)
+    mrows = malformed.assign(trust=cast(Any, pd.NA), table=table)  # stubs: NA is a scalar
     if len(mrows):
         trust_of = q.drop_duplicates(["source_file"]).set_index("source_file")["trust"]
         mrows["trust"] = mrows["source_file"].map(trust_of)

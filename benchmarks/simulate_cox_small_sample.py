@@ -15,8 +15,10 @@ has the event by two years. Administrative censoring at 730 days; times are
 whole days (so there are ties; Efron's method). Models:
 
 * ``treat``: ``~ treat`` (p = 1);
-* ``stratum``: ``~ treat + C(stratum)``, a cluster-level stratum with a
-  log hazard ratio of 0.5 (p = 2);
+* ``stratum``: ``~ treat + C(stratum)``, cluster-level strata of
+  ``--stratum-clusters`` clusters each (default G/2: two strata, p = 2; 4
+  gives G/4 strata as in a trial stratified by small catchments), odd strata
+  with a log hazard ratio of 0.5;
 * ``covariate``: ``~ treat + x``, an individual standard-normal covariate with
   a log hazard ratio of 0.3 (p = 2).
 
@@ -101,6 +103,7 @@ class Design:
     model: str
     mean_size: float
     cv: float
+    stratum_clusters: int | None = None
 
     def rate_per_day(self) -> float:
         """Baseline scale so that P(T <= 2 years) = ``events`` at frailty 1, control arm."""
@@ -115,9 +118,10 @@ def simulate(rng: np.random.Generator, n_clusters: int, log_hr: float, d: Design
         2, np.round(rng.lognormal(np.log(d.mean_size) - s2 / 2, np.sqrt(s2), n_clusters))
     ).astype(int)
     if d.model == "stratum":
-        stratum = np.arange(n_clusters) % 2
+        per = d.stratum_clusters or n_clusters // 2
+        stratum = np.arange(n_clusters) // per
         treat = np.empty(n_clusters, dtype=int)
-        for s in (0, 1):
+        for s in np.unique(stratum):
             members = rng.permutation(np.flatnonzero(stratum == s))
             treat[members] = np.arange(len(members)) % 2
     else:
@@ -131,7 +135,7 @@ def simulate(rng: np.random.Generator, n_clusters: int, log_hr: float, d: Design
     cl = np.repeat(np.arange(n_clusters), sizes)
     n = len(cl)
     x = rng.standard_normal(n)
-    eta = log_hr * treat[cl] + STRATUM_LOG_HR * stratum[cl]
+    eta = log_hr * treat[cl] + STRATUM_LOG_HR * (stratum[cl] % 2)
     if d.model == "covariate":
         eta = eta + X_LOG_HR * x
     shape = d.shape if d.baseline == "weibull" else 1.0
@@ -261,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", choices=tuple(MODELS), default="treat")
     ap.add_argument("--mean-size", type=float, default=20.0)
     ap.add_argument("--cv", type=float, default=0.6)
+    ap.add_argument("--stratum-clusters", type=int, default=None)
     ap.add_argument("--log-hr", type=float, default=-0.4)
     ap.add_argument("--seed", type=int, default=20261207)
     ap.add_argument("--jobs", type=int, default=1)
@@ -269,12 +274,13 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     d = Design(
         args.frailty, args.frailty_sd, args.events, args.baseline, args.shape, args.model,
-        args.mean_size, args.cv,
+        args.mean_size, args.cv, args.stratum_clusters,
     )  # fmt: skip
     effect_reps = args.reps if args.effect_reps is None else args.effect_reps
     target = limit_of_estimate(args.log_hr, d, args.seed) if effect_reps else None
     results: dict[str, Any] = {
-        "design": vars(args) | {"formula": MODELS[args.model], "target_log_hr": target},
+        "design": {k: v for k, v in vars(args).items() if k not in ("json", "markdown")}
+        | {"formula": MODELS[args.model], "target_log_hr": target},
         "cells": {},
     }
     for G in args.clusters:

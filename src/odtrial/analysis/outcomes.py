@@ -173,7 +173,7 @@ def fit_model(
         assert od.event is not None
         return fit_cox(
             f, od.frame, duration=od.response, event=od.event, cluster=CLUSTER,
-            cov_type=str(opts.get("cov_type", "kauermann-carroll")),
+            **({"cov_type": str(opts["cov_type"])} if "cov_type" in opts else {}),
             ties=str(opts.get("ties", "efron")),
         )  # fmt: skip
     if spec.kind == "gee":

@@ -106,12 +106,23 @@ def test_no_events_in_an_arm_is_reported_not_crashed(d: pd.DataFrame) -> None:
     assert res.params["arm"] < -15  # heading to minus infinity
     # the default leverage correction needs I^{-1/2}: undefined, all NaN, and said so
     assert np.isnan(res.bse).all()
-    assert "kauermann-carroll covariance undefined with an infinite estimate" in warnings
-    # with the factor-only correction the other terms keep finite standard errors
-    g = _fit(d, cov_type="robust-g")
+    assert "mancl-derouen covariance undefined with an infinite estimate" in warnings
+    assert "Fay–Graubard df undefined with an infinite estimate" in warnings
+    kc = _fit(d, cov_type="kauermann-carroll", df="clusters-parameters")
+    assert np.isnan(kc.bse).all()
+    assert "kauermann-carroll covariance undefined with an infinite estimate" in " | ".join(
+        kc.diagnostics.warnings
+    )
+    # with the factor-only correction and G - p df the other terms keep finite inference
+    g = _fit(d, cov_type="robust-g", df="clusters-parameters")
     assert np.isnan(g.bse["arm"]) and np.isnan(g.pvalues["arm"])
     assert np.isfinite(g.bse.drop("arm")).all()
+    assert np.isfinite(g.pvalues.drop("arm")).all()
     np.testing.assert_allclose(g.params, res.params, rtol=0, atol=0)
+    # Fay–Graubard df need the information shares, undefined here: no p-values at all
+    g_fg = _fit(d, cov_type="robust-g")
+    np.testing.assert_allclose(g_fg.bse, g.bse, rtol=0, atol=0)
+    assert np.isnan(g_fg.df).all() and np.isnan(g_fg.pvalues).all()
 
 
 def test_event_on_one_side_of_a_covariate_only_warns_when_estimable(d: pd.DataFrame) -> None:

@@ -1,5 +1,6 @@
-"""Cluster-robust Cox covariances: R's sandwich, the individual sandwich, and the
-small-sample factor and t reference of the default."""
+"""Cluster-robust Cox covariances: R's sandwich, the individual sandwich, the
+small-sample factor and t reference, and the default (Mancl–DeRouen with
+Fay–Graubard df; Kauermann–Carroll with t(G - p) before)."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def test_cluster_of_one_is_the_individual_sandwich(name: str, ties: str) -> None
 @pytest.mark.parametrize("name", ["c12", "c32", "c60"])
 def test_small_sample_factor_is_g_over_g_minus_1(name: str) -> None:
     """robust-g = R's cluster sandwich x G/(G-1), t on clusters - parameters df (an identity)."""
-    res = _fit(name, cluster="cluster", cov_type="robust-g")
+    res = _fit(name, cluster="cluster", cov_type="robust-g", df="clusters-parameters")
     robust = _fit(name, cluster="cluster", cov_type="robust", use_t=False)
     G, p = REF[name]["n_clusters"], len(res.params)
     np.testing.assert_allclose(
@@ -83,23 +84,49 @@ def test_small_sample_factor_is_g_over_g_minus_1(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["c12", "c32"])
-def test_default_is_kauermann_carroll_with_t(name: str) -> None:
+def test_default_is_mancl_derouen_with_fay_graubard_df(name: str) -> None:
     d = _data(name)
     res = fit_cox(REF[name]["formula"], d, duration="time", event="event", cluster="cluster")
-    kc = _fit(name, cluster="cluster", cov_type="kauermann-carroll", use_t=True)
+    md = _fit(name, cluster="cluster", cov_type="mancl-derouen", df="fay-graubard")
     G, p = REF[name]["n_clusters"], len(res.params)
-    assert res.extra["cov_type"] == "kauermann-carroll"
-    assert (res.df == G - p).all()
-    np.testing.assert_allclose(res.cov_params(), kc.cov_params(), rtol=0, atol=0)
+    assert res.extra["cov_type"] == "mancl-derouen"
+    assert res.df_method == "t(Fay-Graubard)"
+    np.testing.assert_allclose(res.cov_params(), md.cov_params(), rtol=0, atol=0)
+    np.testing.assert_allclose(res.df, md.df, rtol=0, atol=0)
+    # unequal clusters: fewer df than clusters - parameters
+    assert (res.df < G - p).all() and (res.df > 1).all()
+    t = np.abs(res.params / res.bse)
+    np.testing.assert_allclose(res.pvalues, 2 * stats.t.sf(t, res.df), rtol=1e-12)
     # the correction inflates the uncorrected sandwich of the arm effect
     assert res.bse["arm"] > _fit(name, cluster="cluster", cov_type="robust").bse["arm"]
 
 
+@pytest.mark.parametrize("name", ["c12", "c32"])
+def test_old_default_kauermann_carroll_with_t_stays_a_keyword_away(name: str) -> None:
+    kc = _fit(name, cluster="cluster", cov_type="kauermann-carroll", df="clusters-parameters")
+    G, p = REF[name]["n_clusters"], len(kc.params)
+    assert kc.extra["cov_type"] == "kauermann-carroll"
+    assert (kc.df == G - p).all()
+    assert kc.df_method == f"t(clusters - parameters = {G - p})"
+    assert kc.bse["arm"] > _fit(name, cluster="cluster", cov_type="robust").bse["arm"]
+
+
 def test_robust_with_t_and_g_with_z_are_separate_choices() -> None:
     z = _fit("c32", cluster="cluster", use_t=False)
-    assert np.isinf(z.df).all() and z.extra["cov_type"] == "kauermann-carroll"
-    t = _fit("c32", cluster="cluster", cov_type="robust")
+    assert np.isinf(z.df).all() and z.extra["cov_type"] == "mancl-derouen"
+    assert z.df_method == "z"
+    t = _fit("c32", cluster="cluster", cov_type="robust", df="clusters-parameters")
     assert (t.df == 32 - len(t.params)).all()
+    np.testing.assert_allclose(
+        _fit("c32", cluster="cluster", cov_type="robust").bse, t.bse, rtol=0, atol=0
+    )
+
+
+def test_model_based_variance_keeps_z_and_refuses_fay_graubard_df() -> None:
+    res = _fit("c12", cluster="cluster", cov_type="model")
+    assert np.isinf(res.df).all() and res.df_method == "z"
+    with_t = _fit("c12", cluster="cluster", cov_type="model", use_t=True)
+    assert (with_t.df == 12 - len(with_t.params)).all()
 
 
 def test_sandwich_ignores_cluster_labels_and_row_order() -> None:
@@ -181,7 +208,7 @@ def test_leverage_corrections_closed_form_with_one_covariate(name: str) -> None:
     u = cluster_scores(score_residuals(rs, beta), codes, G)[:, 0]
     h = cluster_information(rs, beta, codes, G)[:, 0, 0] / info
     for cov_type, power in (("mancl-derouen", 1.0), ("kauermann-carroll", 0.5)):
-        res = fit_cox("~ arm", d, cov_type=cov_type, **kw)
+        res = fit_cox("~ arm", d, cov_type=cov_type, df="clusters-parameters", **kw)
         want = np.sqrt(np.sum((u / (1 - h) ** power) ** 2)) / info
         assert res.bse["arm"] == pytest.approx(want, rel=1e-10)
         assert (res.df == G - 1).all()

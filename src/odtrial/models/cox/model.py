@@ -2,8 +2,9 @@
 
 The estimate maximises the log partial likelihood (Efron or Breslow ties) by
 Newton–Raphson with step halving from ``beta = 0``, as R's ``coxph`` does;
-the arithmetic is in :mod:`odtrial.models.cox.partial`. Inference uses the
-cluster-robust sandwich with a small-sample correction by default (see
+the arithmetic is in :mod:`odtrial.models.cox.partial`. Inference uses by
+default the cluster-robust sandwich with Mancl–DeRouen's small-sample
+correction and a t reference on Fay–Graubard degrees of freedom (see
 :mod:`odtrial.models.cox.covariance` for the choice and its justification).
 
 Formula. The right-hand side gives the covariates in the patsy/formulaic
@@ -224,9 +225,9 @@ def fit_cox(
     event: str,
     cluster: str | None,
     ties: str = "efron",
-    cov_type: str = "kauermann-carroll",
+    cov_type: str = "mancl-derouen",
     use_t: bool | None = None,
-    df: str = "clusters-parameters",
+    df: str | None = None,
     maxiter: int = 100,
 ) -> ModelResults:
     """Fit a Cox proportional hazards model with cluster-robust inference.
@@ -249,17 +250,30 @@ def fit_cox(
         own cluster (the individual robust sandwich of Lin & Wei).
     ties : {"efron", "breslow"}, default "efron"
         Handling of tied event times; Efron is R's ``coxph`` default.
-    cov_type : {"kauermann-carroll", "mancl-derouen", "robust-g", "robust", "model"}
-        Default ``"kauermann-carroll"``: cluster sandwich from
-        leverage-corrected scores (see :mod:`odtrial.models.cox.covariance`
-        for the choice, with a type I error simulation); ``"mancl-derouen"``:
-        the stronger correction, safer below about 25 clusters;
-        ``"robust-g"``: cluster sandwich times ``G / (G - 1)``;
-        ``"robust"``: the cluster sandwich as R's ``coxph(cluster=)``;
-        ``"model"``: the inverse information (R's ``naive.var``).
+    cov_type : {"mancl-derouen", "kauermann-carroll", "fay-graubard", "robust-g", "robust", "model"}
+        Default ``"mancl-derouen"``: the cluster sandwich from
+        leverage-corrected scores (Mancl & DeRouen's bias correction); with
+        Fay–Graubard df it kept a nominal 5% test between 2.7% and 5.9% in
+        every scenario we simulated with 12 to 32 clusters (see
+        :mod:`odtrial.models.cox.covariance` and
+        ``docs/small_sample_inference.md``). ``"kauermann-carroll"``: the
+        milder correction (the default before; liberal with unequal
+        clusters); ``"fay-graubard"``: Fay & Graubard's bounded diagonal
+        correction (``b = 0.75``); ``"robust-g"``: the cluster sandwich times
+        ``G / (G - 1)``; ``"robust"``: the cluster sandwich as R's
+        ``coxph(cluster=)``; ``"model"``: the inverse information (R's
+        ``naive.var``).
     use_t : bool, optional
-        t reference on ``clusters - parameters`` df; default True for the
-        robust covariances and False (z) for ``"model"``.
+        t reference rather than z; default True for the cluster-robust
+        covariances and False for ``"model"``.
+    df : {"fay-graubard", "clusters-parameters"}, optional
+        Degrees of freedom of the t reference. Default ``"fay-graubard"`` for
+        the cluster-robust covariances: Fay & Graubard's ``d-hat`` for each
+        coefficient, computed for ``cov_type``'s own correction (below
+        ``G - 1`` when cluster sizes are unequal; see
+        :func:`odtrial.models.cox.covariance.fay_graubard_df`);
+        ``"clusters-parameters"``: ``G - p`` (the default before, and the
+        only choice for ``"model"``).
     maxiter : int, default 100
         Newton–Raphson iterations.
 
@@ -284,8 +298,12 @@ def fit_cox(
     >>> d["relapse"] = (d["days"] < 365).astype(int)
     >>> d["days"] = d["days"].clip(upper=365)
     >>> res = fit_cox("~ arm", d, duration="days", event="relapse", cluster="g")
-    >>> res.df["arm"], res.extra["cov_type"]
-    (np.float64(11.0), 'kauermann-carroll')
+    >>> res.extra["cov_type"], res.df_method, round(float(res.df["arm"]), 1)
+    ('mancl-derouen', 't(Fay-Graubard)', 10.5)
+    >>> old = fit_cox("~ arm", d, duration="days", event="relapse", cluster="g",
+    ...               cov_type="kauermann-carroll", df="clusters-parameters")
+    >>> float(old.df["arm"])
+    11.0
     """
     if ties not in _TIES:
         raise ModelError(f"ties must be 'efron' or 'breslow'; got {ties!r}")
@@ -311,9 +329,11 @@ def fit_cox(
     p, G = X.shape[1], design.n_clusters
     if cov_type != "model" and G < 2:
         raise ModelError(f"a cluster-robust variance needs at least 2 clusters, got {G}")
-    if df not in _DF_METHODS:
+    if df is None:  # Fay–Graubard's df go with the cluster-robust covariances
+        df = "clusters-parameters" if cov_type == "model" else "fay-graubard"
+    elif df not in _DF_METHODS:
         raise ModelError(f"df must be one of {', '.join(_DF_METHODS)}; got {df!r}")
-    if df == "fay-graubard" and (cov_type == "model" or use_t is False):
+    elif df == "fay-graubard" and (cov_type == "model" or use_t is False):
         raise ModelError(
             "df='fay-graubard' needs a cluster-robust cov_type and a t reference; "
             f"got cov_type={cov_type!r}, use_t={use_t}"
@@ -382,6 +402,11 @@ def fit_cox(
                 cov_type, info_inv, omega, fit.information, labels=design.cluster_labels
             )
             dfs = np.array([fay_graubard_df(omega, info_inv, corr, e) for e in np.eye(p)])
+        else:
+            warnings.append(
+                "Fay–Graubard df undefined with an infinite estimate: no p-values or "
+                "intervals (df='clusters-parameters' gives them for the other terms)"
+            )
         df_method = "t(Fay-Graubard)"
     else:
         dfs, df_method = float(G - p), f"t(clusters - parameters = {G - p})"

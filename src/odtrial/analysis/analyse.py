@@ -380,6 +380,8 @@ def _outcome(o: Outcome, ds: pd.DataFrame, view: ArmView) -> dict[str, Any]:
     row["model"]["df_method"] = res.df_method
     if spec.kind == "glmm":  # the estimator used, also when the plan left it to the default
         row["model"]["options"].setdefault("estimation", res.extra.get("estimation", "ML"))
+    if spec.kind in ("cox", "gee") and "cov_type" in res.extra:  # the sandwich used
+        row["model"]["options"].setdefault("cov_type", str(res.extra["cov_type"]))
     row["diagnostics"] = res.diagnostics.to_dict()
     try:
         row["icc"] = icc_dict(od, o.type, spec.options.get("nagq"))

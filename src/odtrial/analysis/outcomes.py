@@ -171,18 +171,19 @@ def fit_model(
         from odtrial.models.cox import fit_cox
 
         assert od.event is not None
-        return fit_cox(
-            f, od.frame, duration=od.response, event=od.event, cluster=CLUSTER,
-            **({"cov_type": str(opts["cov_type"])} if "cov_type" in opts else {}),
-            ties=str(opts.get("ties", "efron")),
-        )  # fmt: skip
+        cox_kw: dict[str, Any] = {"ties": str(opts.get("ties", "efron"))}
+        if "cov_type" in opts:  # else fit_cox's default, which holds its size
+            cox_kw["cov_type"] = str(opts["cov_type"])
+        return fit_cox(f, od.frame, duration=od.response, event=od.event, cluster=CLUSTER, **cox_kw)
     if spec.kind == "gee":
         from odtrial.models import fit_gee
 
+        gee_kw: dict[str, Any] = {"cov_struct": str(opts.get("cov_struct", "exchangeable"))}
+        if "cov_type" in opts:  # else fit_gee's default (Mancl-DeRouen), which holds its size
+            gee_kw["cov_type"] = str(opts["cov_type"])
         return fit_gee(
             f, od.frame, cluster=CLUSTER, family=spec.family or GEE_FAMILY[outcome_type],  # type: ignore[arg-type]
-            cov_struct=str(opts.get("cov_struct", "exchangeable")),  # type: ignore[arg-type]
-            cov_type=str(opts.get("cov_type", "kauermann-carroll")), offset=od.offset,
+            offset=od.offset, **gee_kw,
         )  # fmt: skip
     raise PlanError(f"model kind {spec.kind!r} is not supported for an outcome's main analysis")
 

@@ -141,6 +141,14 @@ _DF_NAMES = {
     "satterthwaite": "Satterthwaite degrees of freedom",
     "residual": "residual degrees of freedom",
     "z": "normal (z) reference distribution",
+    "t(Fay-Graubard)": "t reference with Fay–Graubard degrees of freedom",
+}
+_SANDWICH_NAMES = {
+    "mancl-derouen": "Mancl–DeRouen bias-corrected",
+    "kauermann-carroll": "Kauermann–Carroll bias-corrected",
+    "fay-graubard": "Fay–Graubard bias-corrected",
+    "robust-g": "G/(G−1)-scaled",
+    "robust": "uncorrected",
 }
 
 _FAMILY_NAMES = {
@@ -199,7 +207,12 @@ def model_text(model: Mapping[str, Any]) -> str:
             "REML" if opts.get("reml", True) else "maximum likelihood"
         )
     elif kind == "cox":
-        text = "Cox proportional hazards model with cluster-robust (sandwich) variance"
+        sandwich = _SANDWICH_NAMES.get(str(opts.get("cov_type")))
+        text = "Cox proportional hazards model with a " + (
+            f"{sandwich} cluster-robust (sandwich) variance"
+            if sandwich
+            else "cluster-robust variance"
+        )
     elif kind == "gee":
         text = f"{fam} GEE, {opts.get('cov_struct', 'exchangeable')} working correlation"
     else:
@@ -213,6 +226,7 @@ _DF_SHORT = {
     "satterthwaite": "Satterthwaite df",
     "residual": "residual df",
     "z": "z test",
+    "t(Fay-Graubard)": "Fay–Graubard df",
 }
 
 _FAMILY_SHORT = {

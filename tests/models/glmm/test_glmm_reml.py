@@ -289,6 +289,9 @@ def test_fit_glmm_default_is_reml() -> None:
     pd.testing.assert_series_equal(default.params, reml.params)
     np.testing.assert_array_equal(default.cov_params().to_numpy(), reml.cov_params().to_numpy())
     assert default.extra["estimation"] == "REML" and default.llf == reml.llf
+    # the inner mode met the strict rule (a relaxed stop would be named and warned)
+    assert default.extra["stopping_rule"] == "decrement"
+    assert not any("relaxed" in w for w in default.diagnostics.warnings)
     ml = fit_glmm("y ~ arm + x + base", d, cluster="cluster", method="ML")
     by_nagq = fit_glmm("y ~ arm + x + base", d, cluster="cluster", nagq=25)
     assert ml.extra["estimation"] == by_nagq.extra["estimation"] == "ML"

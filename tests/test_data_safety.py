@@ -159,3 +159,41 @@ def test_an_edited_report_is_not_overwritten(first_run, tmp_path, capsys):
 def test_every_folder_odtrial_wrote_carries_its_record(first_run):
     for folder in ("out", "out-freeze"):
         assert (first_run / folder / RECORD).is_file()
+
+
+def test_analyse_keeps_the_output_and_the_freeze_apart(first_run, tmp_path, capsys):
+    freeze = tmp_path / "fz"
+    shutil.copytree(first_run / "out-freeze", freeze)
+    plan = str(REPO / "analysis_plans" / "pod_synthetic_sap.toml")
+    for out in (freeze / "ana", freeze):
+        code, _, err = _cli(
+            capsys, "analyse", "--plan", plan, "--freeze", str(freeze), "--out", str(out)
+        )
+        _one_line_error(code, err)
+    assert _tree(freeze) == _tree(first_run / "out-freeze")
+
+
+def test_a_users_file_where_the_report_goes_is_refused_before_the_freeze(
+    first_run, tmp_path, capsys
+):
+    ana = tmp_path / "ana"
+    plan = str(REPO / "analysis_plans" / "pod_synthetic_sap.toml")
+    args = ("analyse", "--plan", plan, "--freeze", str(first_run / "out-freeze"), "--out", str(ana))
+    assert _cli(capsys, *args)[0] == 0
+    (ana / "report.html").write_text("<html>mine</html>")
+    before = _tree(ana)
+    code, _, err = _cli(capsys, "run", "--out", str(ana), "--freeze", str(tmp_path / "newfz"))
+    _one_line_error(code, err)
+    assert "would overwrite files it did not write: report.html" in err
+    assert _tree(ana) == before and not (tmp_path / "newfz").exists()
+    code, _, err = _cli(capsys, "report", str(ana))
+    _one_line_error(code, err)
+    assert _tree(ana) == before
+
+
+def test_the_report_writes_only_what_it_announces(first_run):
+    from odtrial.report.build import REPORT_OUTPUTS
+
+    out = first_run / "out"
+    drawn = {p.relative_to(out).as_posix() for p in (out / "figures").iterdir()}
+    assert drawn | {"report.docx", "report.html"} == set(REPORT_OUTPUTS)

@@ -189,3 +189,112 @@ def test_kept_inputs_stay_the_users(tmp_path):
     _make(out, {"log": "1"}, keep=("clusters.csv",), replace=False)
     assert (out / "clusters.csv").read_text() == "id\n1\n"
     assert sorted(json.loads((out / RECORD).read_text())["files"]) == ["log"]
+
+
+# --- found by an adversarial review: symlinks, unreadable folders, clashes, modes ---
+
+
+def test_a_users_symlinks_are_entries_of_their_own_never_followed(tmp_path):
+    shared = tmp_path / "shared"
+    _write(shared, {"data.csv": "1"})
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "l").symlink_to(shared)
+    with pytest.raises(FreezeError, match="was not written by odtrial"):
+        _make(foreign, {"a.txt": "1"})
+    assert (foreign / "l").is_symlink()
+    out = tmp_path / "out"
+    _make(out, {"a.txt": "1"})
+    (out / "to_shared").symlink_to(shared)
+    (out / "dangling").symlink_to(tmp_path / "nowhere" / "x")
+    _make(out, {"a.txt": "2"})
+    assert os.readlink(out / "to_shared") == str(shared)
+    assert os.readlink(out / "dangling") == str(tmp_path / "nowhere" / "x")
+    assert _tree(shared) == {"data.csv": b"1"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign", "out", "shared"]
+
+
+def test_a_folder_that_cannot_be_listed_refuses_the_run(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _make(out, {"a.txt": "1"})
+    (out / "private").mkdir()
+    (out / "private" / "s.txt").write_text("colleague's")
+    real_walk = os.walk
+
+    def walk(top, onerror=None, **kw):  # as for a folder of mode 000 (root reads anything)
+        for root, dirs, names in real_walk(top, onerror=onerror, **kw):
+            if Path(root).name == "private" and onerror is not None:
+                onerror(PermissionError(13, "Permission denied", root))
+                continue
+            yield root, dirs, names
+
+    monkeypatch.setattr(os, "walk", walk)
+    before = _tree(out)
+    with pytest.raises(FreezeError, match=r"cannot list .*private, so odtrial cannot tell"):
+        _make(out, {"a.txt": "2"})
+    monkeypatch.undo()
+    assert _tree(out) == before
+
+
+def test_a_users_entry_where_odtrial_writes_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "out"
+    _make(out, {"results.json": "{}"})
+    (out / "report.html").mkdir()  # an empty folder of the user's
+    body_ran = []
+    with pytest.raises(FreezeError, match=r"would overwrite files it did not write: report\.html"):
+        with atomic_folder(
+            out, kind=KIND, error=FreezeError, expected=("report.html", "figures/a.png")
+        ):
+            body_ran.append(True)
+    assert not body_ran and (out / "report.html").is_dir()
+    (out / "report.html").rmdir()
+    (out / "figures").write_text("a file where odtrial puts a folder")
+    with pytest.raises(FreezeError, match=r"would overwrite files it did not write: figures"):
+        check_output_target(out, kind=KIND, error=FreezeError, expected=("figures/a.png",))
+    with pytest.raises(FreezeError, match=r"would overwrite files it did not write: figures"):
+        _make(out, {"figures/a.png": "png"})  # not announced: caught after the body
+    assert (out / "figures").read_text() == "a file where odtrial puts a folder"
+
+
+def test_a_symlink_loop_is_one_line(tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(FreezeError, match="cannot be resolved to a folder"):
+        check_target_path(tmp_path / "loop", error=FreezeError)
+
+
+def test_odtrials_files_follow_the_umask_whatever_their_writer_did(tmp_path):
+    old = os.umask(0o002)
+    try:
+        with atomic_folder(tmp_path / "out", kind=KIND, error=FreezeError) as tmp:
+            (tmp / "fixed.sav").write_text("x")
+            os.chmod(tmp / "fixed.sav", 0o644)  # as pyreadstat does
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out" / "fixed.sav").stat().st_mode) == 0o664
+
+
+def test_a_mode_the_user_gave_the_folder_or_a_file_is_kept(tmp_path):
+    out = tmp_path / "out"
+    _make(out, {"allocation.csv": "a", "other.csv": "b"})
+    out.chmod(0o700)
+    (out / "allocation.csv").chmod(0o600)
+    _make(out, {"allocation.csv": "a", "other.csv": "b", "new.csv": "c"})
+    mode = stat.S_IMODE
+    assert mode(out.stat().st_mode) == 0o700
+    assert mode((out / "allocation.csv").stat().st_mode) == 0o600
+    assert mode((out / "new.csv").stat().st_mode) == 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def test_a_name_with_a_line_break_stays_on_one_line(tmp_path):
+    out = tmp_path / "out"
+    _make(out, {"a.txt": "1"})
+    (out / "b\nc.txt").write_text("the user's")
+    with pytest.raises(FreezeError) as e:
+        _make(out, {"a.txt": "1", "b\nc.txt": "odtrial's"})
+    assert "\n" not in str(e.value) and "b\\nc.txt" in str(e.value)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import signal
 import sys
+import threading
 from typing import Annotated, Any
 
 import typer
@@ -83,9 +85,17 @@ def _root(
     """Data management and analysis of a two-arm cluster randomised trial."""
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    # unwind like Ctrl-C, so a folder being built is removed and the old one stays
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and ``python -m odtrial``."""
     _register_all()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         app(args=argv, prog_name="odtrial")
     except OdtrialError as e:
@@ -94,3 +104,6 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("odtrial: interrupted", err=True)
         sys.exit(130)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

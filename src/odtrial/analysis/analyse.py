@@ -123,7 +123,8 @@ def analyse(
         Invalid plan, a final plan that is unlocked or changed since locking,
         unblinding a draft plan, or an outcome the dataset cannot supply.
     """
-    check_output_folder(out)  # refuse a folder odtrial may not write before any work
+    # refuse a folder odtrial may not write, or one mixed with the freeze, before any work
+    check_output_folder(out, freeze=None if isinstance(freeze, Freeze) else freeze)
     results, files = compute_analysis(
         plan, freeze, seed=seed, unblind=unblind, report_type=report_type
     )
@@ -136,17 +137,27 @@ OUTPUT_KIND: Final = "an odtrial analysis folder"
 
 
 def output_folder(
-    out: str | Path, *, keep: tuple[str, ...] = ()
+    out: str | Path, *, keep: tuple[str, ...] = (), expected: tuple[str, ...] = ()
 ) -> contextlib.AbstractContextManager[Path]:
     """An analysis output folder, written whole (see :func:`odtrial._io.atomic_folder`):
     only odtrial's files of an earlier analysis are replaced; a folder odtrial did
     not write is refused."""
-    return atomic_folder(out, kind=OUTPUT_KIND, error=PlanError, keep=keep)
+    return atomic_folder(out, kind=OUTPUT_KIND, error=PlanError, keep=keep, expected=expected)
 
 
-def check_output_folder(out: str | Path) -> None:
-    """Refuse, before any work, an ``out`` that :func:`output_folder` would refuse."""
-    check_output_target(out, kind=OUTPUT_KIND, error=PlanError)
+def check_output_folder(
+    out: str | Path, *, freeze: str | Path | None = None, expected: tuple[str, ...] = ()
+) -> None:
+    """Refuse, before any work, an ``out`` that :func:`output_folder` would refuse, or
+    one that is inside the ``freeze`` or holds it (the freeze has the real arms)."""
+    check_output_target(out, kind=OUTPUT_KIND, error=PlanError, expected=expected)
+    if freeze is not None:
+        o, f = Path(out).resolve(), Path(freeze).resolve()
+        if o == f or o in f.parents or f in o.parents:
+            raise PlanError(
+                f"the freeze {freeze} and the output folder {out} must be separate folders "
+                "(neither inside the other): the freeze holds the real allocation"
+            )
 
 
 def compute_analysis(

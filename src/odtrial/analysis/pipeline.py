@@ -65,7 +65,7 @@ def run(
     from odtrial.paths import shipped_plan, shipped_trial_dir
     from odtrial.plan import load_plan
     from odtrial.plan.lock import check_lock
-    from odtrial.report.build import write_report_files
+    from odtrial.report.build import REPORT_OUTPUTS, write_report_files
 
     source = Path(src) if src is not None else shipped_trial_dir()
     # Everything that can be refused is refused before the freeze is written:
@@ -92,7 +92,7 @@ def run(
         )
         bar.update()
         bar.set_postfix_str("report")
-        with output_folder(out_dir) as tmp:
+        with output_folder(out_dir, expected=REPORT_OUTPUTS) as tmp:
             write_files(tmp, files)
             write_report_files(results, tmp)
         bar.update()
@@ -108,13 +108,9 @@ def run(
 
 
 def _check_apart(out: Path, freeze: Path) -> None:
-    """Fail before any work: the two folders must be apart, and ``out`` ours to replace."""
+    """Fail before any work: the two folders must be apart, and ``out`` ours to replace
+    (with nothing of the user's where the report will be written)."""
     from odtrial.analysis.analyse import check_output_folder
+    from odtrial.report.build import REPORT_OUTPUTS
 
-    check_output_folder(out)
-    o, f = out.resolve(), freeze.resolve()
-    if o == f or o in f.parents or f in o.parents:
-        raise PlanError(
-            f"the freeze {freeze} and the output folder {out} must be separate folders "
-            "(neither inside the other): the freeze holds the real allocation"
-        )
+    check_output_folder(out, freeze=freeze, expected=REPORT_OUTPUTS)

@@ -107,6 +107,11 @@ def write_report_files(results: Mapping[str, Any] | str | Path, folder: Path) ->
 
 REPORT_KIND = "an odtrial report"
 REPORT_FILES = ("report.docx", "report.html")
+# what a report writes (for the check, before any work, that no file of the user's is in the way)
+REPORT_OUTPUTS = (
+    *REPORT_FILES,
+    *(f"figures/{name}.{fmt}" for name in ("consort", "forest") for fmt in ("png", "svg")),
+)
 
 
 def _is_report_output(rel: str) -> bool:
@@ -149,7 +154,9 @@ def build_report(results: Mapping[str, Any] | str | Path, out: str | Path) -> Re
     if record is not None and record.get("kind") == OUTPUT_KIND:
         kind = OUTPUT_KIND
         keep = tuple(p for p in sorted(record["files"]) if not _is_report_output(p))
-    with atomic_folder(out_dir, kind=kind, error=ReportError, keep=keep) as tmp:
+    with atomic_folder(
+        out_dir, kind=kind, error=ReportError, keep=keep, expected=REPORT_OUTPUTS
+    ) as tmp:
         made = write_report_files(data, tmp)
     figures = {
         key: {fmt: out_dir / path.relative_to(tmp) for fmt, path in kinds.items()}

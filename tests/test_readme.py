@@ -28,7 +28,7 @@ def test_the_library_snippet_reproduces_the_reports_primary_estimate(tmp_path, m
     code = _snippet()
     assert "unblinded" in code  # it says plainly which arms it reads
     ns: dict = {}
-    exec(compile(code, "README.md", "exec"), ns)  # noqa: S102 - our own README
+    exec(compile(code, "README.md", "exec"), ns)  # our own README
     fit = ns["fit"]
     r = run(None, tmp_path / "report")
     results = json.loads(r.results.read_text(encoding="utf-8"))

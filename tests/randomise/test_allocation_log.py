@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odtrial.cli import main
 from odtrial._io import RECORD
+from odtrial.cli import main
 from odtrial.errors import RandomisationError
 from odtrial.randomise import constrained, verify_allocation
 from odtrial.randomise.log import ALLOCATION_FILE, LOG_FILE, SPACE_FILE, VALIDITY_FILE

@@ -22,8 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from odtrial._io import atomic_folder as _atomic_folder
-from odtrial._io import check_output_target
-from odtrial._io import sha256_file
+from odtrial._io import check_output_target, sha256_file
 from odtrial.data.canonical import FROZEN_TABLES
 from odtrial.errors import FreezeError
 

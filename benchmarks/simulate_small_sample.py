@@ -102,25 +102,27 @@ class Scenario:
     log_or: float  # conditional (cluster-specific) log odds ratio
     sizes: str = "gamma"  # cluster-size distribution: gamma (min 5) or lognormal (min 2)
     cv: float = CV_SIZE  # its coefficient of variation (before rounding and the floor)
+    mean: float = MEAN_SIZE  # its mean
 
     def entropy(self, seed: int) -> list[int]:
         """Seed material: the gamma design keeps its original seeds (so the tables
         of 2026-11-25 reproduce); other designs add their own."""
         base = [seed, self.clusters, int(self.log_or != 0)]
-        if self.sizes == "gamma" and self.cv == CV_SIZE:
+        if self.sizes == "gamma" and self.cv == CV_SIZE and self.mean == MEAN_SIZE:
             return base
-        return [*base, SIZE_DISTS.index(self.sizes), round(1000 * self.cv)]
+        more = [SIZE_DISTS.index(self.sizes), round(1000 * self.cv)]
+        return [*base, *more] if self.mean == MEAN_SIZE else [*base, *more, round(self.mean)]
 
 
 def cluster_sizes(sc: Scenario, rng: np.random.Generator) -> np.ndarray:
-    """Mean ``MEAN_SIZE`` with coefficient of variation ``sc.cv``: gamma (at least 5),
+    """Mean ``sc.mean`` with coefficient of variation ``sc.cv``: gamma (at least 5),
     or lognormal (at least 2; log-scale SD ``sqrt(log(1 + cv²))``, heavier right tail)."""
     if sc.sizes == "lognormal":
         s2 = np.log1p(sc.cv**2)
-        raw = rng.lognormal(np.log(MEAN_SIZE) - s2 / 2, np.sqrt(s2), sc.clusters)
+        raw = rng.lognormal(np.log(sc.mean) - s2 / 2, np.sqrt(s2), sc.clusters)
         return np.maximum(2, np.round(raw)).astype(int)
     shape = 1 / sc.cv**2
-    return np.maximum(5, np.round(rng.gamma(shape, MEAN_SIZE / shape, sc.clusters))).astype(int)
+    return np.maximum(5, np.round(rng.gamma(shape, sc.mean / shape, sc.clusters))).astype(int)
 
 
 def marginal_log_or(log_or: float) -> float:
@@ -144,7 +146,7 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> pd.DataFrame:
 
 
 GEE_METHODS = ("gee_kc", "gee_md", "gee_fg", "gee_robust_z")
-GLMM_METHODS = ("glmm_bw", "glmm_reml_bw", "glmm_reml_joint_bw")
+GLMM_METHODS = ("glmm_bw", "glmm_reml_bw", "glmm_reml_joint_bw", "glmm_reml_satt")
 
 
 def _fitters(d: pd.DataFrame) -> dict[str, Callable[[], Any]]:
@@ -167,6 +169,9 @@ def _fitters(d: pd.DataFrame) -> dict[str, Callable[[], Any]]:
         ),
         "glmm_reml_bw": lambda: reml(),
         "glmm_reml_joint_bw": lambda: _with_cov(reml(), "cov_joint"),
+        "glmm_reml_satt": lambda: fit_glmm(
+            "y ~ arm", d, cluster="g", family="binomial", method="REML", df="satterthwaite"
+        ),
     }
     return fits
 
@@ -244,6 +249,7 @@ LABELS = {
     "glmm_bw": "GLMM (ML, AGQ), between-within t(G-2)",
     "glmm_reml_bw": "GLMM (REML, Laplace), between-within t(G-2)",
     "glmm_reml_joint_bw": "GLMM (REML, glmmTMB vcov), between-within t(G-2)",
+    "glmm_reml_satt": "GLMM (REML, Laplace), Satterthwaite t (at most b-w)",
 }
 
 
@@ -308,6 +314,7 @@ def main() -> None:
         "--sizes", choices=SIZE_DISTS, default="gamma", help="cluster-size distribution"
     )
     ap.add_argument("--cv", type=float, default=CV_SIZE, help="CV of the cluster sizes")
+    ap.add_argument("--mean-size", type=float, default=MEAN_SIZE, help="mean cluster size")
     ap.add_argument("--markdown", type=Path, help="also write the table as Markdown here")
     ap.add_argument("--csv", type=Path, help="also write the per-trial results here (prefix)")
     ap.add_argument("--no-glmm", action="store_true", help="GEE only (much faster)")
@@ -323,7 +330,7 @@ def main() -> None:
     eff_reps = args.effect_reps if args.effect_reps is not None else args.reps
     print(
         f"binary outcome, control risk {BASE_RISK}, latent ICC {ICC_LATENT}, "
-        f"cluster size {args.sizes}, mean {MEAN_SIZE:g} (CV {args.cv}); {args.reps} null trials per cell, "
+        f"cluster size {args.sizes}, mean {args.mean_size:g} (CV {args.cv}); {args.reps} null trials per cell, "
         f"{0 if args.null_only else eff_reps} effect trials; "
         f"effect: conditional OR 1.6 (marginal log OR {marginal_log_or(LOG_OR_EFFECT):.4f})"
     )
@@ -339,11 +346,17 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     t0 = time.perf_counter()
     for k in args.clusters:
-        null = run(Scenario(k, 0.0, args.sizes, args.cv), args.reps, args.jobs, args.seed, methods)
+        null = run(
+            Scenario(k, 0.0, args.sizes, args.cv, args.mean_size),
+            args.reps,
+            args.jobs,
+            args.seed,
+            methods,
+        )
         eff = None
         if not args.null_only:
             eff = run(
-                Scenario(k, LOG_OR_EFFECT, args.sizes, args.cv),
+                Scenario(k, LOG_OR_EFFECT, args.sizes, args.cv, args.mean_size),
                 eff_reps,
                 args.jobs,
                 args.seed,

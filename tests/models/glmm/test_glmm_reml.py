@@ -246,7 +246,7 @@ def _small() -> pd.DataFrame:
         ({"formula": "outcome ~ arm"}, None, "response column 'outcome' is not in the data"),
         ({"cluster": "site"}, None, "cluster column 'site' is not in the data"),
         ({"family": "gamma"}, None, "supports family binomial, poisson or negbin; got 'gamma'"),
-        ({"df": "satterthwaite"}, None, "df must be one of"),
+        ({"df": "kenward-roger"}, None, "df must be one of"),
         ({"cov_type": "sandwich"}, None, "cov_type must be one of"),
         ({"offset": "exposure"}, None, "offset column 'exposure' is not in the data"),
         ({}, "two", "binomial response must be 0/1"),
@@ -479,3 +479,93 @@ def test_restricted_loglik_theta_only_for_negbin() -> None:
         restricted_loglik(y, X, codes, 0.3, family="negbin")
     with pytest.raises(ModelError, match="theta for family='negbin' only"):
         restricted_loglik(y, X, codes, 0.3, family="poisson", theta=2.0)
+
+
+# --- Satterthwaite df (REML only) ----------------------------------------------
+
+
+def _schur_var(
+    y: np.ndarray, X: np.ndarray, codes: np.ndarray, sigma: float, **kw: Any
+) -> np.ndarray:
+    return np.diag(np.linalg.inv(restricted_loglik(y, X, codes, sigma, **kw).schur))
+
+
+@pytest.mark.parametrize("key", ["bin_24_reml", "bin_12_arm_reml", "pois_offset_reml"])
+def test_satterthwaite_df_by_definition(key: str) -> None:
+    """df = 2 v² / (g² var(log σ̂)) with v = diag S⁻¹ and g = dv/dlog σ, recomputed
+    here from ℓ_R's building block with another step (1e-3 against the fit's 1e-4),
+    then capped at the between-within df."""
+    r = FITS[key]
+    d = _data(r["data"])
+    cols = [c for c in ("arm", "x", "base") if c in r["formula"]]
+    X, _, codes = _dense_design(d, cols)
+    y = d["y"].to_numpy(float)
+    kw: dict[str, Any] = {"family": r["family"]}
+    if "offset" in r:
+        kw["offset"] = np.log(d["followup"].to_numpy())
+    res = _fit(key, df="satterthwaite")
+    bw = _fit(key)
+    sigma = np.sqrt(res.cluster_var)
+    h = 1e-3
+    g = (
+        _schur_var(y, X, codes, sigma * np.exp(h), **kw)
+        - _schur_var(y, X, codes, sigma * np.exp(-h), **kw)
+    ) / (2 * h)
+    v = _schur_var(y, X, codes, sigma, **kw)
+    var_log_sigma = res.extra["cov_full"].loc["log_sigma", "log_sigma"]
+    want = 2 * v**2 / (g**2 * var_log_sigma)
+    np.testing.assert_allclose(res.extra["satterthwaite_df"].to_numpy(), want, rtol=1e-5)
+    np.testing.assert_allclose(res.df.to_numpy(), np.minimum(want, bw.df.to_numpy()), rtol=1e-5)
+    assert res.df_method == "satterthwaite"
+    # the same fit otherwise: only the reference distribution differs
+    pd.testing.assert_series_equal(res.params, bw.params)
+    pd.testing.assert_series_equal(res.bse, bw.bse)
+    # never more than between-within; for these binary data (less information on σ²
+    # than G Gaussian cluster means) fewer (the Poisson counts reach the cap)
+    assert res.df["arm"] <= bw.df["arm"]
+    if r["family"] == "binomial":
+        assert res.df["arm"] < bw.df["arm"]
+
+
+def test_satterthwaite_at_the_boundary_is_between_within() -> None:
+    """σ̂ = 0: the variance does not move with a parameter the fit estimates, so
+    there is no Satterthwaite df; the between-within df are used."""
+    res = _fit("bin_zero_reml", df="satterthwaite")
+    assert res.diagnostics.singular
+    assert res.extra["satterthwaite_df"].isna().all()
+    pd.testing.assert_series_equal(res.df, _fit("bin_zero_reml").df)
+
+
+def test_satterthwaite_negbin_uses_both_outer_parameters() -> None:
+    """NB2: g has a log σ and a log θ column and I is their 2 × 2 information; with
+    only log σ it would be larger than it is."""
+    res = _fit("negbin_32_reml", df="satterthwaite")
+    bw = _fit("negbin_32_reml")
+    raw = res.extra["satterthwaite_df"]
+    assert raw.notna().all() and (raw > 0).all()
+    np.testing.assert_array_equal(res.df.to_numpy(), np.minimum(raw, bw.df).to_numpy())
+    r = FITS["negbin_32_reml"]
+    d = _data(r["data"])
+    X, _, codes = _dense_design(d, ["arm", "x"])
+    y, off = d["y"].to_numpy(float), np.log(d["followup"].to_numpy())
+    sigma, theta = np.sqrt(res.cluster_var), res.theta
+    h = 1e-3
+
+    def v(s: float, t: float) -> np.ndarray:
+        return _schur_var(y, X, codes, s, family="negbin", offset=off, theta=t)
+
+    g = np.c_[
+        (v(sigma * np.exp(h), theta) - v(sigma * np.exp(-h), theta)) / (2 * h),
+        (v(sigma, theta * np.exp(h)) - v(sigma, theta * np.exp(-h))) / (2 * h),
+    ]
+    cov = res.extra["cov_full"].loc[["log_sigma", "log_theta"], ["log_sigma", "log_theta"]]
+    want = 2 * v(sigma, theta) ** 2 / np.einsum("ki,ij,kj->k", g, cov.to_numpy(), g)
+    np.testing.assert_allclose(raw.to_numpy(), want, rtol=1e-4)
+
+
+def test_satterthwaite_df_need_reml() -> None:
+    d = _data("../glmm/bin_24.csv")
+    with pytest.raises(ModelError, match="df='satterthwaite' needs method='REML'"):
+        fit_glmm("y ~ arm", d, cluster="cluster", method="ML", df="satterthwaite")
+    res = fit_glmm("y ~ arm", d, cluster="cluster", df="satterthwaite")
+    assert res.df_method == "satterthwaite" and res.extra["estimation"] == "REML"

@@ -70,9 +70,9 @@ from odtrial.models.glmm.quadrature import (
 from odtrial.models.results import Diagnostics, ModelResults
 
 Family = Literal["binomial", "poisson", "negbin"]
-DfMethod = Literal["between-within", "residual", "z"]
+DfMethod = Literal["satterthwaite", "between-within", "residual", "z"]
 Method = Literal["ML", "REML"]
-DF_METHODS = ("between-within", "residual", "z")
+DF_METHODS = ("between-within", "residual", "z")  # ML's; REML adds "satterthwaite"
 DEFAULT_NAGQ = 25
 MAX_NAGQ = 100
 WARMUP_NODES = 12  # nodes of the cheap first Newton stage when nagq is larger
@@ -131,8 +131,11 @@ def fit_glmm(
         Binomial, ML only: number of trials per row; the response is then the
         number of successes (lme4's ``cbind(successes, failures)``). Needs
         ``method="ML"`` (REML takes one 0/1 outcome per row).
-    df : {"between-within", "residual", "z"}
+    df : {"between-within", "satterthwaite", "residual", "z"}
         Degrees of freedom for tests and intervals (see module docstring).
+        ``"satterthwaite"`` (REML only): from the restricted information about
+        σ (and θ), at most the between-within df; more conservative than
+        between-within (see :func:`odtrial.models.glmm.reml.fit_glmm_reml`).
     maxiter : int
         ML only: Newton iterations allowed.
 
@@ -166,7 +169,12 @@ def fit_glmm(
     25
     """
     est, nodes = _resolve_method(method, nagq, trials)
-    _check_options(family, nodes, df)
+    if est == "ML" and df == "satterthwaite":
+        raise ModelError(
+            "df='satterthwaite' needs method='REML' (the default); ML offers "
+            f"{', '.join(DF_METHODS)}"
+        )
+    _check_options(family, nodes, "between-within" if df == "satterthwaite" else df)
     if est == "REML":
         return _fit_reml(formula, data, cluster, family, offset, df)
     if not isinstance(cluster, str):

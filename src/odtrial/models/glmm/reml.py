@@ -83,7 +83,7 @@ RemlFamily = Literal["binomial", "poisson", "negbin"]
 CovType = Literal["schur", "joint"]
 REML_FAMILIES = ("binomial", "poisson", "negbin")
 COV_TYPES = ("schur", "joint")
-DF_METHODS = ("between-within", "residual", "z")
+DF_METHODS = ("satterthwaite", "between-within", "residual", "z")
 LOG_2PI = float(np.log(2 * np.pi))
 SINGULAR_TOL = 1e-5  # σ̂ below this is the boundary σ = 0 (as fit_glmm)
 SIGMA_MAX = 50.0  # a latent SD beyond this is not a cluster effect: stop and report
@@ -524,19 +524,70 @@ def _negbin_info(prob: _Problem, fit: _NegbinFit, singular: bool) -> tuple[np.nd
     return np.array([[i_ss, i_st], [i_st, i_tt]]), jac
 
 
+def _schur_variances(ev: RestrictedEval) -> np.ndarray:
+    """diag(S⁻¹) at one evaluation (NaN if S is not positive definite there)."""
+    S = ev.schur
+    if not np.all(np.isfinite(S)) or np.any(np.linalg.eigvalsh(S) <= 0):
+        return np.full(S.shape[0], np.nan)
+    return np.diag(np.linalg.inv(S))
+
+
+def _satterthwaite(
+    prob: _Problem,
+    outer: _Outer,
+    best: RestrictedEval,
+    free: np.ndarray,
+    info: np.ndarray,
+) -> np.ndarray:
+    """Satterthwaite df of each coefficient: ``2 v² / (gᵀ I⁻¹ g)``.
+
+    ``v`` is the coefficient's variance (diag S⁻¹ at the estimate), ``g`` its
+    derivative in the free outer parameters (log σ; and log θ for NB2), by
+    central differences (step 1e-4) of S⁻¹, and ``I`` their restricted
+    information (``info``, free rows only). NaN where nothing is free or the
+    denominator is not positive.
+    """
+    v = _schur_variances(best)
+    if not free.any():
+        return np.full(len(v), np.nan)
+    cols = []
+    if free[0]:
+        h = LOG_SIGMA_STEP
+        up = _schur_variances(outer(best.sigma * np.exp(h)))
+        dn = _schur_variances(outer(best.sigma * np.exp(-h)))
+        cols.append((up - dn) / (2 * h))
+    if len(free) > 1 and free[1]:
+        h = LOG_THETA_STEP
+        ev = [
+            _evaluate(
+                replace(prob, theta=best.theta * np.exp(s * h)), best.sigma, best.beta, best.u
+            )
+            for s in (1.0, -1.0)
+        ]
+        cols.append((_schur_variances(ev[0]) - _schur_variances(ev[1])) / (2 * h))
+    g = np.column_stack(cols)
+    try:
+        denom = np.einsum("ki,ij,kj->k", g, np.linalg.inv(info), g)
+    except np.linalg.LinAlgError:
+        return np.full(len(v), np.nan)
+    ok = np.isfinite(denom) & (denom > 0) & np.isfinite(v)
+    return np.where(ok, 2.0 * v**2 / np.where(ok, denom, 1.0), np.nan)
+
+
 def _negbin_cov(
     prob: _Problem,
     fit: _NegbinFit,
     cov_schur: np.ndarray,
     s_ok: bool,
     names: list[str],
-) -> tuple[np.ndarray, np.ndarray, list[str], bool, float]:
+) -> tuple[np.ndarray, np.ndarray, list[str], bool, float, np.ndarray, np.ndarray]:
     """NB2: β's joint covariance and that of (β, log σ, log θ).
 
     ``cov_joint = S⁻¹ + J I⁻¹ Jᵀ`` with ``J = ∂β̂/∂(log σ, log θ)`` and ``I``
     the information of the outer parameters that are free (log σ unless σ̂ = 0,
     log θ unless θ̂ is at its cap); fixed ones get NaN rows in ``cov_full``.
-    Also returns whether it is positive definite and max |∂ℓ_R/∂ free|.
+    Also returns whether it is positive definite, max |∂ℓ_R/∂ free|, which
+    outer parameters are free and their information (for Satterthwaite's df).
     """
     p = len(names)
     best = fit.best
@@ -549,6 +600,7 @@ def _negbin_cov(
     if not fit.capped:
         grads.append(abs(best.score_log_theta))
     pd_ok = s_ok
+    info_free = np.zeros((0, 0))
     if free.any():
         if fit.capped:  # θ fixed at the cap: σ alone, as for Poisson
             info2 = np.array([[_info_log_sigma(fit.outer, best.sigma), 0.0], [0.0, np.inf]])
@@ -556,6 +608,7 @@ def _negbin_cov(
         else:
             info2, jac = _negbin_info(prob, fit, singular)
         info = info2[np.ix_(free, free)]
+        info_free = info
         pd_ok = s_ok and bool(np.all(np.linalg.eigvalsh(info) > 0))
         if pd_ok:
             inv = np.linalg.inv(info)
@@ -565,7 +618,7 @@ def _negbin_cov(
             blk = np.block([[cov_joint, j @ inv], [(j @ inv).T, inv]])
             cov_full[np.ix_(idx, idx)] = blk
     cov_full[:p, :p] = cov_joint
-    return cov_joint, cov_full, full_names, pd_ok, float(max(grads))
+    return cov_joint, cov_full, full_names, pd_ok, float(max(grads)), free, info_free
 
 
 def fit_glmm_reml(
@@ -596,9 +649,18 @@ def fit_glmm_reml(
     family : {"binomial", "poisson", "negbin"}
         Binomial (0/1 response, logit), Poisson (log) or negative binomial NB2
         (log; variance μ + μ²/θ, θ estimated by the restricted likelihood too).
-    df : {"between-within", "residual", "z"}
+    df : {"between-within", "satterthwaite", "residual", "z"}
         Degrees of freedom as in ``fit_glmm``: between-within gives cluster-level
-        terms ``clusters - (number of cluster-level columns)``.
+        terms ``clusters - (number of cluster-level columns)``. ``"satterthwaite"``:
+        ``2 v² / (gᵀ I⁻¹ g)`` per coefficient, with ``v`` its variance (diag S⁻¹),
+        ``g`` the derivative of ``v`` in (log σ[, log θ]) and ``I`` their restricted
+        information, capped at the between-within df (binary data carry less
+        information about σ² than G Gaussian cluster means would, and unequal
+        cluster sizes less still, so the df should be fewer, never more); at
+        σ̂ = 0 with nothing else free the between-within df. The uncapped values
+        are ``extra["satterthwaite_df"]``. In null simulations
+        (docs/small_sample_inference.md) it lowered type I error by 0.3–1.4
+        points against between-within.
     offset : str or array, optional
         Column name or array added to the linear predictor.
     cov_type : {"schur", "joint"}
@@ -686,7 +748,7 @@ def fit_glmm_reml(
     if singular:
         warnings.append("cluster variance estimated at 0 (singular fit): the model equals the GLM")
     if nb_fit is not None:
-        cov_joint, cov_full, full_names, pd_ok, max_grad = _negbin_cov(
+        cov_joint, cov_full, full_names, pd_ok, max_grad, free, info_free = _negbin_cov(
             prob, nb_fit, cov_schur, s_ok, list(design.names)
         )
         info = np.nan
@@ -694,8 +756,10 @@ def fit_glmm_reml(
         info, pd_ok, max_grad = np.inf, s_ok, 0.0
         d_beta_log = np.zeros(p)
         cov_joint = cov_schur.copy()
+        free, info_free = np.array([False]), np.zeros((0, 0))
     else:
         info = _info_log_sigma(outer, sigma)
+        free, info_free = np.array([True]), np.array([[info]])
         pd_ok = s_ok and info > 0
         max_grad = abs(sigma * best.score)
         d_beta_log = sigma * best.dbeta
@@ -715,8 +779,20 @@ def fit_glmm_reml(
             f"possible separation: estimates diverge ({terms}); treat them as unreliable"
         )
     level = _cluster_level_columns(prob.X, starts)
-    df_vec, df_warn = _df(df, level, n, G, p)
+    df_vec, df_warn = _df("between-within" if df == "satterthwaite" else df, level, n, G, p)
     warnings.extend(df_warn)
+    satt = np.full(p, np.nan)
+    if df == "satterthwaite":
+        # capped at between-within, which is also used where Satterthwaite has no
+        # answer (σ̂ = 0 with nothing else free, or a denominator that is not positive)
+        satt = _satterthwaite(
+            prob if nb_fit is None else replace(prob, theta=best.theta),
+            outer,
+            best,
+            free,
+            info_free,
+        )
+        df_vec = np.where(np.isfinite(satt) & (satt > 0), np.minimum(satt, df_vec), df_vec)
 
     if nb_fit is None:
         full_names = [*design.names, "log_sigma"]
@@ -748,6 +824,7 @@ def fit_glmm_reml(
         "cluster_labels": tuple(labels.tolist()),
         "loglik_conditional": best.loglik_cond,
         "stopping_rule": best.stop,
+        "satterthwaite_df": pd.Series(satt, index=names),
     }
     diag = Diagnostics(
         converged=bool(converged and pd_ok and not diverged.any()),

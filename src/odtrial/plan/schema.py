@@ -36,7 +36,7 @@ from odtrial.plan.model import (
 # -- what the models accept (tests/plan checks these against the model modules) ----------
 GLMM_FAMILIES: Final = ("binomial", "poisson", "negbin")
 GLMM_ESTIMATION: Final = ("ML", "REML")
-GLMM_DF: Final = ("between-within", "residual", "z")
+GLMM_DF: Final = ("satterthwaite", "between-within", "residual", "z")  # satterthwaite: REML
 GLMM_MAX_NAGQ: Final = 100
 LMM_DF: Final = ("satterthwaite", "kenward-roger", "between-within", "residual", "z")
 GEE_FAMILIES: Final = ("binomial", "poisson", "gaussian")
@@ -548,6 +548,8 @@ def _options_rule(errs: Errors, path: str, kind: str, opts: Mapping[str, Any]) -
             else "unless estimation = 'ML' is stated (quadrature is ML only)"
         )
         errs.add(f"{path}.nagq", f"does not apply {how}")
+    if kind == "glmm" and opts.get("df") == "satterthwaite" and opts.get("estimation") == "ML":
+        errs.add(f"{path}.df", "'satterthwaite' needs estimation = 'REML' for a glmm")
     if kind == "lmm" and opts.get("df") == "kenward-roger" and opts.get("reml") is False:
         errs.add(f"{path}.df", "'kenward-roger' needs a REML fit: remove reml = false")
 

@@ -1,19 +1,22 @@
-"""Type I error and 95% CI coverage with few clusters (issue 3; not part of the unit suite).
+"""Type I error and 95% CI coverage with few clusters (issues 3, 9; not part of the unit suite).
 
 Simulates two-arm cluster trials with a binary outcome and fits
 
 * GEE, exchangeable, Kauermann–Carroll sandwich, t on clusters - 2 df;
   Mancl–DeRouen (odtrial's default) and Fay–Graubard with the same df; and
   the uncorrected robust sandwich with z for contrast;
-* the random-intercept logistic GLMM (``fit_glmm``, adaptive quadrature) with
-  between-within df (clusters - 2 for the cluster-level arm);
-* the same GLMM fitted by restricted likelihood (``fit_glmm_reml``: Laplace over
-  (b, β), glmmTMB's ``REML=TRUE``), between-within df, with β's covariance given
-  σ̂ (inverse Schur complement, the default) or glmmTMB's vcov (adds log σ̂'s
-  uncertainty); both come from one fit.
+* the random-intercept logistic GLMM by ML (``fit_glmm(method="ML")``, adaptive
+  quadrature) with between-within df (clusters - 2 for the cluster-level arm);
+* the same GLMM fitted by restricted likelihood (``fit_glmm_reml``, ``fit_glmm``'s
+  default: Laplace over (b, β), glmmTMB's ``REML=TRUE``), between-within df, with
+  β's covariance given σ̂ (inverse Schur complement, the default) or glmmTMB's
+  vcov (adds log σ̂'s uncertainty), both from one fit; and with Satterthwaite df
+  (``df="satterthwaite"``, at most between-within).
 
 Design: 12, 24 or 32 clusters, 1:1; cluster sizes gamma-distributed with mean
-20 and coefficient of variation 0.6 (at least 5); control risk 0.30
+20 and coefficient of variation 0.6 (at least 5), or (``--sizes lognormal``)
+lognormal with log-scale SD sqrt(log(1 + CV²)) (at least 2), ``--cv`` and
+``--mean-size`` setting CV and mean; control risk 0.30
 (intercept logit(0.3)); random intercept with latent ICC 0.05. Null
 scenario: conditional odds ratio 1 (type I error at 5%). Effect scenario:
 conditional odds ratio 1.6 (log 0.47) for coverage. The GLMM's target is the
@@ -28,6 +31,11 @@ the same whatever ``--jobs`` and whichever methods are fitted, and the first
 
     python benchmarks/simulate_small_sample.py --reps 1000 --jobs 2
     python benchmarks/simulate_small_sample.py --glmm-only --reps 4000 --effect-reps 1000
+    python benchmarks/simulate_small_sample.py --methods glmm_bw glmm_reml_bw \
+        --sizes lognormal --cv 0.6 --reps 4000 --effect-reps 1000 --jobs 1
+
+The lognormal results (issue 9: the REML default) are in
+docs/small_sample_inference.md, section "The binary GLMM default".
 
 Options: ``--glmm-only`` / ``--no-glmm``, ``--methods`` (any subset), ``--null-only``
 (type I error only), ``--effect-reps`` (coverage trials, default ``--reps``),

@@ -22,10 +22,10 @@ in the warnings and ``extra["stopping_rule"]``.
 Defaults
 --------
 ``method="REML"``: with few clusters the ML cluster variance is biased low and
-the arm's standard error with it; in null simulations (binary outcome, latent
-ICC 0.05, lognormal cluster sizes; docs/small_sample_inference.md) ML with
-between-within df rejected a true null in more than 6% of trials at 24 and 32
-clusters, REML held 3–6.5% at 12, 24 and 32 clusters. ML stays one keyword
+the arm's standard error with it. In null simulations (binary outcome, latent
+ICC 0.05, lognormal cluster sizes of mean 20 to 50 and CV 0.6 to 1.3;
+docs/small_sample_inference.md) ML with between-within df rejected a true null
+in 4.75–8.05% of trials at 12 and 24 clusters, REML in 3.8–6.05%. ML stays one keyword
 away (``method="ML"``): it is lme4's ``glmer``, what comparisons with R use.
 Passing ``nagq`` without ``method`` asks for ML (quadrature is an ML option;
 REML is a Laplace fit), and the results say which was used

@@ -659,7 +659,7 @@ def fit_glmm_reml(
         cluster sizes less still, so the df should be fewer, never more); at
         σ̂ = 0 with nothing else free the between-within df. The uncapped values
         are ``extra["satterthwaite_df"]``. In null simulations
-        (docs/small_sample_inference.md) it lowered type I error by 0.3–1.4
+        (docs/small_sample_inference.md) it lowered type I error by 0.2–1.4
         points against between-within.
     offset : str or array, optional
         Column name or array added to the linear predictor.

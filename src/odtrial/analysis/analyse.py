@@ -391,6 +391,8 @@ def _outcome(o: Outcome, ds: pd.DataFrame, view: ArmView) -> dict[str, Any]:
     row["model"]["df_method"] = res.df_method
     if spec.kind == "glmm":  # the estimator used, also when the plan left it to the default
         row["model"]["options"].setdefault("estimation", res.extra.get("estimation", "ML"))
+        if row["model"]["options"]["estimation"] == "ML" and "nagq" in res.extra:
+            row["model"]["options"].setdefault("nagq", int(res.extra["nagq"]))  # nodes used
     if spec.kind in ("cox", "gee") and "cov_type" in res.extra:  # the sandwich used
         row["model"]["options"].setdefault("cov_type", str(res.extra["cov_type"]))
     row["diagnostics"] = res.diagnostics.to_dict()

@@ -48,7 +48,7 @@ CELLS: list[tuple[str, str]] = [
         import pandas as pd
 
         import odtrial
-        from odtrial.design import Outcome, TrialDesign, analytic_power, simulate_power
+        from odtrial.design import TrialDesign, analytic_power, simulate_power
         from odtrial.errors import RandomisationError
         from odtrial.paths import shipped_trial_dir
         from odtrial.randomise import constrained, verify_allocation
@@ -489,8 +489,8 @@ CELLS: list[tuple[str, str]] = [
         cmd = [sys.executable, "-m", "odtrial", "power", "--p0", "0.40", "--p1", "0.52"]
         cmd += ["--icc", "0.05", "--cluster-size", "20", "--cv", "0.6", "--attrition", "0.2", "--json"]
         runs = {
-            "--clusters-per-arm 16": cmd + ["--clusters-per-arm", "16"],
-            "--power 0.8": cmd + ["--power", "0.8"],
+            "--clusters-per-arm 16": [*cmd, "--clusters-per-arm", "16"],
+            "--power 0.8": [*cmd, "--power", "0.8"],
         }
         cli = {
             name: json.loads(subprocess.run(c, capture_output=True, text=True, check=True).stdout)

@@ -121,3 +121,23 @@ def test_dose_days_match_day_by_day_sum(method: str) -> None:
             last = wend[i] - 1 if end is None else end
             total += cpz * sum(1 for d in range(start, last + 1) if consent[i] <= d < wend[i])
         np.testing.assert_allclose(med.cpz_dose_days[i], total, rtol=1e-12, err_msg=str(i))
+
+
+def test_classify_brands_and_a_trial_dictionary(tmp_path) -> None:
+    from odtrial.data.medication_dictionary import load_medication_dictionary
+
+    names = ["Zyprexa", "LUSTRAL", "Clozaril", "zotepine"]
+    kinds, leucht = classify_drugs(names, "leucht2015")
+    assert kinds.tolist() == [ANTIPSYCHOTIC, NON_ANTIPSYCHOTIC, ANTIPSYCHOTIC, UNKNOWN]
+    np.testing.assert_allclose(leucht[[0, 2]], [38.9, 38.9 / 30.6])
+    # a trial's own file extends the catalogue
+    extra = tmp_path / "meds.csv"
+    extra.write_text(
+        "generic,class,leucht2015_mg_per_1olz,leucht2015_source\nzotepine,antipsychotic,13.2,Leucht 2015\n"
+    )
+    d = load_medication_dictionary(extend=extra)
+    kinds, leucht = classify_drugs(names, "leucht2015", dictionary=d)
+    assert kinds[3] == ANTIPSYCHOTIC
+    assert leucht[3] == pytest.approx(38.9 / 13.2)
+    med = _exposure([(0, "zotepine", 13.2, 0, None)], [0], [10], method="leucht2015")
+    assert med.unknown_drugs == ("zotepine",)

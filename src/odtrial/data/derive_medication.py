@@ -10,7 +10,9 @@ The time-weighted mean daily dose is the sum over prescriptions of
 ``daily CPZ-equivalent dose x exposure days``, divided by the follow-up days:
 concurrent antipsychotics add up, days without one count as 0 mg.
 
-Drugs are classified with :data:`odtrial.data.drugs.DRUGS`:
+Drugs are classified with a medication dictionary (the shipped one,
+:data:`odtrial.data.drugs.DICTIONARY`, unless a trial passes its own); a
+brand name counts as its generic:
 - non-antipsychotics are ignored;
 - an antipsychotic the CPZ method does not cover (clozapine, amisulpride under
   Woods 2003) makes the participant's mean dose missing, since 0 would be
@@ -28,23 +30,30 @@ import numpy as np
 import pandas as pd
 
 from odtrial.data.derive_events import overlap_days
-from odtrial.data.drugs import DRUGS, CpzMethod, cpz_equivalent
+from odtrial.data.drugs import DICTIONARY, CpzMethod, cpz_equivalent
+from odtrial.data.medication_dictionary import MedicationDictionary
 
 # Drug classes for the per-name lookup.
 NON_ANTIPSYCHOTIC, ANTIPSYCHOTIC, UNKNOWN = 0, 1, 2
 
 
-def classify_drugs(names: pd.Index | list[str], method: CpzMethod) -> tuple[np.ndarray, np.ndarray]:
+def classify_drugs(
+    names: pd.Index | list[str],
+    method: CpzMethod,
+    *,
+    dictionary: MedicationDictionary | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Class (``NON_ANTIPSYCHOTIC``/``ANTIPSYCHOTIC``/``UNKNOWN``) and mg CPZ per
     mg of drug (NaN when not an antipsychotic or not covered) for each name.
 
-    Names are compared lower-case and stripped, as ingest stores them.
+    Names (generic or brand) are compared lower-case and stripped, as ingest
+    stores them; ``dictionary`` defaults to the shipped one.
     """
+    dictionary = dictionary or DICTIONARY
     kinds = np.empty(len(names), dtype=np.int8)
     per_mg = np.full(len(names), np.nan)
     for i, raw in enumerate(names):
-        name = str(raw).strip().lower()
-        drug = DRUGS.get(name)
+        drug = dictionary.resolve(str(raw))
         if drug is None:
             kinds[i] = UNKNOWN
         elif not drug.antipsychotic:
@@ -52,7 +61,7 @@ def classify_drugs(names: pd.Index | list[str], method: CpzMethod) -> tuple[np.n
         else:
             kinds[i] = ANTIPSYCHOTIC
             # CPZ equivalents are linear in dose, so the value for 1 mg is the factor.
-            factor = cpz_equivalent(name, 1.0, method)
+            factor = cpz_equivalent(drug.name, 1.0, method, dictionary=dictionary)
             per_mg[i] = np.nan if factor is None else factor
     return kinds, per_mg
 
@@ -81,6 +90,7 @@ def medication_exposure(
     window_end: np.ndarray,
     *,
     method: CpzMethod,
+    dictionary: MedicationDictionary | None = None,
 ) -> Medication:
     """Antipsychotic exposure and CPZ dose-days per participant.
 
@@ -99,10 +109,13 @@ def medication_exposure(
         Day numbers per participant: the window is ``[consent, window_end)``.
     method
         CPZ equivalence method (see :data:`odtrial.data.drugs.CPZ_METHODS`).
+    dictionary
+        Medication dictionary (default: the shipped one; see
+        :func:`odtrial.data.medication_dictionary.load_medication_dictionary`).
     """
     n = len(consent)
     codes, names = pd.factorize(drug, use_na_sentinel=False)
-    kinds_u, per_mg_u = classify_drugs(list(names), method)
+    kinds_u, per_mg_u = classify_drugs(list(names), method, dictionary=dictionary)
     kind, per_mg = kinds_u[codes], per_mg_u[codes]
 
     lo, hi = consent[pidx], window_end[pidx]

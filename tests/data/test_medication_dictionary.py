@@ -1,0 +1,329 @@
+"""The shipped medication dictionary and its loader."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from odtrial.data.drugs import DICTIONARY, DRUGS, cpz_equivalent
+from odtrial.data.medication_dictionary import (
+    COLUMNS,
+    DRUG_CLASSES,
+    load_medication_dictionary,
+    shipped_path,
+)
+from odtrial.errors import ConfigError, OdtrialError
+
+# /work/shared/DOMAIN.md: Woods 2003, mg equal to 100 mg chlorpromazine.
+WOODS = {
+    "risperidone": 2.0,
+    "olanzapine": 5.0,
+    "quetiapine": 75.0,
+    "aripiprazole": 7.5,
+    "haloperidol": 2.0,
+    "ziprasidone": 60.0,
+}
+# Leucht 2015: mg equal to 1 mg olanzapine.
+LEUCHT = {
+    "chlorpromazine": 38.9,
+    "risperidone": 0.4,
+    "haloperidol": 0.7,
+    "quetiapine": 32.3,
+    "aripiprazole": 1.4,
+    "ziprasidone": 7.9,
+    "clozapine": 30.6,
+    "amisulpride": 38.3,
+}
+# The in-code catalogue this file replaced: (antipsychotic, max mg, Woods, Leucht).
+FORMER = {
+    "chlorpromazine": (True, 1000, 100.0, 38.9),
+    "risperidone": (True, 16, 2.0, 0.4),
+    "olanzapine": (True, 20, 5.0, 1.0),
+    "quetiapine": (True, 750, 75.0, 32.3),
+    "aripiprazole": (True, 30, 7.5, 1.4),
+    "haloperidol": (True, 20, 2.0, 0.7),
+    "ziprasidone": (True, 160, 60.0, 7.9),
+    "clozapine": (True, 900, None, 30.6),
+    "amisulpride": (True, 1200, None, 38.3),
+    "sertraline": (False, 200, None, None),
+    "fluoxetine": (False, 60, None, None),
+    "mirtazapine": (False, 45, None, None),
+    "lithium carbonate": (False, 1800, None, None),
+    "sodium valproate": (False, 2500, None, None),
+    "zopiclone": (False, 7.5, None, None),
+}
+
+
+def test_shipped_dictionary_loads_with_header() -> None:
+    d = load_medication_dictionary()
+    assert d.version == "1"
+    (header,) = d.headers
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(header["date"]))
+    assert set(DRUG_CLASSES) == {x.drug_class for x in d.drugs.values()}
+    # every source named in a row is cited in the header
+    cited = header["sources"]
+    assert isinstance(cited, dict)
+    used = {s for x in d.drugs.values() for s in x.sources.values()}
+    assert used <= set(cited) and "WHO ATC/DDD Index" in used
+
+
+def test_domain_factors_present_and_exact() -> None:
+    for name, v in WOODS.items():
+        assert DRUGS[name].woods2003_mg_per_100cpz == v
+        assert DRUGS[name].sources["woods2003_mg_per_100cpz"] == "Woods 2003"
+    for name, v in LEUCHT.items():
+        assert DRUGS[name].leucht2015_mg_per_1olz == v
+        assert DRUGS[name].sources["leucht2015_mg_per_1olz"] == "Leucht 2015"
+    # the reference drugs of each method
+    assert DRUGS["chlorpromazine"].woods2003_mg_per_100cpz == 100.0
+    assert DRUGS["olanzapine"].leucht2015_mg_per_1olz == 1.0
+    # uncovered by Woods 2003: the derivation reports their dose missing
+    assert DRUGS["clozapine"].woods2003_mg_per_100cpz is None
+    assert DRUGS["amisulpride"].woods2003_mg_per_100cpz is None
+
+
+def test_former_catalogue_unchanged() -> None:
+    for name, (ap, mx, woods, leucht) in FORMER.items():
+        d = DRUGS[name]
+        assert (d.antipsychotic, d.max_daily_mg) == (ap, mx), name
+        assert (d.woods2003_mg_per_100cpz, d.leucht2015_mg_per_1olz) == (woods, leucht), name
+    # the names the synthetic trial uses as outside the catalogue stay outside it
+    for name in ("lurasidone", "cariprazine", "paliperidone", "asenapine", "flupentixol"):
+        assert DICTIONARY.resolve(name) is None
+
+
+def test_ddd_values() -> None:
+    ddd = {
+        "olanzapine": (10, "mg"),
+        "risperidone": (5, "mg"),
+        "quetiapine": (400, "mg"),
+        "haloperidol": (8, "mg"),
+        "aripiprazole": (15, "mg"),
+        "clozapine": (300, "mg"),
+        "amisulpride": (400, "mg"),
+        "chlorpromazine": (300, "mg"),
+        "sertraline": (50, "mg"),
+        "fluoxetine": (20, "mg"),
+        "citalopram": (20, "mg"),
+        "mirtazapine": (30, "mg"),
+        "lithium carbonate": (24, "mmol"),
+    }
+    for name, (v, unit) in ddd.items():
+        assert (DRUGS[name].ddd, DRUGS[name].ddd_unit) == (v, unit), name
+        assert DRUGS[name].sources["ddd"] == "WHO ATC/DDD Index"
+
+
+def test_classes_atc_bnf_consistent() -> None:
+    prefixes = {
+        "antipsychotic": ("N05A",),
+        "antidepressant": ("N06A",),
+        "mood_stabiliser": ("N05AN", "N03A"),
+        "anxiolytic_hypnotic": ("N05B", "N05C"),
+    }
+    bnf = {
+        "antipsychotic": ("4.2.1",),
+        "antidepressant": ("4.3.",),
+        "mood_stabiliser": ("4.2.3", "4.8.1"),
+        "anxiolytic_hypnotic": ("4.1.",),
+    }
+    for d in DRUGS.values():
+        assert d.atc_code and d.bnf_section, d.name
+        if d.drug_class in prefixes:
+            assert d.atc_code.startswith(prefixes[d.drug_class]), d.name
+            assert d.bnf_section.startswith(bnf[d.drug_class]), d.name
+        # every N05A code other than lithium (N05AN) is an antipsychotic, every N06A an antidepressant
+        if d.atc_code.startswith("N05A") and not d.atc_code.startswith("N05AN"):
+            assert d.antipsychotic, d.name
+        if d.atc_code.startswith("N06A"):
+            assert d.drug_class == "antidepressant", d.name
+        # CPZ equivalents exist only for antipsychotics
+        if not d.antipsychotic:
+            assert d.woods2003_mg_per_100cpz is None and d.leucht2015_mg_per_1olz is None
+    counts = {c: len(DICTIONARY.by_class(c)) for c in DRUG_CLASSES}
+    assert all(n >= 2 for n in counts.values()), counts
+
+
+def test_brands_map_to_generics() -> None:
+    assert DICTIONARY.canonical_name("Zyprexa") == "olanzapine"
+    assert DICTIONARY.canonical_name("  PRIADEL ") == "lithium carbonate"
+    assert DICTIONARY.canonical_name("Clozaril") == "clozapine"
+    assert DICTIONARY.canonical_name("sertraline") == "sertraline"
+    assert DICTIONARY.canonical_name("Lustral") == "sertraline"
+    assert DICTIONARY.canonical_name("no such drug") is None
+    assert cpz_equivalent("Risperdal", 4.0, "woods2003") == 200.0
+    # brands are unique across the dictionary and never a generic name
+    brands = [b.lower() for d in DRUGS.values() for b in d.brands]
+    assert len(brands) == len(set(brands))
+    assert not set(brands) & set(DRUGS)
+    assert all(DICTIONARY.brands[b] in DRUGS for b in brands)
+
+
+def _write(tmp: Path, name: str, rows: list[str], header: dict | None = None) -> Path:
+    p = tmp / name
+    p.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    if header is not None:
+        p.with_suffix(".json").write_text(json.dumps(header), encoding="utf-8")
+    return p
+
+
+HEAD = ",".join(COLUMNS)
+
+
+def test_extend_adds_rows(tmp_path: Path) -> None:
+    extra = _write(
+        tmp_path,
+        "trial_meds.csv",
+        [
+            "generic,class,brands,leucht2015_mg_per_1olz,leucht2015_source",
+            "Zotepine,antipsychotic,Zoleptil,13.2,Leucht 2015",
+        ],
+        {"version": "t1", "date": "2026-01-01", "sources": {"Leucht 2015": "Leucht 2015"}},
+    )
+    d = load_medication_dictionary(extend=extra)
+    assert len(d) == len(DRUGS) + 1 and d.version == "1+t1"
+    z = d.resolve("zoleptil")
+    assert z is not None and z.name == "zotepine" and math.isnan(z.max_daily_mg)
+    assert cpz_equivalent("zotepine", 13.2, "leucht2015", dictionary=d) == pytest.approx(38.9)
+    assert d.resolve("olanzapine") == DRUGS["olanzapine"]
+    # the shipped dictionary is untouched
+    assert DICTIONARY.resolve("zotepine") is None
+
+
+def test_replace_uses_only_the_trial_file(tmp_path: Path) -> None:
+    own = _write(
+        tmp_path,
+        "own.csv",
+        ["generic,class", "olanzapine,antipsychotic", "sertraline,antidepressant"],
+    )
+    d = load_medication_dictionary(own)
+    assert list(d) == ["olanzapine", "sertraline"] and d.version == "?"
+    assert d.resolve("quetiapine") is None
+
+
+def test_extend_refuses_a_name_already_defined(tmp_path: Path) -> None:
+    extra = _write(tmp_path, "x.csv", ["generic,class,brands", "newdrug,other,Zyprexa"])
+    with pytest.raises(
+        ConfigError,
+        match=r"x\.csv: line 2, column 'brands': brand name 'zyprexa' is already defined \(medication_v1\.csv line \d+\)",
+    ):
+        load_medication_dictionary(extend=extra)
+    extra = _write(tmp_path, "y.csv", ["generic,class", "Sertraline,antidepressant"])
+    with pytest.raises(
+        ConfigError, match=r"y\.csv: line 2, column 'generic': generic name 'sertraline'"
+    ):
+        load_medication_dictionary(extend=extra)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["generic,class,colour"], r"line 1, column 'colour': unknown column"),
+        (["generic,brands", "a,b"], r"line 1: required column 'class' is missing"),
+        (
+            ["generic,class,ddd", "a,other,1"],
+            r"line 1: column 'ddd' and its source column 'ddd_source'",
+        ),
+        (
+            ["generic,class", "a,antipsychotic", "b,sedative"],
+            r"line 3, column 'class': 'sedative' is not one of",
+        ),
+        (["generic,class", ",other"], r"line 2, column 'generic': empty"),
+        (["generic,class", "a,other,extra"], r"line 2: 3 cells, expected 2"),
+        (
+            ["generic,class", "a,other", "A,other"],
+            r"line 3, column 'generic': generic name 'a' is already",
+        ),
+        (["generic,class,brands", "a,other,X;x"], r"line 2, column 'brands': a brand is repeated"),
+        (
+            ["generic,class,brands", "a,other,Y", "b,other,y"],
+            r"line 3, column 'brands': brand name 'y'",
+        ),
+        (["generic,class,atc_code", "a,other,N5A"], r"line 2, column 'atc_code': 'N5A' is not"),
+        (["generic,class,bnf_section", "a,other,four"], r"line 2, column 'bnf_section'"),
+        (
+            ["generic,class,max_daily_mg,max_daily_source", "a,other,lots,BNF"],
+            r"line 2, column 'max_daily_mg': 'lots' is not a number",
+        ),
+        (
+            ["generic,class,max_daily_mg,max_daily_source", "a,other,-5,BNF"],
+            r"line 2, column 'max_daily_mg': '-5' must be a positive number",
+        ),
+        (
+            ["generic,class,max_daily_mg,max_daily_source", "a,other,5,"],
+            r"line 2, column 'max_daily_source': 'max_daily_mg' is 5 but its source is empty",
+        ),
+        (
+            ["generic,class,max_daily_mg,max_daily_source", "a,other,,BNF"],
+            r"line 2, column 'max_daily_source': source 'BNF' given but 'max_daily_mg' is empty",
+        ),
+        (
+            ["generic,class,woods2003_mg_per_100cpz,woods2003_source", "a,antidepressant,5,W"],
+            r"line 2, column 'woods2003_mg_per_100cpz': chlorpromazine equivalents are for antipsychotics only",
+        ),
+        (
+            ["generic,class,ddd,ddd_unit,ddd_source", "a,other,5,,WHO"],
+            r"line 2, column 'ddd_unit': a DDD needs its unit",
+        ),
+        (
+            ["generic,class,ddd,ddd_unit,ddd_source", "a,other,5,tablets,WHO"],
+            r"line 2, column 'ddd_unit': 'tablets' is not one of mg, mmol",
+        ),
+        ([], r": the file is empty"),
+    ],
+)
+def test_malformed_files_give_one_line_errors(
+    tmp_path: Path, rows: list[str], message: str
+) -> None:
+    p = _write(tmp_path, "bad.csv", rows)
+    with pytest.raises(ConfigError, match=message) as e:
+        load_medication_dictionary(p)
+    assert isinstance(e.value, OdtrialError)
+    assert "\n" not in str(e.value) and str(p) in str(e.value)
+
+
+def test_header_errors(tmp_path: Path) -> None:
+    rows = ["generic,class,ddd,ddd_unit,ddd_source", "a,other,5,mg,WHO"]
+    p = _write(tmp_path, "h.csv", rows, {"version": "1", "date": "2026-01-01"})
+    with pytest.raises(ConfigError, match=r"h\.json: key 'sources' is missing"):
+        load_medication_dictionary(p)
+    p = _write(
+        tmp_path, "h.csv", rows, {"version": "1", "date": "2026-01-01", "sources": {"BNF": "x"}}
+    )
+    with pytest.raises(
+        ConfigError, match=r"line 2, column 'ddd_source': source 'WHO' is not cited"
+    ):
+        load_medication_dictionary(p)
+    p.with_suffix(".json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"h\.json: not readable JSON"):
+        load_medication_dictionary(p)
+    with pytest.raises(ConfigError, match=r"missing\.csv: cannot be read"):
+        load_medication_dictionary(tmp_path / "missing.csv")
+
+
+def test_shipped_file_is_package_data() -> None:
+    # found through importlib.resources, next to the loader, with its header
+    p = shipped_path()
+    assert p.is_file() and p.with_suffix(".json").is_file()
+    assert p.parent.name == "dictionaries" and p.parent.parent.name == "data"
+    # the wheel's package-data globs carry both files
+    root = Path(__file__).resolve().parents[2]
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    line = next(x for x in pyproject.splitlines() if x.startswith("odtrial = ["))
+    assert '"**/*.csv"' in line and '"**/*.json"' in line
+
+
+def test_loads_in_a_fresh_interpreter() -> None:
+    # importlib.resources, not a path relative to the working directory
+    code = (
+        "import os; os.chdir('/');"
+        "from odtrial.data.medication_dictionary import load_medication_dictionary as f;"
+        "print(len(f()))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(out.stdout) == len(DRUGS)

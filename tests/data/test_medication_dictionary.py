@@ -327,3 +327,13 @@ def test_loads_in_a_fresh_interpreter() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) == len(DRUGS)
+
+
+def test_ingest_maps_brands_to_generics() -> None:
+    from odtrial.data.canonical import Field
+    from odtrial.data.mapping import _canonical_lookup
+
+    lookup = _canonical_lookup(Field("drug", "code", vocab="drug"))
+    assert lookup("Zyprexa") == "olanzapine"
+    assert lookup(" Quetiapine ") == "quetiapine"
+    assert lookup("lurasidone") is None  # kept lower-cased by map_codes, flagged unknown_drug

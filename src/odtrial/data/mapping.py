@@ -528,10 +528,12 @@ def _mixed_dates(col: pd.Series, text: pd.Series, fmt: str) -> pd.Series:
 def _canonical_lookup(f: Field) -> Callable[[str], Any]:
     """text -> canonical value of ``f``'s vocabulary, or None."""
     assert f.vocab is not None
-    vocab = vocabulary(f.vocab)
     if f.vocab == "drug":
-        names = {str(v).lower() for v in vocab}
-        return lambda t: t.lower() if t.lower() in names else None
+        # generic or brand name -> the medication dictionary's generic name
+        from odtrial.data.drugs import DICTIONARY
+
+        return DICTIONARY.canonical_name
+    vocab = vocabulary(f.vocab)
     by_text: dict[str, Any] = {}
     for v in vocab:
         by_text[str(v).casefold()] = v

@@ -130,6 +130,8 @@ def test_cli_randomise_and_verify(tmp_path: Path, capsys):
         "8",
         "--out",
         str(tmp_path / "out"),
+        "--arms",
+        "POD,TAU",
     ]
     code, out, err = _cli(args, capsys)
     assert code == 0, err
@@ -143,6 +145,24 @@ def test_cli_randomise_and_verify(tmp_path: Path, capsys):
     )
     code, _, err = _cli(["verify-allocation", str(tmp_path / "out")], capsys)
     assert code == 2 and err.count("\n") == 1 and "allocation.csv does not match" in err
+
+
+def _randomise_args(csv: Path, out: Path) -> list[str]:
+    return ["randomise", str(csv), "--id", "id", "--strata", "catchment",
+            "--balance", "list_size,imd_score", "--seed", "3", "--out", str(out)]  # fmt: skip
+
+
+def test_cli_arms_are_the_trials_own_codes(tmp_path: Path, capsys):
+    """No default arms: the record's arms are whatever codes the trial gives."""
+    csv = tmp_path / "clusters.csv"
+    clusters().to_csv(csv, index=False)
+    code, _, err = _cli(_randomise_args(csv, tmp_path / "none"), capsys)
+    assert code == 2 and "--arms" in err and not (tmp_path / "none").exists()
+    code, _, err = _cli([*_randomise_args(csv, tmp_path / "o"), "--arms", "INT,CTL"], capsys)
+    assert code == 0, err
+    alloc = pd.read_csv(tmp_path / "o" / ALLOCATION_FILE, dtype=str)
+    assert sorted(set(alloc["arm"])) == ["CTL", "INT"]
+    assert verify_allocation(tmp_path / "o").arms == ("INT", "CTL")
 
 
 BAD_CSV = [
@@ -179,6 +199,8 @@ def test_cli_bad_input_exit_2_one_line(tmp_path: Path, capsys, message, edit, ex
         "1",
         "--out",
         str(tmp_path / "o"),
+        "--arms",
+        "POD,TAU",
         *extra,
     ]
     code, _, err = _cli(args, capsys)
@@ -209,6 +231,8 @@ def test_cli_subprocess_exit_code(tmp_path: Path):
             "1",
             "--out",
             str(tmp_path / "o"),
+            "--arms",
+            "POD,TAU",
         ],
         capture_output=True,
         text=True,

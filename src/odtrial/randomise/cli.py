@@ -36,6 +36,16 @@ def register(app: typer.Typer) -> None:
         ],
         seed: Annotated[int, typer.Option("--seed", help="Non-negative integer seed.")],
         out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+        # required, not defaulted: the record's arms must equal the trial definition's
+        # trial.arms (ingest checks), so only the trial can say what they are
+        arms: Annotated[
+            str,
+            typer.Option(
+                "--arms",
+                help="The two arm codes, intervention first, as in the trial definition's "
+                "trial.arms (e.g. INT,CTL).",
+            ),
+        ],
         weights: Annotated[
             str | None, typer.Option("--weights", help="Comma-separated weight per balance column.")
         ] = None,
@@ -44,7 +54,6 @@ def register(app: typer.Typer) -> None:
             float,
             typer.Option("--cutoff", help="Fraction of best-balanced allocations to choose among."),
         ] = 0.1,
-        arms: Annotated[str, typer.Option("--arms", help="The two arm labels.")] = "POD,TAU",
         equal_arms: Annotated[
             bool,
             typer.Option("--equal-arms", help="Also require arm totals to differ by at most one."),

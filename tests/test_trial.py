@@ -157,3 +157,100 @@ def test_load_trial_reports_bad_toml(tmp_path):
         load_trial(p)
     with pytest.raises(ConfigError, match="cannot read"):
         load_trial(tmp_path / "absent.toml")
+
+
+def test_arms_with_labels_and_the_allocation_design():
+    raw = copy.deepcopy(BASE)
+    raw["trial"]["arms"] = [{"code": "POD", "label": "Open Dialogue"}, {"code": "TAU"}]
+    raw["randomisation"] = {
+        "strata": {"column": "catchment", "label": "Areas"},
+        "balance": [
+            {"column": "imd_score", "label": "IMD", "decimals": 2},
+            {"column": "list_size"},
+        ],
+    }
+    raw["baseline"] = {
+        "variables": [
+            {"column": "baseline_work_study", "label": "Working"},
+            {"column": "age_at_consent", "kind": "continuous", "decimals": 0},
+        ]
+    }
+    t = parse_trial(raw)
+    assert t.arms == ("POD", "TAU")
+    assert t.arm_label("POD") == "Open Dialogue" and t.arm_label("TAU") == "TAU"
+    assert (t.strata.column, t.strata.label) == ("catchment", "Areas")
+    assert [(b.column, b.label, b.decimals) for b in t.balance] == [
+        ("imd_score", "IMD", 2),
+        ("list_size", "list_size", 1),
+    ]
+    assert [(v.column, v.label, v.kind) for v in t.baseline] == [
+        ("baseline_work_study", "Working", "binary"),
+        ("age_at_consent", "age_at_consent", "continuous"),
+    ]
+
+
+def test_the_plain_shape_has_no_labels_or_design():
+    """A definition of the earlier shape still loads: codes are their own labels."""
+    t = parse_trial(BASE)
+    assert t.arm_labels == {"POD": "POD", "TAU": "TAU"}
+    assert t.strata is None and t.balance == () and t.baseline == ()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (("trial", "arms"), [{"code": "POD"}, "TAU"], r"'trial\.arms' must list two arm codes"),
+        (
+            ("trial", "arms"),
+            [{"code": "A"}, {"code": "A"}],
+            r"'trial\.arms' must list two distinct",
+        ),
+        (
+            ("trial", "arms"),
+            [{"code": "A", "label": "X"}, {"code": "B", "label": "X"}],
+            r"different labels",
+        ),
+        (("trial", "arms"), [{"code": "A", "colour": "red"}, {"code": "B"}], r"arms\[0\]\.colour"),
+        (("randomisation", "strata"), {"column": "imd_score"}, r"strata\.column' must be one of"),
+        (("randomisation", "strata"), {"column": "trust", "decimals": 1}, r"strata\.decimals"),
+        (("randomisation", "balance"), [{"column": "catchment"}], r"balance\[0\]\.column"),
+        (
+            ("randomisation", "balance"),
+            [{"column": "list_size"}, {"column": "list_size"}],
+            r"'randomisation\.balance' names a column twice",
+        ),
+        (
+            ("randomisation", "balance"),
+            [{"column": "list_size", "decimals": 9}],
+            r"balance\[0\]\.decimals' must be between",
+        ),
+        (
+            ("baseline", "variables"),
+            [{"column": "work_study"}],
+            r"variables\[0\]\.column' is not a frozen participants field",
+        ),
+        (
+            ("baseline", "variables"),
+            [{"column": "sex", "kind": "ordinal"}],
+            r"variables\[0\]\.kind' must be one of binary, continuous",
+        ),
+    ],
+)
+def test_labels_and_design_errors_name_the_key(key, value, message):
+    raw = copy.deepcopy(BASE)
+    raw.setdefault(key[0], {})[key[1]] = value
+    with pytest.raises(ConfigError, match=message):
+        parse_trial(raw)
+
+
+def test_shipped_definition_declares_labels_and_design():
+    from pathlib import Path
+
+    t = load_trial(Path(__file__).resolve().parents[1] / "data" / "synthetic" / "trial.toml")
+    assert [t.arm_label(a) for a in t.arms] == [
+        "Peer-supported Open Dialogue",
+        "Treatment as usual",
+    ]
+    assert t.strata is not None and t.strata.column == "catchment"
+    assert [b.column for b in t.balance] == ["list_size", "imd_score"]
+    assert [v.column for v in t.baseline] == ["baseline_work_study"]

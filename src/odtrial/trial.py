@@ -13,13 +13,20 @@ Layout (see ``data/synthetic/trial.toml`` for a full example)::
     name = "..."
     registration = "ISRCTN..."
     synthetic = true
-    arms = ["POD", "TAU"]
+    arms = ["POD", "TAU"]      # codes, intervention first; or tables with labels:
+    # arms = [{ code = "POD", label = "Peer-supported Open Dialogue" },
+    #         { code = "TAU", label = "Treatment as usual" }]
     follow_up_months = 24
     data_cutoff = 2025-06-30
 
     [pseudonymisation]
     key_env = "ODTRIAL_PSEUDONYM_KEY"
     test_key = "..."           # only allowed when trial.synthetic = true
+
+    [[baseline.variables]]     # optional: participant fields the baseline table adds
+    column = "baseline_work_study"
+    label = "In work or study at baseline"
+    kind = "binary"            # binary (Yes/No, n (%)) | continuous (mean (SD); decimals)
 
     [[trusts]]
     id = "NELFT"
@@ -42,6 +49,13 @@ Layout (see ``data/synthetic/trial.toml`` for a full example)::
     [randomisation]
     record = "randomisation"   # optional: folder written by `odtrial randomise`,
                                # relative to this file; verified at ingest
+    # optional: the cluster field the allocation was stratified by and the numeric
+    # cluster fields it balanced, with the labels the report shows (decimals: of
+    # the mean and SD). The record's logged parameters, when there is one, must
+    # name the same columns.
+    strata = { column = "catchment", label = "Catchment areas (strata)" }
+    balance = [{ column = "list_size", label = "Practice list size per cluster", decimals = 0 },
+               { column = "imd_score", label = "IMD score", decimals = 1 }]
 
     [extracts.NELFT.participants]
     pattern = "participants_*.csv"
@@ -68,7 +82,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from odtrial._toml import TomlReader
-from odtrial.data.canonical import MAPPED, SITE_TABLES
+from odtrial.data.canonical import FROZEN, MAPPED, SITE_TABLES
 from odtrial.errors import ConfigError
 
 FORMATS: Final = ("csv", "excel", "sav", "dta", "xpt", "sas7bdat")
@@ -120,6 +134,32 @@ class ExtractSpec:
 
 
 @dataclass(frozen=True)
+class ClusterVariable:
+    """A cluster field named in the randomisation design, with its display label."""
+
+    column: str
+    label: str
+    decimals: int = 1
+
+
+@dataclass(frozen=True)
+class BaselineVariable:
+    """A participant field tabulated by arm in the baseline table."""
+
+    column: str
+    label: str
+    kind: str = "binary"  # binary (Yes/No n (%)) | continuous (mean (SD))
+    decimals: int = 1
+
+
+BASELINE_KINDS: Final = ("binary", "continuous")
+
+#: Cluster fields that can stratify the allocation (categorical) or be balanced (numeric).
+STRATA_FIELDS: Final = ("trust", "catchment")
+BALANCE_FIELDS: Final = ("n_practices", "list_size", "imd_score")
+
+
+@dataclass(frozen=True)
 class Pseudonymisation:
     key_env: str = "ODTRIAL_PSEUDONYM_KEY"
     test_key: str | None = None
@@ -141,6 +181,14 @@ class Trial:
     config_sha256: str
     path: Path | None = None
     randomisation_record: str | None = None  # as written in the config
+    arm_labels: Mapping[str, str] = field(default_factory=dict)  # code -> label (all arms)
+    strata: ClusterVariable | None = None  # the allocation's stratum, if declared
+    balance: tuple[ClusterVariable, ...] = ()  # the allocation's balance variables
+    baseline: tuple[BaselineVariable, ...] = ()  # extra rows of the baseline table
+
+    def arm_label(self, code: str) -> str:
+        """The display label of an arm code (the code itself when none is declared)."""
+        return self.arm_labels.get(code, code)
 
     @property
     def randomisation_dir(self) -> Path | None:
@@ -204,12 +252,11 @@ def parse_trial(raw: Mapping[str, Any], *, source: str = "<config>") -> Trial:
             "catchments",
             "clusters",
             "extracts",
+            "baseline",
         }
     )
     t = top.sub("trial")
-    arms = tuple(t.get("arms", list))
-    if len(arms) != 2 or len(set(arms)) != 2 or not all(isinstance(a, str) for a in arms):
-        raise t.fail("arms", "must list two distinct arm names, intervention first")
+    arms, arm_labels = _parse_arms(t)
     synthetic = t.get("synthetic", bool, False)
     cutoff = t.get("data_cutoff", date)
     follow_up = t.get("follow_up_months", int)
@@ -225,10 +272,22 @@ def parse_trial(raw: Mapping[str, Any], *, source: str = "<config>") -> Trial:
         raise ps.fail("test_key", "is only allowed for a synthetic trial (trial.synthetic = true)")
 
     rnd = top.sub("randomisation", default={})
-    rnd.unknown_keys({"record"})
+    rnd.unknown_keys({"record", "strata", "balance"})
     record = rnd.get("record", str, None)
     if record is not None and not record.strip():
         raise rnd.fail("record", "must name a folder")
+    strata = None
+    if "strata" in rnd.data:
+        strata = _cluster_variable(rnd.sub("strata"), STRATA_FIELDS, decimals=False)
+    balance = (
+        tuple(_cluster_variable(r, BALANCE_FIELDS) for r in rnd.items("balance"))
+        if "balance" in rnd.data
+        else ()
+    )
+    if len({b.column for b in balance}) != len(balance):
+        raise rnd.fail("balance", "names a column twice")
+
+    baseline = _parse_baseline(top.sub("baseline", default={}))
 
     trusts = []
     for r in top.items("trusts"):
@@ -311,7 +370,77 @@ def parse_trial(raw: Mapping[str, Any], *, source: str = "<config>") -> Trial:
         pseudonymisation=pseudo,
         config_sha256="",
         randomisation_record=record,
+        arm_labels=arm_labels,
+        strata=strata,
+        balance=balance,
+        baseline=baseline,
     )
+
+
+def _parse_baseline(b: TomlReader) -> tuple[BaselineVariable, ...]:
+    """``[baseline] variables``: participant fields for the baseline table."""
+    b.unknown_keys({"variables"})
+    if "variables" not in b.data:
+        return ()
+    fields = set(FROZEN["participants"])  # what the analysis dataset carries per person
+    out = []
+    for r in b.items("variables"):
+        r.unknown_keys({"column", "label", "kind", "decimals"})
+        column = r.get("column", str)
+        if column not in fields:
+            raise r.fail(
+                "column",
+                f"is not a frozen participants field (known: {', '.join(sorted(fields))})",
+            )
+        kind = r.get("kind", str, "binary")
+        if kind not in BASELINE_KINDS:
+            raise r.fail("kind", f"must be one of {', '.join(BASELINE_KINDS)}, got {kind!r}")
+        nd = r.get("decimals", int, 1)
+        if not 0 <= nd <= 6:
+            raise r.fail("decimals", "must be between 0 and 6")
+        out.append(BaselineVariable(column, r.get("label", str, column), kind, nd))
+    if len({v.column for v in out}) != len(out):
+        raise b.fail("variables", "names a column twice")
+    return tuple(out)
+
+
+def _parse_arms(t: TomlReader) -> tuple[tuple[str, str], dict[str, str]]:
+    """``trial.arms``: two codes, or two ``{code, label}`` tables (intervention first)."""
+    raw = t.get("arms", list)
+    if len(raw) == 2 and all(isinstance(a, dict) for a in raw):
+        codes, labels = [], {}
+        for r in t.items("arms"):
+            r.unknown_keys({"code", "label"})
+            code = r.get("code", str)
+            label = r.get("label", str, code)
+            if not code.strip() or not label.strip():
+                raise r.fail("label" if code.strip() else "code", "must not be empty")
+            codes.append(code)
+            labels[code] = label
+    elif all(isinstance(a, str) for a in raw):
+        codes, labels = list(raw), {a: a for a in raw}
+    else:
+        raise t.fail("arms", "must list two arm codes, or two {code, label} tables")
+    if len(codes) != 2 or len(set(codes)) != 2:
+        raise t.fail("arms", "must list two distinct arm names, intervention first")
+    if len(set(labels.values())) != 2:
+        raise t.fail("arms", "must give the two arms different labels")
+    return (codes[0], codes[1]), labels
+
+
+def _cluster_variable(
+    r: TomlReader, allowed: tuple[str, ...], *, decimals: bool = True
+) -> ClusterVariable:
+    r.unknown_keys({"column", "label", "decimals"} if decimals else {"column", "label"})
+    column = r.get("column", str)
+    if column not in allowed:
+        raise r.fail(
+            "column", f"must be one of the cluster fields {', '.join(allowed)}, got {column!r}"
+        )
+    nd = r.get("decimals", int, 1)
+    if not 0 <= nd <= 6:
+        raise r.fail("decimals", "must be between 0 and 6")
+    return ClusterVariable(column, r.get("label", str, column), nd)
 
 
 _EXTRACT_KEYS = {

@@ -146,11 +146,15 @@ def test_arm_view_is_keyed_and_stable() -> None:
 def test_scrub_replaces_codes_and_labels_without_revealing_mapping() -> None:
     from odtrial.analysis.blinding import arm_view, check_blind, scrub
 
-    view = arm_view(("POD", "TAU"), "open")
+    labels = {"POD": "Peer-supported Open Dialogue", "TAU": "Treatment as usual"}
+    view = arm_view(("POD", "TAU"), "open", labels=labels)
     text = {"t": ["Peer-supported Open Dialogue versus treatment as usual", "POD trial", "PODCAST"]}
     assert scrub(text, view.hidden_terms) == {
         "t": ["the intervention versus the control", "intervention trial", "PODCAST"]
     }
+    # without labels (no trial definition) only the codes are hidden
+    bare = arm_view(("POD", "TAU"), "open")
+    assert set(bare.hidden_terms) == {"POD", "TAU"}
     with pytest.raises(OdtrialError, match="would reveal arm 'TAU'"):
         check_blind("arm TAU", view.hidden_terms, "x.csv")
 

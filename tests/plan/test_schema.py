@@ -505,3 +505,35 @@ def test_every_allowed_model_option_reaches_the_fit(monkeypatch, kind) -> None:
     o = Outcome("y", "y", "primary", otype, "y", "itt", None, 24, "woods2003", spec)
     fit_model(outcome_data(ds, o), otype, spec)
     assert {k: seen[k] for k in expected} == expected
+
+
+# -- [missing_data] variables ----------------------------------------------------------
+
+MD = ("missing_data", "variables")
+
+
+def test_missing_data_variables_are_loaded_apart_from_the_text(raw, plan_with) -> None:
+    plan = parse_plan(raw, source="sap.toml")
+    assert plan.missing_data == (("work_study_12m", "12 months"), ("work_study_24m", "24 months"))
+    assert dict(plan.sections["missing_data"]) == {"approach": raw["missing_data"]["approach"]}
+    assert parse_plan(plan_with(raw, MD, plan_with.DELETE)).missing_data == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("work_study_24m", "sap.toml: key 'missing_data.variables' must be an array of tables"),
+        ([{"column": "x"}], "sap.toml: key 'missing_data.variables[0].time_point' is missing"),
+        (
+            [{"column": "x", "time_point": "1", "when": "2"}],
+            "sap.toml: key 'missing_data.variables[0].when' is not a known key",
+        ),
+        (
+            [{"column": "x", "time_point": "1"}, {"column": "x", "time_point": "2"}],
+            "sap.toml: key 'missing_data.variables[1].column' repeats 'x'",
+        ),
+    ],
+)
+def test_missing_data_variables_are_validated(raw, plan_with, value, message) -> None:
+    msgs = errors_of(plan_with(raw, MD, value))
+    assert len(msgs) == 1 and msgs[0].startswith(message)

@@ -48,6 +48,7 @@ from odtrial.analysis.blinding import (
     check_blind,
     resolve_report_type,
     scrub,
+    trial_definition,
 )
 from odtrial.analysis.outcomes import (
     CLUSTER,
@@ -62,11 +63,12 @@ from odtrial.analysis.outcomes import (
     summary_by_arm,
 )
 from odtrial.analysis.results_io import csv_text, dumps, normalise, software_versions
-from odtrial.analysis.sensitivity import RecordRef, run_sensitivity
+from odtrial.analysis.sensitivity import AllocationDesign, RecordRef, run_sensitivity
 from odtrial.data.freeze import MANIFEST, Freeze, read_freeze
 from odtrial.errors import ModelError, OdtrialError, PlanError
 from odtrial.plan import Plan, check_lock, load_plan
 from odtrial.plan.model import Outcome
+from odtrial.trial import ClusterVariable, Trial
 
 SCHEMA: Final = "odtrial.results/1"
 DEFAULT_SEED: Final = 20250630
@@ -79,7 +81,6 @@ TABLES: Final = (
     "missing_data",
     "diagnostics",
 )
-MISSING_DATA_VARIABLES: Final = (("work_study_12m", "12 months"), ("work_study_24m", "24 months"))
 
 
 def analyse(
@@ -179,11 +180,18 @@ def compute_analysis(
     arms = tuple(str(a) for a in trial.get("arms", ()))
     if len(arms) != 2:
         raise PlanError(f"{fz.path}: the freeze manifest does not name the two trial arms")
+    definition = trial_definition(pl)
+    if definition is not None and definition.arms != arms:
+        raise PlanError(
+            f"{pl.trial_config}: trial.arms {list(definition.arms)} differ from the freeze's "
+            f"arms {list(arms)} (plan.trial_config names another trial)"
+        )
     view = arm_view(
         arms,
         rtype,
-        key=blinding_key(pl) if rtype == "blinded" else None,
+        key=blinding_key(pl, definition) if rtype == "blinded" else None,
         trial_name=str(trial.get("name", "")),
+        labels=None if definition is None else definition.arm_labels,
     )
 
     ordered = sorted(pl.outcomes.values(), key=lambda o: o.role != "primary")
@@ -198,6 +206,12 @@ def compute_analysis(
     outcome_rows = [_outcome(o, datasets[(o.window_months, o.cpz_method)], view) for o in ordered]
     flip = view.report_type == "blinded" and view.display[arms[0]] != view.codes[0]
     record = _record(fz)
+    strata, balance = allocation_variables(definition, record)
+    allocation = (
+        None
+        if strata is None
+        else AllocationDesign(strata.column, tuple(b.column for b in balance))
+    )
     sens_rows = []
     for sens in pl.sensitivity:
         so = pl.outcomes[sens.outcome]
@@ -211,6 +225,7 @@ def compute_analysis(
                 flip=flip,
                 seed=seed,
                 record=record,
+                allocation=allocation,
             )
         )
     if not view.comparative:
@@ -264,12 +279,16 @@ def compute_analysis(
         },
         "flow": _flow(pdata, clusters, primary, view, arms),
         "baseline": {
-            "cluster_level": baseline.cluster_table(clusters, pdata, view.codes),
-            "individual_level": baseline.individual_table(pdata, view.codes),
+            "cluster_level": baseline.cluster_table(
+                clusters, pdata, view.codes, strata=strata, balance=balance
+            ),
+            "individual_level": baseline.individual_table(
+                pdata, view.codes, variables=() if definition is None else definition.baseline
+            ),
         },
         "outcomes": outcome_rows,
         "sensitivity": sens_rows,
-        "missing_data": _missing(pdata, view.codes),
+        "missing_data": _missing(pdata, view.codes, missing_data_variables(pl, pdata.columns)),
         "tables": {name: f"tables/{name}.csv" for name in TABLES},
         "figures": [],  # listed once the report draws them (results_io.record_figures)
     }
@@ -314,6 +333,41 @@ def _record(fz: Freeze) -> RecordRef | None:
     if not rnd:
         return None
     return RecordRef(fz.path / str(rnd["folder"]), str(rnd["log_head"]))
+
+
+def allocation_variables(
+    definition: Trial | None, record: RecordRef | None
+) -> tuple[ClusterVariable | None, tuple[ClusterVariable, ...]]:
+    """The allocation's stratum and balance variables, labelled for the report.
+
+    The columns are the randomisation record's logged parameters when the freeze
+    has a record (the trial definition, if it declares them, must agree), else
+    the trial definition's ``[randomisation] strata``/``balance``; labels come
+    from the trial definition (a column without one is shown by its name).
+    """
+    strata = None if definition is None else definition.strata
+    balance = () if definition is None else definition.balance
+    if record is None:
+        return strata, balance
+    from odtrial.randomise.log import verify_allocation
+
+    params = verify_allocation(record.folder, expect_head=record.log_head).parameters
+    logged_strata, logged_balance = str(params["strata"]), [str(b) for b in params["balance"]]
+    where = f"{definition.path}: randomisation" if definition is not None else ""
+    if strata is not None and strata.column != logged_strata:
+        raise PlanError(
+            f"{where}.strata names {strata.column!r} but the randomisation record "
+            f"stratified by {logged_strata!r}"
+        )
+    if balance and [b.column for b in balance] != logged_balance:
+        raise PlanError(
+            f"{where}.balance names {[b.column for b in balance]} but the randomisation "
+            f"record balanced {logged_balance}"
+        )
+    return (
+        strata or ClusterVariable(logged_strata, logged_strata),
+        balance or tuple(ClusterVariable(b, b) for b in logged_balance),
+    )
 
 
 def _clusters(table: pd.DataFrame, view: ArmView) -> pd.DataFrame:
@@ -474,11 +528,31 @@ def _flow(
     return {"clusters_randomised": flow.clusters_randomised, "outcome": primary.label, "arms": rows}
 
 
-def _missing(ds: pd.DataFrame, codes: Sequence[str]) -> list[dict[str, Any]]:
+def missing_data_variables(pl: Plan, columns: pd.Index) -> tuple[tuple[str, str], ...]:
+    """The (column, time point) pairs whose missingness the report tabulates.
+
+    The plan's ``[missing_data] variables``; without them, the primary outcome's
+    response at its window. A named column the dataset lacks is a PlanError.
+    """
+    from odtrial.analysis.outcomes import response_columns
+
+    if not pl.missing_data:
+        primary = pl.primary
+        return ((response_columns(primary, columns)[0], f"{primary.window_months} months"),)
+    for i, (col, _) in enumerate(pl.missing_data):
+        if col not in columns:
+            raise PlanError(
+                f"{pl.path or 'plan'}: missing_data.variables[{i}].column {col!r} "
+                "is not a column of the analysis dataset"
+            )
+    return pl.missing_data
+
+
+def _missing(
+    ds: pd.DataFrame, codes: Sequence[str], variables: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
     rows = []
-    for var, when in MISSING_DATA_VARIABLES:
-        if var not in ds.columns:
-            continue
+    for var, when in variables:
         for c in codes:
             sub = ds if c == "all" else ds[ds["arm"] == c]
             n, miss = len(sub), int(sub[var].isna().sum())

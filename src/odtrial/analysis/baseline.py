@@ -4,6 +4,10 @@ CONSORT for cluster trials asks for both levels. Cells are display strings
 (NIHR style: ``n (%)``, ``mean (SD)``, thousands separated); each row is
 ``{"characteristic": ..., "<arm>": ...}``. Percentages use the non-missing
 count as denominator; a "missing" row appears whenever data are missing.
+
+The trial-specific rows come from the trial definition: the cluster table's
+stratum and balance variables (``[randomisation] strata``/``balance``) and the
+individual table's extra participant fields (``[baseline] variables``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+
+from odtrial.trial import BaselineVariable, ClusterVariable
 
 #: NHS ethnic category codes grouped as the ONS 2001 census groups.
 ETHNIC_GROUPS: Final = {
@@ -89,20 +95,41 @@ def _categorical(
     return rows
 
 
+def _nunique(col: str) -> Callable[[pd.DataFrame], str]:
+    return lambda d: f"{d[col].nunique():,}"
+
+
+def _mean_sd_of(col: str, nd: int) -> Callable[[pd.DataFrame], str]:
+    return lambda d: _mean_sd(d[col], nd)
+
+
 def cluster_table(
-    clusters: pd.DataFrame, dataset: pd.DataFrame, arms: Sequence[str]
+    clusters: pd.DataFrame,
+    dataset: pd.DataFrame,
+    arms: Sequence[str],
+    *,
+    strata: ClusterVariable | None = None,
+    balance: Sequence[ClusterVariable] = (),
 ) -> list[dict[str, Any]]:
-    """Cluster-level characteristics. ``clusters`` and ``dataset`` carry displayed arm codes."""
+    """Cluster-level characteristics. ``clusters`` and ``dataset`` carry displayed arm codes.
+
+    ``strata`` adds the number of strata represented, and each ``balance``
+    variable its mean (SD), labelled as the trial definition labels them.
+    """
     recruited = dataset.groupby("cluster_id").size()
     cl = clusters.assign(recruited=clusters["cluster_id"].map(recruited).fillna(0).astype(int))
     groups = [(a, cl if a == "all" else cl[cl["arm"] == a]) for a in arms]
     specs: list[tuple[str, Callable[[pd.DataFrame], str]]] = [
-        ("Clusters, n", lambda d: f"{len(d):,}"),
-        ("Catchment areas (strata) represented, n", lambda d: f"{d['catchment'].nunique():,}"),
+        ("Clusters, n", lambda d: f"{len(d):,}")
+    ]
+    if strata is not None:
+        specs.append((f"{strata.label} represented, n", _nunique(strata.column)))
+    specs += [
         ("GP practices, n", lambda d: f"{int(d['n_practices'].sum()):,}"),
         ("GP practices per cluster, mean (SD)", lambda d: _mean_sd(d["n_practices"])),
-        ("Practice list size per cluster, mean (SD)", lambda d: _mean_sd(d["list_size"], 0)),
-        ("IMD score, mean (SD)", lambda d: _mean_sd(d["imd_score"])),
+    ]
+    specs += [(f"{b.label}, mean (SD)", _mean_sd_of(b.column, b.decimals)) for b in balance]
+    specs += [
         ("Participants recruited per cluster, mean (SD)", lambda d: _mean_sd(d["recruited"])),
         (
             "Participants recruited per cluster, median (range)",
@@ -112,8 +139,15 @@ def cluster_table(
     return _rows(groups, specs)
 
 
-def individual_table(dataset: pd.DataFrame, arms: Sequence[str]) -> list[dict[str, Any]]:
-    """Individual-level characteristics of everyone recruited (``dataset`` has displayed arm codes)."""
+def individual_table(
+    dataset: pd.DataFrame, arms: Sequence[str], *, variables: Sequence[BaselineVariable] = ()
+) -> list[dict[str, Any]]:
+    """Individual-level characteristics of everyone recruited (``dataset`` has displayed arm codes).
+
+    Age, sex, ethnic group and primary diagnosis, then each of ``variables``
+    (the trial definition's ``[baseline] variables``): a binary one as Yes/No
+    n (%), a continuous one as mean (SD).
+    """
     groups = [(a, dataset if a == "all" else dataset[dataset["arm"] == a]) for a in arms]
     rows = _rows(
         groups,
@@ -152,17 +186,20 @@ def individual_table(dataset: pd.DataFrame, arms: Sequence[str]) -> list[dict[st
         ),
         [d.capitalize() for d in order],
     )
-    rows += _categorical(
-        groups,
-        "In work or study at baseline, n (%)",
-        lambda d: (
-            d["baseline_work_study"]
-            .astype("object")
-            .map(lambda b: np.nan if pd.isna(b) else ("Yes" if bool(b) else "No"))
-        ),
-        ["Yes", "No"],
-    )
+    for v in variables:
+        if v.kind == "binary":
+            rows += _categorical(groups, f"{v.label}, n (%)", _yes_no(v.column), ["Yes", "No"])
+        else:
+            rows += _rows(groups, [(f"{v.label}, mean (SD)", _mean_sd_of(v.column, v.decimals))])
     return rows
+
+
+def _yes_no(col: str) -> Callable[[pd.DataFrame], pd.Series]:
+    return lambda d: (
+        d[col]
+        .astype("object")
+        .map(lambda b: np.nan if pd.isna(b) else ("Yes" if bool(b) else "No"))
+    )
 
 
 __all__ = ["ETHNIC_GROUPS", "cluster_table", "individual_table"]

@@ -12,6 +12,9 @@
 The key is ``ODTRIAL_BLINDING_KEY`` if set, else the trial's pseudonymisation
 key (its environment variable, or a synthetic trial's documented test key).
 
+The arms' display labels come from the trial definition the plan names
+(``trial.arms`` in its ``trial_config``); without one an arm is shown by its code.
+
 In every report the model's treatment column ``treat`` is the indicator of the
 *first displayed* arm, so every effect reads "first arm versus second" and a
 direct fit on the written ``analysis_dataset.csv`` gives the same numbers.
@@ -25,18 +28,16 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from odtrial.errors import OdtrialError, PlanError
 from odtrial.plan.model import Plan
 
+if TYPE_CHECKING:
+    from odtrial.trial import Trial
+
 REPORT_TYPES: Final = ("blinded", "unblinded", "open")
 KEY_ENV: Final = "ODTRIAL_BLINDING_KEY"
-#: Display labels of known arm codes; any other code is shown as itself.
-ARM_LABELS: Final[Mapping[str, str]] = {
-    "POD": "Peer-supported Open Dialogue",
-    "TAU": "Treatment as usual",
-}
 POOLED: Final = "all"
 
 
@@ -82,7 +83,20 @@ def resolve_report_type(plan: Plan, *, unblind: bool, report_type: str | None) -
     return report_type
 
 
-def blinding_key(plan: Plan) -> bytes:
+def trial_definition(plan: Plan) -> Trial | None:
+    """The trial definition the plan names (``plan.trial_config``), or None.
+
+    None when the plan names none or the file is absent (a plan moved away from
+    its trial): the report then shows arm codes and the freeze's own record.
+    """
+    if plan.trial_config is None or not Path(plan.trial_config).is_file():
+        return None
+    from odtrial.trial import load_trial
+
+    return load_trial(plan.trial_config)
+
+
+def blinding_key(plan: Plan, trial: Trial | None = None) -> bytes:
     """The key of the A/B hash.
 
     ``ODTRIAL_BLINDING_KEY``, held apart from the pseudonymisation key. Only a
@@ -93,10 +107,9 @@ def blinding_key(plan: Plan) -> bytes:
     env = os.environ.get(KEY_ENV, "").strip()
     if env:
         return env.encode("utf-8")
-    if plan.trial_config is not None and Path(plan.trial_config).is_file():
-        from odtrial.trial import load_trial
-
-        trial = load_trial(plan.trial_config)
+    if trial is None:
+        trial = trial_definition(plan)
+    if trial is not None:
         if trial.synthetic and trial.pseudonymisation.test_key:
             return trial.pseudonymisation.test_key.encode("utf-8")
     raise PlanError(
@@ -112,12 +125,21 @@ def first_is_a(arms: Sequence[str], *, key: bytes, trial_name: str) -> bool:
 
 
 def arm_view(
-    arms: Sequence[str], report_type: str, *, key: bytes | None = None, trial_name: str = ""
+    arms: Sequence[str],
+    report_type: str,
+    *,
+    key: bytes | None = None,
+    trial_name: str = "",
+    labels: Mapping[str, str] | None = None,
 ) -> ArmView:
-    """Build the :class:`ArmView` of a report (``key`` needed for ``blinded``)."""
+    """Build the :class:`ArmView` of a report (``key`` needed for ``blinded``).
+
+    ``labels`` maps an arm code to its display label (the trial definition's
+    ``trial.arms``); an arm without one is shown by its code.
+    """
     arms = tuple(str(a) for a in arms)
-    labels = {a: ARM_LABELS.get(a, a) for a in arms}
-    # labels are nouns ("the intervention"), codes are used as adjectives ("POD trial")
+    labels = {a: (labels or {}).get(a, a) for a in arms}
+    # labels are nouns ("the intervention"), codes are used as adjectives ("the X trial")
     nouns, adjectives = ("the intervention", "the control"), ("intervention", "control")
     hidden = {a: adjectives[i] for i, a in enumerate(arms)}
     hidden.update({labels[a]: nouns[i] for i, a in enumerate(arms) if labels[a] != a})
@@ -176,7 +198,6 @@ def check_blind(text: str, terms: Mapping[str, str], where: str) -> None:
 
 
 __all__ = [
-    "ARM_LABELS",
     "KEY_ENV",
     "REPORT_TYPES",
     "ArmView",
@@ -186,4 +207,5 @@ __all__ = [
     "first_is_a",
     "resolve_report_type",
     "scrub",
+    "trial_definition",
 ]

@@ -18,9 +18,10 @@
     of that space). A freeze without a record (a trial allocated outside
     odtrial) falls back to a space regenerated with
     :func:`~odtrial.randomise.constrained` from the freeze's cluster table
-    (strata: catchment; balance: list size and IMD score; ``cutoff`` default
-    0.1; the analysis seed); the allocation used is added to that reference set
-    if absent, and the note says which space was used.
+    (strata and balance columns: the trial definition's ``[randomisation]``
+    ``strata`` and ``balance``; ``cutoff`` default 0.1; the analysis seed); the
+    allocation used is added to that reference set if absent, and the note says
+    which space was used.
 """
 
 from __future__ import annotations
@@ -45,7 +46,14 @@ from odtrial.errors import OdtrialError, PlanError
 from odtrial.plan.model import ModelSpec, Outcome, Sensitivity
 
 DEFAULT_CUTOFF = 0.1
-BALANCE = ("list_size", "imd_score")
+
+
+@dataclass(frozen=True)
+class AllocationDesign:
+    """The cluster columns an allocation was stratified by and balanced on."""
+
+    strata: str
+    balance: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -78,10 +86,12 @@ def run_sensitivity(
     flip: bool,
     seed: int,
     record: RecordRef | None = None,
+    allocation: AllocationDesign | None = None,
 ) -> dict[str, Any]:
     """Run one sensitivity analysis; ``arms`` are the real arms (intervention first) and
     ``flip`` says the displayed first arm is the control (signs of statistics flip);
-    ``record`` is the freeze's randomisation record, if it has one."""
+    ``record`` is the freeze's randomisation record, if it has one; ``allocation``
+    (from the trial definition) rebuilds the permutation space when there is none."""
     opts = dict(sens.options)
     base: dict[str, Any] = {
         "id": sens.id,
@@ -102,7 +112,9 @@ def run_sensitivity(
         if sens.method in ("unadjusted", "glmm", "lmm"):
             return base | _refit(sens, outcome, dataset, opts)
         if sens.method == "permutation":
-            return base | _permutation(outcome, dataset, clusters, arms, flip, seed, opts, record)
+            return base | _permutation(
+                outcome, dataset, clusters, arms, flip, seed, opts, record, allocation
+            )
     except OdtrialError as e:  # a failed sensitivity fit is reported, not fatal
         return base | {"note": f"not estimable: {e}"}
     raise PlanError(f"sensitivity {sens.id}: method {sens.method!r} is not supported")
@@ -180,6 +192,7 @@ def _permutation(
     seed: int,
     opts: dict[str, Any],
     record: RecordRef | None,
+    allocation: AllocationDesign | None,
 ) -> dict[str, Any]:
     from odtrial.randomise import permutation_test
 
@@ -191,7 +204,7 @@ def _permutation(
     if record is not None:
         space, size, how = _recorded_space(record, arms, real_arm)
     else:
-        space, size, how = _regenerated_space(clusters, arms, real_arm, seed, opts)
+        space, size, how = _regenerated_space(clusters, arms, real_arm, seed, opts, allocation)
     od = outcome_data(dataset, outcome)
     data = od.frame.assign(_arm=od.frame[CLUSTER].astype(str).map(real_arm))
     res = permutation_test(
@@ -257,11 +270,18 @@ def _regenerated_space(
     real_arm: dict[str, str],
     seed: int,
     opts: dict[str, Any],
+    allocation: AllocationDesign | None,
 ) -> tuple[pd.DataFrame, dict[str, Any], str]:
     from odtrial.randomise import constrained
 
+    if allocation is None or not allocation.balance:
+        raise PlanError(
+            "no randomisation record in the freeze, and the trial definition declares no "
+            "randomisation.strata and randomisation.balance to rebuild the space from"
+        )
+    strata, balance = allocation.strata, list(allocation.balance)
     cutoff = float(opts.get("cutoff", DEFAULT_CUTOFF))
-    absent = [c for c in ("cluster_id", "catchment", *BALANCE) if c not in clusters.columns]
+    absent = [c for c in ("cluster_id", strata, *balance) if c not in clusters.columns]
     if absent:
         raise PlanError(
             f"the freeze's cluster table has no column {absent[0]!r} to rebuild the space"
@@ -269,12 +289,12 @@ def _regenerated_space(
     table = pd.DataFrame(
         {
             "id": clusters["cluster_id"].astype(str),
-            "catchment": clusters["catchment"].astype(str),
-            **{b: clusters[b].astype(float) for b in BALANCE},
+            strata: clusters[strata].astype(str),
+            **{b: clusters[b].astype(float) for b in balance},
         }
     )
     alloc = constrained(
-        table, id="id", strata="catchment", balance=list(BALANCE), seed=int(seed),
+        table, id="id", strata=strata, balance=balance, seed=int(seed),
         cutoff=cutoff, arms=arms,
     )  # fmt: skip
     frame = alloc.constrained_frame()
@@ -292,8 +312,8 @@ def _regenerated_space(
         "n_constrained": alloc.n_constrained,
         "cutoff": cutoff,
         "observed_in_constrained_space": in_space,
-        "strata": "catchment",
-        "balance": list(BALANCE),
+        "strata": strata,
+        "balance": balance,
         "seed": int(seed),
     }
     drawn = "enumerated" if alloc.space.enumerated else f"a seeded sample of {alloc.space.size:,}"
@@ -306,4 +326,4 @@ def _regenerated_space(
     return space, size, how
 
 
-__all__ = ["run_sensitivity"]
+__all__ = ["AllocationDesign", "RecordRef", "run_sensitivity"]

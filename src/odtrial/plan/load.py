@@ -133,13 +133,19 @@ def parse_plan(
         outcomes=MappingProxyType(outcomes),
         sensitivity=sensitivity,
         sections=MappingProxyType(
-            {name: MappingProxyType(dict(raw[name])) for name in _FREE_TEXT_SECTIONS}
+            {
+                name: MappingProxyType({k: v for k, v in raw[name].items() if k != "variables"})
+                for name in _FREE_TEXT_SECTIONS
+            }
         ),
         trial_config=None
         if trial_config is None
         else ((path.parent if path else Path.cwd()) / trial_config).resolve(),
         sha256=sha256,
         path=path,
+        missing_data=tuple(
+            (v["column"], v["time_point"]) for v in raw["missing_data"].get("variables", [])
+        ),
     )
 
 

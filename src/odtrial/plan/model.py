@@ -111,6 +111,8 @@ class Plan:
     trial_config: Path | None
     sha256: str
     path: Path | None
+    # [missing_data] variables: (dataset column, time point) tabulated by arm; empty = default
+    missing_data: tuple[tuple[str, str], ...] = ()
 
     @property
     def sample_size(self) -> SampleSize:

@@ -507,7 +507,16 @@ PLAN: Final = Table(
         ),
         "sensitivity": ArrayOf(SENSITIVITY, required=False),
         "multiplicity": Table({"approach": Text()}),
-        "missing_data": Table({"approach": Text()}),
+        "missing_data": Table(
+            {
+                "approach": Text(),
+                # the analysis dataset's columns whose missingness is tabulated by arm
+                # (default: the primary outcome's response at its window)
+                "variables": ArrayOf(
+                    Table({"column": Text(), "time_point": Text()}), required=False
+                ),
+            }
+        ),
         "harms": Table({"approach": Text()}),
         "software": Table({"analysis": Text()}),
     }
@@ -580,6 +589,11 @@ def check_rules(raw: Mapping[str, Any], errs: Errors) -> None:
         m = o["model"]
         _family_rule(errs, f"{path}.model", m["kind"], m.get("family"), o["type"])
         _options_rule(errs, f"{path}.model", m["kind"], m)
+    columns: set[str] = set()
+    for i, v in enumerate(raw["missing_data"].get("variables", [])):
+        if v["column"] in columns:
+            errs.add(f"missing_data.variables[{i}].column", f"repeats {v['column']!r}")
+        columns.add(v["column"])
     ids: set[str] = set()
     for i, s in enumerate(raw.get("sensitivity", [])):
         _sensitivity_rule(errs, f"sensitivity[{i}]", s, outs)

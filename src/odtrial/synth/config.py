@@ -22,6 +22,14 @@ from odtrial.data.vocab import ETHNICITY
 TRIAL_NAME: Final = "POD cluster randomised trial (synthetic)"
 REGISTRATION: Final = "ISRCTN52653325 (the real trial; these data are synthetic)"
 ARMS: Final = ("POD", "TAU")
+ARM_LABELS: Final = {"POD": "Peer-supported Open Dialogue", "TAU": "Treatment as usual"}
+# The allocation's stratum and balance variables (synth.population.allocate), labelled
+# for the report: (column, label) and (column, label, decimals of mean and SD).
+STRATA: Final = ("catchment", "Catchment areas (strata)")
+BALANCE_LABELS: Final = (
+    ("list_size", "Practice list size per cluster", 0),
+    ("imd_score", "IMD score", 1),
+)
 FOLLOW_UP_MONTHS: Final = 24
 # Documented, public, and only accepted because trial.synthetic = true.
 TEST_KEY: Final = "odtrial-synthetic-test-key-not-secret"
@@ -710,7 +718,9 @@ def trial_toml(
         f"name = {_q(TRIAL_NAME)}",
         f"registration = {_q(REGISTRATION)}",
         "synthetic = true",
-        f"arms = {_q(list(ARMS))}",
+        "arms = [",
+        *(f"  {{ code = {_q(a)}, label = {_q(ARM_LABELS[a])} }}," for a in ARMS),
+        "]",
         f"follow_up_months = {FOLLOW_UP_MONTHS}",
         f"data_cutoff = {_q(data_cutoff)}",
         "",
@@ -723,6 +733,20 @@ def trial_toml(
         "# Written by odtrial.randomise (allocation, constrained space, hash-chained log);",
         "# ingest verifies it and checks the arms below against it.",
         f"record = {_q(RANDOMISATION_DIR)}",
+        "# The stratum and balance variables of the record's parameters, as the report labels them.",
+        f"strata = {{ column = {_q(STRATA[0])}, label = {_q(STRATA[1])} }}",
+        "balance = [",
+        *(
+            f"  {{ column = {_q(c)}, label = {_q(lab)}, decimals = {nd} }},"
+            for c, lab, nd in BALANCE_LABELS
+        ),
+        "]",
+        "",
+        "[baseline]",
+        "# Participant fields the baseline table shows beside age, sex, ethnicity and diagnosis.",
+        "variables = [",
+        '  { column = "baseline_work_study", label = "In work or study at baseline", kind = "binary" },',
+        "]",
         "",
     ]
     for t in TRUSTS:

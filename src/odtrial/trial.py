@@ -13,9 +13,9 @@ Layout (see ``data/synthetic/trial.toml`` for a full example)::
     name = "..."
     registration = "ISRCTN..."
     synthetic = true
-    arms = ["POD", "TAU"]      # codes, intervention first; or tables with labels:
-    # arms = [{ code = "POD", label = "Peer-supported Open Dialogue" },
-    #         { code = "TAU", label = "Treatment as usual" }]
+    arms = ["INT", "CTL"]      # codes, intervention first; or tables with labels:
+    # arms = [{ code = "INT", label = "The intervention" },
+    #         { code = "CTL", label = "Usual care" }]
     follow_up_months = 24
     data_cutoff = 2025-06-30
 
@@ -44,7 +44,7 @@ Layout (see ``data/synthetic/trial.toml`` for a full example)::
     practices = ["F82001", "F82002"]
     list_size = 24100
     imd_score = 31.2
-    arm = "POD"                # optional: taken from the randomisation record
+    arm = "INT"                # optional: taken from the randomisation record
 
     [randomisation]
     record = "randomisation"   # optional: folder written by `odtrial randomise`,

@@ -109,7 +109,8 @@ def test_unblinding_a_draft_plan_is_refused_before_the_freeze_is_written(tmp_pat
 def test_an_allocation_is_written_once(tmp_path, capsys):
     rec = tmp_path / "rec"
     args = ["randomise", str(RECORD_DIR / "clusters.csv"), "--id", "id"]
-    args += ["--strata", "catchment", "--balance", "list_size,imd_score", "--out", str(rec)]
+    args += ["--strata", "catchment", "--balance", "list_size,imd_score", "--arms", "POD,TAU"]
+    args += ["--out", str(rec)]
     code, _, err = _cli(capsys, *args, "--seed", "1")
     assert code == 0, err
     before = _tree(rec)

@@ -35,7 +35,12 @@ def clusters() -> pd.DataFrame:
 @pytest.fixture
 def written(tmp_path: Path) -> Path:
     res = constrained(
-        clusters(), id="id", strata="catchment", balance=["list_size", "imd_score"], seed=3
+        clusters(),
+        id="id",
+        strata="catchment",
+        balance=["list_size", "imd_score"],
+        seed=3,
+        arms=("POD", "TAU"),
     )
     res.write(tmp_path / "alloc")
     return tmp_path / "alloc"
@@ -64,7 +69,13 @@ def test_log_records_inputs_parameters_versions_and_allocation(written: Path):
 
 
 def test_rewriting_gives_identical_bytes(tmp_path: Path):
-    kw = {"id": "id", "strata": "catchment", "balance": ["list_size", "imd_score"], "seed": 3}
+    kw = {
+        "id": "id",
+        "strata": "catchment",
+        "balance": ["list_size", "imd_score"],
+        "seed": 3,
+        "arms": ("POD", "TAU"),
+    }
     constrained(clusters(), **kw).write(tmp_path / "a")
     constrained(clusters(), **kw).write(tmp_path / "b")
     for name in (LOG_FILE, ALLOCATION_FILE, SPACE_FILE, VALIDITY_FILE):
@@ -267,7 +278,12 @@ def test_rerun_from_inputs_detects_a_consistently_rewritten_log(written: Path, t
 
 def _alloc(seed: int):
     return constrained(
-        clusters(), id="id", strata="catchment", balance=["list_size", "imd_score"], seed=seed
+        clusters(),
+        id="id",
+        strata="catchment",
+        balance=["list_size", "imd_score"],
+        seed=seed,
+        arms=("POD", "TAU"),
     )
 
 

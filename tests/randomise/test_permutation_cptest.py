@@ -22,7 +22,9 @@ def trial(effect: float, seed: int = 0):
             "size": rng.integers(1000, 9000, 16),
         }
     )
-    res = constrained(cl, id="id", strata="stratum", balance=["size"], seed=seed, cutoff=0.2)
+    res = constrained(
+        cl, id="id", strata="stratum", balance=["size"], seed=seed, cutoff=0.2, arms=("POD", "TAU")
+    )
     arm = dict(zip(res.allocation["id"], res.allocation["arm"], strict=True))
     rows = []
     u = rng.normal(0, 0.3, 16)

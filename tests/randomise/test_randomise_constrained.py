@@ -46,7 +46,13 @@ def synthetic32() -> pd.DataFrame:
 
 
 def run(df: pd.DataFrame, **kw):
-    args = {"id": "cluster", "strata": "catchment", "balance": ["list_size", "imd"], "seed": 1}
+    args = {
+        "id": "cluster",
+        "strata": "catchment",
+        "balance": ["list_size", "imd"],
+        "seed": 1,
+        "arms": ("POD", "TAU"),
+    }
     args.update(kw)
     return constrained(df, **args)
 
@@ -124,7 +130,12 @@ def test_choice_is_uniform_over_the_constrained_space():
 
 def test_same_seed_same_allocation_and_different_seeds_differ():
     df = synthetic32()
-    kw = {"id": "id", "strata": "catchment", "balance": ["list_size", "imd_score"]}
+    kw = {
+        "id": "id",
+        "strata": "catchment",
+        "balance": ["list_size", "imd_score"],
+        "arms": ("POD", "TAU"),
+    }
     a = constrained(df, seed=42, **kw)
     b = constrained(df.sample(frac=1, random_state=3), seed=42, **kw)  # row order does not matter
     pd.testing.assert_frame_equal(a.allocation, b.allocation)
@@ -135,7 +146,14 @@ def test_same_seed_same_allocation_and_different_seeds_differ():
 
 def test_sampled_space_is_distinct_and_stratified():
     df = synthetic32()
-    res = constrained(df, id="id", strata="catchment", balance=["list_size", "imd_score"], seed=5)
+    res = constrained(
+        df,
+        id="id",
+        strata="catchment",
+        balance=["list_size", "imd_score"],
+        seed=5,
+        arms=("POD", "TAU"),
+    )
     sp = res.space
     assert not sp.enumerated and sp.n_stratified == 6**9 and sp.size == 100_000
     packed = np.packbits(sp.allocations, axis=1)
@@ -152,7 +170,14 @@ def test_sampled_space_is_distinct_and_stratified():
 
 def test_stratum_balance_of_the_allocation():
     df = synthetic32()
-    res = constrained(df, id="id", strata="catchment", balance=["list_size", "imd_score"], seed=9)
+    res = constrained(
+        df,
+        id="id",
+        strata="catchment",
+        balance=["list_size", "imd_score"],
+        seed=9,
+        arms=("POD", "TAU"),
+    )
     for _, g in res.allocation.groupby("catchment"):
         counts = g["arm"].value_counts()
         assert counts.max() - counts.min() <= 1 and len(g) - counts.max() >= 1
@@ -251,6 +276,7 @@ def test_synthetic_trial_clusters(repo_root):
         strata="catchment",
         balance=["list_size", "imd_score"],
         seed=2024,
+        arms=("POD", "TAU"),
         equal_arms=True,
     )
     assert len(res.allocation) == 32 and res.allocation["arm"].value_counts().tolist() == [16, 16]
@@ -270,7 +296,12 @@ def test_pinned_allocations_guard_cross_machine_determinism():
     assert "".join("1" if a == "POD" else "0" for a in res.allocation["arm"]) == "010101000011"
     assert res.chosen_row == 363
     big = constrained(
-        synthetic32(), id="id", strata="catchment", balance=["list_size", "imd_score"], seed=42
+        synthetic32(),
+        id="id",
+        strata="catchment",
+        balance=["list_size", "imd_score"],
+        seed=42,
+        arms=("POD", "TAU"),
     )
     assert hashlib.sha256(big.space.allocations.tobytes()).hexdigest() == (
         "26e38424df236a867c2ae183918bf6217e7fb7da36a4ecec97dd1c140d0c14dc"

@@ -26,8 +26,6 @@ from odtrial.randomise.balance import METRICS, balance_scores, check_weights, st
 from odtrial.randomise.space import MAX_ENUMERATE, N_SAMPLE, AllocationSpace, build_space
 from odtrial.randomise.validity import ValidityReport, count_partitions, validity_report
 
-DEFAULT_ARMS: tuple[str, str] = ("POD", "TAU")
-
 
 @dataclass(frozen=True)
 class ConstrainedAllocation:
@@ -175,10 +173,10 @@ def constrained(
     strata: str,
     balance: Sequence[str],
     seed: int,
+    arms: Sequence[str],
     weights: Sequence[float] | None = None,
     metric: str = "l2",
     cutoff: float = 0.1,
-    arms: Sequence[str] = DEFAULT_ARMS,
     max_enumerate: int = MAX_ENUMERATE,
     n_sample: int = N_SAMPLE,
     equal_arms: bool = False,
@@ -200,7 +198,8 @@ def constrained(
     cutoff
         Fraction of the candidate allocations, best first, to choose among (0 < cutoff <= 1).
     arms
-        Labels of the two arms; the first is coded 1 in the space.
+        The trial's two arm codes (required: the record must carry the trial's own codes);
+        the first is coded 1 in the space.
     max_enumerate, n_sample
         Enumerate the stratified space up to ``max_enumerate`` allocations, else sample
         ``n_sample`` distinct ones.
@@ -213,7 +212,8 @@ def constrained(
     >>> import pandas as pd
     >>> cl = pd.DataFrame({"id": list("ABCDEFGH"), "s": ["x"] * 4 + ["y"] * 4,
     ...                    "size": [10, 20, 30, 40, 15, 25, 35, 45]})
-    >>> res = constrained(cl, id="id", strata="s", balance=["size"], seed=1, cutoff=0.5)
+    >>> res = constrained(cl, id="id", strata="s", balance=["size"], seed=1, cutoff=0.5,
+    ...                   arms=("A", "B"))
     >>> res.allocation["arm"].value_counts().tolist()
     [4, 4]
     """
@@ -294,4 +294,4 @@ def constrained(
     )
 
 
-__all__ = ["DEFAULT_ARMS", "ConstrainedAllocation", "cluster_table", "constrained", "inputs_hash"]
+__all__ = ["ConstrainedAllocation", "cluster_table", "constrained", "inputs_hash"]

@@ -34,7 +34,13 @@ def main() -> None:
         }
     )
     alloc = constrained(
-        clusters, id="id", strata="stratum", balance=["size", "imd"], seed=7, cutoff=0.3
+        clusters,
+        id="id",
+        strata="stratum",
+        balance=["size", "imd"],
+        seed=7,
+        cutoff=0.3,
+        arms=("POD", "TAU"),
     )
     frame = alloc.constrained_frame()
     ids = list(alloc.space.cluster_ids)

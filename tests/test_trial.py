@@ -254,3 +254,53 @@ def test_shipped_definition_declares_labels_and_design():
     assert t.strata is not None and t.strata.column == "catchment"
     assert [b.column for b in t.balance] == ["list_size", "imd_score"]
     assert [v.column for v in t.baseline] == ["baseline_work_study"]
+
+
+def test_every_error_is_reported_with_its_key_path():
+    from odtrial.trial import ConfigErrors
+
+    raw = copy.deepcopy(BASE)
+    raw["trial"]["follow_up_month"] = 24  # a typo beside the real key
+    raw["catchments"][0]["trust"] = "T2"
+    raw["clusters"][0]["list_size"] = "big"
+    raw["extracts"]["T1"]["admissions"]["format"] = "cvs"
+    raw["randomisation"] = {"strata": {"column": "catchmnt"}}
+    with pytest.raises(ConfigErrors) as info:
+        parse_trial(raw, source="trial.toml")
+    e = info.value
+    assert e.messages == (
+        "trial.toml: key 'trial.follow_up_month' is not a known key; did you mean "
+        "'follow_up_months'? (allowed: arms, data_cutoff, follow_up_months, name, "
+        "registration, synthetic)",
+        "trial.toml: key 'randomisation.strata.column' must be one of the cluster fields "
+        "trust, catchment, got 'catchmnt'; did you mean 'catchment'?",
+        "trial.toml: key 'catchments[0].trust' names unknown trust 'T2'",
+        "trial.toml: key 'clusters[0].list_size' must be int, got str 'big'",
+        "trial.toml: key 'extracts.T1.admissions.format' must be one of csv, excel, sav, dta, "
+        "xpt, sas7bdat, got 'cvs'; did you mean 'csv'?",
+    )
+    # one line: the first error and how many more
+    assert str(e) == e.messages[0] + " (and 4 more errors; 'odtrial check' lists them)"
+    assert isinstance(e, ConfigError) and e.exit_code == 2
+
+
+def test_a_bad_entry_does_not_cascade_and_every_missing_piece_is_listed():
+    from odtrial.trial import ConfigErrors
+
+    raw = copy.deepcopy(BASE)
+    del raw["trusts"][0]["name"]  # the trust is unusable, but its id is still known
+    del raw["extracts"]["T1"]["crisis_referrals"]
+    del raw["extracts"]["T1"]["prescriptions"]
+    raw["clusters"][1]["colour"] = "red"
+    raw["clusters"][1]["arm"] = "CTL"
+    with pytest.raises(ConfigErrors) as info:
+        parse_trial(raw, source="t")
+    lines = [m.removeprefix("t: ") for m in info.value.messages]
+    assert lines == [
+        "key 'trusts[0].name' is missing",
+        "key 'clusters[1].colour' is not a known key (allowed: arm, catchment, id, "
+        "imd_score, list_size, practices)",
+        "key 'clusters[1].arm' must be one of ['POD', 'TAU'], got 'CTL'",
+        "key 'extracts.T1.crisis_referrals' is missing (every trust sends every table)",
+        "key 'extracts.T1.prescriptions' is missing (every trust sends every table)",
+    ]

@@ -75,13 +75,14 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from odtrial._toml import TomlReader
+from odtrial._errorlist import Errors, summary
+from odtrial._toml import TomlReader, suggest
 from odtrial.data.canonical import FROZEN, MAPPED, SITE_TABLES
 from odtrial.errors import ConfigError
 
@@ -240,127 +241,187 @@ def _replace_meta(t: Trial, sha: str, path: Path) -> Trial:
     return replace(t, config_sha256=sha, path=path)
 
 
+class ConfigErrors(ConfigError):
+    """Every failure of a trial definition, one line each in :attr:`messages`.
+
+    ``str()`` is one line: the first failure, and how many more there are
+    (``odtrial check`` lists them all)."""
+
+    def __init__(self, source: str, messages: Sequence[str]) -> None:
+        self.source = source
+        self.messages, message = summary(source, messages, "odtrial check")
+        super().__init__(message)
+
+
+_TOP_KEYS: Final = {
+    "trial",
+    "pseudonymisation",
+    "randomisation",
+    "trusts",
+    "catchments",
+    "clusters",
+    "extracts",
+    "baseline",
+}
+
+
 def parse_trial(raw: Mapping[str, Any], *, source: str = "<config>") -> Trial:
-    """Validate a parsed TOML mapping into a :class:`Trial`."""
-    top = TomlReader(raw, "", source)
-    top.unknown_keys(
-        {
-            "trial",
-            "pseudonymisation",
-            "randomisation",
-            "trusts",
-            "catchments",
-            "clusters",
-            "extracts",
-            "baseline",
-        }
-    )
-    t = top.sub("trial")
-    arms, arm_labels = _parse_arms(t)
-    synthetic = t.get("synthetic", bool, False)
-    cutoff = t.get("data_cutoff", date)
-    follow_up = t.get("follow_up_months", int)
-    if follow_up <= 0:
-        raise t.fail("follow_up_months", "must be positive")
+    """Validate a parsed TOML mapping into a :class:`Trial`.
 
-    ps = top.sub("pseudonymisation", default={})
-    pseudo = Pseudonymisation(
-        key_env=ps.get("key_env", str, "ODTRIAL_PSEUDONYM_KEY"),
-        test_key=ps.get("test_key", str, None),
-    )
-    if pseudo.test_key is not None and not synthetic:
-        raise ps.fail("test_key", "is only allowed for a synthetic trial (trial.synthetic = true)")
+    Every part is checked before failing: :class:`ConfigErrors` (a ConfigError)
+    carries every failure, one line each with its full key path.
+    """
+    errs = Errors()
+    trial = _parse(TomlReader(raw, "", source, errs=errs))
+    if errs.lines or trial is None:
+        raise ConfigErrors(source, errs.lines)
+    return trial
 
-    rnd = top.sub("randomisation", default={})
-    rnd.unknown_keys({"record", "strata", "balance"})
-    record = rnd.get("record", str, None)
-    if record is not None and not record.strip():
-        raise rnd.fail("record", "must name a folder")
+
+def _raw_ids(top: TomlReader, key: str) -> list[str]:
+    """The string ids of the tables in the array ``key``, valid or not, so that a
+    bad entry elsewhere in a table does not make every reference to it an error too."""
+    v = top.data.get(key)
+    if not isinstance(v, list):
+        return []
+    return [x["id"] for x in v if isinstance(x, Mapping) and isinstance(x.get("id"), str)]
+
+
+def _parse(top: TomlReader) -> Trial | None:
+    top.unknown_keys(set(_TOP_KEYS))
+    arms: tuple[str, str] | None = None
+    arm_labels: dict[str, str] = {}
+    synthetic = False
+    name = registration = cutoff = follow_up = None
+    with top.guard():
+        t = top.sub("trial")
+        t.unknown_keys(
+            {"name", "registration", "synthetic", "arms", "follow_up_months", "data_cutoff"}
+        )
+        with t.guard():
+            arms, arm_labels = _parse_arms(t)
+        synthetic = bool(t.value("synthetic", bool, False))
+        cutoff = t.value("data_cutoff", date)
+        follow_up = t.value("follow_up_months", int)
+        if follow_up is not None and follow_up <= 0:
+            t.report("follow_up_months", "must be positive")
+        name = t.value("name", str)
+        registration = t.value("registration", str, "")
+
+    pseudo = Pseudonymisation()
+    with top.guard():
+        ps = top.sub("pseudonymisation", default={})
+        ps.unknown_keys({"key_env", "test_key"})
+        pseudo = Pseudonymisation(
+            key_env=ps.value("key_env", str, "ODTRIAL_PSEUDONYM_KEY"),
+            test_key=ps.value("test_key", str, None),
+        )
+        if pseudo.test_key is not None and not synthetic:
+            ps.report("test_key", "is only allowed for a synthetic trial (trial.synthetic = true)")
+
+    record = None
     strata = None
-    if "strata" in rnd.data:
-        strata = _cluster_variable(rnd.sub("strata"), STRATA_FIELDS, decimals=False)
-    balance = (
-        tuple(_cluster_variable(r, BALANCE_FIELDS) for r in rnd.items("balance"))
-        if "balance" in rnd.data
-        else ()
-    )
-    if len({b.column for b in balance}) != len(balance):
-        raise rnd.fail("balance", "names a column twice")
+    balance: tuple[ClusterVariable, ...] = ()
+    with top.guard():
+        rnd = top.sub("randomisation", default={})
+        rnd.unknown_keys({"record", "strata", "balance"})
+        record = rnd.value("record", str, None)
+        if record is not None and not record.strip():
+            rnd.report("record", "must name a folder")
+        if "strata" in rnd.data:
+            with rnd.guard():
+                strata = _cluster_variable(rnd.sub("strata"), STRATA_FIELDS, decimals=False)
+        if "balance" in rnd.data:
+            with rnd.guard():
+                bal = []
+                for r in rnd.items("balance"):
+                    with r.guard():
+                        bal.append(_cluster_variable(r, BALANCE_FIELDS))
+                balance = tuple(bal)
+                if len({b.column for b in balance}) != len(balance):
+                    rnd.report("balance", "names a column twice")
 
-    baseline = _parse_baseline(top.sub("baseline", default={}))
+    baseline: tuple[BaselineVariable, ...] = ()
+    with top.guard():
+        baseline = _parse_baseline(top.sub("baseline", default={}))
 
     trusts = []
-    for r in top.items("trusts"):
-        trusts.append(
-            Trust(r.get("id", str), r.get("name", str), r.get("directory", str, r.get("id", str)))
-        )
-    trust_ids = {x.id for x in trusts}
-    if len(trust_ids) != len(trusts):
-        raise top.fail("trusts", "has duplicated ids")
+    with top.guard():
+        for r in top.items("trusts"):
+            r.unknown_keys({"id", "name", "directory"})
+            with r.guard():
+                tid = r.get("id", str)
+                trusts.append(Trust(tid, r.get("name", str), r.get("directory", str, tid)))
+    trust_list = _raw_ids(top, "trusts")
+    trust_ids = set(trust_list)
+    if len(trust_ids) != len(trust_list):
+        top.report("trusts", "has duplicated ids")
 
     catchments = []
-    for r in top.items("catchments"):
-        c = Catchment(r.get("id", str), r.get("trust", str), r.get("name", str, r.get("id", str)))
-        if c.trust not in trust_ids:
-            raise r.fail("trust", f"names unknown trust {c.trust!r}")
-        catchments.append(c)
+    with top.guard():
+        for r in top.items("catchments"):
+            r.unknown_keys({"id", "trust", "name"})
+            with r.guard():
+                cid = r.get("id", str)
+                c = Catchment(cid, r.get("trust", str), r.get("name", str, cid))
+                if c.trust not in trust_ids:
+                    raise r.fail(
+                        "trust",
+                        f"names unknown trust {c.trust!r}{suggest(c.trust, sorted(trust_ids))}",
+                    )
+                catchments.append(c)
     catch_trust = {c.id: c.trust for c in catchments}
-    if len(catch_trust) != len(catchments):
-        raise top.fail("catchments", "has duplicated ids")
+    catch_list = _raw_ids(top, "catchments")
+    catch_ids = set(catch_list)
+    if len(catch_ids) != len(catch_list):
+        top.report("catchments", "has duplicated ids")
 
     clusters = []
     seen_practices: dict[str, str] = {}
-    for r in top.items("clusters"):
-        cid = r.get("id", str)
-        catchment = r.get("catchment", str)
-        if catchment not in catch_trust:
-            raise r.fail("catchment", f"names unknown catchment {catchment!r}")
-        practices = r.get("practices", list)
-        if not practices or not all(isinstance(x, str) for x in practices):
-            raise r.fail("practices", "must be a non-empty list of practice codes")
-        for pc in practices:
-            if pc in seen_practices:
-                raise r.fail(
-                    "practices", f"practice {pc!r} is already in cluster {seen_practices[pc]!r}"
-                )
-            seen_practices[pc] = cid
-        arm = r.get("arm", str, None)
-        if arm is not None and arm not in arms:
-            raise r.fail("arm", f"must be one of {list(arms)}, got {arm!r}")
-        clusters.append(
-            Cluster(
-                id=cid,
-                trust=catch_trust[catchment],
-                catchment=catchment,
-                practices=tuple(practices),
-                list_size=r.get("list_size", int),
-                imd_score=r.get("imd_score", float),
-                arm=arm,
-            )
-        )
-    if len({c.id for c in clusters}) != len(clusters):
-        raise top.fail("clusters", "has duplicated ids")
+    with top.guard():
+        for r in top.items("clusters"):
+            r.unknown_keys({"id", "catchment", "practices", "list_size", "imd_score", "arm"})
+            with r.guard():
+                clusters.append(_parse_cluster(r, catch_ids, catch_trust, seen_practices, arms))
+    cluster_list = _raw_ids(top, "clusters")
+    if len(set(cluster_list)) != len(cluster_list):
+        top.report("clusters", "has duplicated ids")
 
     extracts: dict[str, dict[str, ExtractSpec]] = {}
-    ex = top.sub("extracts")
-    for trust_id in ex.data:
-        if trust_id not in trust_ids:
-            raise ex.fail(trust_id, "is not a trust id")
-        tr = ex.sub(trust_id)
-        tr.unknown_keys(set(SITE_TABLES))
-        extracts[trust_id] = {
-            table: _parse_extract(tr.sub(table), trust_id, table) for table in tr.data
-        }
-    for trust_id in sorted(trust_ids):
-        missing = [tb for tb in SITE_TABLES if tb not in extracts.get(trust_id, {})]
-        if missing:
-            raise ex.fail(f"{trust_id}.{missing[0]}", "is missing (every trust sends every table)")
+    with top.guard():
+        ex = top.sub("extracts")
+        for trust_id in ex.data:
+            with ex.guard():
+                if trust_id not in trust_ids:
+                    raise ex.fail(
+                        trust_id, f"is not a trust id{suggest(trust_id, sorted(trust_ids))}"
+                    )
+                tr = ex.sub(trust_id)
+                tr.unknown_keys(set(SITE_TABLES))
+                extracts[trust_id] = {}
+                for table in tr.data:
+                    if table in SITE_TABLES:  # an unknown one is reported above
+                        with tr.guard():
+                            extracts[trust_id][table] = _parse_extract(
+                                tr.sub(table), trust_id, table
+                            )
+        for trust_id in sorted(trust_ids):
+            sent = ex.data.get(trust_id)
+            if not isinstance(sent, Mapping):  # absent (a non-table is reported above)
+                if sent is None:
+                    ex.report(trust_id, "is missing (every trust sends every table)")
+                continue
+            for tb in SITE_TABLES:
+                if tb not in sent:
+                    ex.report(f"{trust_id}.{tb}", "is missing (every trust sends every table)")
 
+    if (top.errs is not None and top.errs.lines) or arms is None:
+        return None
     return Trial(
-        name=t.get("name", str),
-        registration=t.get("registration", str, ""),
+        name=name,
+        registration=registration,
         synthetic=synthetic,
-        arms=(arms[0], arms[1]),
+        arms=arms,
         follow_up_months=follow_up,
         data_cutoff=cutoff,
         trusts=tuple(trusts),
@@ -377,6 +438,45 @@ def parse_trial(raw: Mapping[str, Any], *, source: str = "<config>") -> Trial:
     )
 
 
+def _parse_cluster(
+    r: TomlReader,
+    catch_ids: set[str],
+    catch_trust: Mapping[str, str],
+    seen_practices: dict[str, str],
+    arms: tuple[str, str] | None,
+) -> Cluster:
+    cid = r.get("id", str)
+    catchment = r.value("catchment", str)
+    if catchment is not None and catchment not in catch_ids:
+        r.report(
+            "catchment",
+            f"names unknown catchment {catchment!r}{suggest(catchment, sorted(catch_ids))}",
+        )
+    practices = r.value("practices", list)
+    if practices is not None:
+        if not practices or not all(isinstance(x, str) for x in practices):
+            r.report("practices", "must be a non-empty list of practice codes")
+            practices = []
+        for pc in practices:
+            if pc in seen_practices:
+                r.report(
+                    "practices", f"practice {pc!r} is already in cluster {seen_practices[pc]!r}"
+                )
+            seen_practices[pc] = cid
+    arm = r.value("arm", str, None)
+    if arm is not None and arms is not None and arm not in arms:
+        r.report("arm", f"must be one of {list(arms)}, got {arm!r}")
+    return Cluster(
+        id=cid,
+        trust=catch_trust.get(catchment or "", ""),
+        catchment=catchment or "",
+        practices=tuple(practices or ()),
+        list_size=r.value("list_size", int),
+        imd_score=r.value("imd_score", float),
+        arm=arm,
+    )
+
+
 def _parse_baseline(b: TomlReader) -> tuple[BaselineVariable, ...]:
     """``[baseline] variables``: participant fields for the baseline table."""
     b.unknown_keys({"variables"})
@@ -386,21 +486,27 @@ def _parse_baseline(b: TomlReader) -> tuple[BaselineVariable, ...]:
     out = []
     for r in b.items("variables"):
         r.unknown_keys({"column", "label", "kind", "decimals"})
-        column = r.get("column", str)
-        if column not in fields:
-            raise r.fail(
-                "column",
-                f"is not a frozen participants field (known: {', '.join(sorted(fields))})",
-            )
-        kind = r.get("kind", str, "binary")
-        if kind not in BASELINE_KINDS:
-            raise r.fail("kind", f"must be one of {', '.join(BASELINE_KINDS)}, got {kind!r}")
-        nd = r.get("decimals", int, 1)
-        if not 0 <= nd <= 6:
-            raise r.fail("decimals", "must be between 0 and 6")
-        out.append(BaselineVariable(column, r.get("label", str, column), kind, nd))
+        with r.guard():
+            column = r.get("column", str)
+            if column not in fields:
+                r.report(
+                    "column",
+                    f"is not a frozen participants field{suggest(column, sorted(fields))} "
+                    f"(known: {', '.join(sorted(fields))})",
+                )
+            kind = r.value("kind", str, "binary")
+            if kind is not None and kind not in BASELINE_KINDS:
+                r.report(
+                    "kind",
+                    f"must be one of {', '.join(BASELINE_KINDS)}, got {kind!r}"
+                    f"{suggest(kind, BASELINE_KINDS)}",
+                )
+            nd = r.value("decimals", int, 1)
+            if nd is not None and not 0 <= nd <= 6:
+                r.report("decimals", "must be between 0 and 6")
+            out.append(BaselineVariable(column, r.get("label", str, column), kind, nd))
     if len({v.column for v in out}) != len(out):
-        raise b.fail("variables", "names a column twice")
+        b.report("variables", "names a column twice")
     return tuple(out)
 
 
@@ -434,13 +540,15 @@ def _cluster_variable(
     r.unknown_keys({"column", "label", "decimals"} if decimals else {"column", "label"})
     column = r.get("column", str)
     if column not in allowed:
-        raise r.fail(
-            "column", f"must be one of the cluster fields {', '.join(allowed)}, got {column!r}"
+        r.report(
+            "column",
+            f"must be one of the cluster fields {', '.join(allowed)}, got {column!r}"
+            f"{suggest(column, allowed)}",
         )
-    nd = r.get("decimals", int, 1)
-    if not 0 <= nd <= 6:
-        raise r.fail("decimals", "must be between 0 and 6")
-    return ClusterVariable(column, r.get("label", str, column), nd)
+    nd = r.value("decimals", int, 1)
+    if nd is not None and not 0 <= nd <= 6:
+        r.report("decimals", "must be between 0 and 6")
+    return ClusterVariable(column, r.value("label", str, column), nd)
 
 
 _EXTRACT_KEYS = {
@@ -460,53 +568,65 @@ _EXTRACT_KEYS = {
 
 def _parse_extract(r: TomlReader, trust: str, table: str) -> ExtractSpec:
     r.unknown_keys(_EXTRACT_KEYS)
-    fmt = r.get("format", str)
-    if fmt not in FORMATS:
-        raise r.fail("format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    encoding = r.get("encoding", str, "utf-8")
-    try:
-        "".encode(encoding)
-    except LookupError:
-        raise r.fail("encoding", f"names unknown encoding {encoding!r}") from None
-    delimiter = r.get("delimiter", str, ",")
-    if len(delimiter) != 1:
-        raise r.fail("delimiter", "must be one character")
-    date_format = r.get("date_format", str, "%Y-%m-%d")
-    if "%" not in date_format and date_format not in DATE_FORMATS_SPECIAL:
-        raise r.fail(
+    fmt = r.value("format", str)
+    if fmt is not None and fmt not in FORMATS:
+        r.report(
+            "format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}{suggest(fmt, FORMATS)}"
+        )
+    encoding = r.value("encoding", str, "utf-8")
+    if encoding is not None:
+        try:
+            "".encode(encoding)
+        except LookupError:
+            r.report("encoding", f"names unknown encoding {encoding!r}")
+    delimiter = r.value("delimiter", str, ",")
+    if delimiter is not None and len(delimiter) != 1:
+        r.report("delimiter", "must be one character")
+    date_format = r.value("date_format", str, "%Y-%m-%d")
+    if (
+        date_format is not None
+        and "%" not in date_format
+        and date_format not in DATE_FORMATS_SPECIAL
+    ):
+        r.report(
             "date_format", f"must be a strftime pattern or one of {', '.join(DATE_FORMATS_SPECIAL)}"
         )
-    cols_r = r.sub("columns")
-    columns = {k: cols_r.get(k, str) for k in cols_r.data}
     known = {f.name for f in MAPPED[table]}
-    for k in columns:
-        if k not in known:
-            raise cols_r.fail(
-                k, f"is not a canonical field of {table} (known: {', '.join(sorted(known))})"
-            )
-    for f in MAPPED[table]:
-        if f.required and f.name not in columns:
-            raise cols_r.fail(f.name, "is missing (required canonical field)")
-    codes_r = r.sub("codes", default={})
+    columns: dict[str, str] = {}
+    with r.guard():
+        cols_r = r.sub("columns")
+        for k in cols_r.data:
+            if k not in known:
+                cols_r.report(
+                    k,
+                    f"is not a canonical field of {table}{suggest(k, sorted(known))} "
+                    f"(known: {', '.join(sorted(known))})",
+                )
+            elif (v := cols_r.value(k, str)) is not None:
+                columns[k] = v
+        for f in MAPPED[table]:
+            if f.required and f.name not in cols_r.data:
+                cols_r.report(f.name, "is missing (required canonical field)")
     codes: dict[str, dict[str, Any]] = {}
-    for k in codes_r.data:
-        if k not in known:
-            raise codes_r.fail(k, f"is not a canonical field of {table}")
-        m = codes_r.get(k, dict)
-        codes[k] = {str(src): dst for src, dst in m.items()}
-    sheet = r.get("sheet", (str, int), 0)
+    with r.guard():
+        codes_r = r.sub("codes", default={})
+        for k in codes_r.data:
+            if k not in known:
+                codes_r.report(k, f"is not a canonical field of {table}{suggest(k, sorted(known))}")
+            elif (m := codes_r.value(k, dict)) is not None:
+                codes[k] = {str(src): dst for src, dst in m.items()}
     return ExtractSpec(
         trust=trust,
         table=table,
-        pattern=r.get("pattern", str),
-        format=fmt,
-        encoding=encoding,
-        delimiter=delimiter,
-        quotechar=r.get("quotechar", str, '"'),
-        decimal=r.get("decimal", str, "."),
-        date_format=date_format,
-        sheet=sheet,
-        use_value_labels=r.get("use_value_labels", bool, True),
+        pattern=r.value("pattern", str),
+        format=fmt or "",
+        encoding=encoding or "utf-8",
+        delimiter=delimiter or ",",
+        quotechar=r.value("quotechar", str, '"'),
+        decimal=r.value("decimal", str, "."),
+        date_format=date_format or "%Y-%m-%d",
+        sheet=r.value("sheet", (str, int), 0),
+        use_value_labels=bool(r.value("use_value_labels", bool, True)),
         columns=columns,
         codes=codes,
     )

@@ -107,7 +107,9 @@ def test_a_missing_record_folder_is_named(trial_src, tmp_path):
 def test_a_trial_without_a_record_freezes_without_one(trial_src, tmp_path):
     src = _copy(trial_src, tmp_path)
     _edit_toml(
-        src, lambda t: re.sub(r'(?m)^\[randomisation\]\n(#[^\n]*\n)*record = "[^"]+"\n', "", t)
+        # drop the record line only: the strata and balance stay in [randomisation]
+        src,
+        lambda t: re.sub(r'(?m)^(\[randomisation\]\n(#[^\n]*\n)*)record = "[^"]+"\n', r"\1", t),
     )
     ingest(src, tmp_path / "freeze")
     fz = read_freeze(tmp_path / "freeze")

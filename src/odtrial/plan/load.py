@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from odtrial._errorlist import summary
 from odtrial.errors import PlanError
 from odtrial.plan.model import (
     Estimand,
@@ -46,10 +47,8 @@ class PlanErrors(PlanError):
 
     def __init__(self, source: str, messages: Sequence[str]) -> None:
         self.source = source
-        self.messages = tuple(f"{source}: {m}" for m in messages)
-        more = len(self.messages) - 1
-        tail = f" (and {more} more error{'s' * (more > 1)}; 'odtrial plan check' lists them)"
-        super().__init__(self.messages[0] + (tail if more else ""))
+        self.messages, message = summary(source, messages, "odtrial plan check")
+        super().__init__(message)
 
 
 def read_plan_toml(path: str | Path) -> tuple[dict[str, Any], bytes]:

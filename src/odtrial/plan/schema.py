@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
+from odtrial._errorlist import Errors
 from odtrial._toml import suggest
 from odtrial.data.drugs import CPZ_METHODS
 from odtrial.plan.model import (
@@ -84,18 +85,6 @@ def _type_name(v: Any) -> str:
     return {dict: "table", list: "array", str: "string", bool: "boolean"}.get(
         type(v), type(v).__name__
     )
-
-
-class Errors:
-    """Collected validation failures, one line each (``key '<path>' <message>``)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def add(self, path: str, msg: str) -> None:
-        line = " ".join(f"key '{path}' {msg}".split())  # one line, whatever the input held
-        if line not in self.lines:
-            self.lines.append(line)
 
 
 # -- field specs ----------------------------------------------------------------------

@@ -47,6 +47,7 @@ COMMAND_MODULES = (
     "odtrial.analysis.cli",
     "odtrial.report.cli",
     "odtrial.plan.cli",
+    "odtrial.check_cli",
 )
 
 

@@ -1,0 +1,147 @@
+"""``odtrial check``: a trial definition and, optionally, its analysis plan, before any data.
+
+Every failure is collected, one line each prefixed with the file it is in:
+the trial definition at every key (:func:`odtrial.trial.load_trial`), each
+extract's dialect and formats and that its pattern matches a file (no row is
+read), the randomisation record's verification, the plan at every key
+(:func:`odtrial.plan.load_plan`), and that the plan's ``plan.trial_config``,
+when it names one, is this trial's definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from odtrial.data.canonical import SITE_TABLES
+from odtrial.errors import OdtrialError, PlanError
+from odtrial.plan.model import Plan
+from odtrial.trial import ConfigErrors, Trial, load_trial
+
+TRIAL_FILE = "trial.toml"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``odtrial check`` found: every error line, and what loaded."""
+
+    trial_path: Path
+    plan_path: Path | None
+    errors: tuple[str, ...]
+    trial: Trial | None = None
+    plan: Plan | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        """One line: OK with what was checked, or the error count."""
+        files = str(self.trial_path) + (f" and {self.plan_path}" if self.plan_path else "")
+        if self.errors:
+            n = len(self.errors)
+            return f"{files}: {n} error{'s' * (n > 1)}"
+        assert self.trial is not None
+        t = self.trial
+        n_files = sum(len(s) for s in t.extracts.values())
+        what = (
+            f"{len(t.trusts)} trusts, {len(t.clusters)} clusters, "
+            f"{n_files} extract patterns each matching a file"
+        )
+        if t.randomisation_record is not None:
+            what += ", randomisation record verified"
+        if self.plan is not None:
+            what += f"; plan version {self.plan.version}, {len(self.plan.outcomes)} outcomes"
+        return f"{files}: OK: {what}"
+
+
+def _lines(e: OdtrialError) -> tuple[str, ...]:
+    messages = getattr(e, "messages", None)  # ConfigErrors, PlanErrors: every failure
+    return tuple(messages) if messages else (str(e),)
+
+
+def _prefixed(path: Path, msg: str) -> str:
+    return msg if msg.startswith(f"{path}:") else f"{path}: {msg}"
+
+
+def _extract_errors(trial: Trial, src: Path, cfg: Path) -> list[str]:
+    """Dialect, formats and one matching file per extract pattern; no file is read."""
+    from odtrial.data.mapping import check_formats
+    from odtrial.data.readers import check_dialect
+
+    errors: list[str] = []
+    for trust in trial.trusts:
+        tdir = src / trust.directory
+        if not tdir.is_dir():
+            errors.append(
+                f"{cfg}: key 'trusts' names folder {trust.directory!r} for trust {trust.id}, "
+                f"not found in {src}"
+            )
+            continue
+        for table in SITE_TABLES:
+            spec = trial.extracts[trust.id][table]
+            for checker in ((check_dialect,) if spec.format == "csv" else ()) + (check_formats,):
+                try:
+                    checker(spec)
+                except OdtrialError as e:
+                    errors.append(_prefixed(cfg, str(e)))
+            if not any(p.is_file() for p in tdir.glob(spec.pattern)):
+                errors.append(
+                    f"{cfg}: key 'extracts.{trust.id}.{table}.pattern' {spec.pattern!r} "
+                    f"matches no file in {tdir}"
+                )
+    return errors
+
+
+def check(trial_dir: str | Path, plan: str | Path | None = None) -> CheckResult:
+    """Check ``trial_dir/trial.toml`` (and ``plan``) and collect every error.
+
+    Parameters
+    ----------
+    trial_dir
+        A trial's source folder: its ``trial.toml`` and one folder per trust.
+    plan
+        A statistical analysis plan (TOML) to check with it.
+
+    Returns
+    -------
+    CheckResult
+        ``errors`` holds one line per failure, each starting with its file;
+        empty when everything is valid.
+    """
+    src = Path(trial_dir)
+    cfg = src / TRIAL_FILE
+    errors: list[str] = []
+    trial: Trial | None = None
+    try:
+        trial = load_trial(cfg)
+    except ConfigErrors as e:
+        errors.extend(e.messages)
+    except OdtrialError as e:  # unreadable or not TOML: one line
+        errors.append(_prefixed(cfg, str(e)))
+    if trial is not None:
+        errors.extend(_extract_errors(trial, src, cfg))
+        if trial.randomisation_record is not None:
+            from odtrial.data.allocation import apply_record
+
+            try:
+                apply_record(trial)
+            except OdtrialError as e:
+                errors.append(_prefixed(cfg, f"key 'randomisation.record': {e}"))
+
+    loaded_plan: Plan | None = None
+    plan_path = None if plan is None else Path(plan)
+    if plan_path is not None:
+        from odtrial.plan.load import load_plan
+
+        try:
+            loaded_plan = load_plan(plan_path)
+        except PlanError as e:
+            errors.extend(_prefixed(plan_path, m) for m in _lines(e))
+        if loaded_plan is not None and loaded_plan.trial_config is not None:
+            if loaded_plan.trial_config != cfg.resolve():
+                errors.append(
+                    f"{plan_path}: key 'plan.trial_config' names {str(loaded_plan.trial_config)!r}, "
+                    f"not the trial checked ({str(cfg.resolve())!r})"
+                )
+    return CheckResult(cfg, plan_path, tuple(errors), trial, loaded_plan)

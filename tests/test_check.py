@@ -1,0 +1,132 @@
+"""``odtrial check``: every trial-definition and plan error at once, one line each."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from odtrial.check import check
+
+ROOT = Path(__file__).resolve().parents[1]
+TRIAL = ROOT / "data" / "synthetic"
+PLAN = ROOT / "analysis_plans" / "pod_synthetic_sap.toml"
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from odtrial.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out = capsys.readouterr()
+    return int(info.value.code or 0), out.out, out.err
+
+
+@pytest.fixture
+def trial_copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "trial"
+    shutil.copytree(TRIAL, dst)
+    return dst
+
+
+def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text()
+    assert text.count(old) >= count, old
+    path.write_text(text.replace(old, new, count))
+
+
+def test_the_shipped_trial_and_plan_pass(capsys):
+    r = check(TRIAL, PLAN)
+    assert r.ok and r.errors == ()
+    assert r.trial is not None and r.plan is not None
+    code, out, err = _run(["check", str(TRIAL), "--plan", str(PLAN)], capsys)
+    assert code == 0 and err == ""
+    assert out.strip() == r.summary()
+    assert re.fullmatch(
+        r".*trial\.toml and .*pod_synthetic_sap\.toml: OK: 6 trusts, 32 clusters, 30 extract "
+        r"patterns each matching a file, randomisation record verified; plan version \S+, "
+        r"\d+ outcomes",
+        out.strip(),
+    )
+
+
+def test_a_broken_trial_lists_every_error_and_exits_2(trial_copy, capsys):
+    cfg = trial_copy / "trial.toml"
+    _edit(cfg, "follow_up_months = 24", "follow_up_month = 24")
+    _edit(cfg, 'column = "catchment"', 'column = "catchmnt"')
+    _edit(cfg, 'format = "csv"', 'format = "cvs"')
+    # extract files and the record are checked only once the definition is valid
+    r = check(trial_copy)
+    assert [re.sub(r"^\S+: ", "", e) for e in r.errors] == [
+        "key 'trial.follow_up_month' is not a known key; did you mean 'follow_up_months'? "
+        "(allowed: arms, data_cutoff, follow_up_months, name, registration, synthetic)",
+        "key 'trial.follow_up_months' is missing",
+        "key 'randomisation.strata.column' must be one of the cluster fields trust, "
+        "catchment, got 'catchmnt'; did you mean 'catchment'?",
+        "key 'extracts.NELFT.participants.format' must be one of csv, excel, sav, dta, xpt, "
+        "sas7bdat, got 'cvs'; did you mean 'csv'?",
+    ]
+    assert all(e.startswith(f"{cfg}: ") for e in r.errors)
+    code, out, err = _run(["check", str(trial_copy)], capsys)
+    assert code == 2 and out == ""
+    lines = err.splitlines()
+    assert lines[:-1] == [f"odtrial: error: {e}" for e in r.errors]
+    assert lines[-1] == f"{cfg}: 4 errors"
+    assert "Traceback" not in err
+
+
+def test_missing_extract_files_and_an_edited_record_are_listed(trial_copy, capsys):
+    cfg = trial_copy / "trial.toml"
+    for f in (trial_copy / "nelft").glob("admissions_*.csv"):
+        f.unlink()
+    shutil.rmtree(trial_copy / "somerset")
+    _edit(trial_copy / "randomisation" / "allocation.csv", "POD", "TAU")
+    _edit(cfg, 'date_format = "%Y-%m-%d"', 'date_format = "%Y-%Q-%d"')
+    r = check(trial_copy)
+    errors = [e.removeprefix(f"{cfg}: ") for e in r.errors]
+    assert len(errors) == 4, errors
+    assert re.fullmatch(r"key 'extracts\.NELFT\.\w+\.date_format' is '%Y-%Q-%d', .*", errors[0])
+    assert errors[1] == (
+        "key 'extracts.NELFT.admissions.pattern' 'admissions_*.csv' matches no file in "
+        f"{trial_copy / 'nelft'}"
+    )
+    assert errors[2] == (
+        f"key 'trusts' names folder 'somerset' for trust SOMPAR, not found in {trial_copy}"
+    )
+    assert errors[3].startswith("key 'randomisation.record': ")
+    code, _, err = _run(["check", str(trial_copy)], capsys)
+    assert code == 2 and err.splitlines()[-1] == f"{cfg}: 4 errors"
+    assert "Traceback" not in err
+
+
+def test_plan_errors_and_a_plan_for_another_trial(trial_copy, tmp_path, capsys):
+    # the shipped plan names data/synthetic/trial.toml, not the copy
+    r = check(trial_copy, PLAN)
+    assert r.errors == (
+        f"{PLAN}: key 'plan.trial_config' names {str(TRIAL / 'trial.toml')!r}, "
+        f"not the trial checked ({str((trial_copy / 'trial.toml').resolve())!r})",
+    )
+    bad = tmp_path / "sap.toml"
+    shutil.copy(PLAN, bad)
+    _edit(bad, "[plan]\n", "[plan]\nstatuss = 1\n")
+    _edit(bad, 'trial_config = "../data/synthetic/trial.toml"', 'trial_config = "trial/trial.toml"')
+    _edit(bad, 'status = "draft"', 'status = "drafty"')
+    r = check(trial_copy, bad)
+    assert len(r.errors) == 2 and all(e.startswith(f"{bad}: key 'plan.status") for e in r.errors)
+    code, out, err = _run(["check", str(trial_copy), "--plan", str(bad)], capsys)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        *(f"odtrial: error: {e}" for e in r.errors),
+        f"{trial_copy / 'trial.toml'} and {bad}: 2 errors",
+    ]
+
+
+def test_an_unreadable_trial_is_one_line(tmp_path, capsys):
+    code, _out, err = _run(["check", str(tmp_path)], capsys)
+    assert code == 2
+    assert err.splitlines()[0].startswith(
+        f"odtrial: error: {tmp_path / 'trial.toml'}: cannot read trial configuration"
+    )
+    assert err.splitlines()[-1] == f"{tmp_path / 'trial.toml'}: 1 error"

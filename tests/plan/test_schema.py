@@ -537,3 +537,44 @@ def test_missing_data_variables_are_loaded_apart_from_the_text(raw, plan_with) -
 def test_missing_data_variables_are_validated(raw, plan_with, value, message) -> None:
     msgs = errors_of(plan_with(raw, MD, value))
     assert len(msgs) == 1 and msgs[0].startswith(message)
+
+
+# -- [summary]: the trial's own words in the report ----------------------------------
+
+
+def test_summary_is_optional_and_read_whole(raw, plan_with) -> None:
+    plan = parse_plan(raw, source="sap.toml")
+    summary = plan.sections["summary"]
+    assert summary["plain_language"] == raw["summary"]["plain_language"]
+    assert summary["clusters"] == "groups of practices"
+    assert dict(summary["abbreviations"])["IMD"] == "Index of Multiple Deprivation"
+    assert "summary" not in parse_plan(plan_with(raw, ("summary",), plan_with.DELETE)).sections
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "plain_language",
+            "We compared care. " + "word " * 300,
+            "must be at most 300 words, got 303",
+        ),
+        (
+            "plain_language",
+            "We compared care offered by GP practices in each NHS trust.",
+            "must be plain language without abbreviations, got GP, NHS",
+        ),
+        ("plain_language", " ", "must not be empty"),
+        (
+            "clusters",
+            "groups of GP practices",
+            "must be plain language without abbreviations, got GP",
+        ),
+        ("abbreviations", {"IMD": 3}, "must be a string, got int 3"),
+        ("colour", "blue", "is not a known key"),
+    ],
+)
+def test_summary_text_is_plain_and_short(raw, plan_with, key, value, message) -> None:
+    errors = errors_of(plan_with(raw, ("summary", key), value))
+    path = f"summary.{key}" + (".IMD" if key == "abbreviations" else "")
+    assert len(errors) == 1 and errors[0].startswith(f"sap.toml: key '{path}' {message}")

@@ -35,7 +35,14 @@ from odtrial.plan.model import (
 from odtrial.plan.sample_size import check_sample_size, sample_size_of
 from odtrial.plan.schema import validate
 
-_FREE_TEXT_SECTIONS = ("multiplicity", "missing_data", "harms", "software")
+_FREE_TEXT_SECTIONS = ("multiplicity", "missing_data", "harms", "software", "summary")
+
+
+def _frozen(v: Any) -> Any:
+    """A section's value, tables read-only (``[summary.abbreviations]``)."""
+    return MappingProxyType(dict(v)) if isinstance(v, dict) else v
+
+
 _SPEC_KEYS = ("kind", "family", "covariates")  # ModelSpec fields; the rest are its options
 
 
@@ -133,8 +140,11 @@ def parse_plan(
         sensitivity=sensitivity,
         sections=MappingProxyType(
             {
-                name: MappingProxyType({k: v for k, v in raw[name].items() if k != "variables"})
+                name: MappingProxyType(
+                    {k: _frozen(v) for k, v in raw[name].items() if k != "variables"}
+                )
                 for name in _FREE_TEXT_SECTIONS
+                if name in raw  # [summary] is optional
             }
         ),
         trial_config=None

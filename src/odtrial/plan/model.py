@@ -107,7 +107,8 @@ class Plan:
     estimands: Mapping[str, Estimand]
     outcomes: Mapping[str, Outcome]
     sensitivity: tuple[Sensitivity, ...]
-    sections: Mapping[str, Mapping[str, str]]  # multiplicity, missing_data, harms, software
+    # multiplicity, missing_data, harms, software; summary (optional: the report's own words)
+    sections: Mapping[str, Mapping[str, Any]]
     trial_config: Path | None
     sha256: str
     path: Path | None

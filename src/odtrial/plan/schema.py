@@ -18,6 +18,7 @@ analysis would ignore is refused.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -111,6 +112,28 @@ class Text(Spec):
             return False
         if not v.strip():
             errs.add(path, "must not be empty")
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class PlainText(Text):
+    """Text for lay readers: at most ``max_words`` words and no abbreviations (a word of two
+    or more capitals, as the plain language summary is checked)."""
+
+    max_words: int = 300
+    required: bool = True
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        if not super().check(v, path, errs, parent):
+            return False
+        words = len(v.split())
+        if words > self.max_words:
+            errs.add(path, f"must be at most {self.max_words} words, got {words}")
+            return False
+        found = sorted(set(re.findall(r"\b[A-Z][A-Z0-9-]*[A-Z0-9]\b", v)))
+        if found:
+            errs.add(path, f"must be plain language without abbreviations, got {', '.join(found)}")
             return False
         return True
 
@@ -508,6 +531,16 @@ PLAN: Final = Table(
         ),
         "harms": Table({"approach": Text()}),
         "software": Table({"analysis": Text()}),
+        # the trial's own words in the report: the plain language summary's opening, the
+        # clusters' plain name ("groups of practices"), abbreviations beyond the statistical
+        "summary": Table(
+            {
+                "plain_language": PlainText(required=False),
+                "clusters": PlainText(max_words=10, required=False),
+                "abbreviations": TableOf(Text(), required=False),
+            },
+            required=False,
+        ),
     }
 )
 

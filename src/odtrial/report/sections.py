@@ -113,26 +113,31 @@ _BANNERS = {
     "open": "OPEN REPORT: arms pooled; no comparison between arms is shown",
 }
 
+# Generic statistical abbreviations; a trial's own come from the plan's
+# [summary.abbreviations] and are merged in alphabetical order.
 _ABBREVIATIONS = (
     ("CI", "confidence interval"),
     ("CONSORT", "Consolidated Standards of Reporting Trials"),
     ("df", "degrees of freedom"),
     ("GEE", "generalised estimating equations"),
     ("GLMM", "generalised linear mixed model"),
-    ("GP", "general practitioner"),
     ("HR", "hazard ratio"),
     ("ICC", "intracluster correlation coefficient"),
-    ("IMD", "Index of Multiple Deprivation"),
     ("IQR", "interquartile range"),
     ("LMM", "linear mixed model"),
     ("MD", "mean difference"),
-    ("NIHR", "National Institute for Health and Care Research"),
     ("OR", "odds ratio"),
     ("REML", "restricted maximum likelihood"),
     ("RR", "rate ratio"),
     ("SAP", "statistical analysis plan"),
     ("SD", "standard deviation"),
     ("SHA-256", "Secure Hash Algorithm, 256 bits"),
+)
+
+_PLAIN_LANGUAGE = (
+    "We compared two ways of providing care. Instead of choosing the care for each person "
+    "separately, whole groups of people were chosen at random to receive one way or the "
+    "other. This is called a cluster randomised trial."
 )
 
 _DF_NAMES = {
@@ -406,7 +411,9 @@ class _Builder:
         return Section("title", "Title page", tuple(blocks), level=0)
 
     def abbreviations(self) -> Section:
-        items = tuple(f"{a}: {b}" for a, b in _ABBREVIATIONS)
+        own = self.r["plan"].get("sections", {}).get("summary", {}).get("abbreviations") or {}
+        merged = dict(_ABBREVIATIONS) | {str(k): str(v) for k, v in own.items()}
+        items = tuple(f"{a}: {merged[a]}" for a in sorted(merged, key=str.lower))
         return Section("abbreviations", "List of abbreviations", (Bullets(items),), page_break=True)
 
     def _arm_phrase(self, o: Mapping[str, Any]) -> str:
@@ -505,16 +512,15 @@ class _Builder:
         flow = r["flow"]
         recruited = sum(int(a["recruited"]) for a in flow["arms"])
         window = r.get("derivation", {}).get("window_months")
+        # the trial's own words come from the plan's [summary]; the fallback fits any trial
+        text = r["plan"].get("sections", {}).get("summary", {})
         paras = [
             Para(
-                "We compared two ways of providing mental health care. Instead of choosing "
-                "the care for each person separately, whole groups of neighbouring family "
-                "doctor practices were chosen at random to offer one way or the other. "
-                "This is called a cluster randomised trial.",
+                str(text.get("plain_language") or _PLAIN_LANGUAGE),
                 lead="What did we want to find out?",
             ),
             Para(
-                f"{flow['clusters_randomised']} groups of practices took part and "
+                f"{flow['clusters_randomised']} {text.get('clusters') or 'groups'} took part and "
                 f"{recruited} people joined the study"
                 + (f". We followed each person for {window} months" if window else "")
                 + f". The main question was about {_lower_first(_plain_label(p['label']))}. "
@@ -697,8 +703,7 @@ class _Builder:
                         str(
                             design.get("cluster_definition")
                             or "The cluster is the unit of randomisation (column "
-                            f"'{cluster_col}' in the analysis dataset); participants belong to "
-                            "the cluster of the GP practice they are registered with and are "
+                            f"'{cluster_col}' in the analysis dataset); participants are "
                             "analysed in the cluster as randomised."
                         ),
                         lead="Cluster definition.",

@@ -1,0 +1,61 @@
+"""The report's trial-specific words come from the plan's ``[summary]``; without it the
+report reads for any cluster trial."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from odtrial.report.sections import Bullets, Para, build_sections
+
+ABBREV = re.compile(r"\b[A-Z][A-Z0-9-]*[A-Z0-9]\b")
+
+
+def _section(results: dict[str, Any], key: str) -> list[Any]:
+    content = build_sections(results)
+    return list(next(s for s in content.sections if s.id == key).blocks)
+
+
+def _plain(results: dict[str, Any]) -> str:
+    return " ".join(b.text for b in _section(results, "plain_language_summary"))
+
+
+def _abbreviations(results: dict[str, Any]) -> list[str]:
+    (bullets,) = _section(results, "abbreviations")
+    assert isinstance(bullets, Bullets)
+    return [item.split(":")[0] for item in bullets.items]
+
+
+def test_plain_language_text_comes_from_the_plan(blinded_results: dict[str, Any]) -> None:
+    summary = blinded_results["plan"]["sections"]["summary"]
+    summary["plain_language"] = "We compared two ways of teaching reading in primary schools."
+    summary["clusters"] = "schools"
+    text = _plain(blinded_results)
+    assert text.startswith("We compared two ways of teaching reading in primary schools.")
+    clusters = blinded_results["flow"]["clusters_randomised"]
+    assert f"{clusters} schools took part" in text
+
+
+def test_without_a_summary_the_plain_language_text_is_generic(
+    blinded_results: dict[str, Any],
+) -> None:
+    del blinded_results["plan"]["sections"]["summary"]
+    first = _section(blinded_results, "plain_language_summary")[0]
+    assert isinstance(first, Para)
+    assert first.text.startswith("We compared two ways of providing care.")
+    text = _plain(blinded_results)
+    for word in ("mental health", "practice", "doctor"):
+        assert word not in text
+    assert f"{blinded_results['flow']['clusters_randomised']} groups took part" in text
+    assert ABBREV.findall(text) == []
+
+
+def test_abbreviations_are_the_statistical_ones_and_the_plans(
+    blinded_results: dict[str, Any],
+) -> None:
+    with_plan = _abbreviations(blinded_results)
+    assert {"GP", "IMD", "NIHR", "GLMM", "ICC"} <= set(with_plan)
+    assert with_plan == sorted(with_plan, key=str.lower)
+    del blinded_results["plan"]["sections"]["summary"]
+    generic = _abbreviations(blinded_results)
+    assert "GLMM" in generic and not {"GP", "IMD", "NIHR"} & set(generic)

@@ -1,5 +1,8 @@
-"""odtrial: data management and analysis of a cluster randomised trial of
-Peer-supported Open Dialogue (POD) against treatment as usual (TAU)."""
+"""odtrial: data management and analysis of a two-arm cluster randomised trial.
+
+The trial (its sites, tables, clusters and arms) is declared in its ``trial.toml``
+and the analysis in its statistical analysis plan; the shipped synthetic trial is
+one such configuration."""
 
 from __future__ import annotations
 

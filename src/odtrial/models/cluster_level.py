@@ -148,7 +148,7 @@ def cluster_level(
     ----------
     formula_or_outcome : str
         An outcome column (``"work"``), or a formula whose right-hand side
-        lists the stage-1 covariates (``"work ~ age + C(catchment)"``; ``"work ~ 1"``
+        lists the stage-1 covariates (``"work ~ age + C(stratum)"``; ``"work ~ 1"``
         is unadjusted). Do not put the treatment in it.
     data : DataFrame
         One row per individual, no missing values in the columns used.

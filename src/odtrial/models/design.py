@@ -1,6 +1,6 @@
 """From a formula and a data frame to the arrays a model fits.
 
-Formulas follow the patsy/formulaic convention (``y ~ arm + C(catchment)``);
+Formulas follow the patsy/formulaic convention (``y ~ arm + C(stratum)``);
 the intercept is named ``Intercept``. The formulaic model spec travels with
 the design so the same encoding applies to new data.
 """

@@ -13,7 +13,7 @@ Always say which scale an ICC is on:
   found to cover better than the F interval for proportions; ``ci=`` overrides.
 * ``method="reml"``: σ²_u / (σ²_u + σ²_e) from the REML fit of the one-way
   random-intercept model, with a profile REML-likelihood interval
-  (``2 (l(tau_hat) - l(tau)) <= chi2_1``, with tau = σ²_u / σ²_e and σ²_e
+  (``2 (l(theta_hat) - l(theta)) <= chi2_1``, with theta = σ²_u / σ²_e and σ²_e
   profiled out in closed form). Never negative; equals the ANOVA estimator
   on balanced data when that is positive.
 * ``method="latent"`` (binary only): σ²_u / (σ²_u + π²/3) from the
@@ -236,29 +236,29 @@ def _anova(ow: _OneWay, level: float, binary: bool, ci: str | None) -> ICCResult
 
 
 def _reml_profile(ow: _OneWay) -> tuple[Any, Any]:
-    """REML log-likelihood of tau = σ²_u / σ²_e (σ²_e profiled out) and its derivative.
+    """REML log-likelihood of theta = σ²_u / σ²_e (σ²_e profiled out) and its derivative.
 
-    With ``w_i = n_i / (1 + n_i tau)``, ``mu = sum w m / sum w`` and
+    With ``w_i = n_i / (1 + n_i theta)``, ``mu = sum w m / sum w`` and
     ``Q = SSW + sum w (m - mu)^2``:
-    ``l = -1/2 [(N - 1) log(Q / (N - 1)) + sum log(1 + n tau) + log sum w]``.
+    ``l = -1/2 [(N - 1) log(Q / (N - 1)) + sum log(1 + n theta) + log sum w]``.
     """
     n, means = ow.n, ow.means
     ssw, N = ow.ssw, ow.N
 
-    def parts(tau: float) -> tuple[np.ndarray, float, float]:
-        w = n / (1 + n * tau)
+    def parts(theta: float) -> tuple[np.ndarray, float, float]:
+        w = n / (1 + n * theta)
         mu = float(np.sum(w * means) / np.sum(w))
         Q = float(ssw + np.sum(w * (means - mu) ** 2))
         return w, mu, Q
 
-    def loglik(tau: float) -> float:
-        w, _, Q = parts(tau)
+    def loglik(theta: float) -> float:
+        w, _, Q = parts(theta)
         return float(
-            -0.5 * ((N - 1) * np.log(Q / (N - 1)) + np.sum(np.log1p(n * tau)) + np.log(np.sum(w)))
+            -0.5 * ((N - 1) * np.log(Q / (N - 1)) + np.sum(np.log1p(n * theta)) + np.log(np.sum(w)))
         )
 
-    def score(tau: float) -> float:
-        w, mu, Q = parts(tau)
+    def score(theta: float) -> float:
+        w, mu, Q = parts(theta)
         dq = -np.sum(w**2 * (means - mu) ** 2)
         return float(-0.5 * ((N - 1) * dq / Q + np.sum(w) - np.sum(w**2) / np.sum(w)))
 
@@ -269,34 +269,34 @@ def _reml(ow: _OneWay, level: float, binary: bool) -> ICCResult:
     if ow.ssw == 0:
         raise ModelError("no within-cluster variation: the REML ICC is undefined")
     loglik, score = _reml_profile(ow)
-    hi = 1e8  # tau this large is an ICC of 1 - 1e-8
+    hi = 1e8  # theta this large is an ICC of 1 - 1e-8
     grid = np.concatenate([[0.0], np.logspace(-8, 8, 161)])
     j = int(np.argmax([loglik(t) for t in grid]))
     if j == 0 and score(0.0) <= 0:
-        tau = 0.0
+        theta = 0.0
     else:
         # the score changes sign around the best grid point: solve it to full precision
         a, b = grid[max(j - 1, 0)], grid[min(j + 1, len(grid) - 1)]
         if score(a) > 0 > score(b):
-            tau = float(optimize.brentq(score, a, b, xtol=1e-15, rtol=1e-14))
+            theta = float(optimize.brentq(score, a, b, xtol=1e-15, rtol=1e-14))
         else:  # optimum at the edge of the grid (ICC ~ 0 or ~ 1)
-            tau = float(grid[j])
-    l_max = loglik(tau)
+            theta = float(grid[j])
+    l_max = loglik(theta)
     crit = stats.chi2.ppf(level, 1) / 2
 
     def gap(t: float) -> float:
         return l_max - loglik(t) - crit
 
     notes: list[str] = []
-    lower_tau = 0.0 if gap(0.0) <= 0 else optimize.brentq(gap, 0.0, tau, xtol=1e-14)
+    lower_theta = 0.0 if gap(0.0) <= 0 else optimize.brentq(gap, 0.0, theta, xtol=1e-14)
     if gap(hi) <= 0:
-        upper_tau = np.inf
+        upper_theta = np.inf
         notes.append("profile likelihood does not reach the upper bound: upper limit 1")
     else:
-        upper_tau = optimize.brentq(gap, tau, hi, xtol=1e-14, rtol=1e-12)
-    if tau == 0.0:
+        upper_theta = optimize.brentq(gap, theta, hi, xtol=1e-14, rtol=1e-12)
+    if theta == 0.0:
         notes.append("REML estimate at the boundary: cluster variance 0")
-    w = ow.n / (1 + ow.n * tau)
+    w = ow.n / (1 + ow.n * theta)
     mu = np.sum(w * ow.means) / np.sum(w)
     sigma2_e = (ow.ssw + np.sum(w * (ow.means - mu) ** 2)) / (ow.N - 1)
 
@@ -304,14 +304,14 @@ def _reml(ow: _OneWay, level: float, binary: bool) -> ICCResult:
         return 1.0 if np.isinf(t) else t / (1 + t)
 
     return ICCResult(
-        estimate=to_icc(tau),
-        lower=to_icc(lower_tau),
-        upper=to_icc(upper_tau),
+        estimate=to_icc(theta),
+        lower=to_icc(lower_theta),
+        upper=to_icc(upper_theta),
         level=level,
         scale="proportion" if binary else "continuous",
         method="reml",
         ci_method="profile REML likelihood",
-        between_var=float(tau * sigma2_e),
+        between_var=float(theta * sigma2_e),
         within_var=float(sigma2_e),
         nobs=ow.N,
         n_clusters=ow.k,

@@ -95,7 +95,7 @@ def permutation_test(
         a :class:`~odtrial.randomise.allocate.ConstrainedAllocation`, or a table with one
         0/1 column per cluster (1 = first arm; pass ``arms``).
     covariates
-        Right-hand-side terms of the residual model, e.g. ``["C(catchment)", "age"]``.
+        Right-hand-side terms of the residual model, e.g. ``["C(stratum)", "age"]``.
     family
         ``binomial``, ``gaussian`` or ``poisson``.
     """

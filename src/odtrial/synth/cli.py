@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
             float, typer.Option("--fault-rate", help="Share of records given one fault (0: clean).")
         ] = DEFAULT_FAULT_RATE,
     ) -> None:
-        """Generate the synthetic six-trust trial (extracts, trial.toml, truth.json)."""
+        """Generate the shipped synthetic trial (extracts, trial.toml, truth.json)."""
         from odtrial.synth.generate import generate
 
         if participants < 96:

@@ -8,7 +8,7 @@ correction and a t reference on Fay–Graubard degrees of freedom (see
 :mod:`odtrial.models.cox.covariance` for the choice and its justification).
 
 Formula. The right-hand side gives the covariates in the patsy/formulaic
-convention (``"~ arm + C(catchment)"``). A left-hand side is optional; if
+convention (``"~ arm + C(stratum)"``). A left-hand side is optional; if
 given it must name the ``duration`` column (``"relapse_days ~ arm"``), so
 both spellings fit the same model. The partial likelihood has no intercept:
 ``1``, ``0`` and ``-1`` terms are ignored and factors are always coded with
@@ -74,8 +74,8 @@ def _covariate_rhs(formula: str, duration: str) -> str:
     """The right-hand side with intercept terms removed and a reference coding forced."""
     if not isinstance(formula, str) or "~" not in formula:
         raise ModelError(
-            f"formula {formula!r} has no '~': write it as '~ arm + C(catchment)' "
-            f"or '{duration} ~ arm + C(catchment)'"
+            f"formula {formula!r} has no '~': write it as '~ arm + C(stratum)' "
+            f"or '{duration} ~ arm + C(stratum)'"
         )
     lhs, rhs = (s.strip() for s in formula.split("~", 1))
     if lhs and lhs != duration:
@@ -235,7 +235,7 @@ def fit_cox(
     Parameters
     ----------
     formula : str
-        Covariates, ``"~ arm + C(catchment)"``; an optional left-hand side
+        Covariates, ``"~ arm + C(stratum)"``; an optional left-hand side
         must be the ``duration`` column. No intercept is estimated (see the
         module docstring).
     data : DataFrame

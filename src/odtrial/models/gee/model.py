@@ -288,7 +288,7 @@ def fit_gee(
     Parameters
     ----------
     formula : str
-        ``"y ~ arm + x + C(catchment)"``; the intercept is named ``Intercept``.
+        ``"y ~ arm + x + C(stratum)"``; the intercept is named ``Intercept``.
     data : DataFrame
         One row per individual; no missing values in the columns used.
     cluster : str

@@ -38,7 +38,7 @@ z test is anti-conservative, so the default reference is a t distribution with
 between-within degrees of freedom (SAS DDFM=BETWITHIN):
 
 - a fixed-effect column is *cluster-level* when it is constant within every
-  cluster (the intercept, the arm, cluster covariates such as the catchment
+  cluster (the intercept, the arm, cluster covariates such as the stratum
   dummies); such terms get ``clusters - (number of cluster-level columns)``;
 - every other column is *within-cluster* and gets
   ``observations - clusters - (number of within-cluster columns)``.
@@ -102,7 +102,7 @@ def fit_glmm(
     Parameters
     ----------
     formula : str
-        ``"y ~ arm + C(catchment) + base"`` (formulaic; the intercept is ``Intercept``).
+        ``"y ~ arm + C(stratum) + base"`` (formulaic; the intercept is ``Intercept``).
     data : DataFrame
         One row per observation; rows with missing values are an error.
     cluster : str

@@ -641,7 +641,7 @@ def fit_glmm_reml(
     Parameters
     ----------
     formula : str
-        ``"y ~ arm + C(catchment) + base"`` (formulaic; the intercept is ``Intercept``).
+        ``"y ~ arm + C(stratum) + base"`` (formulaic; the intercept is ``Intercept``).
     data : DataFrame
         One row per observation; rows with missing values are an error.
     cluster : str

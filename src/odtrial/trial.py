@@ -57,6 +57,10 @@ Layout (see ``data/synthetic/trial.toml`` for a full example)::
     balance = [{ column = "list_size", label = "Practice list size per cluster", decimals = 0 },
                { column = "imd_score", label = "IMD score", decimals = 1 }]
 
+    [medication]               # optional: the trial's medication dictionary (CSV, the
+    dictionary = "drugs.csv"   # shipped format), relative to this file: replaces the
+    extend = "more_drugs.csv"  # shipped one; extend: rows added to it (or to dictionary)
+
     [extracts.NELFT.participants]
     pattern = "participants_*.csv"
     format = "csv"             # csv | excel | sav | dta | xpt | sas7bdat
@@ -84,6 +88,7 @@ from typing import Any, Final
 from odtrial._errorlist import Errors, summary
 from odtrial._toml import TomlReader, suggest
 from odtrial.data.canonical import FROZEN, MAPPED, SITE_TABLES
+from odtrial.data.medication_dictionary import MedicationDictionary, load_medication_dictionary
 from odtrial.errors import ConfigError
 
 FORMATS: Final = ("csv", "excel", "sav", "dta", "xpt", "sas7bdat")
@@ -186,6 +191,8 @@ class Trial:
     strata: ClusterVariable | None = None  # the allocation's stratum, if declared
     balance: tuple[ClusterVariable, ...] = ()  # the allocation's balance variables
     baseline: tuple[BaselineVariable, ...] = ()  # extra rows of the baseline table
+    # the trial's own medication dictionary ([medication]); None: the shipped one
+    medication: MedicationDictionary | None = None
 
     def arm_label(self, code: str) -> str:
         """The display label of an arm code (the code itself when none is declared)."""
@@ -231,7 +238,7 @@ def load_trial(path: str | Path) -> Trial:
         raw = tomllib.loads(raw_bytes.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: not valid TOML ({e})") from None
-    trial = parse_trial(raw, source=str(p))
+    trial = parse_trial(raw, source=str(p), base=p.parent)
     return _replace_meta(trial, hashlib.sha256(raw_bytes).hexdigest(), p)
 
 
@@ -262,17 +269,21 @@ _TOP_KEYS: Final = {
     "clusters",
     "extracts",
     "baseline",
+    "medication",
 }
 
 
-def parse_trial(raw: Mapping[str, Any], *, source: str = "<config>") -> Trial:
+def parse_trial(
+    raw: Mapping[str, Any], *, source: str = "<config>", base: Path | None = None
+) -> Trial:
     """Validate a parsed TOML mapping into a :class:`Trial`.
 
     Every part is checked before failing: :class:`ConfigErrors` (a ConfigError)
-    carries every failure, one line each with its full key path.
+    carries every failure, one line each with its full key path. Files the
+    definition names are relative to ``base`` (default: the working folder).
     """
     errs = Errors()
-    trial = _parse(TomlReader(raw, "", source, errs=errs))
+    trial = _parse(TomlReader(raw, "", source, errs=errs), base or Path.cwd())
     if errs.lines or trial is None:
         raise ConfigErrors(source, errs.lines)
     return trial
@@ -287,7 +298,7 @@ def _raw_ids(top: TomlReader, key: str) -> list[str]:
     return [x["id"] for x in v if isinstance(x, Mapping) and isinstance(x.get("id"), str)]
 
 
-def _parse(top: TomlReader) -> Trial | None:
+def _parse(top: TomlReader, base: Path) -> Trial | None:
     top.unknown_keys(set(_TOP_KEYS))
     arms: tuple[str, str] | None = None
     arm_labels: dict[str, str] = {}
@@ -344,6 +355,10 @@ def _parse(top: TomlReader) -> Trial | None:
     baseline: tuple[BaselineVariable, ...] = ()
     with top.guard():
         baseline = _parse_baseline(top.sub("baseline", default={}))
+
+    medication = None
+    with top.guard():
+        medication = _parse_medication(top.sub("medication", default={}), base)
 
     trusts = []
     with top.guard():
@@ -435,7 +450,37 @@ def _parse(top: TomlReader) -> Trial | None:
         strata=strata,
         balance=balance,
         baseline=baseline,
+        medication=medication,
     )
+
+
+def _parse_medication(m: TomlReader, base: Path) -> MedicationDictionary | None:
+    """``[medication]``: the trial's dictionary file (replacing the shipped one) and/or
+    a file extending it, each loaded and validated here."""
+    m.unknown_keys({"dictionary", "extend"})
+    files: dict[str, Path | None] = {}
+    for k in ("dictionary", "extend"):
+        name = m.value(k, str, None)
+        if name is not None and not name.strip():
+            m.report(k, "must name a file")
+            name = None
+        f = None if name is None else base / name
+        if f is not None and not f.is_file():
+            m.report(k, f"names {name!r}, not a file in {base}")
+            return None
+        files[k] = f
+    if files["dictionary"] is None and files["extend"] is None:
+        return None
+    try:
+        return load_medication_dictionary(files["dictionary"], extend=files["extend"])
+    except ConfigError as e:
+        # the loader's message names the file at fault
+        ext = files["extend"]
+        m.report(
+            "extend" if ext is not None and str(ext) in str(e) else "dictionary",
+            f"does not load: {e}",
+        )
+        return None
 
 
 def _parse_cluster(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from odtrial.data.drugs import DICTIONARY, DRUGS, cpz_equivalent
@@ -337,3 +338,122 @@ def test_ingest_maps_brands_to_generics() -> None:
     assert lookup("Zyprexa") == "olanzapine"
     assert lookup(" Quetiapine ") == "quetiapine"
     assert lookup("lurasidone") is None  # kept lower-cased by map_codes, flagged unknown_drug
+
+
+# -- the trial definition's [medication] table ------------------------------------------
+
+_FLUPENTIXOL = [
+    "generic,class,woods2003_mg_per_100cpz,woods2003_source",
+    "flupentixol,antipsychotic,3.0,test factor",
+]
+
+
+def _trial_with(tmp_path: Path, medication: str) -> Path:
+    """The shipped trial definition, copied with a ``[medication]`` table appended."""
+    src = Path(__file__).resolve().parents[2] / "data" / "synthetic" / "trial.toml"
+    cfg = tmp_path / "trial.toml"
+    cfg.write_text(src.read_text(encoding="utf-8") + "\n[medication]\n" + medication + "\n")
+    return cfg
+
+
+def test_the_shipped_trial_names_no_dictionary() -> None:
+    from odtrial.trial import load_trial
+
+    t = load_trial(Path(__file__).resolve().parents[2] / "data" / "synthetic" / "trial.toml")
+    assert t.medication is None  # derive then uses the shipped DICTIONARY
+
+
+def test_trial_extends_the_shipped_dictionary(tmp_path: Path) -> None:
+    from odtrial.trial import load_trial
+
+    _write(tmp_path, "extra.csv", _FLUPENTIXOL)
+    t = load_trial(_trial_with(tmp_path, 'extend = "extra.csv"'))
+    assert t.medication is not None and len(t.medication) == len(DRUGS) + 1
+    assert t.medication.files == (str(shipped_path()), str(tmp_path / "extra.csv"))
+    assert t.medication.resolve("Flupentixol").antipsychotic  # type: ignore[union-attr]
+
+
+def test_trial_replaces_the_shipped_dictionary(tmp_path: Path) -> None:
+    from odtrial.trial import load_trial
+
+    _write(tmp_path, "own.csv", ["generic,class", "sertraline,antidepressant"])
+    _write(tmp_path, "extra.csv", _FLUPENTIXOL)
+    t = load_trial(_trial_with(tmp_path, 'dictionary = "own.csv"\nextend = "extra.csv"'))
+    assert t.medication is not None and list(t.medication) == ["sertraline", "flupentixol"]
+    assert t.medication.resolve("olanzapine") is None
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            'dictionary = "nowhere.csv"',
+            r"key 'medication\.dictionary' names 'nowhere\.csv', not a file in ",
+        ),
+        ('extend = "nowhere.csv"', r"key 'medication\.extend' names 'nowhere\.csv', not a file"),
+        (
+            'extend = "dup.csv"',
+            r"key 'medication\.extend' does not load: medication dictionary .*dup\.csv: line 2, "
+            r"column 'generic': generic name 'sertraline' is already defined",
+        ),
+        ('dictionary = " "', r"key 'medication\.dictionary' must name a file"),
+        (
+            'extends = "x.csv"',
+            r"key 'medication\.extends' is not a known key; did you mean 'extend'",
+        ),
+    ],
+)
+def test_trial_dictionary_errors(tmp_path: Path, table: str, message: str) -> None:
+    from odtrial.trial import ConfigErrors, load_trial
+
+    _write(tmp_path, "dup.csv", ["generic,class", "sertraline,antidepressant"])
+    cfg = _trial_with(tmp_path, table)
+    with pytest.raises(ConfigErrors, match=message) as info:
+        load_trial(cfg)
+    assert len(info.value.messages) == 1 and str(info.value).startswith(f"{cfg}: key ")
+
+
+def test_check_reports_a_missing_dictionary(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    from odtrial.check import check
+    from odtrial.cli import main
+
+    src = Path(__file__).resolve().parents[2] / "data" / "synthetic"
+    trial = tmp_path / "trial"
+    shutil.copytree(src, trial)
+    cfg = _trial_with(trial, 'extend = "meds.csv"')
+    assert check(trial).errors == (
+        f"{cfg}: key 'medication.extend' names 'meds.csv', not a file in {trial}",
+    )
+    _write(trial, "meds.csv", _FLUPENTIXOL)
+    assert check(trial).ok
+    (trial / "meds.csv").unlink()
+    with pytest.raises(SystemExit) as info:
+        main(["check", str(trial)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "key 'medication.extend' names 'meds.csv'" in err
+
+
+def test_derive_classifies_with_the_trials_dictionary(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_derive_cases", Path(__file__).parent / "test_derive.py"
+    )
+    assert spec is not None and spec.loader is not None
+    cases = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cases)  # the derivation's hand-checked tables
+    trial_tables, CUTOFF = cases.trial_tables, cases.CUTOFF
+    from odtrial.data.derive import derive
+
+    extended = load_medication_dictionary(extend=_write(tmp_path, "extra.csv", _FLUPENTIXOL))
+    shipped = derive(trial_tables(), data_cutoff=CUTOFF).set_index("participant_id")
+    own = derive(trial_tables(), data_cutoff=CUTOFF, dictionary=extended)
+    own = own.set_index("participant_id")
+    # P17's flupentixol 3 mg/day, unknown to the shipped dictionary, is 100 mg CPZ per day
+    assert not shipped.loc["P17", "any_antipsychotic"] and own.loc["P17", "any_antipsychotic"]
+    assert own.loc["P17", "cpz_mean_daily_dose"] > 0
+    assert own.attrs["counts"]["unknown_drugs"] == []
+    others = own.index != "P17"
+    pd.testing.assert_frame_equal(shipped[others], own[others])

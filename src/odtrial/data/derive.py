@@ -79,6 +79,7 @@ from odtrial.data.derive_events import (
 )
 from odtrial.data.derive_medication import medication_exposure
 from odtrial.data.drugs import CPZ_METHODS, CpzMethod
+from odtrial.data.medication_dictionary import MedicationDictionary
 from odtrial.errors import DeriveError
 
 __all__ = ["OUTPUT_COLUMNS", "derive", "write_analysis_dataset"]
@@ -157,6 +158,7 @@ def derive(
     cpz_method: CpzMethod | str = "woods2003",
     data_cutoff: str | pd.Timestamp | Any | None = None,
     out: str | os.PathLike[str] | None = None,
+    dictionary: MedicationDictionary | None = None,
 ) -> pd.DataFrame:
     """Derive the analysis dataset (one row per participant) from a freeze.
 
@@ -179,6 +181,9 @@ def derive(
         Folder to write ``analysis_dataset.parquet``, ``analysis_dataset.csv``
         and ``derivation.json`` into (each written to a temporary file, then
         renamed).
+    dictionary
+        Medication dictionary classifying the prescriptions (default: the
+        shipped one); a trial's own is :attr:`odtrial.trial.Trial.medication`.
 
     Returns
     -------
@@ -199,7 +204,11 @@ def derive(
     tables = _checked_tables(source.tables)
     method: CpzMethod = "woods2003" if cpz_method == "woods2003" else "leucht2015"
     df, counts = _derive_tables(
-        tables, window_months=int(window_months), cpz_method=method, cutoff=cutoff
+        tables,
+        window_months=int(window_months),
+        cpz_method=method,
+        cutoff=cutoff,
+        dictionary=dictionary,
     )
     df.attrs = {
         "window_months": int(window_months),
@@ -310,6 +319,7 @@ def _derive_tables(
     window_months: int,
     cpz_method: CpzMethod,
     cutoff: pd.Timestamp,
+    dictionary: MedicationDictionary | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     parts = tables["participants"].sort_values("participant_id", kind="stable")
     parts = parts.reset_index(drop=True)
@@ -396,6 +406,7 @@ def _derive_tables(
         consent,
         window_end,
         method=cpz_method,
+        dictionary=dictionary,
     )
     df["any_antipsychotic"] = med.any_antipsychotic
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -25,8 +25,8 @@ file has a header, every source must be one it cites.
 
 A trial extends the shipped dictionary with its own file (``extend=``: rows
 are added; a name or brand already present is an error) or replaces it
-(``path=``). The trial-configuration key that points at such a file is for
-the trial definition to add; this loader is its hook.
+(``path=``). A trial names its files in its definition's ``[medication]``
+table (``dictionary`` replaces, ``extend`` adds; see :mod:`odtrial.trial`).
 """
 
 from __future__ import annotations

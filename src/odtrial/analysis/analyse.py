@@ -65,6 +65,7 @@ from odtrial.analysis.outcomes import (
 from odtrial.analysis.results_io import csv_text, dumps, normalise, software_versions
 from odtrial.analysis.sensitivity import AllocationDesign, RecordRef, run_sensitivity
 from odtrial.data.freeze import MANIFEST, Freeze, read_freeze
+from odtrial.data.medication_dictionary import MedicationDictionary
 from odtrial.errors import ModelError, OdtrialError, PlanError
 from odtrial.plan import Plan, check_lock, load_plan
 from odtrial.plan.model import Outcome
@@ -196,7 +197,8 @@ def compute_analysis(
 
     ordered = sorted(pl.outcomes.values(), key=lambda o: o.role != "primary")
     settings = list(dict.fromkeys((o.window_months, o.cpz_method) for o in ordered))
-    derived = {s: _derive(fz, s) for s in settings}
+    medication = fz.medication()  # the trial's dictionary, frozen at ingest (None: shipped)
+    derived = {s: _derive(fz, s, medication) for s in settings}
     datasets = {s: _prepare(d, view, arms) for s, d in derived.items()}
     clusters = _clusters(fz.tables["clusters"], view)
     primary = pl.primary
@@ -306,10 +308,12 @@ def compute_analysis(
 # -- data -----------------------------------------------------------------------
 
 
-def _derive(fz: Freeze, setting: tuple[int, str]) -> pd.DataFrame:
+def _derive(
+    fz: Freeze, setting: tuple[int, str], medication: MedicationDictionary | None
+) -> pd.DataFrame:
     from odtrial.data.derive import derive
 
-    return derive(fz, window_months=setting[0], cpz_method=setting[1])
+    return derive(fz, window_months=setting[0], cpz_method=setting[1], dictionary=medication)
 
 
 def _prepare(ds: pd.DataFrame, view: ArmView, arms: Sequence[str]) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -24,7 +25,12 @@ import pyarrow.parquet as pq
 from odtrial._io import atomic_folder as _atomic_folder
 from odtrial._io import check_output_target, sha256_file
 from odtrial.data.canonical import FROZEN_TABLES
-from odtrial.errors import FreezeError
+from odtrial.data.medication_dictionary import (
+    MedicationDictionary,
+    load_medication_dictionary,
+    shipped_path,
+)
+from odtrial.errors import ConfigError, FreezeError
 
 MANIFEST: Final = "manifest.json"
 MANIFEST_KEYS: Final = (
@@ -35,10 +41,15 @@ MANIFEST_KEYS: Final = (
     "trial",
     "counts",
     "randomisation",  # {"folder", "log_head"} of the record copied in, or null
+    "medication_dictionary",  # the trial's dictionary file(s) copied in, or null (shipped)
 )
-# Keys a freeze must have to be read; "randomisation" came later and is optional
-# (a freeze without it is read as one without a randomisation record).
-REQUIRED_MANIFEST_KEYS: Final = MANIFEST_KEYS[:-1]
+# Keys a freeze must have to be read; "randomisation" and "medication_dictionary"
+# came later and are optional (absent: no randomisation record, the shipped dictionary).
+REQUIRED_MANIFEST_KEYS: Final = MANIFEST_KEYS[:-2]
+DICTIONARY_FOLDER: Final = "dictionary"
+# role -> the copy's stem in DICTIONARY_FOLDER (a JSON header keeps the same stem,
+# which is how the loader finds it)
+_DICTIONARY_STEMS: Final = {"dictionary": "medication", "extend": "medication_extend"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,17 @@ class Freeze:
     manifest: dict[str, Any]
     path: Path
     quarantine: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def medication(self) -> MedicationDictionary | None:
+        """The trial's medication dictionary as frozen at ingest, or None for the
+        shipped one (see :func:`copy_medication_dictionary`).
+
+        Raises
+        ------
+        FreezeError
+            The manifest's entry is malformed or the frozen files do not load.
+        """
+        return frozen_medication_dictionary(self.manifest, self.path)
 
     def queries(self) -> pd.DataFrame:
         """The queries raised at ingest (``queries.csv``, all columns as text)."""
@@ -110,6 +132,7 @@ def read_freeze(path: str | Path) -> Freeze:
             f"{mpath}: manifest lacks one of the keys {', '.join(REQUIRED_MANIFEST_KEYS)}"
         )
     manifest.setdefault("randomisation", None)
+    manifest.setdefault("medication_dictionary", None)
     for out in manifest["outputs"]:
         f = p / out["path"]
         if not f.is_file():
@@ -131,3 +154,69 @@ def read_freeze(path: str | Path) -> Freeze:
         if o["path"].startswith("quarantine/")
     }
     return Freeze(tables=tables, manifest=manifest, path=p, quarantine=quarantine)
+
+
+def copy_medication_dictionary(trial: Any, folder: Path) -> dict[str, Any] | None:
+    """Copy the trial's own medication dictionary file(s) into ``folder/dictionary``.
+
+    The derivation reads a freeze, not the trial definition, so the dictionary
+    that classified the prescriptions must travel with the data. ``trial`` is an
+    :class:`odtrial.trial.Trial`; its ``medication`` (None: the shipped
+    dictionary, nothing is copied) lists the files it was loaded from.
+
+    Returns
+    -------
+    dict or None
+        The manifest entry ``{"mode": "replace" | "extend", "version",
+        "files": [{"role", "path", "header"}]}`` (``path`` and ``header``
+        relative to the freeze; ``header`` is the copied JSON header or None;
+        the caller adds each file's ``sha256``), or None.
+    """
+    med: MedicationDictionary | None = trial.medication
+    if med is None:
+        return None
+    files = [Path(f) for f in med.files]
+    roles = ["dictionary", "extend"][: len(files)]
+    if files[0].resolve() == shipped_path().resolve():  # extends the shipped one
+        files, roles = files[1:], roles[1:]
+    if not files:
+        return None
+    out = folder / DICTIONARY_FOLDER
+    out.mkdir(parents=True, exist_ok=True)
+    entries: list[dict[str, Any]] = []
+    for role, src in zip(roles, files, strict=True):
+        stem = _DICTIONARY_STEMS[role]
+        shutil.copyfile(src, out / f"{stem}.csv")
+        header = None
+        if src.with_suffix(".json").is_file():
+            shutil.copyfile(src.with_suffix(".json"), out / f"{stem}.json")
+            header = f"{DICTIONARY_FOLDER}/{stem}.json"
+        entries.append({"role": role, "path": f"{DICTIONARY_FOLDER}/{stem}.csv", "header": header})
+    return {
+        "mode": "replace" if roles[0] == "dictionary" else "extend",
+        "version": med.version,
+        "files": entries,
+    }
+
+
+def frozen_medication_dictionary(
+    manifest: dict[str, Any], path: Path
+) -> MedicationDictionary | None:
+    """Load the dictionary a freeze's manifest names (None: the shipped one).
+
+    The files' hashes were checked by :func:`read_freeze` with every output.
+    """
+    entry = manifest.get("medication_dictionary")
+    if entry is None:
+        return None
+    try:
+        files = {f["role"]: path / f["path"] for f in entry["files"]}
+        unknown = set(files) - set(_DICTIONARY_STEMS)
+    except (KeyError, TypeError):
+        unknown = {"?"}
+    if unknown or not files:
+        raise FreezeError(f"{path}: manifest key 'medication_dictionary' is malformed")
+    try:
+        return load_medication_dictionary(files.get("dictionary"), extend=files.get("extend"))
+    except ConfigError as e:
+        raise FreezeError(f"{path}: the frozen medication dictionary does not load ({e})") from None

@@ -64,6 +64,8 @@ BASE = {
         "data_cutoff": date(2025, 6, 30),
         "synthetic": True,
     },
+    "visits": {"schedule": [{"month": 12, "window_days": 92}, {"month": 24, "window_days": 92}]},
+    "eligibility": {"min_age": 18},
     "trusts": [{"id": "T1", "name": "Trust one"}],
     "catchments": [{"id": "K1", "trust": "T1", "name": "Catch"}],
     "clusters": [
@@ -304,3 +306,95 @@ def test_a_bad_entry_does_not_cascade_and_every_missing_piece_is_listed():
         "key 'extracts.T1.crisis_referrals' is missing (every trust sends every table)",
         "key 'extracts.T1.prescriptions' is missing (every trust sends every table)",
     ]
+
+
+def test_visit_schedule_and_minimum_age():
+    raw = copy.deepcopy(BASE)
+    raw["visits"] = {
+        "schedule": [
+            {"month": 24, "window_days": 60},
+            {"month": 3, "window_days": 14},
+            {"month": 12, "window_days": 45},
+        ]
+    }
+    raw["eligibility"] = {"min_age": 16}
+    t = parse_trial(raw)
+    assert t.visit_months == (3, 12, 24)  # sorted by month
+    assert t.visit_windows() == {3: 14, 12: 45, 24: 60}
+    assert t.min_age == 16
+
+
+def test_shipped_definition_declares_visits_and_minimum_age():
+    from pathlib import Path
+
+    t = load_trial(Path(__file__).resolve().parents[1] / "data" / "synthetic" / "trial.toml")
+    assert t.visit_windows() == {12: 92, 24: 92}
+    assert t.min_age == 18
+
+
+def test_bad_visit_schedule_reports_every_error_with_its_key_path():
+    from odtrial.trial import ConfigErrors
+
+    raw = copy.deepcopy(BASE)
+    raw["visits"] = {
+        "schedule": [
+            {"month": 12, "window_days": 92},
+            {"month": 12, "window_days": 30},  # duplicate month
+            {"month": 6, "window_days": 0},  # window not positive
+            {"month": 3.5, "window_days": 30},  # not a whole number
+            {"month": 18, "window_days": "92"},  # not a number
+            {"month": 30, "window_days": 30},  # after follow-up (24 months)
+            {"month": 9, "window": 30},  # typo: window_days missing
+            {"month": -1, "window_days": 10},
+        ],
+        "shedule": [],
+    }
+    raw["eligibility"] = {"min_age": 18.0, "max_age": 65}
+    with pytest.raises(ConfigErrors) as info:
+        parse_trial(raw, source="t")
+    lines = [m.removeprefix("t: ") for m in info.value.messages]
+    assert lines == [
+        "key 'visits.shedule' is not a known key; did you mean 'schedule'? (allowed: schedule)",
+        "key 'visits.schedule[1].month' repeats month 12 (already at visits.schedule[0].month)",
+        "key 'visits.schedule[2].window_days' must be a positive whole number of days, got 0",
+        "key 'visits.schedule[3].month' must be int, got float 3.5",
+        "key 'visits.schedule[4].window_days' must be int, got str '92'",
+        "key 'visits.schedule[5].month' 30 is after the end of follow-up "
+        "(trial.follow_up_months = 24)",
+        "key 'visits.schedule[6].window' is not a known key; did you mean 'window_days'? "
+        "(allowed: month, window_days)",
+        "key 'visits.schedule[6].window_days' is missing",
+        "key 'visits.schedule[7].month' must be a positive whole number of months, got -1",
+        "key 'eligibility.max_age' is not a known key; did you mean 'min_age'? (allowed: min_age)",
+        "key 'eligibility.min_age' must be int, got float 18.0",
+    ]
+
+
+def test_visits_and_eligibility_are_required_and_windows_must_not_overlap():
+    from odtrial.trial import ConfigErrors
+
+    raw = copy.deepcopy(BASE)
+    del raw["visits"], raw["eligibility"]
+    with pytest.raises(ConfigErrors) as info:
+        parse_trial(raw, source="t")
+    assert [m.removeprefix("t: ") for m in info.value.messages] == [
+        "key 'visits' is missing",
+        "key 'eligibility' is missing",
+    ]
+    raw["visits"] = {"schedule": []}
+    raw["eligibility"] = {"min_age": 121}
+    with pytest.raises(ConfigErrors) as info:
+        parse_trial(raw, source="t")
+    assert [m.removeprefix("t: ") for m in info.value.messages] == [
+        "key 'visits.schedule' must list at least one visit",
+        "key 'eligibility.min_age' must be a whole number of years from 0 to 120, got 121",
+    ]
+    raw["eligibility"] = {"min_age": 0}  # no minimum: allowed
+    raw["visits"] = {"schedule": [{"month": 3, "window_days": 45}, {"month": 6, "window_days": 45}]}
+    with pytest.raises(ConfigErrors) as info:
+        parse_trial(raw, source="t")
+    assert [m.removeprefix("t: ") for m in info.value.messages] == [
+        "key 'visits.schedule' windows of the 3- and 6-month visits (45 + 45 days) may overlap"
+    ]
+    raw["visits"]["schedule"][1]["window_days"] = 30
+    assert parse_trial(raw).visit_months == (3, 6)

@@ -19,6 +19,15 @@ Layout (see ``data/synthetic/trial.toml`` for a full example)::
     follow_up_months = 24
     data_cutoff = 2025-06-30
 
+    [visits]                   # the follow-up assessments: months from consent, each
+    schedule = [               # with its window (days either side of the due date)
+      { month = 12, window_days = 92 },
+      { month = 24, window_days = 92 },
+    ]
+
+    [eligibility]
+    min_age = 18               # completed years at consent (younger: a warning)
+
     [pseudonymisation]
     key_env = "ODTRIAL_PSEUDONYM_KEY"
     test_key = "..."           # only allowed when trial.synthetic = true
@@ -82,6 +91,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Final
 
@@ -166,6 +176,15 @@ BALANCE_FIELDS: Final = ("n_practices", "list_size", "imd_score")
 
 
 @dataclass(frozen=True)
+class Visit:
+    """A scheduled follow-up assessment: due ``month`` calendar months after
+    consent, accepted up to ``window_days`` days either side of that date."""
+
+    month: int
+    window_days: int
+
+
+@dataclass(frozen=True)
 class Pseudonymisation:
     key_env: str = "ODTRIAL_PSEUDONYM_KEY"
     test_key: str | None = None
@@ -193,6 +212,17 @@ class Trial:
     baseline: tuple[BaselineVariable, ...] = ()  # extra rows of the baseline table
     # the trial's own medication dictionary ([medication]); None: the shipped one
     medication: MedicationDictionary | None = None
+    visits: tuple[Visit, ...] = ()  # [visits] schedule, by month
+    min_age: int = 0  # [eligibility] min_age: completed years at consent
+
+    @property
+    def visit_months(self) -> tuple[int, ...]:
+        """The scheduled visit months, ascending."""
+        return tuple(v.month for v in self.visits)
+
+    def visit_windows(self) -> dict[int, int]:
+        """Visit month -> its window in days."""
+        return {v.month: v.window_days for v in self.visits}
 
     def arm_label(self, code: str) -> str:
         """The display label of an arm code (the code itself when none is declared)."""
@@ -270,6 +300,8 @@ _TOP_KEYS: Final = {
     "extracts",
     "baseline",
     "medication",
+    "visits",
+    "eligibility",
 }
 
 
@@ -351,6 +383,18 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
                 balance = tuple(bal)
                 if len({b.column for b in balance}) != len(balance):
                     rnd.report("balance", "names a column twice")
+
+    visits: tuple[Visit, ...] = ()
+    with top.guard():
+        visits = _parse_visits(top.sub("visits"), follow_up)
+
+    min_age = 0
+    with top.guard():
+        el = top.sub("eligibility")
+        el.unknown_keys({"min_age"})
+        min_age = el.value("min_age", int)
+        if min_age is not None and not 0 <= min_age <= 120:
+            el.report("min_age", f"must be a whole number of years from 0 to 120, got {min_age}")
 
     baseline: tuple[BaselineVariable, ...] = ()
     with top.guard():
@@ -451,7 +495,55 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
         balance=balance,
         baseline=baseline,
         medication=medication,
+        visits=visits,
+        min_age=min_age,
     )
+
+
+def _parse_visits(v: TomlReader, follow_up: int | None) -> tuple[Visit, ...]:
+    """``[visits] schedule``: one ``{month, window_days}`` table per visit, each
+    month once, within follow-up; windows positive and short enough that
+    neighbouring visits' windows do not overlap (a record's visit is its label,
+    but an overlap would let one assessment satisfy two visits)."""
+    v.unknown_keys({"schedule"})
+    out: list[Visit] = []
+    where: dict[int, str] = {}  # month -> key path of its first entry
+    rows = v.items("schedule")
+    if not rows:
+        raise v.fail("schedule", "must list at least one visit")
+    for r in rows:
+        r.unknown_keys({"month", "window_days"})
+        month = r.value("month", int)
+        window = r.value("window_days", int)
+        if month is not None:
+            if month <= 0:
+                r.report("month", f"must be a positive whole number of months, got {month}")
+                month = None
+            elif follow_up is not None and month > follow_up:
+                r.report(
+                    "month",
+                    f"{month} is after the end of follow-up (trial.follow_up_months = {follow_up})",
+                )
+            elif month in where:
+                r.report("month", f"repeats month {month} (already at {where[month]})")
+                month = None
+            else:
+                where[month] = f"{r.where}.month"
+        if window is not None and window <= 0:
+            r.report("window_days", f"must be a positive whole number of days, got {window}")
+            window = None
+        if month is not None and window is not None:
+            out.append(Visit(month, window))
+    out.sort(key=lambda x: x.month)
+    for a, b in pairwise(out):
+        # a month is at least 28 days: windows closer than that may overlap
+        if a.window_days + b.window_days >= 28 * (b.month - a.month):
+            v.report(
+                "schedule",
+                f"windows of the {a.month}- and {b.month}-month visits "
+                f"({a.window_days} + {b.window_days} days) may overlap",
+            )
+    return tuple(out)
 
 
 def _parse_medication(m: TomlReader, base: Path) -> MedicationDictionary | None:

@@ -58,6 +58,10 @@ def trial_config(*, allocated: bool = True) -> dict[str, Any]:
             "data_cutoff": date(2025, 6, 30),
             "synthetic": True,
         },
+        "visits": {
+            "schedule": [{"month": 12, "window_days": 92}, {"month": 24, "window_days": 92}]
+        },
+        "eligibility": {"min_age": 18},
         "trusts": [{"id": "T1", "name": "Trust one"}, {"id": "T2", "name": "Trust two"}],
         "catchments": [
             {"id": "K1", "trust": "T1", "name": "K one"},

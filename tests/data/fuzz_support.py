@@ -147,7 +147,9 @@ def check_mapped(raw: RawExtract, spec: ExtractSpec, trial: Trial) -> MappedExtr
         elif fld.kind == "float":
             assert np.isfinite(present.to_numpy(dtype=np.float64)).all(), fld.name
         elif fld.kind == "code" and fld.vocab != "drug":
-            assert present.isin(list(vocabulary(fld.vocab))).all(), fld.name
+            assert present.isin(
+                list(vocabulary(fld.vocab, visit_months=trial.visit_months))
+            ).all(), fld.name
     return m
 
 

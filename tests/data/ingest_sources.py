@@ -278,6 +278,12 @@ def trial_toml(dialects: dict[str, str], *, test_key: str | None = KEY) -> str:
         "follow_up_months = 24",
         f"data_cutoff = {CUTOFF.isoformat()}",
         "",
+        "[visits]",
+        "schedule = [{ month = 12, window_days = 92 }, { month = 24, window_days = 92 }]",
+        "",
+        "[eligibility]",
+        "min_age = 18",
+        "",
         "[pseudonymisation]",
         'key_env = "ODTRIAL_TEST_INGEST_KEY"',
     ]

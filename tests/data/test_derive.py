@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odtrial.data.derive import OUTPUT_COLUMNS, derive
+from odtrial.data.derive import derive, output_columns
 from odtrial.errors import DeriveError
 
 CUTOFF = "2024-12-31"
+VISITS = (12, 24)
+SCHEDULE = [{"month": 12, "window_days": 92}, {"month": 24, "window_days": 92}]
 CONSENT = "2022-01-01"
 F = 730  # followup_days for a 2022-01-01 consent
 
@@ -245,11 +247,13 @@ EXPECTED_CPZ = {
 
 @pytest.fixture(scope="module")
 def woods() -> pd.DataFrame:
-    return derive(trial_tables(), data_cutoff=CUTOFF).set_index("participant_id")
+    return derive(trial_tables(), data_cutoff=CUTOFF, visit_months=VISITS).set_index(
+        "participant_id"
+    )
 
 
 def test_one_row_per_participant_sorted(woods: pd.DataFrame) -> None:
-    assert list(woods.reset_index().columns) == list(OUTPUT_COLUMNS)
+    assert list(woods.reset_index().columns) == list(output_columns(VISITS))
     assert list(woods.index) == sorted(p["participant_id"] for p in PARTICIPANTS)
 
 
@@ -288,7 +292,7 @@ def test_cpz_woods(woods: pd.DataFrame, pid: str) -> None:
 
 
 def test_cpz_leucht() -> None:
-    df = derive(trial_tables(), cpz_method="leucht2015", data_cutoff=CUTOFF)
+    df = derive(trial_tables(), cpz_method="leucht2015", data_cutoff=CUTOFF, visit_months=VISITS)
     df = df.set_index("participant_id")
     for pid, (any_ap, _, mean_leucht) in EXPECTED_CPZ.items():
         assert bool(df.loc[pid, "any_antipsychotic"]) is any_ap, pid
@@ -306,6 +310,60 @@ def test_work_study(woods: pd.DataFrame) -> None:
     assert pd.isna(woods.loc["P03", "work_study_24m"])
     observed = woods.index[woods["followup_24m_observed"]]
     assert list(observed) == ["P01", "P02"]
+
+
+def test_visit_schedule_3_12_24() -> None:
+    """One work/study column per scheduled visit, whatever the months; a record at
+    an unscheduled month is not any visit's."""
+    t = make_tables(
+        [{"participant_id": "A"}, {"participant_id": "B"}],
+        followup=[
+            ("A", 3, "2022-04-02", True),
+            ("A", 12, "2023-01-05", False),
+            ("A", 24, "2023-12-20", True),
+            ("B", 3, "2022-03-28", False),
+            ("B", 6, "2022-07-01", True),  # not in the schedule
+        ],
+    )
+    df = derive(t, data_cutoff=CUTOFF, visit_months=[24, 3, 12]).set_index("participant_id")
+    assert list(df.reset_index().columns) == list(output_columns((3, 12, 24)))
+    cols = [c for c in df.columns if c.startswith("work_study_")]
+    assert cols == ["work_study_3m", "work_study_12m", "work_study_24m"]
+    assert [bool(df.loc["A", c]) for c in cols] == [True, False, True]
+    assert not df.loc["B", "work_study_3m"]
+    assert pd.isna(df.loc["B", "work_study_12m"]) and pd.isna(df.loc["B", "work_study_24m"])
+    assert list(df.index[df["followup_24m_observed"]]) == ["A"]
+    c = df.attrs["counts"]
+    assert (c["followup_3m_missing"], c["followup_12m_missing"], c["followup_24m_missing"]) == (
+        0,
+        1,
+        1,
+    )
+    # the schedule recorded in a freeze manifest is used when none is given
+    fr = SimpleNamespace(
+        tables=t,
+        manifest={
+            "trial": {
+                "data_cutoff": CUTOFF,
+                "visits": [{"month": m, "window_days": 30} for m in (3, 12, 24)],
+            }
+        },
+    )
+    pd.testing.assert_frame_equal(derive(fr).set_index("participant_id"), df)
+    # a last visit at 12 months names the observed flag after it
+    twelve = derive(t, data_cutoff=CUTOFF, visit_months=[3, 12])
+    assert "followup_12m_observed" in twelve.columns and "work_study_24m" not in twelve.columns
+
+
+@pytest.mark.parametrize("months", [[], [12, 12], [0, 12], [12.0], [True], ["12"]])
+def test_bad_visit_months(months: list) -> None:
+    with pytest.raises(DeriveError, match=r"visit_months must be distinct positive whole numbers"):
+        derive(trial_tables(), data_cutoff=CUTOFF, visit_months=months)
+
+
+def test_mapping_needs_visit_months() -> None:
+    with pytest.raises(DeriveError, match=r"visit_months is required when the tables come without"):
+        derive(trial_tables(), data_cutoff=CUTOFF)
 
 
 def test_trust_from_cluster_else_sender(woods: pd.DataFrame) -> None:
@@ -345,7 +403,9 @@ def test_attrs(woods: pd.DataFrame) -> None:
 
 
 def test_shorter_window() -> None:
-    df = derive(trial_tables(), window_months=12, data_cutoff=CUTOFF).set_index("participant_id")
+    df = derive(
+        trial_tables(), window_months=12, data_cutoff=CUTOFF, visit_months=VISITS
+    ).set_index("participant_id")
     assert df.loc["P01", "window_end"] == pd.Timestamp("2023-01-01")
     assert df.loc["P01", "followup_days"] == 365
     # P05's admission on 2023-12-01 is now outside the window
@@ -361,7 +421,9 @@ def test_shorter_window() -> None:
 
 def test_no_events_gives_zeros() -> None:
     df = derive(
-        make_tables([{"participant_id": "P1"}, {"participant_id": "P2"}]), data_cutoff=CUTOFF
+        make_tables([{"participant_id": "P1"}, {"participant_id": "P2"}]),
+        data_cutoff=CUTOFF,
+        visit_months=VISITS,
     )
     assert (df["n_admissions"] == 0).all() and (df["bed_days"] == 0).all()
     assert not df["any_admission"].any() and not df["any_antipsychotic"].any()
@@ -376,7 +438,7 @@ def test_consent_on_cutoff_day_has_zero_followup() -> None:
         crisis=[("P1", CUTOFF)],
         prescriptions=[("P1", "risperidone", 2.0, CUTOFF, None)],
     )
-    row = derive(t, data_cutoff=CUTOFF).iloc[0]
+    row = derive(t, data_cutoff=CUTOFF, visit_months=VISITS).iloc[0]
     assert row["followup_days"] == 0
     assert (row["relapse_event"], row["relapse_days"]) == (True, 0)
     assert not row["any_antipsychotic"]  # no day of exposure
@@ -386,10 +448,17 @@ def test_consent_on_cutoff_day_has_zero_followup() -> None:
 def test_freeze_like_object_uses_manifest_cutoff() -> None:
     fr = SimpleNamespace(
         tables=trial_tables(),
-        manifest={"trial": {"data_cutoff": CUTOFF, "arms": ["POD", "TAU"], "follow_up_months": 24}},
+        manifest={
+            "trial": {
+                "data_cutoff": CUTOFF,
+                "arms": ["POD", "TAU"],
+                "follow_up_months": 24,
+                "visits": SCHEDULE,
+            }
+        },
     )
     via_freeze = derive(fr)
-    via_mapping = derive(trial_tables(), data_cutoff=CUTOFF)
+    via_mapping = derive(trial_tables(), data_cutoff=CUTOFF, visit_months=VISITS)
     pd.testing.assert_frame_equal(via_freeze, via_mapping)
     # an earlier cut-off (interim look) is allowed and clips windows
     early = derive(fr, data_cutoff="2024-06-30").set_index("participant_id")
@@ -417,7 +486,7 @@ def test_freeze_like_object_uses_manifest_cutoff() -> None:
     ],
 )
 def test_bad_parameters(kwargs: dict, message: str) -> None:
-    kw = {"data_cutoff": CUTOFF, **kwargs}
+    kw = {"data_cutoff": CUTOFF, "visit_months": VISITS, **kwargs}
     with pytest.raises(DeriveError, match=message):
         derive(trial_tables(), **kw)
 
@@ -434,36 +503,36 @@ def test_not_a_freeze() -> None:
         DeriveError,
         match=r"freeze must be a freeze folder, a Freeze or a mapping of tables, got int",
     ):
-        derive(3, data_cutoff=CUTOFF)
+        derive(3, data_cutoff=CUTOFF, visit_months=VISITS)
 
 
 def test_bad_tables() -> None:
     t = trial_tables()
     del t["crisis_referrals"]
     with pytest.raises(DeriveError, match=r"table 'crisis_referrals' is missing"):
-        derive(t, data_cutoff=CUTOFF)
+        derive(t, data_cutoff=CUTOFF, visit_months=VISITS)
     t = trial_tables()
     t["admissions"] = t["admissions"].drop(columns="discharge_date")
     with pytest.raises(DeriveError, match=r"table 'admissions' lacks column\(s\) discharge_date"):
-        derive(t, data_cutoff=CUTOFF)
+        derive(t, data_cutoff=CUTOFF, visit_months=VISITS)
     t = trial_tables()
     t["crisis_referrals"]["referral_date"] = t["crisis_referrals"]["referral_date"].astype(str)
     with pytest.raises(
         DeriveError, match=r"crisis_referrals.referral_date must be datetime64, got"
     ):
-        derive(t, data_cutoff=CUTOFF)
+        derive(t, data_cutoff=CUTOFF, visit_months=VISITS)
     t = trial_tables()
     t["participants"].loc[0, "consent_date"] = pd.NaT
     with pytest.raises(
         DeriveError, match=r"participants.consent_date has 1 missing value\(s\); it is required"
     ):
-        derive(t, data_cutoff=CUTOFF)
+        derive(t, data_cutoff=CUTOFF, visit_months=VISITS)
     t = trial_tables()
     t["participants"].loc[1, "participant_id"] = "P17"
     with pytest.raises(
         DeriveError, match=r"participants has 1 duplicated participant_id\(s\), e.g. P17"
     ):
-        derive(t, data_cutoff=CUTOFF)
+        derive(t, data_cutoff=CUTOFF, visit_months=VISITS)
 
 
 def test_consent_after_cutoff() -> None:
@@ -471,12 +540,12 @@ def test_consent_after_cutoff() -> None:
         DeriveError,
         match=r"1 participant\(s\) consented after the data cut-off 2023-06-01, e.g. P10",
     ):
-        derive(trial_tables(), data_cutoff="2023-06-01")
+        derive(trial_tables(), data_cutoff="2023-06-01", visit_months=VISITS)
 
 
 def test_written_dataset(tmp_path) -> None:
-    df = derive(trial_tables(), data_cutoff=CUTOFF, out=tmp_path / "a")
-    derive(trial_tables(), data_cutoff=CUTOFF, out=tmp_path / "b")
+    df = derive(trial_tables(), data_cutoff=CUTOFF, visit_months=VISITS, out=tmp_path / "a")
+    derive(trial_tables(), data_cutoff=CUTOFF, visit_months=VISITS, out=tmp_path / "b")
     names = ["analysis_dataset.csv", "analysis_dataset.parquet", "derivation.json"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == names  # no temporaries left
     for name in names:
@@ -485,7 +554,7 @@ def test_written_dataset(tmp_path) -> None:
     pd.testing.assert_frame_equal(back, df, check_dtype=False)
     assert back.attrs["counts"] == df.attrs["counts"]
     lines = (tmp_path / "a" / "analysis_dataset.csv").read_text().splitlines()
-    assert lines[0] == ",".join(OUTPUT_COLUMNS)
+    assert lines[0] == ",".join(output_columns(VISITS))
     p15 = next(line for line in lines if line.startswith("P15,"))
     assert ",2022-01-01,2024-01-01,730," in p15
     meta = json.loads((tmp_path / "a" / "derivation.json").read_text())
@@ -515,12 +584,13 @@ def test_freeze_path_agrees_with_mapping(tmp_path) -> None:
             "arms": ["POD", "TAU"],
             "follow_up_months": 24,
             "data_cutoff": CUTOFF,
+            "visits": SCHEDULE,
         },
     }
     (folder / MANIFEST).write_text(json.dumps(manifest))
     via_path = derive(folder)
     via_str = derive(str(folder))
-    via_mapping = derive(trial_tables(), data_cutoff=CUTOFF)
+    via_mapping = derive(trial_tables(), data_cutoff=CUTOFF, visit_months=VISITS)
     pd.testing.assert_frame_equal(via_path, via_mapping)
     pd.testing.assert_frame_equal(via_str, via_mapping)
     assert via_path.attrs == via_mapping.attrs
@@ -535,10 +605,11 @@ def test_string_flavours_give_same_dataset(flavour: str) -> None:
             if str(t[c].dtype) == "string":
                 t[c] = t[c].astype(flavour)
     pd.testing.assert_frame_equal(
-        derive(tables, data_cutoff=CUTOFF), derive(trial_tables(), data_cutoff=CUTOFF)
+        derive(tables, data_cutoff=CUTOFF, visit_months=VISITS),
+        derive(trial_tables(), data_cutoff=CUTOFF, visit_months=VISITS),
     )
 
 
 def test_no_participants() -> None:
-    df = derive(make_tables([]), data_cutoff=CUTOFF)
-    assert list(df.columns) == list(OUTPUT_COLUMNS) and len(df) == 0
+    df = derive(make_tables([]), data_cutoff=CUTOFF, visit_months=VISITS)
+    assert list(df.columns) == list(output_columns(VISITS)) and len(df) == 0

@@ -119,7 +119,11 @@ def test_manifest_fields_exactly_as_the_contract(clean):
     _, _, out = clean
     m = json.loads((out / "manifest.json").read_text())
     assert tuple(m) == MANIFEST_KEYS
-    assert set(m["trial"]) == {"name", "arms", "follow_up_months", "data_cutoff"}
+    assert set(m["trial"]) == {"name", "arms", "follow_up_months", "data_cutoff", "visits"}
+    assert m["trial"]["visits"] == [
+        {"month": 12, "window_days": 92},
+        {"month": 24, "window_days": 92},
+    ]
     assert m["trial"]["data_cutoff"] == "2025-06-30"
     for i in m["inputs"]:
         assert list(i) == ["path", "sha256", "rows_read", "rows_accepted", "rows_quarantined"]
@@ -313,3 +317,76 @@ def test_only_malformed_lines(tmp_path):
     assert q["participant"].isna().all()
     row = report.inputs.set_index("path").loc[src.files["A"]["crisis_referrals"]]
     assert (row.rows_read, row.rows_accepted, row.rows_quarantined) == (2, 0, 2)
+
+
+def test_visit_schedule_from_the_trial_drives_validation_and_derivation(tmp_path):
+    """A trial with visits at 3, 12 and 24 months, each with its own window: ingest
+    checks each assessment against its visit's window and rejects an unscheduled
+    month; the manifest records the schedule; derive builds the three columns."""
+    from ingest_sources import _source_frame, _write_file
+
+    from odtrial.data.derive import derive
+
+    src = write_source(tmp_path / "src", {"A": "csv8"}, n=6)
+    toml = src.root / "trial.toml"
+    text = toml.read_text(encoding="utf-8")
+    old = "schedule = [{ month = 12, window_days = 92 }, { month = 24, window_days = 92 }]"
+    new = (
+        "schedule = [{ month = 3, window_days = 14 }, { month = 12, window_days = 45 },"
+        " { month = 24, window_days = 92 }]"
+    )
+    assert old in text
+    toml.write_text(text.replace(old, new), encoding="utf-8")
+    parts = src.canonical["A"]["participants"]
+    nhs, consent = parts["nhs_number"], parts["consent_date"]
+
+    def due(i: int, months: int, days: int) -> pd.Timestamp:
+        return consent[i] + pd.DateOffset(months=months) + pd.Timedelta(days=days)
+
+    rows = [  # (participant, visit, assessment date, work/study)
+        (0, 3, due(0, 3, 10), True),  # in its 14-day window
+        (0, 12, due(0, 12, 50), False),  # 50 days late: outside 45 (inside the old 92)
+        (1, 3, due(1, 3, -20), True),  # 20 days early: outside 14
+        (2, 6, due(2, 6, 0), True),  # month 6 is not in the schedule
+        (3, 24, due(3, 24, -30), False),
+        (4, 12, due(4, 12, 40), True),
+    ]
+    fu = pd.DataFrame(
+        {
+            "nhs_number": [nhs[i] for i, *_ in rows],
+            "visit_month": [m for _, m, *_ in rows],
+            "assessment_date": pd.Series([d for *_, d, _ in rows]),
+            "work_study": [w for *_, w in rows],
+        }
+    )
+    _write_file(
+        _source_frame(fu, "followup", "csv8"), src.root / src.files["A"]["followup"], "csv8"
+    )
+
+    report = ingest(src.root, tmp_path / "freeze")
+    q = report.queries[report.queries["file"] == src.files["A"]["followup"]]
+    got = sorted(zip(q["source_row"], q["rule"], strict=True))
+    assert got == [(2, "visit_out_of_window"), (3, "visit_out_of_window"), (4, "out_of_vocabulary")]
+    msgs = q.set_index("source_row")["message"]
+    assert msgs[2].endswith(
+        "is 50 days after the 12-month visit due "
+        + due(0, 12, 0).strftime("%Y-%m-%d")
+        + " (window 45 days)"
+    )
+    assert msgs[3].endswith("(window 14 days)") and "20 days before the 3-month visit" in msgs[3]
+    assert "'6' has no mapping to a canonical visit code" in msgs[4]
+    m = json.loads((tmp_path / "freeze" / "manifest.json").read_text())
+    assert [v["month"] for v in m["trial"]["visits"]] == [3, 12, 24]
+    assert [v["window_days"] for v in m["trial"]["visits"]] == [14, 45, 92]
+
+    df = derive(tmp_path / "freeze")  # the schedule comes from the manifest
+    cols = [c for c in df.columns if c.startswith("work_study_")]
+    assert cols == ["work_study_3m", "work_study_12m", "work_study_24m"]
+    pid = {pseudonym(nhs[i], KEY.encode()): i for i in range(6)}
+    by = df.assign(i=df["participant_id"].map(pid)).set_index("i")
+    # out-of-window assessments are queried (warnings) but kept
+    assert by.loc[0, "work_study_3m"] and not by.loc[0, "work_study_12m"]
+    assert by.loc[1, "work_study_3m"] and pd.isna(by.loc[1, "work_study_12m"])
+    assert pd.isna(by.loc[2, "work_study_3m"])  # the 6-month record is no visit's
+    assert not by.loc[3, "work_study_24m"] and by.loc[4, "work_study_12m"]
+    assert df["followup_24m_observed"].sum() == 1

@@ -102,7 +102,20 @@ def test_yes_no_visit_and_drug_dtypes():
     assert str(v.dtype) == "boolean" and v.tolist() == [True, False, True, pd.NA]
     assert bad.tolist() == [False, False, False, True]
     visit = mapped_field("followup", "visit_month")
-    v, bad = map_codes(pd.Series(["12", "24", "6"], dtype="string"), visit, spec)
+    v, bad = map_codes(
+        pd.Series(["12", "24", "6"], dtype="string"), visit, spec, visit_months=(12, 24)
+    )
+    assert str(v.dtype) == "Int64" and v.tolist() == [12, 24, pd.NA] and bad.tolist() == [0, 0, 1]
+    # the visit vocabulary is the trial's schedule: a 6-month visit is one where scheduled
+    v, bad = map_codes(
+        pd.Series(["3", "6", "12"], dtype="string"), visit, spec, visit_months=(3, 6, 12)
+    )
+    assert v.tolist() == [3, 6, 12] and not bad.any()
+    with pytest.raises(ValueError, match="the visit vocabulary is the trial's schedule"):
+        map_codes(pd.Series(["12"], dtype="string"), visit, spec)
+    v, bad = map_codes(
+        pd.Series(["12", "24", "6"], dtype="string"), visit, spec, visit_months=(12, 24)
+    )
     assert str(v.dtype) == "Int64" and v.tolist() == [12, 24, pd.NA] and bad.tolist() == [0, 0, 1]
     drug = mapped_field("prescriptions", "drug")
     spec = _spec("prescriptions", {}, {"drug": {"Zyprexa": "olanzapine"}})

@@ -448,8 +448,10 @@ def test_derive_classifies_with_the_trials_dictionary(tmp_path: Path) -> None:
     from odtrial.data.derive import derive
 
     extended = load_medication_dictionary(extend=_write(tmp_path, "extra.csv", _FLUPENTIXOL))
-    shipped = derive(trial_tables(), data_cutoff=CUTOFF).set_index("participant_id")
-    own = derive(trial_tables(), data_cutoff=CUTOFF, dictionary=extended)
+    shipped = derive(trial_tables(), data_cutoff=CUTOFF, visit_months=(12, 24)).set_index(
+        "participant_id"
+    )
+    own = derive(trial_tables(), data_cutoff=CUTOFF, dictionary=extended, visit_months=(12, 24))
     own = own.set_index("participant_id")
     # P17's flupentixol 3 mg/day, unknown to the shipped dictionary, is 100 mg CPZ per day
     assert not shipped.loc["P17", "any_antipsychotic"] and own.loc["P17", "any_antipsychotic"]

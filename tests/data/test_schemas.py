@@ -22,7 +22,7 @@ from odtrial.data.schemas import (
 
 @pytest.mark.parametrize("table", SITE_TABLES)
 def test_schema_lists_provenance_and_every_mapped_field(table: str) -> None:
-    schema = mapped_schema(table)
+    schema = mapped_schema(table, (12, 24))
     assert list(schema.columns) == [*PROVENANCE, *(f.name for f in MAPPED[table])]
     for f in MAPPED[table]:
         assert schema.columns[f.name].nullable is (not f.required)
@@ -32,7 +32,7 @@ def test_schema_lists_provenance_and_every_mapped_field(table: str) -> None:
 def test_clean_frames_pass_their_schema(table: str, vkit: Any) -> None:
     frame, hits = coerce_mapped(vkit.clean_mapped()[table], table)
     assert len(hits) == 0
-    assert len(schema_failures(frame, table)) == 0
+    assert len(schema_failures(frame, table, visit_months=(12, 24))) == 0
     for f in MAPPED[table]:
         assert str(frame[f.name].dtype) == str(pd.Series([], dtype=field_dtype(f)).dtype)
 
@@ -45,7 +45,7 @@ def test_schema_failures_map_to_rule_codes(vkit: Any) -> None:
     p.loc[3, "baseline_work_study"] = pd.NA
     p.loc[4, "ethnicity"] = "X"
     frame, _ = coerce_mapped(p, "participants")
-    h = schema_failures(frame, "participants")
+    h = schema_failures(frame, "participants", visit_months=(12, 24))
     assert list(h.columns) == list(HIT_COLUMNS)
     got = sorted(zip(h["row"], h["field"], h["rule"], h["value"], strict=True))
     assert got == [
@@ -63,7 +63,7 @@ def test_visit_month_and_dose_checks(vkit: Any) -> None:
     fu = vkit.clean_mapped()["followup"]
     fu.loc[2, "visit_month"] = 6
     frame, _ = coerce_mapped(fu, "followup")
-    h = schema_failures(frame, "followup")
+    h = schema_failures(frame, "followup", visit_months=(12, 24))
     assert h[["row", "field", "rule", "value"]].values.tolist() == [
         [2, "visit_month", "out_of_vocabulary", "6"]
     ]
@@ -72,7 +72,7 @@ def test_visit_month_and_dose_checks(vkit: Any) -> None:
     rx.loc[2, "daily_dose_mg"] = np.nan
     rx.loc[3, "drug"] = "not a drug"  # drugs are not vocabulary-checked (unknown_drug)
     frame, _ = coerce_mapped(rx, "prescriptions")
-    h = schema_failures(frame, "prescriptions")
+    h = schema_failures(frame, "prescriptions", visit_months=(12, 24))
     got = sorted(zip(h["row"], h["rule"], h["value"], h["message"], strict=True))
     assert got == [
         (1, "implausible_dose", "-2.5", "daily dose -2.5 mg is not above zero"),
@@ -86,13 +86,13 @@ def test_coerce_adds_absent_optional_field_as_missing(vkit: Any) -> None:
     assert len(hits) == 0
     assert frame["discharge_date"].isna().all()
     assert frame["discharge_date"].dtype.kind == "M"
-    assert len(schema_failures(frame, "admissions")) == 0
+    assert len(schema_failures(frame, "admissions", visit_months=(12, 24))) == 0
 
 
 def test_coerce_absent_required_field_fails_missing_value(vkit: Any) -> None:
     c = vkit.clean_mapped()["crisis_referrals"].drop(columns="referral_date")
     frame, _ = coerce_mapped(c, "crisis_referrals")
-    h = schema_failures(frame, "crisis_referrals")
+    h = schema_failures(frame, "crisis_referrals", visit_months=(12, 24))
     assert set(h["rule"]) == {"missing_value"} and len(h) == len(c)
 
 

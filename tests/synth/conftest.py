@@ -20,9 +20,11 @@ from odtrial.data.canonical import MAPPED
 from odtrial.data.catalogue import RULES
 from odtrial.data.drugs import DRUGS, PLAUSIBLE_FACTOR
 from odtrial.data.vocab import vocabulary
+from odtrial.synth.config import VISIT_SCHEDULE
 from odtrial.trial import ExtractSpec, Trial, load_trial
 
 DATE_KIND = "date"
+VISIT_MONTHS = tuple(m for m, _ in VISIT_SCHEDULE)  # the synthetic trial's visit vocabulary
 
 
 def nhs_ok(s: str) -> bool:
@@ -112,7 +114,10 @@ def map_record(rec: dict[str, Any], spec: ExtractSpec, table: str, cutoff: date)
                     elif f.vocab == "drug":
                         val = val.lower()
                     else:
-                        canon = {str(c).lower(): c for c in vocabulary(f.vocab or "")}
+                        canon = {
+                            str(c).lower(): c
+                            for c in vocabulary(f.vocab or "", visit_months=VISIT_MONTHS)
+                        }
                         if val.lower() not in canon:
                             raise Reject("out_of_vocabulary", f.name)
                         val = canon[val.lower()]

@@ -90,7 +90,11 @@ RULES: Final = MappingProxyType(
                 "error",
                 "date that cannot exist, or before 1900 / after the data cut-off",
             ),
-            Rule("age_under_18", "warning", "participant under 18 at consent; kept as randomised"),
+            Rule(
+                "age_under_18",
+                "warning",
+                "participant under the trial's minimum age at consent; kept as randomised",
+            ),
             Rule("date_before_consent", "warning", "event dated before the participant's consent"),
             Rule(
                 "date_after_follow_up",
@@ -107,7 +111,7 @@ RULES: Final = MappingProxyType(
             Rule(
                 "visit_out_of_window",
                 "warning",
-                "follow-up assessment more than 3 months from its scheduled date",
+                "follow-up assessment outside its visit's window around its scheduled date",
             ),
         )
     }

@@ -19,12 +19,13 @@ window_end                  consent + ``window_months`` calendar months (day of
                             month clipped to a shorter month's end), or the
                             data cut-off if earlier
 followup_days               ``window_end - consent`` in days
-work_study_12m,             work/study at the 12- and 24-month assessments
-work_study_24m              (nullable boolean; NA = assessment missing, i.e.
+work_study_<M>m             work/study at the M-month assessment, one column
+                            per visit of the trial's ``[visits]`` schedule
+                            (nullable boolean; NA = assessment missing, i.e.
                             lost to follow-up). They do not depend on the
                             window. If a visit has several accepted records,
                             the latest-dated one is used (counted in attrs).
-followup_24m_observed       the 24-month assessment exists
+followup_<L>m_observed      the assessment of the last visit L exists
 any_admission,              inpatient spells (stays merged where they overlap
 n_admissions                or touch) *starting* in ``[consent, window_end]``:
                             an admission on the consent day counts; a stay
@@ -58,7 +59,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,7 @@ from odtrial.data.drugs import CPZ_METHODS, CpzMethod
 from odtrial.data.medication_dictionary import MedicationDictionary
 from odtrial.errors import DeriveError
 
-__all__ = ["OUTPUT_COLUMNS", "derive", "write_analysis_dataset"]
+__all__ = ["derive", "output_columns", "write_analysis_dataset"]
 
 BASELINE = (
     "age_at_consent",
@@ -100,7 +101,7 @@ _BASELINE_DTYPES = {
     "baseline_work_study": "boolean",
     "consent_date": "datetime64[us]",
 }
-OUTPUT_COLUMNS: tuple[str, ...] = (
+_LEADING: tuple[str, ...] = (
     "participant_id",
     "arm",
     "cluster_id",
@@ -109,9 +110,8 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     *BASELINE,
     "window_end",
     "followup_days",
-    "work_study_12m",
-    "work_study_24m",
-    "followup_24m_observed",
+)
+_TRAILING: tuple[str, ...] = (
     "any_admission",
     "n_admissions",
     "bed_days",
@@ -145,6 +145,17 @@ _DATES: dict[str, tuple[str, ...]] = {
 }
 
 
+def output_columns(visit_months: Sequence[int]) -> tuple[str, ...]:
+    """The analysis dataset's columns for a visit schedule (months, ascending)."""
+    months = sorted(int(m) for m in visit_months)
+    return (
+        *_LEADING,
+        *(f"work_study_{m}m" for m in months),
+        f"followup_{months[-1]}m_observed",
+        *_TRAILING,
+    )
+
+
 @dataclass(frozen=True)
 class _Source:
     tables: Mapping[str, pd.DataFrame]
@@ -159,6 +170,7 @@ def derive(
     data_cutoff: str | pd.Timestamp | Any | None = None,
     out: str | os.PathLike[str] | None = None,
     dictionary: MedicationDictionary | None = None,
+    visit_months: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Derive the analysis dataset (one row per participant) from a freeze.
 
@@ -184,11 +196,15 @@ def derive(
     dictionary
         Medication dictionary classifying the prescriptions (default: the
         shipped one); a trial's own is :attr:`odtrial.trial.Trial.medication`.
+    visit_months
+        The visit schedule's months (one ``work_study_<M>m`` column each).
+        Required for a plain mapping; for a freeze it defaults to the
+        manifest's ``trial.visits`` (recorded by ingest from the trial).
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`OUTPUT_COLUMNS` (see the module docstring); parameters
+        Columns :func:`output_columns` (see the module docstring); parameters
         and counts in ``.attrs``.
 
     Raises
@@ -201,6 +217,7 @@ def derive(
     _check_parameters(window_months, cpz_method)
     source = _resolve_source(freeze)
     cutoff = _resolve_cutoff(source.manifest, data_cutoff)
+    months = _resolve_visits(source.manifest, visit_months)
     tables = _checked_tables(source.tables)
     method: CpzMethod = "woods2003" if cpz_method == "woods2003" else "leucht2015"
     df, counts = _derive_tables(
@@ -209,6 +226,7 @@ def derive(
         cpz_method=method,
         cutoff=cutoff,
         dictionary=dictionary,
+        visit_months=months,
     )
     df.attrs = {
         "window_months": int(window_months),
@@ -282,6 +300,33 @@ def _resolve_cutoff(manifest: Mapping[str, Any] | None, data_cutoff: Any) -> pd.
     return cutoff
 
 
+def _resolve_visits(
+    manifest: Mapping[str, Any] | None, visit_months: Sequence[int] | None
+) -> tuple[int, ...]:
+    """The visit months: as given, else the freeze manifest's ``trial.visits``."""
+    if visit_months is None and manifest is not None:
+        visits = (manifest.get("trial") or {}).get("visits")
+        if isinstance(visits, list):
+            try:
+                visit_months = [v["month"] for v in visits]
+            except (TypeError, KeyError):
+                raise DeriveError(f"manifest trial.visits is malformed: {visits!r}") from None
+    if visit_months is None:
+        raise DeriveError(
+            "visit_months is required when the tables come without a manifest giving trial.visits"
+        )
+    months = list(visit_months)
+    if (
+        not months
+        or any(isinstance(m, bool) or not isinstance(m, int | np.integer) or m <= 0 for m in months)
+        or len(set(months)) != len(months)
+    ):
+        raise DeriveError(
+            f"visit_months must be distinct positive whole numbers of months, got {visit_months!r}"
+        )
+    return tuple(sorted(int(m) for m in months))
+
+
 def _checked_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     out: dict[str, pd.DataFrame] = {}
     for name, cols in _NEEDED.items():
@@ -319,6 +364,7 @@ def _derive_tables(
     window_months: int,
     cpz_method: CpzMethod,
     cutoff: pd.Timestamp,
+    visit_months: tuple[int, ...],
     dictionary: MedicationDictionary | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     parts = tables["participants"].sort_values("participant_id", kind="stable")
@@ -360,13 +406,14 @@ def _derive_tables(
     fpidx = participant_index(fu["participant_id"], ids)
     unknown["followup"] = int((fpidx < 0).sum())
     dup_visits = 0
-    for month in (12, 24):
+    for month in visit_months:
         status, n_dup = _visit_status(fu, fpidx, month, n)
         df[f"work_study_{month}m"] = status
         dup_visits += n_dup
         counts[f"followup_{month}m_missing"] = int(status.isna().sum())
     counts["followup_duplicate_visits"] = dup_visits
-    df["followup_24m_observed"] = df["work_study_24m"].notna().to_numpy(dtype=bool)
+    last = visit_months[-1]
+    df[f"followup_{last}m_observed"] = df[f"work_study_{last}m"].notna().to_numpy(dtype=bool)
 
     # Admissions: spells, counts, bed days.
     adm = tables["admissions"]
@@ -439,7 +486,7 @@ def _derive_tables(
     counts["relapse_first_by_crisis_referral"] = int((has & ~by_admission).sum())
 
     counts["events_unknown_participant"] = unknown
-    return df[list(OUTPUT_COLUMNS)], counts
+    return df[list(output_columns(visit_months))], counts
 
 
 def _trust(parts: pd.DataFrame, clusters: pd.DataFrame | None) -> pd.Series:

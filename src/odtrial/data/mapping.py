@@ -20,7 +20,7 @@ a slip: "1.200" is not guessed to be 1.2 or 1200).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, cast
@@ -121,7 +121,7 @@ def map_extract(raw: RawExtract, spec: ExtractSpec, trial: Trial) -> MappedExtra
             out[f.name] = _missing_column(f, n)
             continue
         col = raw.data[spec.columns[f.name]].reset_index(drop=True)
-        values, rule, shown = _convert(col, f, spec, cutoff)
+        values, rule, shown = _convert(col, f, spec, cutoff, trial.visit_months)
         out[f.name] = values
         if rule is not None and pd.notna(rule).any():
             idx = np.flatnonzero(pd.notna(rule))
@@ -261,8 +261,11 @@ def _dtype(f: Field) -> Any:
 Converted = tuple[pd.Series, np.ndarray | None, pd.Series]
 
 
-def _convert(col: pd.Series, f: Field, spec: ExtractSpec, cutoff: pd.Timestamp) -> Converted:
-    """(canonical values, rule code per row or NA, the raw value as text)."""
+def _convert(
+    col: pd.Series, f: Field, spec: ExtractSpec, cutoff: pd.Timestamp, visits: Sequence[int]
+) -> Converted:
+    """(canonical values, rule code per row or NA, the raw value as text); ``visits``
+    is the trial's visit months (the ``visit`` vocabulary)."""
     if f.kind == "date":
         values, bad, text = parse_dates(col, spec.date_format, cutoff=cutoff)
         rule = _rules(bad, "impossible_date")
@@ -272,7 +275,7 @@ def _convert(col: pd.Series, f: Field, spec: ExtractSpec, cutoff: pd.Timestamp) 
         rule = _rules(bad, "invalid_value")
     elif f.kind == "code":
         text = as_text(col)
-        values, bad = map_codes(text, f, spec)
+        values, bad = map_codes(text, f, spec, visit_months=visits)
         rule = _rules(bad, "out_of_vocabulary")
     else:
         text = as_text(col)
@@ -525,7 +528,7 @@ def _mixed_dates(col: pd.Series, text: pd.Series, fmt: str) -> pd.Series:
 
 
 # -------------------------------------------------------------------- codes
-def _canonical_lookup(f: Field) -> Callable[[str], Any]:
+def _canonical_lookup(f: Field, visit_months: Sequence[int] | None = None) -> Callable[[str], Any]:
     """text -> canonical value of ``f``'s vocabulary, or None."""
     assert f.vocab is not None
     if f.vocab == "drug":
@@ -533,19 +536,21 @@ def _canonical_lookup(f: Field) -> Callable[[str], Any]:
         from odtrial.data.drugs import DICTIONARY
 
         return DICTIONARY.canonical_name
-    vocab = vocabulary(f.vocab)
+    vocab = vocabulary(f.vocab, visit_months=visit_months)
     by_text: dict[str, Any] = {}
     for v in vocab:
         by_text[str(v).casefold()] = v
     return lambda t: by_text.get(t.casefold())
 
 
-def _spec_codes(f: Field, spec: ExtractSpec) -> Mapping[str, Any]:
+def _spec_codes(
+    f: Field, spec: ExtractSpec, visit_months: Sequence[int] | None
+) -> Mapping[str, Any]:
     """The extract's code mapping for ``f``, each target resolved to a canonical value."""
     raw = spec.codes.get(f.name, {})
     if not raw:
         return {}
-    canon = _canonical_lookup(f)
+    canon = _canonical_lookup(f, visit_months)
     out: dict[str, Any] = {}
     for src, dst in raw.items():
         if f.vocab == "drug":
@@ -561,15 +566,18 @@ def _spec_codes(f: Field, spec: ExtractSpec) -> Mapping[str, Any]:
     return out
 
 
-def map_codes(text: pd.Series, f: Field, spec: ExtractSpec) -> tuple[pd.Series, np.ndarray]:
-    """Map source codes (as text) onto ``f``'s vocabulary.
+def map_codes(
+    text: pd.Series, f: Field, spec: ExtractSpec, *, visit_months: Sequence[int] | None = None
+) -> tuple[pd.Series, np.ndarray]:
+    """Map source codes (as text) onto ``f``'s vocabulary (for ``visit``, the
+    trial's ``visit_months``, which must then be given).
 
     Returns the canonical values (dtype by vocabulary) and the mask of present
     values with no mapping (``out_of_vocabulary``). A drug not in the catalogue
     is kept, lower-cased (validation warns ``unknown_drug``).
     """
-    codes = _spec_codes(f, spec)
-    canon = _canonical_lookup(f)
+    codes = _spec_codes(f, spec, visit_months)
+    canon = _canonical_lookup(f, visit_months)
     uniq = text.dropna().unique()
     table: dict[str, Any] = {}
     for u in uniq:

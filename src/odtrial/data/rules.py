@@ -17,6 +17,7 @@ and how the results feed each other is described there.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 import numpy as np
@@ -29,8 +30,6 @@ from odtrial.trial import Trial
 
 #: Earliest plausible date of any field.
 EARLIEST_DATE: Final = pd.Timestamp("1900-01-01")
-#: How far a follow-up assessment may lie from its scheduled date (3 months).
-VISIT_WINDOW_DAYS: Final = 92
 #: The date that places each event table's record in time.
 EVENT_DATE: Final = {
     "followup": "assessment_date",
@@ -38,8 +37,6 @@ EVENT_DATE: Final = {
     "crisis_referrals": "referral_date",
     "prescriptions": "start_date",
 }
-
-_ADULT_AGE: Final = 18
 
 
 def _label(field: str) -> str:
@@ -184,14 +181,15 @@ def impossible_dates(frame: pd.DataFrame, table: str, *, data_cutoff: pd.Timesta
     return concat_hits(parts)
 
 
-def age_under_18(participants: pd.DataFrame) -> pd.DataFrame:
-    """``age_under_18``: under 18 completed years at consent.
+def age_under_18(participants: pd.DataFrame, *, min_age: int) -> pd.DataFrame:
+    """``age_under_18``: under the trial's minimum age (``[eligibility] min_age``)
+    in completed years at consent.
 
     Completed years counts a 29 February birthday on 1 March in other years.
     """
     dob, consent = participants["date_of_birth"], participants["consent_date"]
     age = completed_years(dob, consent)
-    rows = _where((age < _ADULT_AGE).fillna(False))
+    rows = _where((age < min_age).fillna(False))
     if len(rows) == 0:
         return concat_hits([])
     ages = age.iloc[rows].astype("Int64").astype("string").reset_index(drop=True)
@@ -200,7 +198,7 @@ def age_under_18(participants: pd.DataFrame) -> pd.DataFrame:
         + ages
         + " years old at consent on "
         + _date_text(consent, rows)
-        + " (date of birth gives under 18)"
+        + f" (date of birth gives under {min_age})"
     )
     return make_hits(rows, "date_of_birth", _date_text(dob, rows), "age_under_18", msg)
 
@@ -232,6 +230,7 @@ def event_dates(
     consent: pd.Series,
     follow_up_months: int,
     data_cutoff: pd.Timestamp,
+    visit_windows: Mapping[int, int] | None = None,
 ) -> pd.DataFrame:
     """``date_before_consent`` / ``date_after_follow_up`` for an event table.
 
@@ -246,16 +245,23 @@ def event_dates(
         ``events`` (NaT where there is none: those rows are skipped).
     follow_up_months, data_cutoff
         Follow-up ends at ``min(consent + follow_up_months, data_cutoff)``;
-        for follow-up assessments the end is extended by the visit window, so
-        a 24-month visit held late but within its window is not queried here
-        (``visit_out_of_window`` covers visits outside it).
+        for follow-up assessments the end is extended to the close of the
+        latest visit window, so a last visit held late but within its window
+        is not queried here (``visit_out_of_window`` covers visits outside it).
+    visit_windows : mapping of int to int
+        The visit schedule, month -> window in days
+        (:meth:`odtrial.trial.Trial.visit_windows`); required for ``followup``.
     """
     field = EVENT_DATE[table]
     d = events[field]
     usable = date_in_range(d, data_cutoff=data_cutoff) & consent.notna().to_numpy(dtype=bool)
     end = add_months(consent, follow_up_months)
     if table == "followup":
-        end = end + pd.Timedelta(days=VISIT_WINDOW_DAYS)
+        if not visit_windows:
+            raise ValueError("event_dates of followup needs the visit schedule (visit_windows)")
+        for month, days in visit_windows.items():
+            close = add_months(consent, month) + pd.Timedelta(days=days)
+            end = end.where(end >= close, close)
     end = end.where(end <= data_cutoff, data_cutoff)
     before = usable & (d < consent).fillna(False).to_numpy(dtype=bool)
     after = usable & (d > end).fillna(False).to_numpy(dtype=bool)
@@ -273,17 +279,23 @@ def event_dates(
 
 
 def visit_out_of_window(
-    followup: pd.DataFrame, *, consent: pd.Series, data_cutoff: pd.Timestamp
+    followup: pd.DataFrame,
+    *,
+    consent: pd.Series,
+    data_cutoff: pd.Timestamp,
+    visit_windows: Mapping[int, int],
 ) -> pd.DataFrame:
-    """``visit_out_of_window``: assessment more than 92 days from consent + visit month."""
+    """``visit_out_of_window``: assessment further from consent + visit month than
+    that visit's window (``visit_windows``: month -> days, the trial's schedule)."""
     d, visit = followup["assessment_date"], followup["visit_month"]
-    known = visit.isin([12, 24]).fillna(False).to_numpy(dtype=bool)
+    known = visit.isin(list(visit_windows)).fillna(False).to_numpy(dtype=bool)
     usable = (
         known & date_in_range(d, data_cutoff=data_cutoff) & consent.notna().to_numpy(dtype=bool)
     )
     target = add_months(consent.where(usable), visit.where(usable))
     gap = (d - target).dt.days
-    rows = _where((gap.abs() > VISIT_WINDOW_DAYS).fillna(False) & usable)
+    window = visit.map(dict(visit_windows)).astype("Int64")
+    rows = _where((gap.abs() > window).fillna(False) & usable)
     if len(rows) == 0:
         return concat_hits([])
     text = _date_text(d, rows)
@@ -299,7 +311,9 @@ def visit_out_of_window(
         + months
         + "-month visit due "
         + _date_text(target, rows)
-        + f" (window {VISIT_WINDOW_DAYS} days)"
+        + " (window "
+        + window.iloc[rows].astype("string").reset_index(drop=True)
+        + " days)"
     )
     return make_hits(rows, "assessment_date", text, "visit_out_of_window", msg)
 

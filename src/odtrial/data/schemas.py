@@ -27,6 +27,7 @@ safety net rather than a whole-column failure.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Final
 
@@ -67,17 +68,18 @@ def field_dtype(f: Field) -> str | ExtensionDtype:
     return _DTYPE[f.kind]
 
 
-def _vocab_check(f: Field) -> list[pa.Check]:
+def _vocab_check(f: Field, visit_months: tuple[int, ...]) -> list[pa.Check]:
     if f.kind != "code" or f.vocab in ("drug", "yes_no"):
         return []
-    allowed = list(vocabulary(str(f.vocab)))
+    allowed = list(vocabulary(str(f.vocab), visit_months=visit_months))
     return [pa.Check.isin(allowed, error="out_of_vocabulary")]
 
 
 @cache
-def mapped_schema(table: str) -> pa.DataFrameSchema:
+def mapped_schema(table: str, visit_months: tuple[int, ...]) -> pa.DataFrameSchema:
     """The pandera schema of one mapped site table (provenance included).
 
+    ``visit_months`` is the trial's visit schedule (the ``visit`` vocabulary).
     Extra columns are allowed (``strict=False``): mapping may carry more.
     """
     columns: dict[str, pa.Column] = {
@@ -86,7 +88,7 @@ def mapped_schema(table: str) -> pa.DataFrameSchema:
         "source_row": pa.Column("Int64", nullable=False),
     }
     for f in MAPPED[table]:
-        checks = _vocab_check(f)
+        checks = _vocab_check(f, visit_months)
         if f.name == "daily_dose_mg":
             checks.append(pa.Check.gt(0, error="implausible_dose"))
         columns[f.name] = pa.Column(field_dtype(f), checks=checks, nullable=not f.required)
@@ -290,7 +292,9 @@ _CHECK_RULE: Final = {
 }
 
 
-def schema_failures(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+def schema_failures(
+    frame: pd.DataFrame, table: str, *, visit_months: Sequence[int]
+) -> pd.DataFrame:
     """Validate a coerced mapped frame lazily against its schema.
 
     Parameters
@@ -299,6 +303,8 @@ def schema_failures(frame: pd.DataFrame, table: str) -> pd.DataFrame:
         Output of :func:`coerce_mapped` (RangeIndex, schema dtypes).
     table : str
         Site table name.
+    visit_months : sequence of int
+        The trial's visit months (:attr:`odtrial.trial.Trial.visit_months`).
 
     Returns
     -------
@@ -312,7 +318,8 @@ def schema_failures(frame: pd.DataFrame, table: str) -> pd.DataFrame:
         dtype or a missing column): :func:`coerce_mapped` rules that out,
         so it would be a bug, not bad data.
     """
-    schema = mapped_schema(table)
+    months = tuple(int(m) for m in visit_months)
+    schema = mapped_schema(table, months)
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as e:
@@ -332,7 +339,7 @@ def schema_failures(frame: pd.DataFrame, table: str) -> pd.DataFrame:
             msg: pd.Series | str = f"required field {column} is empty"
         elif code == "out_of_vocabulary":
             f = next(x for x in MAPPED[table] if x.name == column)
-            allowed = ", ".join(str(v) for v in vocabulary(str(f.vocab)))
+            allowed = ", ".join(str(v) for v in vocabulary(str(f.vocab), visit_months=months))
             msg = label + " '" + values + f"' is not in the vocabulary ({allowed})"
         else:  # implausible_dose: the only other check
             msg = "daily dose " + values + " mg is not above zero"

@@ -25,7 +25,8 @@ Order and semantics
    recruiting ``cluster_id`` must be a trial cluster of the trust that sent
    the record), ``unknown_practice``, ``practice_other_arm`` /
    ``practice_other_cluster`` (only when every cluster has an arm;
-   :meth:`Trial.cluster_of_practice`), ``age_under_18``.
+   :meth:`Trial.cluster_of_practice`), ``age_under_18`` (under the trial's
+   ``[eligibility] min_age``).
 3. **Accepted participants.** A participant row is accepted if it has no
    error-level failure. Their NHS numbers (unique, since a repeat is an
    error) and consent dates drive the event checks.
@@ -41,9 +42,10 @@ Order and semantics
    ``date_after_follow_up`` on the table's event date
    (:data:`odtrial.data.rules.EVENT_DATE`) with follow-up ending at
    ``min(consent + trial.follow_up_months months, data_cutoff)`` (for
-   assessments the end is extended by the 92-day visit window),
-   ``visit_out_of_window`` (assessment more than 92 days from consent +
-   ``visit_month`` months), and last ``overlapping_admissions`` among the
+   assessments the end is extended to the close of the latest visit window of
+   the trial's ``[visits]`` schedule), ``visit_out_of_window`` (assessment
+   further from consent + ``visit_month`` months than that visit's
+   ``window_days``), and last ``overlapping_admissions`` among the
    admissions with no error (the later-starting stay of two is flagged).
 5. **Output.** Severity from :data:`odtrial.data.catalogue.RULES`; rows sorted
    by table (canonical order), trust, source file, source row, field, rule.
@@ -112,12 +114,18 @@ def validate(mapped: Mapping[str, pd.DataFrame], trial: Trial) -> pd.DataFrame:
     if unknown:
         raise ValueError(f"not a site table: {unknown[0]!r} (expected {', '.join(SITE_TABLES)})")
     cutoff = pd.Timestamp(trial.data_cutoff)
+    windows = trial.visit_windows()
     frames: dict[str, pd.DataFrame] = {}
     hits: dict[str, list[pd.DataFrame]] = {}
     for table in SITE_TABLES:
         frame, coerce_hits = _prepare(mapped.get(table), table)
         frames[table] = frame
-        hits[table] = [coerce_hits, _drop_echoes(schema_failures(frame, table), coerce_hits)]
+        hits[table] = [
+            coerce_hits,
+            _drop_echoes(
+                schema_failures(frame, table, visit_months=trial.visit_months), coerce_hits
+            ),
+        ]
 
     # Participants first: their accepted rows decide the event checks.
     p = frames["participants"]
@@ -128,7 +136,7 @@ def validate(mapped: Mapping[str, pd.DataFrame], trial: Trial) -> pd.DataFrame:
         rules.impossible_dates(p, "participants", data_cutoff=cutoff),
         rules.cluster_rules(p, trial),
         rules.practice_rules(p, trial),
-        rules.age_under_18(p),
+        rules.age_under_18(p, min_age=trial.min_age),
     ]
     # Accepted: no error. Their keys are unique (a repeated NHS number is an
     # error) and valid; sorted for a binary-search join.
@@ -156,10 +164,15 @@ def validate(mapped: Mapping[str, pd.DataFrame], trial: Trial) -> pd.DataFrame:
                 consent=consent,
                 follow_up_months=trial.follow_up_months,
                 data_cutoff=cutoff,
+                visit_windows=windows,
             ),
         ]
         if table == "followup":
-            hs.append(rules.visit_out_of_window(ev, consent=consent, data_cutoff=cutoff))
+            hs.append(
+                rules.visit_out_of_window(
+                    ev, consent=consent, data_cutoff=cutoff, visit_windows=windows
+                )
+            )
         elif table == "admissions":
             hs.append(rules.discharge_before_admission(ev))
             eligible = ~_error_positions(hs, len(ev))

@@ -1,7 +1,12 @@
-"""Canonical vocabularies. Trust configs map their own codes onto these."""
+"""Canonical vocabularies. Trust configs map their own codes onto these.
+
+The ``visit`` vocabulary is the trial's own: the months of its ``[visits]``
+schedule (:attr:`odtrial.trial.Trial.visit_months`), passed in by the caller.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Final
 
@@ -36,15 +41,19 @@ VOCABULARIES: Final = MappingProxyType(
         # MHSDS LegalStatusCode, simplified: informal, MHA section 2, section 3, section 136, other.
         "legal_status": ("informal", "section_2", "section_3", "section_136", "other_detention"),
         "yes_no": (True, False),
-        "visit": (12, 24),
         # Canonical drug names: see odtrial.data.drugs.DRUGS.
         "drug": (),
     }
 )
 
 
-def vocabulary(name: str) -> tuple[object, ...]:
-    """The allowed canonical values of a vocabulary (drugs come from the drug catalogue)."""
+def vocabulary(name: str, *, visit_months: Sequence[int] | None = None) -> tuple[object, ...]:
+    """The allowed canonical values of a vocabulary (drugs come from the drug catalogue;
+    visits are ``visit_months``, the trial's schedule, required for that vocabulary)."""
+    if name == "visit":
+        if visit_months is None:
+            raise ValueError("the visit vocabulary is the trial's schedule: pass visit_months")
+        return tuple(int(m) for m in visit_months)
     if name == "drug":
         from odtrial.data.drugs import DRUGS
 

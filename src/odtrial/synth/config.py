@@ -31,6 +31,10 @@ BALANCE_LABELS: Final = (
     ("imd_score", "IMD score", 1),
 )
 FOLLOW_UP_MONTHS: Final = 24
+#: The follow-up visits: (month, window in days either side of the due date).
+VISIT_SCHEDULE: Final = ((12, 92), (24, 92))
+#: Minimum age at consent, completed years (younger: an age_under_18 warning).
+MIN_AGE: Final = 18
 # Documented, public, and only accepted because trial.synthetic = true.
 TEST_KEY: Final = "odtrial-synthetic-test-key-not-secret"
 KEY_ENV: Final = "ODTRIAL_PSEUDONYM_KEY"
@@ -167,7 +171,7 @@ def _files(stems: Mapping[str, str], ext: str, stamp: str) -> tuple[dict[str, st
 
 
 _ETH_LETTERS: Final = {e: e for e in ETHNICITY}
-_VISIT_NUM: Final = {12: 12, 24: 24}
+_VISIT_NUM: Final = {m: m for m, _ in VISIT_SCHEDULE}
 
 
 def dialects(data_cutoff: date) -> tuple[Dialect, ...]:
@@ -723,6 +727,17 @@ def trial_toml(
         "]",
         f"follow_up_months = {FOLLOW_UP_MONTHS}",
         f"data_cutoff = {_q(data_cutoff)}",
+        "",
+        "[visits]",
+        "# Follow-up assessments: months after consent, each accepted within window_days",
+        "# either side of its due date.",
+        "schedule = [",
+        *(f"  {{ month = {m}, window_days = {w} }}," for m, w in VISIT_SCHEDULE),
+        "]",
+        "",
+        "[eligibility]",
+        "# Completed years at consent; a younger participant is queried (kept as randomised).",
+        f"min_age = {MIN_AGE}",
         "",
         "[pseudonymisation]",
         f"key_env = {_q(KEY_ENV)}",

@@ -30,6 +30,7 @@ from odtrial.data.freeze import (
     MANIFEST,
     atomic_folder,
     check_freeze_target,
+    copy_medication_dictionary,
     sha256_file,
     write_parquet,
 )
@@ -485,8 +486,18 @@ def _write(
         outputs.extend({"path": f"queries/{n}", "rows": r} for n, r in books.items())
         if record is not None:
             outputs.extend({"path": p, "rows": None} for p in copy_record(record, tmp))
+        medication = copy_medication_dictionary(trial, tmp)
+        if medication is not None:
+            for f in medication["files"]:
+                outputs.append({"path": f["path"], "rows": None})
+                if f["header"] is not None:
+                    outputs.append({"path": f["header"], "rows": None})
         for o in outputs:
             o["sha256"] = sha256_file(tmp / o["path"])
+        if medication is not None:  # each file's hash, as listed in the outputs
+            sha = {o["path"]: o["sha256"] for o in outputs}
+            for f in medication["files"]:
+                f["sha256"] = sha[f["path"]]
         manifest = {
             "inputs": [
                 {
@@ -513,6 +524,7 @@ def _write(
             "randomisation": None
             if record is None
             else {"folder": FREEZE_FOLDER, "log_head": record.head},
+            "medication_dictionary": medication,
         }
         (tmp / MANIFEST).write_text(
             json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

@@ -130,3 +130,58 @@ def test_an_unreadable_trial_is_one_line(tmp_path, capsys):
         f"odtrial: error: {tmp_path / 'trial.toml'}: cannot read trial configuration"
     )
     assert err.splitlines()[-1] == f"{tmp_path / 'trial.toml'}: 1 error"
+
+
+def test_a_renamed_column_in_a_csv_and_a_sav_file_is_listed(trial_copy, capsys):
+    import pyreadstat
+
+    rx = trial_copy / "nelft" / "prescriptions_2025-06-30.csv"
+    _edit(rx, "NHSNumber,MedicationName,", "NHSNumber,DrugName,")
+    sav = trial_copy / "kent_medway" / "KMPT_POD_baseline_20250630.sav"
+    df, meta = pyreadstat.read_sav(str(sav))
+    pyreadstat.write_sav(
+        df.rename(columns={"consdate": "consent", "workbl": "work"}),
+        str(sav),
+        variable_value_labels={
+            k: v for k, v in meta.variable_value_labels.items() if k not in ("consdate", "workbl")
+        },
+    )
+
+    result = check(trial_copy)
+    cfg = trial_copy / "trial.toml"
+    assert list(result.errors) == [
+        f"{cfg}: key 'extracts.NELFT.prescriptions.columns.drug' names column "
+        "'MedicationName', which nelft/prescriptions_2025-06-30.csv does not have",
+        f"{cfg}: key 'extracts.KMPT.participants.columns.consent_date' names column "
+        "'consdate', which kent_medway/KMPT_POD_baseline_20250630.sav does not have",
+        f"{cfg}: key 'extracts.KMPT.participants.columns.baseline_work_study' names column "
+        "'workbl', which kent_medway/KMPT_POD_baseline_20250630.sav does not have",
+    ]
+    code, out, err = _run(["check", str(trial_copy)], capsys)
+    assert code == 2
+    assert "'MedicationName', which nelft/prescriptions_2025-06-30.csv" in out + err
+
+
+def test_the_header_check_reads_no_data_row(trial_copy, monkeypatch):
+    """Only headers are read: a file whose every data line is garbage still passes,
+    and neither the full readers nor a full SPSS read are called."""
+    import pyreadstat
+
+    from odtrial.data import readers
+
+    rx = trial_copy / "nelft" / "prescriptions_2025-06-30.csv"
+    header = rx.read_text(encoding="utf-8").splitlines()[0]
+    rx.write_bytes((header + "\n").encode() + b"\xff\xfe not text, not CSV \x00\n")
+
+    def refuse(*a, **k):
+        raise AssertionError("a full read")
+
+    monkeypatch.setattr(readers, "read_extract", refuse)
+    real_sav = pyreadstat.read_sav
+
+    def header_only(path, **kw):
+        assert kw.get("metadataonly") is True
+        return real_sav(path, **kw)
+
+    monkeypatch.setattr(pyreadstat, "read_sav", header_only)
+    assert check(trial_copy).errors == ()

@@ -16,7 +16,7 @@ from pathlib import Path
 from odtrial.data.canonical import SITE_TABLES
 from odtrial.errors import OdtrialError, PlanError
 from odtrial.plan.model import Plan
-from odtrial.trial import ConfigErrors, Trial, load_trial
+from odtrial.trial import ConfigErrors, ExtractSpec, Trial, load_trial
 
 TRIAL_FILE = "trial.toml"
 
@@ -65,7 +65,8 @@ def _prefixed(path: Path, msg: str) -> str:
 
 
 def _extract_errors(trial: Trial, src: Path, cfg: Path) -> list[str]:
-    """Dialect, formats and one matching file per extract pattern; no file is read."""
+    """Dialect, formats, one matching file per extract pattern, and every mapped
+    column in each matching file's header (only the header is read)."""
     from odtrial.data.mapping import check_formats
     from odtrial.data.readers import check_dialect
 
@@ -80,17 +81,39 @@ def _extract_errors(trial: Trial, src: Path, cfg: Path) -> list[str]:
             continue
         for table in SITE_TABLES:
             spec = trial.extracts[trust.id][table]
+            dialect_ok = True
             for checker in ((check_dialect,) if spec.format == "csv" else ()) + (check_formats,):
                 try:
                     checker(spec)
                 except OdtrialError as e:
                     errors.append(_prefixed(cfg, str(e)))
-            if not any(p.is_file() for p in tdir.glob(spec.pattern)):
+                    dialect_ok = dialect_ok and checker is not check_dialect
+            files = sorted(p for p in tdir.glob(spec.pattern) if p.is_file())
+            if not files:
                 errors.append(
                     f"{cfg}: key 'extracts.{trust.id}.{table}.pattern' {spec.pattern!r} "
                     f"matches no file in {tdir}"
                 )
+            if dialect_ok:
+                for f in files:
+                    errors.extend(_header_errors(f, f.relative_to(src).as_posix(), spec, cfg))
     return errors
+
+
+def _header_errors(path: Path, rel: str, spec: ExtractSpec, cfg: Path) -> list[str]:
+    """One line per mapped source column absent from the file's header."""
+    from odtrial.data.readers import read_header, show
+
+    try:
+        header = set(read_header(path, spec, rel=rel))
+    except OdtrialError as e:
+        return [_prefixed(cfg, f"extract {e}")]
+    key = f"extracts.{spec.trust}.{spec.table}.columns"
+    return [
+        f"{cfg}: key '{key}.{canon}' names column {show(col)!r}, which {rel} does not have"
+        for canon, col in spec.columns.items()
+        if col not in header
+    ]
 
 
 def check(trial_dir: str | Path, plan: str | Path | None = None) -> CheckResult:

@@ -97,6 +97,78 @@ def read_extract(path: Path, spec: ExtractSpec, *, rel: str) -> RawExtract:
     return readers[spec.format](path, spec, rel)
 
 
+def read_header(path: Path, spec: ExtractSpec, *, rel: str) -> list[str]:
+    """The column names of one extract file, reading only its header.
+
+    CSV: the first line, decoded and split with the extract's dialect (encoding,
+    byte order mark, delimiter, quote character) as :func:`read_extract` does;
+    Excel: the sheet's first row; SPSS, Stata, SAS: the file's metadata. No data
+    row is read. Names are stripped, as the readers compare them.
+
+    Raises
+    ------
+    IngestError
+        The file cannot be read or its header cannot be parsed (one line naming it).
+    ConfigError
+        An unusable CSV dialect.
+    """
+    if spec.format == "csv":
+        check_dialect(spec)
+        try:
+            with open(path, "rb") as f:
+                _check_bom(f.read(4), spec.encoding, rel)
+                f.seek(0)
+                line = _first_line(f, spec.encoding)
+        except OSError as e:
+            raise _error(rel, f"cannot read file ({e.strerror})") from None
+        except UnicodeDecodeError as e:
+            raise _error(rel, f"line 1 cannot be decoded as {spec.encoding} ({e.reason})") from None
+        line = line.removeprefix("\ufeff").rstrip("\r\n")
+        try:
+            cells = next(csv.reader((line,), delimiter=spec.delimiter, quotechar=spec.quotechar))
+        except (csv.Error, StopIteration) as e:
+            raise _error(rel, f"line 1: header cannot be parsed ({e})") from None
+        return [c.strip() for c in cells]
+    if spec.format == "excel":
+        try:
+            df = pd.read_excel(path, sheet_name=spec.sheet, dtype=object, header=None, nrows=1)
+        except Exception as e:  # openpyxl/zipfile raise many kinds on a broken workbook
+            raise _error(rel, f"cannot read Excel sheet {spec.sheet!r} ({e})") from None
+        return [] if len(df) == 0 else ["" if _blank(v) else str(v).strip() for v in df.iloc[0]]
+    import pyreadstat
+
+    fn: Any = {
+        "sav": pyreadstat.read_sav,
+        "dta": pyreadstat.read_dta,
+        "xpt": pyreadstat.read_xport,
+        "sas7bdat": pyreadstat.read_sas7bdat,
+    }[spec.format]
+    kw: dict[str, Any] = {}
+    if spec.format in ("xpt", "sas7bdat") or spec.encoding.lower().replace("-", "") != "utf8":
+        kw["encoding"] = spec.encoding
+    try:
+        _, meta = fn(str(path), metadataonly=True, **kw)
+    except Exception as e:  # pyreadstat.ReadstatError and friends
+        msg = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
+        raise _error(rel, f"cannot read {spec.format} file ({msg})") from None
+    return list(meta.column_names)  # compared as is, as _read_stat does
+
+
+def _first_line(f: Any, encoding: str) -> str:
+    """The first line of binary file ``f``, decoded a byte at a time so that no byte
+    after its line end is decoded (any encoding, including UTF-16 and UTF-32)."""
+    dec = codecs.getincrementaldecoder(encoding)()
+    text = io.StringIO()
+    while b := f.read(1):
+        piece = dec.decode(b)
+        text.write(piece)
+        if "\n" in piece:
+            break
+    else:
+        text.write(dec.decode(b"", final=True))
+    return text.getvalue()
+
+
 def _needed(spec: ExtractSpec) -> list[str]:
     """Distinct source columns of the mapping, in canonical field order."""
     order = [f.name for f in MAPPED[spec.table]]

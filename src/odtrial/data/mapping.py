@@ -32,6 +32,7 @@ from odtrial.data.canonical import MAPPED, PROVENANCE, Field
 from odtrial.data.catalogue import FAILURE_COLUMNS, RULES
 from odtrial.data.catalogue import empty_failures as _empty_failures
 from odtrial.data.masking import map_unique
+from odtrial.data.medication_dictionary import MedicationDictionary
 from odtrial.data.readers import RawExtract
 from odtrial.data.vocab import vocabulary
 from odtrial.errors import ConfigError
@@ -104,7 +105,8 @@ def map_extract(raw: RawExtract, spec: ExtractSpec, trial: Trial) -> MappedExtra
     spec
         Its extract specification (column and code mappings, date format).
     trial
-        The trial (data cut-off for impossible dates).
+        The trial (data cut-off for impossible dates, visit schedule, and
+        medication dictionary: brand names become its generic names).
     """
     check_formats(spec)
     table = spec.table
@@ -121,7 +123,7 @@ def map_extract(raw: RawExtract, spec: ExtractSpec, trial: Trial) -> MappedExtra
             out[f.name] = _missing_column(f, n)
             continue
         col = raw.data[spec.columns[f.name]].reset_index(drop=True)
-        values, rule, shown = _convert(col, f, spec, cutoff, trial.visit_months)
+        values, rule, shown = _convert(col, f, spec, cutoff, trial.visit_months, trial.medication)
         out[f.name] = values
         if rule is not None and pd.notna(rule).any():
             idx = np.flatnonzero(pd.notna(rule))
@@ -262,10 +264,16 @@ Converted = tuple[pd.Series, np.ndarray | None, pd.Series]
 
 
 def _convert(
-    col: pd.Series, f: Field, spec: ExtractSpec, cutoff: pd.Timestamp, visits: Sequence[int]
+    col: pd.Series,
+    f: Field,
+    spec: ExtractSpec,
+    cutoff: pd.Timestamp,
+    visits: Sequence[int],
+    dictionary: MedicationDictionary | None = None,
 ) -> Converted:
     """(canonical values, rule code per row or NA, the raw value as text); ``visits``
-    is the trial's visit months (the ``visit`` vocabulary)."""
+    is the trial's visit months (the ``visit`` vocabulary), ``dictionary`` its
+    medication dictionary (the ``drug`` vocabulary; None: the shipped one)."""
     if f.kind == "date":
         values, bad, text = parse_dates(col, spec.date_format, cutoff=cutoff)
         rule = _rules(bad, "impossible_date")
@@ -275,7 +283,7 @@ def _convert(
         rule = _rules(bad, "invalid_value")
     elif f.kind == "code":
         text = as_text(col)
-        values, bad = map_codes(text, f, spec, visit_months=visits)
+        values, bad = map_codes(text, f, spec, visit_months=visits, dictionary=dictionary)
         rule = _rules(bad, "out_of_vocabulary")
     else:
         text = as_text(col)
@@ -528,14 +536,19 @@ def _mixed_dates(col: pd.Series, text: pd.Series, fmt: str) -> pd.Series:
 
 
 # -------------------------------------------------------------------- codes
-def _canonical_lookup(f: Field, visit_months: Sequence[int] | None = None) -> Callable[[str], Any]:
-    """text -> canonical value of ``f``'s vocabulary, or None."""
+def _canonical_lookup(
+    f: Field,
+    visit_months: Sequence[int] | None = None,
+    dictionary: MedicationDictionary | None = None,
+) -> Callable[[str], Any]:
+    """text -> canonical value of ``f``'s vocabulary, or None (drugs: ``dictionary``,
+    the shipped one when None)."""
     assert f.vocab is not None
     if f.vocab == "drug":
         # generic or brand name -> the medication dictionary's generic name
         from odtrial.data.drugs import DICTIONARY
 
-        return DICTIONARY.canonical_name
+        return (DICTIONARY if dictionary is None else dictionary).canonical_name
     vocab = vocabulary(f.vocab, visit_months=visit_months)
     by_text: dict[str, Any] = {}
     for v in vocab:
@@ -544,17 +557,22 @@ def _canonical_lookup(f: Field, visit_months: Sequence[int] | None = None) -> Ca
 
 
 def _spec_codes(
-    f: Field, spec: ExtractSpec, visit_months: Sequence[int] | None
+    f: Field,
+    spec: ExtractSpec,
+    visit_months: Sequence[int] | None,
+    dictionary: MedicationDictionary | None = None,
 ) -> Mapping[str, Any]:
     """The extract's code mapping for ``f``, each target resolved to a canonical value."""
     raw = spec.codes.get(f.name, {})
     if not raw:
         return {}
-    canon = _canonical_lookup(f, visit_months)
+    canon = _canonical_lookup(f, visit_months, dictionary)
     out: dict[str, Any] = {}
     for src, dst in raw.items():
         if f.vocab == "drug":
-            out[src] = str(dst).strip().lower()
+            # a target naming a brand becomes its generic; one the dictionary does
+            # not know is kept lower-cased (validation warns unknown_drug)
+            out[src] = canon(str(dst)) or str(dst).strip().lower()
             continue
         v = canon(str(dst).strip())
         if v is None:
@@ -567,17 +585,24 @@ def _spec_codes(
 
 
 def map_codes(
-    text: pd.Series, f: Field, spec: ExtractSpec, *, visit_months: Sequence[int] | None = None
+    text: pd.Series,
+    f: Field,
+    spec: ExtractSpec,
+    *,
+    visit_months: Sequence[int] | None = None,
+    dictionary: MedicationDictionary | None = None,
 ) -> tuple[pd.Series, np.ndarray]:
     """Map source codes (as text) onto ``f``'s vocabulary (for ``visit``, the
-    trial's ``visit_months``, which must then be given).
+    trial's ``visit_months``, which must then be given; for ``drug``, the generic
+    names of ``dictionary``, the trial's medication dictionary, or the shipped one
+    when None).
 
     Returns the canonical values (dtype by vocabulary) and the mask of present
     values with no mapping (``out_of_vocabulary``). A drug not in the catalogue
     is kept, lower-cased (validation warns ``unknown_drug``).
     """
-    codes = _spec_codes(f, spec, visit_months)
-    canon = _canonical_lookup(f, visit_months)
+    codes = _spec_codes(f, spec, visit_months, dictionary)
+    canon = _canonical_lookup(f, visit_months, dictionary)
     uniq = text.dropna().unique()
     table: dict[str, Any] = {}
     for u in uniq:

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from odtrial.data.canonical import MAPPED
-from odtrial.data.drugs import DRUGS, PLAUSIBLE_FACTOR
+from odtrial.data.drugs import DICTIONARY, PLAUSIBLE_FACTOR
+from odtrial.data.medication_dictionary import Drug, MedicationDictionary
 from odtrial.data.schemas import as_text, concat_hits, make_hits
 from odtrial.trial import Trial
 
@@ -539,11 +540,15 @@ def unknown_participants(
     return hits, where
 
 
-def implausible_doses(prescriptions: pd.DataFrame) -> pd.DataFrame:
+def implausible_doses(
+    prescriptions: pd.DataFrame, dictionary: MedicationDictionary | None = None
+) -> pd.DataFrame:
     """``implausible_dose`` above the limit: more than PLAUSIBLE_FACTOR x the BNF
-    maximum of a catalogued drug. (Not above zero is a schema check.)"""
+    maximum of a drug in ``dictionary`` (the trial's; the shipped one when None),
+    named by generic or brand name. (Not above zero is a schema check.)"""
     codes, names = _drug_codes(prescriptions["drug"])
-    limits = np.array([DRUGS[n].max_daily_mg if n in DRUGS else np.nan for n in names] + [np.nan])
+    drugs = _resolve(names, dictionary)
+    limits = np.array([np.nan if d is None else d.max_daily_mg for d in drugs] + [np.nan])
     limit = limits[codes]  # code -1 (missing) picks the trailing NaN
     dose = prescriptions["daily_dose_mg"].to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore"):
@@ -565,17 +570,26 @@ def implausible_doses(prescriptions: pd.DataFrame) -> pd.DataFrame:
     return make_hits(rows, "daily_dose_mg", text, "implausible_dose", msg)
 
 
-def unknown_drugs(prescriptions: pd.DataFrame) -> pd.DataFrame:
-    """``unknown_drug`` (warning): a drug name that is not in the catalogue."""
+def unknown_drugs(
+    prescriptions: pd.DataFrame, dictionary: MedicationDictionary | None = None
+) -> pd.DataFrame:
+    """``unknown_drug`` (warning): a drug name that is neither a generic nor a
+    brand name of ``dictionary`` (the trial's; the shipped one when None)."""
     raw = prescriptions["drug"]
     codes, names = _drug_codes(raw)
-    unknown = np.array([n not in DRUGS for n in names] + [False])
+    unknown = np.array([d is None for d in _resolve(names, dictionary)] + [False])
     rows = np.flatnonzero(unknown[codes])
     if len(rows) == 0:
         return concat_hits([])
     text = as_text(raw.iloc[rows])
     msg = "drug '" + text + "' is not in the drug catalogue; its CPZ equivalent is unknown"
     return make_hits(rows, "drug", text, "unknown_drug", msg)
+
+
+def _resolve(names: list[str], dictionary: MedicationDictionary | None) -> list[Drug | None]:
+    """The dictionary entry of each distinct name (None if it names no drug)."""
+    med = DICTIONARY if dictionary is None else dictionary
+    return [med.resolve(n) for n in names]
 
 
 def _drug_codes(drug: pd.Series) -> tuple[np.ndarray, list[str]]:

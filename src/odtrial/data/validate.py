@@ -97,7 +97,8 @@ def validate(mapped: Mapping[str, pd.DataFrame], trial: Trial) -> pd.DataFrame:
         :data:`odtrial.data.canonical.MAPPED` (an absent optional field counts
         as empty; an absent table as having no rows).
     trial : Trial
-        The trial: clusters, practices, arms, follow-up length, data cut-off.
+        The trial: clusters, practices, arms, follow-up length, data cut-off,
+        medication dictionary (drug names and dose limits).
 
     Returns
     -------
@@ -180,8 +181,8 @@ def validate(mapped: Mapping[str, pd.DataFrame], trial: Trial) -> pd.DataFrame:
         elif table == "prescriptions":
             hs += [
                 rules.end_before_start(ev),
-                rules.implausible_doses(ev),
-                rules.unknown_drugs(ev),
+                rules.implausible_doses(ev, trial.medication),
+                rules.unknown_drugs(ev, trial.medication),
             ]
 
     return _assemble(frames, hits)

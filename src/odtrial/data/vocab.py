@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from odtrial.data.medication_dictionary import MedicationDictionary
 
 # NHS ethnic category (Data Dictionary "ETHNIC CATEGORY"): letters plus 99 not known.
 ETHNICITY: Final = (
@@ -41,21 +44,27 @@ VOCABULARIES: Final = MappingProxyType(
         # MHSDS LegalStatusCode, simplified: informal, MHA section 2, section 3, section 136, other.
         "legal_status": ("informal", "section_2", "section_3", "section_136", "other_detention"),
         "yes_no": (True, False),
-        # Canonical drug names: see odtrial.data.drugs.DRUGS.
+        # Canonical drug names: the medication dictionary's (see vocabulary()).
         "drug": (),
     }
 )
 
 
-def vocabulary(name: str, *, visit_months: Sequence[int] | None = None) -> tuple[object, ...]:
-    """The allowed canonical values of a vocabulary (drugs come from the drug catalogue;
+def vocabulary(
+    name: str,
+    *,
+    visit_months: Sequence[int] | None = None,
+    dictionary: MedicationDictionary | None = None,
+) -> tuple[object, ...]:
+    """The allowed canonical values of a vocabulary (drugs are the generic names of
+    ``dictionary``, the trial's medication dictionary, or the shipped one when None;
     visits are ``visit_months``, the trial's schedule, required for that vocabulary)."""
     if name == "visit":
         if visit_months is None:
             raise ValueError("the visit vocabulary is the trial's schedule: pass visit_months")
         return tuple(int(m) for m in visit_months)
     if name == "drug":
-        from odtrial.data.drugs import DRUGS
+        from odtrial.data.drugs import DICTIONARY
 
-        return tuple(DRUGS)
+        return tuple(DICTIONARY if dictionary is None else dictionary)
     return VOCABULARIES[name]

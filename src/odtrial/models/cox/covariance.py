@@ -72,7 +72,7 @@ inference: ask for it only on purpose.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -82,14 +82,7 @@ from odtrial.models.leverage import leverage_corrected_scores
 CovType = Literal[
     "model", "robust", "robust-g", "mancl-derouen", "kauermann-carroll", "fay-graubard"
 ]
-COV_TYPES: tuple[str, ...] = (
-    "model",
-    "robust",
-    "robust-g",
-    "mancl-derouen",
-    "kauermann-carroll",
-    "fay-graubard",
-)
+COV_TYPES: tuple[str, ...] = get_args(CovType)
 # the covariances that need each cluster's share of the information
 LEVERAGE_TYPES: tuple[str, ...] = ("mancl-derouen", "kauermann-carroll", "fay-graubard")
 FG_BOUND = 0.75  # Fay & Graubard's b: no cluster's score is inflated by more than 1/sqrt(1 - b)
@@ -275,33 +268,30 @@ def cox_cov(
     cluster_info: np.ndarray | None = None,
     labels: np.ndarray | None = None,
     fg_bound: float = FG_BOUND,
+    corrections: np.ndarray | None = None,
 ) -> np.ndarray:
     """The covariance ``cov_type`` asks for (see the module docstring).
 
     ``information`` and ``cluster_info`` are needed only by the leverage
     corrections (``"mancl-derouen"``, ``"kauermann-carroll"``,
-    ``"fay-graubard"``); ``fg_bound`` only by ``"fay-graubard"``.
+    ``"fay-graubard"``), which apply :func:`correction_matrices` to each
+    cluster's score; ``corrections`` passes those matrices when the caller
+    already has them (the Fay–Graubard df need them too). ``fg_bound`` only
+    by ``"fay-graubard"``.
     """
     if cov_type == "model":
         return information_inv.copy()
     if cov_type not in COV_TYPES:
         raise ModelError(f"cov_type must be one of {', '.join(COV_TYPES)}; got {cov_type!r}")
     if cov_type in LEVERAGE_TYPES:
-        if information is None or cluster_info is None:
-            raise ValueError(f"{cov_type} needs the information and its cluster shares")
-        if cov_type == "fay-graubard":
-            u = cluster_u * fay_graubard_factors(cluster_info, information_inv, fg_bound)
-            return sandwich_cov(information_inv, u)
-        power = 1.0 if cov_type == "mancl-derouen" else 0.5
-        u = leverage_corrected_scores(
-            cluster_u,
-            cluster_info,
-            information,
-            power,
-            labels=labels,
-            what="Cox information matrix",
-            remedy="use cov_type='fay-graubard' or 'robust-g', or drop the term",
-        )
+        if corrections is None:
+            if information is None or cluster_info is None:
+                raise ValueError(f"{cov_type} needs the information and its cluster shares")
+            corrections = correction_matrices(
+                cov_type, information_inv, cluster_info, information, labels=labels,
+                fg_bound=fg_bound,
+            )  # fmt: skip
+        u = np.einsum("gij,gj->gi", corrections, cluster_u)  # C_g U_g
         return sandwich_cov(information_inv, u)
     robust = sandwich_cov(information_inv, cluster_u)
     if cov_type == "robust":

@@ -373,19 +373,20 @@ def fit_cox(
     omega = None
     if (cov_type in LEVERAGE_TYPES or fg_df) and not infinite.any():
         omega = cluster_information(rs, fit.beta, design.cluster, G)
+    # each cluster's correction matrix, computed once for the covariance and the df
+    corr = (
+        None
+        if omega is None
+        else correction_matrices(
+            cov_type, info_inv, omega, fit.information, labels=design.cluster_labels
+        )
+    )
     if cov_type in LEVERAGE_TYPES and omega is None:
         # the leverages need the inverse square root of a (numerically) singular information
         cov = np.full((p, p), np.nan)
         warnings.append(f"{cov_type} covariance undefined with an infinite estimate: all NaN")
     else:
-        cov = cox_cov(
-            cov_type,
-            info_inv,
-            u_g,
-            information=fit.information,
-            cluster_info=omega,
-            labels=design.cluster_labels,
-        )
+        cov = cox_cov(cov_type, info_inv, u_g, corrections=corr)
     robust = sandwich_cov(info_inv, u_g)
     # an infinite estimate has no standard error: R prints one, but it means nothing
     for m in (cov, robust, info_inv):
@@ -397,10 +398,7 @@ def fit_cox(
         dfs, df_method = float("inf"), "z"
     elif df == "fay-graubard":
         dfs = np.full(p, np.nan)
-        if omega is not None:
-            corr = correction_matrices(
-                cov_type, info_inv, omega, fit.information, labels=design.cluster_labels
-            )
+        if omega is not None and corr is not None:
             dfs = np.array([fay_graubard_df(omega, info_inv, corr, e) for e in np.eye(p)])
         else:
             warnings.append(

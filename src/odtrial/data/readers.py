@@ -135,22 +135,11 @@ def read_header(path: Path, spec: ExtractSpec, *, rel: str) -> list[str]:
         except Exception as e:  # openpyxl/zipfile raise many kinds on a broken workbook
             raise _error(rel, f"cannot read Excel sheet {spec.sheet!r} ({e})") from None
         return [] if len(df) == 0 else ["" if _blank(v) else str(v).strip() for v in df.iloc[0]]
-    import pyreadstat
-
-    fn: Any = {
-        "sav": pyreadstat.read_sav,
-        "dta": pyreadstat.read_dta,
-        "xpt": pyreadstat.read_xport,
-        "sas7bdat": pyreadstat.read_sas7bdat,
-    }[spec.format]
-    kw: dict[str, Any] = {}
-    if spec.format in ("xpt", "sas7bdat") or spec.encoding.lower().replace("-", "") != "utf8":
-        kw["encoding"] = spec.encoding
+    fn, kw = _stat_reader(spec)
     try:
         _, meta = fn(str(path), metadataonly=True, **kw)
     except Exception as e:  # pyreadstat.ReadstatError and friends
-        msg = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
-        raise _error(rel, f"cannot read {spec.format} file ({msg})") from None
+        raise _stat_error(rel, spec, e) from None
     return list(meta.column_names)  # compared as is, as _read_stat does
 
 
@@ -494,7 +483,8 @@ def _blank(v: object) -> bool:
 
 
 # ---------------------------------------------------- SPSS / Stata / SAS
-def _read_stat(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
+def _stat_reader(spec: ExtractSpec) -> tuple[Any, dict[str, Any]]:
+    """pyreadstat's reader for the format and the keywords every read passes."""
     import pyreadstat
 
     fn: Any = {
@@ -507,6 +497,16 @@ def _read_stat(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
     # SPSS and Stata files declare their encoding; SAS files often do not.
     if spec.format in ("xpt", "sas7bdat") or spec.encoding.lower().replace("-", "") != "utf8":
         kw["encoding"] = spec.encoding
+    return fn, kw
+
+
+def _stat_error(rel: str, spec: ExtractSpec, e: Exception) -> IngestError:
+    msg = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
+    return _error(rel, f"cannot read {spec.format} file ({msg})")
+
+
+def _read_stat(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
+    fn, kw = _stat_reader(spec)
     try:
         _, meta = fn(str(path), metadataonly=True, **kw)
         header = list(meta.column_names)
@@ -519,8 +519,7 @@ def _read_stat(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
     except IngestError:
         raise
     except Exception as e:  # pyreadstat.ReadstatError and friends
-        msg = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
-        raise _error(rel, f"cannot read {spec.format} file ({msg})") from None
+        raise _stat_error(rel, spec, e) from None
     data = df.loc[:, needed]
     data.index = pd.Index(np.arange(1, len(df) + 1, dtype=np.int64), name="source_row")
     return RawExtract(rel, data, _empty_malformed(), len(df))

@@ -60,7 +60,6 @@ def run(
 
     from odtrial.analysis.analyse import DEFAULT_SEED, compute_analysis, output_folder, write_files
     from odtrial.analysis.blinding import resolve_report_type
-    from odtrial.data.freeze import check_freeze_target
     from odtrial.data.ingest import ingest
     from odtrial.paths import shipped_plan, shipped_trial_dir
     from odtrial.plan import load_plan
@@ -69,7 +68,8 @@ def run(
 
     source = Path(src) if src is not None else shipped_trial_dir()
     # Everything that can be refused is refused before the freeze is written:
-    # the plan (valid, locked if final, final if unblinding) and both folders.
+    # the plan (valid, locked if final, final if unblinding) and the output
+    # folder here; ingest checks its own folder before it reads anything.
     sap = load_plan(Path(plan) if plan is not None else shipped_plan())
     check_lock(sap)
     report_type = "open" if open_report else None
@@ -77,7 +77,6 @@ def run(
     out_dir = Path(out)
     freeze_dir = Path(freeze) if freeze is not None else default_freeze_dir(out_dir)
     _check_apart(out_dir, freeze_dir)
-    check_freeze_target(freeze_dir)
     with tqdm(total=3, desc="odtrial run", disable=not progress, unit="step") as bar:
         bar.set_postfix_str("ingest")
         ingest(source, freeze_dir)

@@ -87,7 +87,13 @@ def test_parse_minimal_trial():
     t = parse_trial(BASE)
     assert t.arms == ("POD", "TAU")
     assert t.cluster_of_practice() == {"P1": "C1", "P2": "C1", "P3": "C2"}
-    assert t.clusters[1].imd_score == 12.0 and t.clusters[1].arm is None
+    assert t.clusters[1].attributes["imd_score"] == 12.0 and t.clusters[1].arm is None
+    # attributes: every non-structural key, in the first cluster's order; a whole
+    # number stays int only when every cluster's value is one
+    assert t.cluster_attributes == ("list_size", "imd_score")
+    assert [type(v) for v in t.clusters[1].attributes.values()] == [int, float]
+    assert t.clusters[0].stratum == "K1" and t.clusters[0].trust == "T1"
+    assert [s.id for s in t.strata_levels] == ["K1"]
     assert not t.allocated
     spec = t.extracts["T1"]["participants"]
     assert spec.codes["sex"] == {"M": "male", "F": "female"}
@@ -101,11 +107,15 @@ def test_parse_minimal_trial():
         (
             ("clusters", 0, "catchment"),
             "nowhere",
-            r"key 'clusters\[0\]\.catchment' names unknown catchment",
+            r"key 'clusters\[0\]\.catchment' names unknown stratum 'nowhere'",
         ),
         (("clusters", 1, "practices"), ["P1"], r"practice 'P1' is already in cluster 'C1'"),
         (("clusters", 0, "arm"), "XYZ", r"key 'clusters\[0\]\.arm' must be one of"),
-        (("clusters", 0, "list_size"), "big", r"key 'clusters\[0\]\.list_size' must be int"),
+        (
+            ("clusters", 0, "list_size"),
+            "big",
+            r"key 'clusters\[0\]\.list_size' must be a finite number",
+        ),
         (
             ("extracts", "T1", "admissions", "format"),
             "pdf",
@@ -277,7 +287,8 @@ def test_every_error_is_reported_with_its_key_path():
         "trial.toml: key 'randomisation.strata.column' must be one of the cluster fields "
         "trust, catchment, got 'catchmnt'; did you mean 'catchment'?",
         "trial.toml: key 'catchments[0].trust' names unknown trust 'T2'",
-        "trial.toml: key 'clusters[0].list_size' must be int, got str 'big'",
+        "trial.toml: key 'clusters[0].list_size' must be a finite number (a cluster "
+        "attribute), got str 'big'",
         "trial.toml: key 'extracts.T1.admissions.format' must be one of csv, excel, sav, dta, "
         "xpt, sas7bdat, got 'cvs'; did you mean 'csv'?",
     )
@@ -300,9 +311,9 @@ def test_a_bad_entry_does_not_cascade_and_every_missing_piece_is_listed():
     lines = [m.removeprefix("t: ") for m in info.value.messages]
     assert lines == [
         "key 'trusts[0].name' is missing",
-        "key 'clusters[1].colour' is not a known key (allowed: arm, catchment, id, "
-        "imd_score, list_size, practices)",
         "key 'clusters[1].arm' must be one of ['POD', 'TAU'], got 'CTL'",
+        "key 'clusters[1].colour' is not an attribute of the first cluster (every "
+        "cluster declares the same ones: list_size, imd_score)",
         "key 'extracts.T1.crisis_referrals' is missing (every trust sends every table)",
         "key 'extracts.T1.prescriptions' is missing (every trust sends every table)",
     ]
@@ -398,3 +409,63 @@ def test_visits_and_eligibility_are_required_and_windows_must_not_overlap():
     ]
     raw["visits"]["schedule"][1]["window_days"] = 30
     assert parse_trial(raw).visit_months == (3, 6)
+
+
+def test_cluster_attributes_are_whatever_the_trial_declares():
+    raw = copy.deepcopy(BASE)
+    for c, beds in zip(raw["clusters"], (12, 30), strict=True):
+        del c["list_size"], c["imd_score"]
+        c["beds"] = beds
+    raw["randomisation"] = {
+        "strata": {"column": "catchment"},
+        "balance": [{"column": "beds"}, {"column": "n_practices"}],
+    }
+    t = parse_trial(raw)
+    assert t.cluster_attributes == ("beds",)
+    assert [c.attributes for c in t.clusters] == [{"beds": 12}, {"beds": 30}]
+    assert [b.column for b in t.balance] == ["beds", "n_practices"]
+    # no attributes at all is a trial too
+    for c in raw["clusters"]:
+        del c["beds"]
+    raw["randomisation"]["balance"] = [{"column": "n_practices"}]
+    assert parse_trial(raw).cluster_attributes == ()
+
+
+def test_cluster_attribute_errors_are_all_collected():
+    from odtrial.trial import ConfigErrors
+
+    raw = copy.deepcopy(BASE)
+    raw["clusters"][0]["beds"] = True  # not a number; and C2 lacks it
+    raw["clusters"][1]["wards"] = 3  # not declared by the first cluster
+    raw["clusters"][1]["n_practices"] = 1  # a fixed field
+    raw["clusters"][1]["imd_score"] = float("nan")
+    raw["randomisation"] = {"balance": [{"column": "list_size"}, {"column": "imd_scor"}]}
+    with pytest.raises(ConfigErrors) as info:
+        parse_trial(raw, source="t.toml")
+    assert info.value.messages == (
+        "t.toml: key 'randomisation.balance[1].column' must be one of the cluster fields "
+        "n_practices, list_size, imd_score, beds, got 'imd_scor'; did you mean 'imd_score'?",
+        "t.toml: key 'clusters[0].beds' must be a finite number (a cluster attribute), "
+        "got bool True",
+        "t.toml: key 'clusters[1].imd_score' must be a finite number (a cluster attribute), "
+        "got float nan",
+        "t.toml: key 'clusters[1].wards' is not an attribute of the first cluster (every "
+        "cluster declares the same ones: list_size, imd_score, beds)",
+        "t.toml: key 'clusters[1].n_practices' is a cluster field every trial has "
+        "(cluster_id, trust, n_practices), not an attribute to declare",
+        "t.toml: key 'clusters[1].beds' is missing (every cluster declares the same "
+        "attributes as the first)",
+    )
+
+
+def test_strata_column_is_trust_or_the_stratum():
+    raw = copy.deepcopy(BASE)
+    raw["randomisation"] = {"strata": {"column": "list_size"}}
+    with pytest.raises(
+        ConfigError,
+        match=r"strata\.column' must be one of the cluster fields "
+        r"trust, catchment, got 'list_size'",
+    ):
+        parse_trial(raw)
+    raw["randomisation"] = {"strata": {"column": "trust"}}
+    assert parse_trial(raw).strata.column == "trust"

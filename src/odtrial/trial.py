@@ -1,7 +1,7 @@
 """Trial configuration: one TOML file describes a trial.
 
-It names the trusts, the catchment areas (randomisation strata), the clusters
-(member GP practices, list size, deprivation, arm once allocated), and for
+It names the trusts, the randomisation strata, the clusters (member GP
+practices, the trial's own numeric cluster attributes, arm once allocated), and for
 each trust the extracts it sends: file pattern, format and dialect, column
 mapping onto the canonical names of :mod:`odtrial.data.canonical`, and code
 mappings onto the vocabularies of :mod:`odtrial.data.vocab`. A new trust or a
@@ -42,26 +42,28 @@ Layout (see ``data/synthetic/trial.toml`` for a full example)::
     name = "North East London NHS Foundation Trust"
     directory = "nelft"        # extract folder under the source root
 
-    [[catchments]]
+    [[catchments]]             # the strata (the table keeps this name)
     id = "NELFT-BD"
     trust = "NELFT"
     name = "Barking and Dagenham"
 
     [[clusters]]
     id = "C01"
-    catchment = "NELFT-BD"
+    catchment = "NELFT-BD"     # its stratum: an id from [[catchments]]
     practices = ["F82001", "F82002"]
+    arm = "INT"                # optional: taken from the randomisation record
+    # any other key is a numeric cluster attribute the trial declares (example
+    # names); every cluster gives the same ones
     list_size = 24100
     imd_score = 31.2
-    arm = "INT"                # optional: taken from the randomisation record
 
     [randomisation]
     record = "randomisation"   # optional: folder written by `odtrial randomise`,
                                # relative to this file; verified at ingest
-    # optional: the cluster field the allocation was stratified by and the numeric
-    # cluster fields it balanced, with the labels the report shows (decimals: of
-    # the mean and SD). The record's logged parameters, when there is one, must
-    # name the same columns.
+    # optional: the cluster field the allocation was stratified by (trust or the
+    # stratum) and the numeric cluster fields it balanced (n_practices or a cluster
+    # attribute), with the labels the report shows (decimals: of the mean and SD).
+    # The record's logged parameters, when there is one, must name the same columns.
     strata = { column = "catchment", label = "Catchment areas (strata)" }
     balance = [{ column = "list_size", label = "Practice list size per cluster", decimals = 0 },
                { column = "imd_score", label = "IMD score", decimals = 1 }]
@@ -87,9 +89,10 @@ Layout (see ``data/synthetic/trial.toml`` for a full example)::
 from __future__ import annotations
 
 import hashlib
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
@@ -113,7 +116,10 @@ class Trust:
 
 
 @dataclass(frozen=True)
-class Catchment:
+class Stratum:
+    """A randomisation stratum (a ``[[catchments]]`` entry): clusters are
+    allocated 1:1 within it."""
+
     id: str
     trust: str
     name: str
@@ -121,12 +127,14 @@ class Catchment:
 
 @dataclass(frozen=True)
 class Cluster:
+    """A randomised unit: its stratum id, GP practices, the trial's numeric
+    attributes (name -> value, as declared on its ``[[clusters]]`` entry) and arm."""
+
     id: str
     trust: str
-    catchment: str
+    stratum: str
     practices: tuple[str, ...]
-    list_size: int
-    imd_score: float
+    attributes: Mapping[str, int | float] = field(default_factory=dict, hash=False)
     arm: str | None = None
 
 
@@ -170,9 +178,15 @@ class BaselineVariable:
 
 BASELINE_KINDS: Final = ("binary", "continuous")
 
-#: Cluster fields that can stratify the allocation (categorical) or be balanced (numeric).
-STRATA_FIELDS: Final = ("trust", "catchment")
-BALANCE_FIELDS: Final = ("n_practices", "list_size", "imd_score")
+#: The TOML names of the strata table and of a cluster's key naming its stratum,
+#: kept from the first trial for backward compatibility; the stratum key is also the
+#: stratum's column in the frozen clusters table and the randomisation's table.
+STRATA_TABLE: Final = "catchments"
+STRATUM_KEY: Final = "catchment"
+#: Keys of a ``[[clusters]]`` entry that are not cluster attributes.
+CLUSTER_KEYS: Final = ("id", "arm", "practices", STRATUM_KEY)
+#: Cluster fields every trial has: no attribute may take their names.
+CLUSTER_FIXED: Final = ("cluster_id", "trust", "n_practices")
 
 
 @dataclass(frozen=True)
@@ -199,7 +213,7 @@ class Trial:
     follow_up_months: int
     data_cutoff: date
     trusts: tuple[Trust, ...]
-    catchments: tuple[Catchment, ...]
+    strata_levels: tuple[Stratum, ...]  # the strata table, in file order
     clusters: tuple[Cluster, ...]
     extracts: Mapping[str, Mapping[str, ExtractSpec]]  # trust id -> table -> spec
     pseudonymisation: Pseudonymisation
@@ -214,6 +228,13 @@ class Trial:
     medication: MedicationDictionary | None = None
     visits: tuple[Visit, ...] = ()  # [visits] schedule, by month
     min_age: int = 0  # [eligibility] min_age: completed years at consent
+    # the numeric cluster attributes the trial declares, in the order of its first cluster
+    cluster_attributes: tuple[str, ...] = ()
+
+    @property
+    def stratum_column(self) -> str:
+        """The column holding a cluster's stratum id in the frozen tables."""
+        return STRATUM_KEY
 
     @property
     def visit_months(self) -> tuple[int, ...]:
@@ -273,8 +294,6 @@ def load_trial(path: str | Path) -> Trial:
 
 
 def _replace_meta(t: Trial, sha: str, path: Path) -> Trial:
-    from dataclasses import replace
-
     return replace(t, config_sha256=sha, path=path)
 
 
@@ -295,7 +314,7 @@ _TOP_KEYS: Final = {
     "pseudonymisation",
     "randomisation",
     "trusts",
-    "catchments",
+    STRATA_TABLE,
     "clusters",
     "extracts",
     "baseline",
@@ -373,13 +392,17 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
             rnd.report("record", "must name a folder")
         if "strata" in rnd.data:
             with rnd.guard():
-                strata = _cluster_variable(rnd.sub("strata"), STRATA_FIELDS, decimals=False)
+                strata = _cluster_variable(
+                    rnd.sub("strata"), ("trust", STRATUM_KEY), decimals=False
+                )
         if "balance" in rnd.data:
+            # numeric cluster fields: the practice count and the declared attributes
+            numeric = ("n_practices", *_raw_attribute_names(top))
             with rnd.guard():
                 bal = []
                 for r in rnd.items("balance"):
                     with r.guard():
-                        bal.append(_cluster_variable(r, BALANCE_FIELDS))
+                        bal.append(_cluster_variable(r, numeric))
                 balance = tuple(bal)
                 if len({b.column for b in balance}) != len(balance):
                     rnd.report("balance", "names a column twice")
@@ -416,32 +439,35 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
     if len(trust_ids) != len(trust_list):
         top.report("trusts", "has duplicated ids")
 
-    catchments = []
+    strata_levels = []
     with top.guard():
-        for r in top.items("catchments"):
+        for r in top.items(STRATA_TABLE):
             r.unknown_keys({"id", "trust", "name"})
             with r.guard():
-                cid = r.get("id", str)
-                c = Catchment(cid, r.get("trust", str), r.get("name", str, cid))
-                if c.trust not in trust_ids:
+                sid = r.get("id", str)
+                st = Stratum(sid, r.get("trust", str), r.get("name", str, sid))
+                if st.trust not in trust_ids:
                     raise r.fail(
                         "trust",
-                        f"names unknown trust {c.trust!r}{suggest(c.trust, sorted(trust_ids))}",
+                        f"names unknown trust {st.trust!r}{suggest(st.trust, sorted(trust_ids))}",
                     )
-                catchments.append(c)
-    catch_trust = {c.id: c.trust for c in catchments}
-    catch_list = _raw_ids(top, "catchments")
-    catch_ids = set(catch_list)
-    if len(catch_ids) != len(catch_list):
-        top.report("catchments", "has duplicated ids")
+                strata_levels.append(st)
+    stratum_trust = {st.id: st.trust for st in strata_levels}
+    stratum_list = _raw_ids(top, STRATA_TABLE)
+    stratum_ids = set(stratum_list)
+    if len(stratum_ids) != len(stratum_list):
+        top.report(STRATA_TABLE, "has duplicated ids")
 
-    clusters = []
+    clusters: list[Cluster] = []
     seen_practices: dict[str, str] = {}
+    attributes = _raw_attribute_names(top)
     with top.guard():
         for r in top.items("clusters"):
-            r.unknown_keys({"id", "catchment", "practices", "list_size", "imd_score", "arm"})
             with r.guard():
-                clusters.append(_parse_cluster(r, catch_ids, catch_trust, seen_practices, arms))
+                clusters.append(
+                    _parse_cluster(r, stratum_ids, stratum_trust, seen_practices, arms, attributes)
+                )
+    clusters = _common_attribute_types(clusters, attributes)
     cluster_list = _raw_ids(top, "clusters")
     if len(set(cluster_list)) != len(cluster_list):
         top.report("clusters", "has duplicated ids")
@@ -484,7 +510,7 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
         follow_up_months=follow_up,
         data_cutoff=cutoff,
         trusts=tuple(trusts),
-        catchments=tuple(catchments),
+        strata_levels=tuple(strata_levels),
         clusters=tuple(clusters),
         extracts=extracts,
         pseudonymisation=pseudo,
@@ -497,6 +523,7 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
         medication=medication,
         visits=visits,
         min_age=min_age,
+        cluster_attributes=attributes,
     )
 
 
@@ -575,19 +602,32 @@ def _parse_medication(m: TomlReader, base: Path) -> MedicationDictionary | None:
         return None
 
 
+def _raw_attribute_names(top: TomlReader) -> tuple[str, ...]:
+    """The cluster attributes the trial declares: the keys of its first
+    ``[[clusters]]`` entry that are not structural (:data:`CLUSTER_KEYS`), in file
+    order. Read from the raw data so that a bad entry does not hide them."""
+    v = top.data.get("clusters")
+    first = next((x for x in v if isinstance(x, Mapping)), None) if isinstance(v, list) else None
+    if first is None:
+        return ()
+    return tuple(k for k in first if k not in CLUSTER_KEYS and k not in CLUSTER_FIXED)
+
+
 def _parse_cluster(
     r: TomlReader,
-    catch_ids: set[str],
-    catch_trust: Mapping[str, str],
+    stratum_ids: set[str],
+    stratum_trust: Mapping[str, str],
     seen_practices: dict[str, str],
     arms: tuple[str, str] | None,
+    attributes: tuple[str, ...],
 ) -> Cluster:
     cid = r.get("id", str)
-    catchment = r.value("catchment", str)
-    if catchment is not None and catchment not in catch_ids:
+    stratum = r.value(STRATUM_KEY, str)
+    if stratum is not None and stratum not in stratum_ids:
         r.report(
-            "catchment",
-            f"names unknown catchment {catchment!r}{suggest(catchment, sorted(catch_ids))}",
+            STRATUM_KEY,
+            f"names unknown stratum {stratum!r}{suggest(stratum, sorted(stratum_ids))} "
+            f"(the ids of [[{STRATA_TABLE}]])",
         )
     practices = r.value("practices", list)
     if practices is not None:
@@ -603,15 +643,59 @@ def _parse_cluster(
     arm = r.value("arm", str, None)
     if arm is not None and arms is not None and arm not in arms:
         r.report("arm", f"must be one of {list(arms)}, got {arm!r}")
+    values: dict[str, int | float] = {}
+    for k in r.data:
+        if k in CLUSTER_KEYS:
+            continue
+        if k in CLUSTER_FIXED:
+            r.report(
+                k,
+                f"is a cluster field every trial has ({', '.join(CLUSTER_FIXED)}), "
+                "not an attribute to declare",
+            )
+        elif k not in attributes:
+            r.report(
+                k,
+                f"is not an attribute of the first cluster (every cluster declares the same "
+                f"ones: {', '.join(attributes) or 'none'})",
+            )
+        else:
+            v = r.data[k]
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                r.report(
+                    k,
+                    f"must be a finite number (a cluster attribute), got {type(v).__name__} {v!r}",
+                )
+            else:
+                values[k] = v
+    for k in attributes:
+        if k not in r.data:
+            r.report(k, "is missing (every cluster declares the same attributes as the first)")
     return Cluster(
         id=cid,
-        trust=catch_trust.get(catchment or "", ""),
-        catchment=catchment or "",
+        trust=stratum_trust.get(stratum or "", ""),
+        stratum=stratum or "",
         practices=tuple(practices or ()),
-        list_size=r.value("list_size", int),
-        imd_score=r.value("imd_score", float),
+        attributes=values,
         arm=arm,
     )
+
+
+def _common_attribute_types(clusters: list[Cluster], attributes: tuple[str, ...]) -> list[Cluster]:
+    """One type per attribute: whole numbers stay ``int`` only if every cluster's
+    value is one, else all become ``float`` (the frozen column's dtype)."""
+    floats = {
+        k for k in attributes if any(isinstance(c.attributes.get(k), float) for c in clusters)
+    }
+    if not floats:
+        return clusters
+    return [
+        replace(
+            c,
+            attributes={k: float(v) if k in floats else v for k, v in c.attributes.items()},
+        )
+        for c in clusters
+    ]
 
 
 def _parse_baseline(b: TomlReader) -> tuple[BaselineVariable, ...]:

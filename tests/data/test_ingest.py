@@ -99,8 +99,11 @@ def test_frozen_columns_and_dtypes(clean):
 
     fz = read_freeze(clean[2])
     for t, df in fz.tables.items():
-        extra = [] if t == "clusters" else list(PROVENANCE)
-        assert list(df.columns) == [*FROZEN[t], *extra], t
+        if t == "clusters":  # the trial's stratum column and attributes, no provenance
+            cols = ["cluster_id", "trust", "catchment", "n_practices", "list_size", "imd_score"]
+            assert list(df.columns) == [*cols, "arm"]
+        else:
+            assert list(df.columns) == [*FROZEN[t], *PROVENANCE], t
         assert "nhs_number" not in df and "date_of_birth" not in df
     p = fz.tables["participants"]
     assert str(p["age_at_consent"].dtype) == "Int64"
@@ -390,3 +393,31 @@ def test_visit_schedule_from_the_trial_drives_validation_and_derivation(tmp_path
     assert pd.isna(by.loc[2, "work_study_3m"])  # the 6-month record is no visit's
     assert not by.loc[3, "work_study_24m"] and by.loc[4, "work_study_12m"]
     assert df["followup_24m_observed"].sum() == 1
+
+
+def test_clusters_table_follows_the_trials_declared_attributes():
+    """Another trial's cluster attributes (names, order, int or float) become the
+    frozen clusters table's and the randomisation table's columns."""
+    import tomllib
+
+    from odtrial.data.ingest import clusters_table
+    from odtrial.randomise import cluster_table
+    from odtrial.trial import parse_trial
+
+    path = Path(__file__).resolve().parents[2] / "data" / "synthetic" / "trial.toml"
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    for i, c in enumerate(raw["clusters"]):
+        del c["list_size"], c["imd_score"]
+        c["beds"] = 10 + i
+        c["deprivation"] = 1 if i else 0.5  # an int among floats: the column is float
+    raw["randomisation"] = {"balance": [{"column": "deprivation"}]}
+    t = parse_trial(raw, base=path.parent)
+    df = clusters_table(t)
+    assert list(df.columns) == [
+        "cluster_id", "trust", "catchment", "n_practices", "beds", "deprivation", "arm"
+    ]  # fmt: skip
+    assert df["beds"].dtype == "int64" and df["deprivation"].dtype == "float64"
+    assert df["beds"].tolist() == sorted(10 + i for i in range(len(raw["clusters"])))
+    assert df["catchment"].tolist() == [c.stratum for c in sorted(t.clusters, key=lambda c: c.id)]
+    rt = cluster_table(t)
+    assert list(rt.columns) == ["id", "trust", "catchment", "n_practices", "beds", "deprivation"]

@@ -16,7 +16,7 @@ def test_trial_toml_loads_with_six_trusts_nine_catchments_32_clusters(default_tr
     assert t.pseudonymisation.test_key == TEST_KEY
     assert [x.name for x in t.trusts] == [x.name for x in TRUSTS]
     assert {x.id for x in t.trusts} == {"NELFT", "NEP", "NOTTS", "KMPT", "SOMPAR", "AWP"}
-    assert len(t.catchments) == 9 and len(t.clusters) == 32
+    assert len(t.strata_levels) == 9 and len(t.clusters) == 32
     assert t.allocated
     formats = {t.extracts[tr.id]["participants"].format for tr in t.trusts}
     assert formats == {"csv", "excel", "sav", "dta", "xpt"}
@@ -31,7 +31,7 @@ def test_trial_toml_loads_with_six_trusts_nine_catchments_32_clusters(default_tr
 
 def test_allocation_is_one_to_one_within_catchment(default_trial):
     t = load_trial(default_trial / "trial.toml")
-    by = Counter((c.catchment, c.arm) for c in t.clusters)
+    by = Counter((c.stratum, c.arm) for c in t.clusters)
     for c in CATCHMENTS:
         pod, tau = by[(c.id, "POD")], by[(c.id, "TAU")]
         assert pod + tau == c.n_clusters and abs(pod - tau) <= 1

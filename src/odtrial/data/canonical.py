@@ -14,6 +14,7 @@ counted).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -83,16 +84,22 @@ DATE_FIELDS: frozenset[str] = frozenset(
     f.name for fields in MAPPED.values() for f in fields if f.kind == "date"
 )
 
+
+def frozen_cluster_columns(stratum: str, attributes: Sequence[str]) -> tuple[str, ...]:
+    """The frozen clusters table's columns (it has no PROVENANCE): the fixed ones
+    around the trial's stratum column and its declared numeric cluster attributes
+    (:attr:`odtrial.trial.Trial.cluster_attributes`), in their declared order.
+
+    Examples
+    --------
+    >>> frozen_cluster_columns("region", ["beds"])
+    ('cluster_id', 'trust', 'region', 'n_practices', 'beds', 'arm')
+    """
+    return ("cluster_id", "trust", stratum, "n_practices", *attributes, "arm")
+
+
+# The site tables' frozen columns (the clusters table: frozen_cluster_columns).
 FROZEN: dict[str, tuple[str, ...]] = {
-    "clusters": (
-        "cluster_id",
-        "trust",
-        "catchment",
-        "n_practices",
-        "list_size",
-        "imd_score",
-        "arm",
-    ),
     "participants": (
         "participant_id",
         "cluster_id",

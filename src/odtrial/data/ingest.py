@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 from odtrial.data.allocation import FREEZE_FOLDER, Record, apply_record, copy_record
-from odtrial.data.canonical import FROZEN, MAPPED, PROVENANCE, SITE_TABLES
+from odtrial.data.canonical import (
+    FROZEN,
+    MAPPED,
+    PROVENANCE,
+    SITE_TABLES,
+    frozen_cluster_columns,
+)
 from odtrial.data.catalogue import RULES
 from odtrial.data.freeze import (
     MANIFEST,
@@ -335,19 +341,32 @@ def _participant_label(nhs: pd.Series, key: bytes) -> pd.Series:
 
 # ------------------------------------------------------------------ freezing
 def clusters_table(trial: Trial) -> pd.DataFrame:
-    """The frozen clusters table, from the trial configuration."""
+    """The frozen clusters table, from the trial configuration.
+
+    Columns: :func:`~odtrial.data.canonical.frozen_cluster_columns`. A cluster
+    attribute is ``int64`` when every value is a whole number written as one in
+    the trial file, else ``float64``.
+    """
     cl = sorted(trial.clusters, key=lambda c: c.id)
-    return pd.DataFrame(
+    attrs = {
+        k: pd.Series(
+            vals := [c.attributes[k] for c in cl],
+            dtype="int64" if all(isinstance(v, int) for v in vals) else "float64",
+        )
+        for k in trial.cluster_attributes
+    }
+    out = pd.DataFrame(
         {
             "cluster_id": pd.Series([c.id for c in cl], dtype="string"),
             "trust": pd.Series([c.trust for c in cl], dtype="string"),
-            "catchment": pd.Series([c.catchment for c in cl], dtype="string"),
+            trial.stratum_column: pd.Series([c.stratum for c in cl], dtype="string"),
             "n_practices": pd.Series([len(c.practices) for c in cl], dtype="int64"),
-            "list_size": pd.Series([c.list_size for c in cl], dtype="int64"),
-            "imd_score": pd.Series([c.imd_score for c in cl], dtype="float64"),
+            **attrs,
             "arm": pd.Series([c.arm for c in cl], dtype="string"),
         }
     )
+    cols = frozen_cluster_columns(trial.stratum_column, trial.cluster_attributes)
+    return out.loc[:, list(cols)]
 
 
 def _freeze_table(
@@ -358,7 +377,9 @@ def _freeze_table(
     if table == "participants":
         by_id = trial.cluster_by_id()
         cl = out["cluster_id"].astype(object)
-        out["catchment"] = cl.map({k: c.catchment for k, c in by_id.items()}).astype("string")
+        out[trial.stratum_column] = cl.map({k: c.stratum for k, c in by_id.items()}).astype(
+            "string"
+        )
         out["arm"] = cl.map({k: c.arm for k, c in by_id.items()}).astype("string")
         out["practice_cluster_id"] = (
             out["gp_practice"].astype(object).map(trial.cluster_of_practice()).astype("string")

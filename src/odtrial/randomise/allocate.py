@@ -142,18 +142,18 @@ def _check_clusters(
 def cluster_table(trial: Any) -> pd.DataFrame:
     """The clusters of a :class:`~odtrial.trial.Trial` as a table for :func:`constrained`.
 
-    Columns: ``id, trust, catchment, n_practices, list_size, imd_score`` (the
-    arm, if the config already has one, is left out: it is what we allocate).
+    Columns: ``id, trust``, the stratum column, ``n_practices`` and the trial's
+    declared cluster attributes in their order (the arm, if the config already
+    has one, is left out: it is what we allocate).
     """
     return pd.DataFrame(
         [
             {
                 "id": c.id,
                 "trust": c.trust,
-                "catchment": c.catchment,
+                trial.stratum_column: c.stratum,
                 "n_practices": len(c.practices),
-                "list_size": c.list_size,
-                "imd_score": c.imd_score,
+                **{k: c.attributes[k] for k in trial.cluster_attributes},
             }
             for c in trial.clusters
         ]

@@ -52,6 +52,7 @@ CELLS: list[tuple[str, str]] = [
         from odtrial.errors import RandomisationError
         from odtrial.paths import shipped_trial_dir
         from odtrial.randomise import constrained, verify_allocation
+        from odtrial.randomise.allocate import cluster_table
 
         pd.set_option("display.precision", 4)
         pd.set_option("display.width", 120)
@@ -76,10 +77,9 @@ CELLS: list[tuple[str, str]] = [
         "code",
         """
         clusters_csv = work / "clusters.csv"
-        pd.DataFrame(
-            [(c.id, c.catchment, c.list_size, c.imd_score) for c in trial.clusters],
-            columns=["id", "catchment", "list_size", "imd_score"],
-        ).to_csv(clusters_csv, index=False)
+        cluster_table(trial)[["id", "catchment", "list_size", "imd_score"]].to_csv(
+            clusters_csv, index=False
+        )
         clusters = pd.read_csv(clusters_csv)
         clusters.groupby("catchment").agg(
             clusters=("id", "size"),

@@ -9,7 +9,7 @@ correction and a t reference on Fay–Graubard degrees of freedom (see
 
 Formula. The right-hand side gives the covariates in the patsy/formulaic
 convention (``"~ arm + C(stratum)"``). A left-hand side is optional; if
-given it must name the ``duration`` column (``"relapse_days ~ arm"``), so
+given it must name the ``duration`` column (``"days_to_event ~ arm"``), so
 both spellings fit the same model. The partial likelihood has no intercept:
 ``1``, ``0`` and ``-1`` terms are ignored and factors are always coded with
 a reference level (as R's ``coxph`` does), so ``"~ arm"``, ``"~ 1 + arm"``
@@ -295,12 +295,12 @@ def fit_cox(
     >>> d = pd.DataFrame({"g": np.repeat(np.arange(12), 15)})
     >>> d["arm"] = d["g"] % 2
     >>> d["days"] = np.floor(rng.exponential(200, len(d)) * np.exp(-0.4 * d["arm"]))
-    >>> d["relapse"] = (d["days"] < 365).astype(int)
+    >>> d["event"] = (d["days"] < 365).astype(int)
     >>> d["days"] = d["days"].clip(upper=365)
-    >>> res = fit_cox("~ arm", d, duration="days", event="relapse", cluster="g")
+    >>> res = fit_cox("~ arm", d, duration="days", event="event", cluster="g")
     >>> res.extra["cov_type"], res.df_method, round(float(res.df["arm"]), 1)
     ('mancl-derouen', 't(Fay-Graubard)', 10.5)
-    >>> old = fit_cox("~ arm", d, duration="days", event="relapse", cluster="g",
+    >>> old = fit_cox("~ arm", d, duration="days", event="event", cluster="g",
     ...               cov_type="kauermann-carroll", df="clusters-parameters")
     >>> float(old.df["arm"])
     11.0

@@ -156,7 +156,7 @@ def _candidates(ctx: _Ctx, kind: str, table: str) -> np.ndarray:
     if kind in ("malformed_line", "invalid_value"):
         ok &= text
     if kind == "nhs_number_invalid":
-        ok &= np.asarray([v is not None for v in t["nhs_number"]])
+        ok &= np.asarray([isinstance(v, str) and v != "" for v in t["nhs_number"]])
     if kind == "out_of_vocabulary":
         has = [e is not None and any(f in e.oov for f in _coded(table)) for e in site_ex]
         ok &= np.asarray(has)[t["_site"]]

@@ -79,7 +79,7 @@ def generate(
     cutoff_d = DEFAULT_CUTOFF
     cutoff = day(cutoff_d)
     ss = np.random.SeedSequence(seed)
-    r_cl, r_pt, r_out, r_tab, r_flt, r_rend, r_imp = (np.random.default_rng(s) for s in ss.spawn(7))
+    r_cl, r_pt, r_out, r_tab, r_flt, r_imp = (np.random.default_rng(s) for s in ss.spawn(6))
     ex = design.extracts(cutoff_d.isoformat(), cutoff_d.strftime("%Y%m%d"))
     site_ex = [ex[s.id] for s in design.SITES]
 
@@ -125,7 +125,7 @@ def generate(
                                 "detail": f.detail,
                             }
                         )
-                frame = render(rows, table, e, overrides=overrides, rng=r_rend)
+                frame = render(rows, table, e, overrides=overrides)
                 write(frame, tmp / rel, table, e, malformed=malformed, stamp=cutoff_d)
         _write_randomisation(tmp / design.RANDOMISATION_DIR, randomisation)
         (tmp / "trial.toml").write_text(

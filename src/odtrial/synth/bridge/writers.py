@@ -7,6 +7,7 @@ in the same way.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -32,7 +33,15 @@ def _number_text(x: np.ndarray) -> np.ndarray:
     return np.asarray(["" if np.isnan(v) else f"{v:g}" for v in x], dtype=object)
 
 
-def _drug_names(names: np.ndarray, e: Extract, rng: np.random.Generator) -> np.ndarray:
+def _uniform(rows: pd.DataFrame, salt: str) -> np.ndarray:
+    """A number in [0, 1) per row from its canonical values: repeated records (injected
+    duplicates) render the same, which a draw from a generator would not."""
+    fields = [c for c in rows.columns if not c.startswith("_")]
+    text = ("|".join(map(str, r)) for r in rows[fields].itertuples(index=False))
+    return np.asarray([zlib.crc32(f"{salt}|{t}".encode()) / 2**32 for t in text], dtype=float)
+
+
+def _drug_names(names: np.ndarray, e: Extract, u: np.ndarray) -> np.ndarray:
     s = pd.Series(names, dtype=object)
     out = (
         s.str.upper() if e.drug_case == "upper" else s.str.title() if e.drug_case == "title" else s
@@ -41,7 +50,7 @@ def _drug_names(names: np.ndarray, e: Extract, rng: np.random.Generator) -> np.n
     if e.drug_brands:
         brand_of = {g: b for b, g in e.drug_brands.items()}
         has = np.asarray([x in brand_of for x in names])
-        use = has & (rng.random(names.size) < BRAND_SHARE)
+        use = has & (u < BRAND_SHARE)
         col[use] = [brand_of[x] for x in names[use]]
     return col
 
@@ -52,7 +61,6 @@ def render(
     e: Extract,
     *,
     overrides: Mapping[int, Mapping[str, Any]],
-    rng: np.random.Generator,
 ) -> pd.DataFrame:
     """Canonical rows (in file order) -> the extract's source columns. ``overrides``: row
     position -> {field: verbatim source value} (faults)."""
@@ -67,14 +75,14 @@ def render(
         elif kind in ("integer", "number"):
             col = _number_text(v.astype(float)) if e.text else v.astype(float)
         elif kind == "drug":
-            col = _drug_names(v.astype(str), e, rng)
+            col = _drug_names(v.astype(str), e, _uniform(rows, "brand"))
         elif fld in e.render:
             mapped = pd.Series(v, dtype=object).map(
                 lambda x, m=e.render[fld]: None if pd.isna(x) else m[x]
             )
             numeric = isinstance(next(iter(e.render[fld].values())), int)
             if e.text:
-                col = mapped.map(lambda x: "" if x is None else str(x)).to_numpy(dtype=object)
+                col = mapped.map(lambda x: "" if pd.isna(x) else str(x)).to_numpy(dtype=object)
             elif numeric:
                 col = mapped.astype(float).to_numpy()
             else:
@@ -93,9 +101,8 @@ def render(
     )
     cols = {c: cols[c] for c in order}
     if table == "scripts" and e.text:
-        cols["Dosage"] = np.asarray(DOSAGE_TEXT, dtype=object)[
-            rng.integers(0, len(DOSAGE_TEXT), len(rows))
-        ]
+        pick = (_uniform(rows, "dosage") * len(DOSAGE_TEXT)).astype(int)
+        cols["Dosage"] = np.asarray(DOSAGE_TEXT, dtype=object)[pick]
     out = pd.DataFrame(cols)
     for pos, fields in overrides.items():
         for fld, raw in fields.items():

@@ -136,3 +136,14 @@ def test_run_goes_from_the_extracts_to_the_report(tmp_path: Path) -> None:
     e = primary["effect"]
     assert e["ci_lower"] < 2.0 < e["ci_upper"] or e["ci_lower"] < -2.0 < e["ci_upper"]
     assert (tmp_path / "out" / "report.docx").is_file()
+
+
+def test_the_record_re_randomises_from_the_definitions_clusters() -> None:
+    from odtrial.randomise import cluster_table
+    from odtrial.randomise.log import verify_allocation
+    from odtrial.trial import load_trial
+
+    trial = load_trial(SHIPPED / "trial.toml")
+    v = verify_allocation(SHIPPED / "randomisation", clusters=cluster_table(trial))
+    assert v.arms == trial.arms
+    assert trial.stratum_column == "locality" and trial.cluster_attributes == ("practice_size",)

@@ -320,7 +320,7 @@ def _mutate(ctx: _Ctx, kind: str, table: str, pos: int) -> Fault | None:
         dose = float(t["daily_dose_mg"][pos])
         drug = load_medication_dictionary().resolve(str(t["drug"][pos]))
         has_max = drug is not None and not np.isnan(drug.max_daily_mg)
-        bad = dose * 10 if has_max and rng.random() < 0.7 else 0.0
+        bad = dose * 20 if has_max and rng.random() < 0.7 else 0.0  # >= 4x any maximum
         setv("daily_dose_mg", bad)
         return Fault(table, rid, kind, "daily_dose_mg", f"daily dose {bad:g} mg (was {dose:g})")
     if kind == "unknown_drug":

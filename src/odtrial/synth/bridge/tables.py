@@ -163,8 +163,9 @@ def _scripts(
         if rng.random() < prm.other_scripts:
             name, doses = OTHER_DRUGS[int(rng.integers(0, len(OTHER_DRUGS)))]
             dose = doses[int(rng.integers(0, len(doses)))]
-            for _ in range(int(rng.integers(1, 4))):
-                a = int(rng.integers(c, end - 30))
+            # distinct days: two equal issues would be an (unrecorded) exact repeat
+            days = rng.choice(np.arange(c, end - 30), size=int(rng.integers(1, 4)), replace=False)
+            for a in sorted(days.tolist()):
                 rows.append((i, name, dose, a, a + int(rng.choice([14, 28])) - 1))
     pid = np.asarray([r[0] for r in rows], dtype=np.int64)
     return pd.DataFrame(

@@ -75,7 +75,8 @@ def render(
         elif kind in ("integer", "number"):
             col = _number_text(v.astype(float)) if e.text else v.astype(float)
         elif kind == "drug":
-            col = _drug_names(v.astype(str), e, _uniform(rows, "brand"))
+            names = np.asarray(["" if pd.isna(x) else str(x) for x in v], dtype=object)
+            col = _drug_names(names, e, _uniform(rows, "brand"))
         elif fld in e.render:
             mapped = pd.Series(v, dtype=object).map(
                 lambda x, m=e.render[fld]: None if pd.isna(x) else m[x]

@@ -81,12 +81,14 @@ CELLS: list[tuple[str, str]] = [
     ),
     (
         "md",
-        "## The analysis dataset\nOne row per participant, outcomes over the 24-month window "
-        "(CPZ equivalents by Woods 2003).",
+        "## The analysis dataset\nOne row per participant: the outcomes and variables the "
+        "analysis plan defines (`[outcomes]`, `[variables]`), each derived from the frozen tables "
+        "by a generic derivation kind, over the plan's 24-month window.",
     ),
     (
         "code",
-        "ds = odtrial.derive(work / 'freeze', window_months=24, cpz_method='woods2003')\n"
+        "from odtrial.paths import shipped_plan\n\n"
+        "ds = odtrial.derive(work / 'freeze', shipped_plan())\n"
         "print(len(ds), 'participants')\n"
         "ds.groupby('arm')[['work_study_24m', 'any_admission', 'bed_days', 'any_antipsychotic']].mean(numeric_only=False)",
     ),

@@ -50,7 +50,7 @@ CELLS: list[tuple[str, str]] = [
         from odtrial.models import cluster_level, fit_gee, fit_lmm, icc
         from odtrial.models.glmm import fit_glmm, marginal_effects
         from odtrial.models.icc import LOGISTIC_VARIANCE
-        from odtrial.paths import shipped_trial_dir
+        from odtrial.paths import shipped_plan, shipped_trial_dir
 
         pd.set_option("display.precision", 4)
         pd.set_option("display.width", 120)
@@ -66,14 +66,15 @@ CELLS: list[tuple[str, str]] = [
         """
         ## From the extracts to the analysis dataset
         Ingest the six trusts' extracts into a freeze (notebook 01 looks at it closely),
-        then derive one row per participant with the outcomes over the 24-month window.
+        then derive one row per participant with the outcomes the analysis plan defines,
+        over its 24-month window.
         """,
     ),
     (
         "code",
         """
         odtrial.ingest(src, work / "freeze")
-        ds = odtrial.derive(work / "freeze", window_months=24, cpz_method="woods2003")
+        ds = odtrial.derive(work / "freeze", shipped_plan())
         print(len(ds), "participants in", ds["cluster_id"].nunique(), "clusters")
         """,
     ),

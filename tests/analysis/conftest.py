@@ -91,7 +91,7 @@ def unblinded_run(
 
 @pytest.fixture(scope="session")
 def open_run(an_freeze: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """Open report of a draft variant whose CPZ dose uses Leucht 2015 (a second setting)."""
+    """Open report of a draft variant whose CPZ dose uses Leucht 2015."""
     from odtrial.analysis.analyse import analyse
 
     folder = tmp_path_factory.mktemp("an_open")
@@ -99,7 +99,9 @@ def open_run(an_freeze: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
     text = final_plan_text(status="draft")
     marker = "[outcomes.cpz_mean_daily_dose]"
     head, tail = text.split(marker)
-    tail = tail.replace('cpz_method = "woods2003"', 'cpz_method = "leucht2015"', 1)
+    tail = tail.replace(
+        'equivalence = "chlorpromazine_woods2003"', 'equivalence = "chlorpromazine_leucht2015"', 1
+    )
     plan.write_text(head + marker + tail, encoding="utf-8")
     out = folder / "out"
     analyse(plan, an_freeze, out, report_type="open")

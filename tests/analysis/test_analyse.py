@@ -208,7 +208,7 @@ def test_flow_missing_data_and_baseline(blinded_run) -> None:
     miss = pd.DataFrame(r["missing_data"])
     assert set(miss["time_point"]) == {"12 months", "24 months"}
     m24 = miss[miss["variable"] == "work_study_24m"].set_index("arm")["missing"]
-    assert m24.sum() == r["derivation"]["counts"]["followup_24m_missing"]
+    assert m24.sum() == r["derivation"]["counts"]["derivations"]["work_study_24m"]["missing"]
     cl = {row["characteristic"]: row for row in r["baseline"]["cluster_level"]}
     assert int(cl["Clusters, n"]["A"]) + int(cl["Clusters, n"]["B"]) == 32
     ind = {row["characteristic"].strip(): row for row in r["baseline"]["individual_level"]}

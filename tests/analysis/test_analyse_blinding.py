@@ -54,15 +54,21 @@ def test_open_report_pools_arms_and_hides_effects(open_run) -> None:
     assert "treat" not in (open_run.out / "analysis_dataset.csv").read_text().splitlines()[0]
 
 
-def test_each_derivation_setting_derived_once_and_written(open_run) -> None:
-    settings = open_run.results["derivation"]["settings"]
-    assert [(s["window_months"], s["cpz_method"]) for s in settings] == [
-        (24, "woods2003"), (24, "leucht2015")]  # fmt: skip
-    assert settings[1]["outcomes"] == ["cpz_mean_daily_dose"]
-    assert settings[1]["dataset"] == "analysis_dataset_24m_leucht2015.csv"
-    assert (open_run.out / settings[1]["dataset"]).is_file()
+def test_each_derivation_is_recorded_and_one_dataset_written(open_run) -> None:
+    der = open_run.results["derivation"]
+    assert der["window_months"] == 24 and der["dataset"] == "analysis_dataset.csv"
+    assert sorted(der["derivations"]) == sorted([
+        "work_study_12m", "work_study_24m", "any_admission", "bed_days", "any_antipsychotic",
+        "cpz_mean_daily_dose", "relapse",
+    ])  # fmt: skip
+    assert sorted(p.name for p in open_run.out.glob("analysis_dataset*")) == [der["dataset"]]
     cpz = next(o for o in open_run.results["outcomes"] if o["id"] == "cpz_mean_daily_dose")
-    assert cpz["derivation"]["cpz_method"] == "leucht2015"
+    assert cpz["derivation"] == der["derivations"]["cpz_mean_daily_dose"]
+    assert cpz["derivation"]["equivalence"] == "chlorpromazine_leucht2015"
+    assert cpz["derivation"]["key"] == "outcomes.cpz_mean_daily_dose.derivation"
+    assert der["counts"]["derivations"]["cpz_mean_daily_dose"]["unit"] == (
+        "mg chlorpromazine equivalents (Leucht 2015)"
+    )
 
 
 def test_unblinding_a_draft_plan_is_refused(an_freeze, tmp_path) -> None:

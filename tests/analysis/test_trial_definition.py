@@ -123,12 +123,21 @@ def test_missing_data_variables_come_from_the_plan(blinded_run) -> None:
         plan.missing_data
     )
     columns = pd.read_csv(blinded_run.out / "analysis_dataset.csv", nrows=1).columns
-    # without the key: the primary outcome's response at its window
+    # without the key: the primary outcome's response at its visit, else its window
     default = dataclasses.replace(plan, missing_data=())
-    assert missing_data_variables(default, columns) == (("work_study_24m", "24 months"),)
+    got = missing_data_variables(default, columns, window_months=36)
+    assert got == (("work_study_24m", "24 months"),)  # the derivation's visit
+    primary = plan.outcomes["any_admission"]
+    other = dataclasses.replace(
+        default, outcomes={**plan.outcomes, "any_admission": dataclasses.replace(primary, role="primary"),
+                           "work_study_24m": dataclasses.replace(plan.primary, role="secondary")},
+    )  # fmt: skip
+    assert missing_data_variables(other, columns, window_months=36) == (
+        ("any_admission", "36 months"),  # the default window
+    )
     absent = dataclasses.replace(plan, missing_data=(("work_study_6m", "6 months"),))
     with pytest.raises(PlanError, match=r"variables\[0\]\.column 'work_study_6m' is not a column"):
-        missing_data_variables(absent, columns)
+        missing_data_variables(absent, columns, window_months=24)
 
 
 def _trial_without_record(tmp: Path, *, design: bool) -> Path:

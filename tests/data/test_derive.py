@@ -1,4 +1,6 @@
-"""Outcome derivation on small hand-made trials with numbers worked out by hand.
+"""The analysis dataset of a plan's derivations, on a small hand-made trial laid out as
+the POD trial's freeze, with numbers worked out by hand (the derivations reproduce the
+columns the POD trial's derivation used to build).
 
 Unless a test says otherwise: window 24 months, data cut-off 2024-12-31, and
 participants consent on 2022-01-01, so window_end = 2024-01-01 and
@@ -14,14 +16,51 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odtrial.data.derive import derive, output_columns
+from odtrial.data.derive import derive
 from odtrial.errors import DeriveError
 
 CUTOFF = "2024-12-31"
-VISITS = (12, 24)
 SCHEDULE = [{"month": 12, "window_days": 92}, {"month": 24, "window_days": 92}]
 CONSENT = "2022-01-01"
 F = 730  # followup_days for a 2022-01-01 consent
+
+_FU = {"table": "followup", "field": "work_study", "visit_field": "visit_month",
+       "date_field": "assessment_date"}  # fmt: skip
+_ADM = {"table": "admissions", "start": "admission_date", "end": "discharge_date"}
+_RX = {"table": "prescriptions", "drug": "drug", "start": "start_date", "end": "end_date"}
+# the POD trial's outcomes as derivations (analysis_plans/pod_synthetic_sap.toml)
+POD: dict[str, dict] = {
+    "work_study_12m": {"kind": "value_at_visit", **_FU, "visit": 12},
+    "work_study_24m": {"kind": "value_at_visit", **_FU, "visit": 24},
+    "any_admission": {"kind": "any_event", **_ADM},
+    "n_admissions": {"kind": "count_events", **_ADM},
+    "bed_days": {"kind": "days_in_state", **_ADM},
+    "any_antipsychotic": {"kind": "medication_any", **_RX, "class": "antipsychotic"},
+    "cpz_mean_daily_dose": {"kind": "mean_dose", **_RX, "dose": "daily_dose_mg",
+                            "class": "antipsychotic", "equivalence": "chlorpromazine_woods2003"},
+    "relapse": {"kind": "time_to_event", "events": [
+        _ADM, {"table": "crisis_referrals", "date": "referral_date"}]},
+}  # fmt: skip
+LEADING = [
+    "participant_id", "cluster_id", "catchment", "arm", "gp_practice", "practice_cluster_id",
+    "age_at_consent", "sex", "ethnicity", "diagnosis", "consent_date", "baseline_work_study",
+    "trust", "window_end", "followup_days",
+]  # fmt: skip
+DERIVED = [
+    "work_study_12m", "work_study_24m", "any_admission", "n_admissions", "bed_days",
+    "any_antipsychotic", "cpz_mean_daily_dose", "relapse_days", "relapse_event",
+]  # fmt: skip
+
+
+def leucht() -> dict[str, dict]:
+    return POD | {"cpz_mean_daily_dose": POD["cpz_mean_daily_dose"]
+                  | {"equivalence": "chlorpromazine_leucht2015"}}  # fmt: skip
+
+
+def pod(tables, derivations=None, **kw):
+    """derive() with the POD derivations, a 24-month window and the test cut-off."""
+    kw = {"window_months": 24, "data_cutoff": CUTOFF, **kw}
+    return derive(tables, POD if derivations is None else derivations, **kw)
 
 
 def _dates(values: list[str | None]) -> pd.Series:
@@ -247,13 +286,11 @@ EXPECTED_CPZ = {
 
 @pytest.fixture(scope="module")
 def woods() -> pd.DataFrame:
-    return derive(trial_tables(), data_cutoff=CUTOFF, visit_months=VISITS).set_index(
-        "participant_id"
-    )
+    return pod(trial_tables()).set_index("participant_id")
 
 
 def test_one_row_per_participant_sorted(woods: pd.DataFrame) -> None:
-    assert list(woods.reset_index().columns) == list(output_columns(VISITS))
+    assert list(woods.reset_index().columns) == LEADING + DERIVED
     assert list(woods.index) == sorted(p["participant_id"] for p in PARTICIPANTS)
 
 
@@ -292,13 +329,13 @@ def test_cpz_woods(woods: pd.DataFrame, pid: str) -> None:
 
 
 def test_cpz_leucht() -> None:
-    df = derive(trial_tables(), cpz_method="leucht2015", data_cutoff=CUTOFF, visit_months=VISITS)
-    df = df.set_index("participant_id")
+    df = pod(trial_tables(), leucht()).set_index("participant_id")
     for pid, (any_ap, _, mean_leucht) in EXPECTED_CPZ.items():
         assert bool(df.loc[pid, "any_antipsychotic"]) is any_ap, pid
         np.testing.assert_allclose(df.loc[pid, "cpz_mean_daily_dose"], mean_leucht, rtol=1e-12)
-    assert df.attrs["cpz_method"] == "leucht2015"
-    assert df.attrs["counts"]["cpz_uncovered_participants"] == 0
+    d = df.attrs["derivations"]["cpz_mean_daily_dose"]
+    assert d["equivalence"] == "chlorpromazine_leucht2015"
+    assert df.attrs["counts"]["derivations"]["cpz_mean_daily_dose"]["uncovered_participants"] == 0
 
 
 def test_work_study(woods: pd.DataFrame) -> None:
@@ -308,13 +345,12 @@ def test_work_study(woods: pd.DataFrame) -> None:
     assert woods.loc["P02", "work_study_24m"]  # later-dated record of two
     assert pd.isna(woods.loc["P02", "work_study_12m"])
     assert pd.isna(woods.loc["P03", "work_study_24m"])
-    observed = woods.index[woods["followup_24m_observed"]]
-    assert list(observed) == ["P01", "P02"]
+    assert list(woods.index[woods["work_study_24m"].notna()]) == ["P01", "P02"]
 
 
-def test_visit_schedule_3_12_24() -> None:
-    """One work/study column per scheduled visit, whatever the months; a record at
-    an unscheduled month is not any visit's."""
+def test_visits_of_any_schedule() -> None:
+    """One column per value_at_visit derivation, whatever the months; a record at
+    another month is not the visit's."""
     t = make_tables(
         [{"participant_id": "A"}, {"participant_id": "B"}],
         followup=[
@@ -322,48 +358,34 @@ def test_visit_schedule_3_12_24() -> None:
             ("A", 12, "2023-01-05", False),
             ("A", 24, "2023-12-20", True),
             ("B", 3, "2022-03-28", False),
-            ("B", 6, "2022-07-01", True),  # not in the schedule
+            ("B", 6, "2022-07-01", True),  # not a visit asked for
         ],
     )
-    df = derive(t, data_cutoff=CUTOFF, visit_months=[24, 3, 12]).set_index("participant_id")
-    assert list(df.reset_index().columns) == list(output_columns((3, 12, 24)))
-    cols = [c for c in df.columns if c.startswith("work_study_")]
-    assert cols == ["work_study_3m", "work_study_12m", "work_study_24m"]
-    assert [bool(df.loc["A", c]) for c in cols] == [True, False, True]
-    assert not df.loc["B", "work_study_3m"]
-    assert pd.isna(df.loc["B", "work_study_12m"]) and pd.isna(df.loc["B", "work_study_24m"])
-    assert list(df.index[df["followup_24m_observed"]]) == ["A"]
-    c = df.attrs["counts"]
-    assert (c["followup_3m_missing"], c["followup_12m_missing"], c["followup_24m_missing"]) == (
-        0,
-        1,
-        1,
-    )
-    # the schedule recorded in a freeze manifest is used when none is given
+    visits = {f"ws_{m}": {"kind": "value_at_visit", **_FU, "visit": m} for m in (3, 12, 24)}
+    df = pod(t, visits).set_index("participant_id")
+    assert list(df.reset_index().columns) == [*LEADING, "ws_3", "ws_12", "ws_24"]
+    assert [bool(df.loc["A", c]) for c in ("ws_3", "ws_12", "ws_24")] == [True, False, True]
+    assert not df.loc["B", "ws_3"]
+    assert pd.isna(df.loc["B", "ws_12"]) and pd.isna(df.loc["B", "ws_24"])
+    c = df.attrs["counts"]["derivations"]
+    assert [c[k]["missing"] for k in ("ws_3", "ws_12", "ws_24")] == [0, 1, 1]
+    # the visit and date fields the freeze manifest declares are used when none is given
+    bare = {k: {p: v for p, v in d.items() if p not in ("visit_field", "date_field")}
+            for k, d in visits.items()}  # fmt: skip
     fr = SimpleNamespace(
         tables=t,
         manifest={
-            "trial": {
-                "data_cutoff": CUTOFF,
-                "visits": [{"month": m, "window_days": 30} for m in (3, 12, 24)],
-            }
+            "trial": {"data_cutoff": CUTOFF, "follow_up_months": 24},
+            "tables": {"followup": {"visit": "visit_month", "date": "assessment_date"}},
         },
     )
-    pd.testing.assert_frame_equal(derive(fr).set_index("participant_id"), df)
-    # a last visit at 12 months names the observed flag after it
-    twelve = derive(t, data_cutoff=CUTOFF, visit_months=[3, 12])
-    assert "followup_12m_observed" in twelve.columns and "work_study_24m" not in twelve.columns
-
-
-@pytest.mark.parametrize("months", [[], [12, 12], [0, 12], [12.0], [True], ["12"]])
-def test_bad_visit_months(months: list) -> None:
-    with pytest.raises(DeriveError, match=r"visit_months must be distinct positive whole numbers"):
-        derive(trial_tables(), data_cutoff=CUTOFF, visit_months=months)
-
-
-def test_mapping_needs_visit_months() -> None:
-    with pytest.raises(DeriveError, match=r"visit_months is required when the tables come without"):
-        derive(trial_tables(), data_cutoff=CUTOFF)
+    via_manifest = derive(fr, bare).set_index("participant_id")
+    pd.testing.assert_frame_equal(
+        via_manifest[["ws_3", "ws_12", "ws_24"]], df[["ws_3", "ws_12", "ws_24"]]
+    )
+    fr.manifest.pop("tables")
+    with pytest.raises(DeriveError, match=r"key 'derivations.ws_3' needs visit_field"):
+        derive(fr, bare)
 
 
 def test_trust_from_cluster_else_sender(woods: pd.DataFrame) -> None:
@@ -372,64 +394,86 @@ def test_trust_from_cluster_else_sender(woods: pd.DataFrame) -> None:
     assert woods.loc["P17", "trust"] == "sender"  # cluster C99 not in the clusters table
 
 
-def test_baseline_columns_carried(woods: pd.DataFrame) -> None:
+def test_participants_columns_carried(woods: pd.DataFrame) -> None:
     assert woods.loc["P02", "arm"] == "TAU"
     assert woods.loc["P02", "cluster_id"] == "C02"
     assert woods.loc["P01", "age_at_consent"] == 31
     assert woods.loc["P10", "consent_date"] == pd.Timestamp("2023-06-15")
     assert str(woods["age_at_consent"].dtype) == "Int64"
+    assert "source_file" not in woods.columns
 
 
 def test_attrs(woods: pd.DataFrame) -> None:
     a = woods.attrs
-    assert (a["window_months"], a["cpz_method"], a["data_cutoff"]) == (24, "woods2003", CUTOFF)
+    assert (a["window_months"], a["data_cutoff"]) == (24, CUTOFF)
+    assert a["derivations"]["bed_days"] == {
+        "kind": "days_in_state", "key": "derivations.bed_days", "table": "admissions",
+        "start": "admission_date", "end": "discharge_date", "window_months": 24,
+    }  # fmt: skip
+    assert "window_months" not in a["derivations"]["work_study_24m"]  # no window
     c = a["counts"]
     assert c["participants"] == len(PARTICIPANTS)
-    assert c["cpz_uncovered_participants"] == 1
-    assert c["cpz_uncovered_drugs"] == ["clozapine"]
-    assert c["unknown_drug_rows"] == 1
-    assert c["unknown_drug_participants_in_window"] == 1
-    assert c["unknown_drugs"] == ["flupentixol"]
-    assert c["events_unknown_participant"]["admissions"] == 1
-    assert c["followup_duplicate_visits"] == 1
-    assert c["followup_24m_missing"] == len(PARTICIPANTS) - 2
     assert c["window_clipped_by_cutoff"] == 1
-    assert c["spells_ongoing_at_consent"] == 1
-    assert c["admissions_without_discharge"] == 2
+    d = c["derivations"]
+    cpz = d["cpz_mean_daily_dose"]
+    assert cpz["uncovered_participants"] == 1 and cpz["uncovered_drugs"] == ["clozapine"]
+    assert cpz["unknown_drug_rows"] == 1 and cpz["unknown_drug_participants_in_window"] == 1
+    assert cpz["unknown_drugs"] == ["flupentixol"]
+    assert d["bed_days"]["rows_unknown_participant"] == 1
+    assert d["work_study_24m"]["duplicate_records"] == 1
+    assert d["work_study_24m"]["missing"] == len(PARTICIPANTS) - 2
+    assert d["bed_days"]["ongoing_at_consent"] == 1
+    assert d["bed_days"]["open_ended"] == 2
     # relapses: P02 P03 P05 P06 P08 P09 P10; only P09 first by crisis referral
-    assert c["relapse_events"] == 7
-    assert c["relapse_first_by_crisis_referral"] == 1
+    assert d["relapse"]["events"] == 7
+    assert [s["first"] for s in d["relapse"]["sources"]] == [6, 1]
     json.dumps(a)  # attrs are JSON-serialisable (they go into Parquet metadata)
 
 
-def test_shorter_window() -> None:
-    df = derive(
-        trial_tables(), window_months=12, data_cutoff=CUTOFF, visit_months=VISITS
-    ).set_index("participant_id")
-    assert df.loc["P01", "window_end"] == pd.Timestamp("2023-01-01")
-    assert df.loc["P01", "followup_days"] == 365
-    # P05's admission on 2023-12-01 is now outside the window
-    assert (df.loc["P05", "n_admissions"], df.loc["P05", "bed_days"]) == (0, 0)
-    assert (df.loc["P05", "relapse_event"], df.loc["P05", "relapse_days"]) == (False, 365)
+def test_a_derivation_with_its_own_window() -> None:
+    """window_months on a derivation: its own window and follow-up columns."""
+    short = POD | {"n_admissions_12m": {**POD["n_admissions"], "window_months": 12},
+                   "cpz_12m": {**POD["cpz_mean_daily_dose"], "window_months": 12}}  # fmt: skip
+    df = pod(trial_tables(), short).set_index("participant_id")
+    assert df.loc["P01", "window_end_12m"] == pd.Timestamp("2023-01-01")
+    assert df.loc["P01", "followup_days_12m"] == 365
+    assert df.loc["P01", "followup_days"] == F  # the default window's stay
+    # P05's admission on 2023-12-01 is outside 12 months
+    assert (df.loc["P05", "n_admissions"], df.loc["P05", "n_admissions_12m"]) == (1, 0)
     # P13: 365 days of risperidone 2 mg (100 CPZ) + 184 days of haloperidol 4 mg (200)
     np.testing.assert_allclose(
-        df.loc["P13", "cpz_mean_daily_dose"], (100.0 * 365 + 200.0 * 184) / 365, rtol=1e-12
+        df.loc["P13", "cpz_12m"], (100.0 * 365 + 200.0 * 184) / 365, rtol=1e-12
     )
+    assert df.attrs["derivations"]["cpz_12m"]["window_months"] == 12
+
+
+def test_shorter_default_window() -> None:
+    df = pod(trial_tables(), window_months=12).set_index("participant_id")
+    assert df.loc["P01", "window_end"] == pd.Timestamp("2023-01-01")
+    assert df.loc["P01", "followup_days"] == 365
+    assert (df.loc["P05", "n_admissions"], df.loc["P05", "bed_days"]) == (0, 0)
+    assert (df.loc["P05", "relapse_event"], df.loc["P05", "relapse_days"]) == (False, 365)
     # work/study at the scheduled visits does not depend on the window
     assert not df.loc["P01", "work_study_24m"]
 
 
-def test_no_events_gives_zeros() -> None:
-    df = derive(
-        make_tables([{"participant_id": "P1"}, {"participant_id": "P2"}]),
-        data_cutoff=CUTOFF,
-        visit_months=VISITS,
+def test_the_window_defaults_to_the_trials_follow_up() -> None:
+    fr = SimpleNamespace(
+        tables=trial_tables(),
+        manifest={"trial": {"data_cutoff": CUTOFF, "follow_up_months": 12}},
     )
+    assert derive(fr, POD).attrs["window_months"] == 12
+    with pytest.raises(DeriveError, match=r"window_months is required when neither the plan"):
+        derive(trial_tables(), POD, data_cutoff=CUTOFF)
+
+
+def test_no_events_gives_zeros() -> None:
+    df = pod(make_tables([{"participant_id": "P1"}, {"participant_id": "P2"}]))
     assert (df["n_admissions"] == 0).all() and (df["bed_days"] == 0).all()
     assert not df["any_admission"].any() and not df["any_antipsychotic"].any()
     assert (df["cpz_mean_daily_dose"] == 0.0).all()
     assert not df["relapse_event"].any() and (df["relapse_days"] == F).all()
-    assert df["work_study_24m"].isna().all() and not df["followup_24m_observed"].any()
+    assert df["work_study_24m"].isna().all()
 
 
 def test_consent_on_cutoff_day_has_zero_followup() -> None:
@@ -438,7 +482,7 @@ def test_consent_on_cutoff_day_has_zero_followup() -> None:
         crisis=[("P1", CUTOFF)],
         prescriptions=[("P1", "risperidone", 2.0, CUTOFF, None)],
     )
-    row = derive(t, data_cutoff=CUTOFF, visit_months=VISITS).iloc[0]
+    row = pod(t).iloc[0]
     assert row["followup_days"] == 0
     assert (row["relapse_event"], row["relapse_days"]) == (True, 0)
     assert not row["any_antipsychotic"]  # no day of exposure
@@ -457,11 +501,11 @@ def test_freeze_like_object_uses_manifest_cutoff() -> None:
             }
         },
     )
-    via_freeze = derive(fr)
-    via_mapping = derive(trial_tables(), data_cutoff=CUTOFF, visit_months=VISITS)
+    via_freeze = derive(fr, POD)
+    via_mapping = pod(trial_tables())
     pd.testing.assert_frame_equal(via_freeze, via_mapping)
     # an earlier cut-off (interim look) is allowed and clips windows
-    early = derive(fr, data_cutoff="2024-06-30").set_index("participant_id")
+    early = derive(fr, POD, data_cutoff="2024-06-30").set_index("participant_id")
     assert early.loc["P01", "followup_days"] == F
     # 2023-06-15 .. 2024-06-15 is 366 days, plus 15
     assert early.loc["P10", "followup_days"] == 381
@@ -470,7 +514,7 @@ def test_freeze_like_object_uses_manifest_cutoff() -> None:
     with pytest.raises(
         DeriveError, match=r"data_cutoff 2025-01-01 is after the freeze's cut-off 2024-12-31"
     ):
-        derive(fr, data_cutoff="2025-01-01")
+        derive(fr, POD, data_cutoff="2025-01-01")
 
 
 @pytest.mark.parametrize(
@@ -481,21 +525,64 @@ def test_freeze_like_object_uses_manifest_cutoff() -> None:
         ({"window_months": 1.5}, r"window_months must be a positive whole number .* got 1\.5"),
         ({"window_months": True}, r"window_months must be a positive whole number .* got True"),
         ({"window_months": "24"}, r"window_months must be a positive whole number .* got '24'"),
-        ({"cpz_method": "woods"}, r"cpz_method must be one of woods2003, leucht2015, got 'woods'"),
         ({"data_cutoff": "not a date"}, r"data_cutoff is not a date: 'not a date'"),
     ],
 )
 def test_bad_parameters(kwargs: dict, message: str) -> None:
-    kw = {"data_cutoff": CUTOFF, "visit_months": VISITS, **kwargs}
     with pytest.raises(DeriveError, match=message):
-        derive(trial_tables(), **kw)
+        pod(trial_tables(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kind": "value_at_visti"}, r"key 'derivations.x.kind' must be one of .*; did you mean 'value_at_visit'\?"),
+        ({"feild": "work_study"}, r"key 'derivations.x.feild' is not a known key; did you mean 'field'\?"),
+        ({"window_months": 12}, r"key 'derivations.x.window_months' applies to .* only \(this derivation is a value_at_visit\)"),
+        ({"choose": "last"}, r"key 'derivations.x.choose' must be one of latest, earliest, closest"),
+    ],
+)  # fmt: skip
+def test_a_derivation_table_is_checked_as_the_plan_checks_it(change: dict, message: str) -> None:
+    spec = {"kind": "value_at_visit", **_FU, "visit": 24, **change}
+    if "feild" in change:
+        del spec["field"]
+    with pytest.raises(DeriveError, match=message):
+        pod(trial_tables(), {"x": spec})
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({**POD["bed_days"], "table": "admission"},
+         r"key 'derivations.x.table' names no table of the freeze: 'admission'; did you mean 'admissions'\?"),
+        ({**POD["bed_days"], "end": "discharge"},
+         r"key 'derivations.x.end' names no field of table 'admissions': 'discharge'; did you mean 'discharge_date'\?"),
+        ({**POD["bed_days"], "end": "legal_status"},
+         r"key 'derivations.x.end' names admissions.legal_status, which is not a date field"),
+        ({**POD["relapse"], "events": [{"table": "crisis_referrals", "date": "referal_date"}]},
+         r"key 'derivations.x.events\[0\].date' names no field of table 'crisis_referrals'"),
+        ({**POD["any_admission"], "where": {"field": "legal_statu", "in": ["x"]}},
+         r"key 'derivations.x.where.field' names no field of table 'admissions': 'legal_statu'; did you mean 'legal_status'\?"),
+        ({**POD["work_study_24m"], "field": "trust"},
+         r"key 'derivations.x.field' names no field of table 'followup': 'trust'"),
+    ],
+)  # fmt: skip
+def test_a_table_or_field_the_freeze_lacks_names_the_key(spec: dict, message: str) -> None:
+    with pytest.raises(DeriveError, match=message) as info:
+        pod(trial_tables(), {"x": spec})
+    assert "\n" not in str(info.value)
+
+
+def test_column_names_must_be_new() -> None:
+    with pytest.raises(DeriveError, match=r"key 'derivations.sex': the column 'sex' is already"):
+        pod(trial_tables(), {"sex": POD["any_admission"]})
 
 
 def test_mapping_needs_cutoff() -> None:
     with pytest.raises(
         DeriveError, match=r"data_cutoff is required when the tables come without a manifest"
     ):
-        derive(trial_tables())
+        derive(trial_tables(), POD, window_months=24)
 
 
 def test_not_a_freeze() -> None:
@@ -503,36 +590,40 @@ def test_not_a_freeze() -> None:
         DeriveError,
         match=r"freeze must be a freeze folder, a Freeze or a mapping of tables, got int",
     ):
-        derive(3, data_cutoff=CUTOFF, visit_months=VISITS)
+        pod(3)
 
 
 def test_bad_tables() -> None:
     t = trial_tables()
-    del t["crisis_referrals"]
-    with pytest.raises(DeriveError, match=r"table 'crisis_referrals' is missing"):
-        derive(t, data_cutoff=CUTOFF, visit_months=VISITS)
-    t = trial_tables()
-    t["admissions"] = t["admissions"].drop(columns="discharge_date")
-    with pytest.raises(DeriveError, match=r"table 'admissions' lacks column\(s\) discharge_date"):
-        derive(t, data_cutoff=CUTOFF, visit_months=VISITS)
+    del t["participants"]
+    with pytest.raises(DeriveError, match=r"table 'participants' is missing"):
+        pod(t)
     t = trial_tables()
     t["crisis_referrals"]["referral_date"] = t["crisis_referrals"]["referral_date"].astype(str)
     with pytest.raises(
-        DeriveError, match=r"crisis_referrals.referral_date must be datetime64, got"
+        DeriveError, match=r"names crisis_referrals.referral_date, which is not a date field"
     ):
-        derive(t, data_cutoff=CUTOFF, visit_months=VISITS)
+        pod(t)
     t = trial_tables()
     t["participants"].loc[0, "consent_date"] = pd.NaT
     with pytest.raises(
         DeriveError, match=r"participants.consent_date has 1 missing value\(s\); it is required"
     ):
-        derive(t, data_cutoff=CUTOFF, visit_months=VISITS)
+        pod(t)
     t = trial_tables()
     t["participants"].loc[1, "participant_id"] = "P17"
     with pytest.raises(
         DeriveError, match=r"participants has 1 duplicated participant_id\(s\), e.g. P17"
     ):
-        derive(t, data_cutoff=CUTOFF, visit_months=VISITS)
+        pod(t)
+
+
+def test_records_without_a_date_are_ignored_and_counted() -> None:
+    t = trial_tables()
+    t["crisis_referrals"].loc[2, "referral_date"] = pd.NaT  # P09's relapse
+    df = pod(t).set_index("participant_id")
+    assert df.loc["P09", "relapse_days"] == 181  # now the admission on 2022-07-01
+    assert df.attrs["counts"]["derivations"]["relapse"]["sources"][1]["rows_missing_date"] == 1
 
 
 def test_consent_after_cutoff() -> None:
@@ -540,12 +631,12 @@ def test_consent_after_cutoff() -> None:
         DeriveError,
         match=r"1 participant\(s\) consented after the data cut-off 2023-06-01, e.g. P10",
     ):
-        derive(trial_tables(), data_cutoff="2023-06-01", visit_months=VISITS)
+        pod(trial_tables(), data_cutoff="2023-06-01")
 
 
 def test_written_dataset(tmp_path) -> None:
-    df = derive(trial_tables(), data_cutoff=CUTOFF, visit_months=VISITS, out=tmp_path / "a")
-    derive(trial_tables(), data_cutoff=CUTOFF, visit_months=VISITS, out=tmp_path / "b")
+    df = pod(trial_tables(), out=tmp_path / "a")
+    pod(trial_tables(), out=tmp_path / "b")
     names = ["analysis_dataset.csv", "analysis_dataset.parquet", "derivation.json"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == names  # no temporaries left
     for name in names:
@@ -554,17 +645,14 @@ def test_written_dataset(tmp_path) -> None:
     pd.testing.assert_frame_equal(back, df, check_dtype=False)
     assert back.attrs["counts"] == df.attrs["counts"]
     lines = (tmp_path / "a" / "analysis_dataset.csv").read_text().splitlines()
-    assert lines[0] == ",".join(output_columns(VISITS))
+    assert lines[0] == ",".join(LEADING + DERIVED)
     p15 = next(line for line in lines if line.startswith("P15,"))
-    assert ",2022-01-01,2024-01-01,730," in p15
+    assert ",2022-01-01,False,nelft,2024-01-01,730," in p15
     meta = json.loads((tmp_path / "a" / "derivation.json").read_text())
-    assert meta["parameters"] == {
-        "window_months": 24,
-        "cpz_method": "woods2003",
-        "data_cutoff": CUTOFF,
-    }
+    assert meta["parameters"] == {"window_months": 24, "data_cutoff": CUTOFF}
+    assert meta["derivations"]["relapse"]["kind"] == "time_to_event"
     assert meta["rows"] == len(PARTICIPANTS)
-    assert meta["counts"]["cpz_uncovered_participants"] == 1
+    assert meta["counts"]["derivations"]["cpz_mean_daily_dose"]["uncovered_participants"] == 1
 
 
 def test_freeze_path_agrees_with_mapping(tmp_path) -> None:
@@ -578,6 +666,7 @@ def test_freeze_path_agrees_with_mapping(tmp_path) -> None:
         write_parquet(table, folder / rel)
         outputs.append({"path": rel, "sha256": sha256_file(folder / rel), "rows": len(table)})
     manifest = {k: [] for k in MANIFEST_KEYS} | {
+        "medication_dictionary": None,
         "outputs": outputs,
         "trial": {
             "name": "t",
@@ -588,12 +677,31 @@ def test_freeze_path_agrees_with_mapping(tmp_path) -> None:
         },
     }
     (folder / MANIFEST).write_text(json.dumps(manifest))
-    via_path = derive(folder)
-    via_str = derive(str(folder))
-    via_mapping = derive(trial_tables(), data_cutoff=CUTOFF, visit_months=VISITS)
+    via_path = derive(folder, POD)
+    via_str = derive(str(folder), POD)
+    via_mapping = pod(trial_tables())
     pd.testing.assert_frame_equal(via_path, via_mapping)
     pd.testing.assert_frame_equal(via_str, via_mapping)
     assert via_path.attrs == via_mapping.attrs
+
+
+def test_a_plan_gives_the_derivations(tmp_path) -> None:
+    """derive(freeze, plan): the plan's [variables] then [outcomes], its default window."""
+    from pathlib import Path
+
+    from odtrial.plan import load_plan
+
+    sap = Path(__file__).resolve().parents[2] / "analysis_plans" / "pod_synthetic_sap.toml"
+    plan = load_plan(sap)
+    df = derive(trial_tables(), plan, data_cutoff=CUTOFF)
+    assert list(df.columns[len(LEADING):]) == [
+        "work_study_12m", "work_study_24m", "any_admission", "bed_days", "any_antipsychotic",
+        "cpz_mean_daily_dose", "relapse_days", "relapse_event",
+    ]  # fmt: skip
+    same = pod(trial_tables())
+    for c in df.columns[len(LEADING) :]:
+        pd.testing.assert_series_equal(df[c], same[c])
+    pd.testing.assert_frame_equal(derive(trial_tables(), sap, data_cutoff=CUTOFF), df)
 
 
 @pytest.mark.parametrize("flavour", ["object", "str"])
@@ -604,12 +712,14 @@ def test_string_flavours_give_same_dataset(flavour: str) -> None:
         for c in t.columns:
             if str(t[c].dtype) == "string":
                 t[c] = t[c].astype(flavour)
-    pd.testing.assert_frame_equal(
-        derive(tables, data_cutoff=CUTOFF, visit_months=VISITS),
-        derive(trial_tables(), data_cutoff=CUTOFF, visit_months=VISITS),
-    )
+    pd.testing.assert_frame_equal(pod(tables), pod(trial_tables()))
 
 
 def test_no_participants() -> None:
-    df = derive(make_tables([]), data_cutoff=CUTOFF, visit_months=VISITS)
-    assert list(df.columns) == list(output_columns(VISITS)) and len(df) == 0
+    df = pod(make_tables([]))
+    assert list(df.columns) == LEADING + DERIVED and len(df) == 0
+
+
+def test_no_derivations_gives_the_participants_and_window() -> None:
+    df = derive(trial_tables(), window_months=24, data_cutoff=CUTOFF)
+    assert list(df.columns) == LEADING

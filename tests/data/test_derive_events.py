@@ -14,7 +14,7 @@ from odtrial.data.derive_events import (
     in_window,
     merge_stays,
     overlap_days,
-    spell_bed_days,
+    spell_nights,
     time_to_first_event,
     to_days,
 )
@@ -88,13 +88,13 @@ def test_merge_stays_empty() -> None:
     e = np.zeros(0, dtype=np.int64)
     sp = merge_stays(e, e, e)
     assert len(sp.pidx) == 0
-    assert spell_bed_days(sp, np.array([0, 0]), np.array([10, 10])).tolist() == [0, 0]
+    assert spell_nights(sp, np.array([0, 0]), np.array([10, 10])).tolist() == [0, 0]
 
 
-def test_spell_bed_days_clipped_to_window() -> None:
+def test_spell_nights_clipped_to_window() -> None:
     # window [100, 200) for participant 0, [0, 5) for participant 1
     sp = merge_stays(np.array([0, 0, 1]), np.array([90, 150, 3]), np.array([110, 400, 4]))
-    beds = spell_bed_days(sp, np.array([100, 0]), np.array([200, 5]))
+    beds = spell_nights(sp, np.array([100, 0]), np.array([200, 5]))
     assert beds.tolist() == [10 + 50, 1]
 
 
@@ -107,7 +107,7 @@ def test_bed_days_match_day_by_day_count() -> None:
     disch = admit + rng.integers(0, 40, m)
     consent = rng.integers(0, 150, n)
     wend = consent + rng.integers(0, 200, n)
-    got = spell_bed_days(merge_stays(pidx, admit, disch), consent, wend)
+    got = spell_nights(merge_stays(pidx, admit, disch), consent, wend)
     for i in range(n):
         nights: set[int] = set()
         for p, a, d in zip(pidx, admit, disch, strict=True):

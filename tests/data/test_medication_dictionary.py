@@ -444,18 +444,14 @@ def test_derive_classifies_with_the_trials_dictionary(tmp_path: Path) -> None:
     assert spec is not None and spec.loader is not None
     cases = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cases)  # the derivation's hand-checked tables
-    trial_tables, CUTOFF = cases.trial_tables, cases.CUTOFF
-    from odtrial.data.derive import derive
+    trial_tables, pod = cases.trial_tables, cases.pod  # derive() with the POD derivations
 
     extended = load_medication_dictionary(extend=_write(tmp_path, "extra.csv", _FLUPENTIXOL))
-    shipped = derive(trial_tables(), data_cutoff=CUTOFF, visit_months=(12, 24)).set_index(
-        "participant_id"
-    )
-    own = derive(trial_tables(), data_cutoff=CUTOFF, dictionary=extended, visit_months=(12, 24))
-    own = own.set_index("participant_id")
+    shipped = pod(trial_tables()).set_index("participant_id")
+    own = pod(trial_tables(), dictionary=extended).set_index("participant_id")
     # P17's flupentixol 3 mg/day, unknown to the shipped dictionary, is 100 mg CPZ per day
     assert not shipped.loc["P17", "any_antipsychotic"] and own.loc["P17", "any_antipsychotic"]
     assert own.loc["P17", "cpz_mean_daily_dose"] > 0
-    assert own.attrs["counts"]["unknown_drugs"] == []
+    assert own.attrs["counts"]["derivations"]["cpz_mean_daily_dose"]["unknown_drugs"] == []
     others = own.index != "P17"
     pd.testing.assert_frame_equal(shipped[others], own[others])

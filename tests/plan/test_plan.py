@@ -84,14 +84,14 @@ _DELETE = object()
             r"'outcomes\.bed_days\.model\.family' must be one of",
         ),
         (
-            ("outcomes", "bed_days", "derivation", "cpz_method"),
+            ("outcomes", "cpz_mean_daily_dose", "derivation", "equivalence"),
             "davis1974",
-            r"derivation\.cpz_method' must be one of",
+            r"derivation\.equivalence' must be one of",
         ),
         (
             ("outcomes", "bed_days", "derivation", "window_months"),
             0,
-            r"window_months' must be at least 1, got 0",
+            r"window_months' must be in \[1, 1200\], got 0",
         ),
         (("estimands", "primary", "level"), "both", r"'estimands\.primary\.level' must be one of"),
         (

@@ -71,6 +71,35 @@ def test_check_lists_every_error_and_exits_2(sap_path, tmp_path, capsys) -> None
     assert code == 2 and len(err.splitlines()) == 2 and "computation gives 0.460" in err
 
 
+def test_check_names_a_wrong_derivation_kind_or_parameter(sap_path, tmp_path, capsys) -> None:
+    p = _copy(
+        sap_path,
+        tmp_path,
+        ('kind = "days_in_state"', 'kind = "days_in_stat"'),
+        ('class = "antipsychotic" }', 'clas = "antipsychotic" }'),
+        ('{ table = "crisis_referrals", date = "referral_date" }',
+         '{ table = "crisis_referrals", date = "referral_date", end = "x" }'),
+    )  # fmt: skip
+    code, out, err = _cli(["plan", "check", str(p)], capsys)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"odtrial: error: {p}: key 'outcomes.bed_days.derivation.kind' must be one of "
+        "value_at_visit, change_from_baseline, score, any_event, count_events, days_in_state, "
+        "time_to_event, medication_any, mean_dose, composite, got 'days_in_stat'; "
+        "did you mean 'days_in_state'?",
+        f"odtrial: error: {p}: key 'outcomes.any_antipsychotic.derivation.clas' is not a known "
+        "key; did you mean 'class'?",
+        f"odtrial: error: {p}: key 'outcomes.any_antipsychotic.derivation.class' is missing",
+    ]  # the rules across keys (events[1]: date and end) once the structure is sound
+    p2 = _copy(sap_path, tmp_path, ('{ table = "crisis_referrals", date = "referral_date" }',
+                                    '{ table = "crisis_referrals", date = "referral_date", end = "x" }'))  # fmt: skip
+    code, _, err = _cli(["plan", "check", str(p2)], capsys)
+    assert code == 2 and err.strip() == (
+        f"odtrial: error: {p2}: key 'outcomes.relapse.derivation.events[1]' takes either date "
+        "or start and end, not both"
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -124,7 +124,9 @@ def test_all_errors_are_collected_one_line_each(raw, plan_with) -> None:
         (("estimands", "primary"), "sumary", "summary"),
         (("estimands", "primary", "intercurrent_events", 0), "strategie", "strategy"),
         (WS, "derivations", "derivation"),
-        ((*WS, "derivation"), "window", "window_months"),
+        (("outcomes", "bed_days", "derivation"), "window", "window_months"),
+        (("outcomes", "relapse", "derivation", "events", 1), "dat", "date"),
+        (("variables", "work_study_12m"), "lable", "label"),
         ((*WS, "model"), "familly", "family"),
         (("outcomes", "relapse", "model"), "tie", "ties"),
         (("sensitivity", 1, "options"), "weight", "weights"),
@@ -189,7 +191,16 @@ ENUMERATED = [
     ),
     ((*WS, "role"), "outcomes.*.role"),
     ((*WS, "type"), "outcomes.*.type"),
-    ((*WS, "derivation", "cpz_method"), "outcomes.*.derivation.cpz_method"),
+    ((*WS, "derivation", "kind"), "outcomes.*.derivation<value_at_visit>.kind"),
+    ((*WS, "derivation", "choose"), "outcomes.*.derivation<value_at_visit>.choose"),
+    (
+        ("outcomes", "any_antipsychotic", "derivation", "class"),
+        "outcomes.*.derivation<medication_any>.class",
+    ),
+    (
+        ("outcomes", "cpz_mean_daily_dose", "derivation", "equivalence"),
+        "outcomes.*.derivation<mean_dose>.equivalence",
+    ),
     ((*WS, "model", "kind"), "outcomes.*.model<glmm>.kind"),
     ((*WS, "model", "family"), "outcomes.*.model<glmm>.family"),
     ((*WS, "model", "estimation"), "outcomes.*.model<glmm>.estimation"),
@@ -211,7 +222,8 @@ ENUMERATED = [
 
 
 def test_every_enumerated_field_is_exercised() -> None:
-    schema = {p for p, _ in _choices(sc.PLAN, "")}
+    # derivations: every kind's enumerations by test_every_derivation_enumeration_is_checked
+    schema = {p for p, _ in _choices(sc.PLAN, "") if ".derivation<" not in p}
     # the gee model table and the lmm sensitivity share their value sets with tables above
     untested = schema - {p for _, p in ENUMERATED} - {
         "outcomes.*.model<gee>.kind", "outcomes.*.model<lmm>.kind",
@@ -247,7 +259,13 @@ def test_every_enumerated_value_is_checked(raw, plan_with, path, pattern) -> Non
         (("plan", "date"), "2026-11-25", "must be date (YYYY-MM-DD, unquoted)"),
         (("populations", "itt", "label"), "  ", "must not be empty"),
         (("populations",), {}, "must define at least 1 entry"),
-        ((*WS, "derivation", "window_months"), 24.0, "must be an integer, got float 24.0"),
+        (
+            ("outcomes", "bed_days", "derivation", "window_months"),
+            24.0,
+            "must be an integer, got float 24.0",
+        ),
+        (("derivation", "window_months"), 0, "must be in [1, 1200], got 0"),
+        ((*WS, "derivation", "visit"), "24", "must be an integer, got string '24'"),
         (("design", "sample_size", "icc"), 1.0, "must be in [0, 1), got 1.0"),
         (("design", "sample_size", "alpha"), float("nan"), "must be finite, got nan"),
     ],
@@ -500,9 +518,10 @@ def test_every_allowed_model_option_reaches_the_fit(monkeypatch, kind) -> None:
          "y_days": [3.0, 4.0], "y_event": [1, 0], "followup_days": [365.0, 365.0]}
     )  # fmt: skip
     spec = ModelSpec(kind, opts.get("family"), (), {k: v for k, v in opts.items() if k != "family"})
-    from odtrial.plan.model import Outcome
+    from odtrial.plan.model import Derivation, Outcome
 
-    o = Outcome("y", "y", "primary", otype, "y", "itt", None, 24, "woods2003", spec)
+    d = Derivation("y", "value_at_visit", {})
+    o = Outcome("y", "y", "primary", otype, "y", "itt", None, d, spec)
     fit_model(outcome_data(ds, o), otype, spec)
     assert {k: seen[k] for k in expected} == expected
 
@@ -578,3 +597,134 @@ def test_summary_text_is_plain_and_short(raw, plan_with, key, value, message) ->
     errors = errors_of(plan_with(raw, ("summary", key), value))
     path = f"summary.{key}" + (".IMD" if key == "abbreviations" else "")
     assert len(errors) == 1 and errors[0].startswith(f"sap.toml: key '{path}' {message}")
+
+
+# -- derivations -----------------------------------------------------------------------
+
+# A minimal valid derivation of every kind (as a [variables] entry of the shipped plan).
+MINIMAL: dict[str, dict[str, Any]] = {
+    "value_at_visit": {"table": "phq9", "field": "q1", "visit": 12},
+    "change_from_baseline": {"table": "phq9", "field": "q1", "visit": 12,
+                             "baseline": {"field": "q1_baseline"}},
+    "score": {"table": "phq9", "items": ["q1", "q2"], "visit": 12},
+    "any_event": {"table": "contacts", "date": "contact_date"},
+    "count_events": {"table": "stays", "start": "entered", "end": "left"},
+    "days_in_state": {"table": "stays", "start": "entered", "end": "left"},
+    "time_to_event": {"events": [{"table": "contacts", "date": "contact_date"}]},
+    "medication_any": {"table": "scripts", "drug": "medicine", "start": "from", "end": "to",
+                       "class": "antidepressant"},
+    "mean_dose": {"table": "scripts", "drug": "medicine", "dose": "mg", "start": "from",
+                  "end": "to", "equivalence": "ddd"},
+    "composite": {"of": ["work_study_24m", "any_admission"], "rule": "any"},
+}  # fmt: skip
+VAR = ("variables", "v")
+
+
+def with_variable(
+    raw: dict[str, Any], plan_with: Any, kind: str, change: dict | None = None, **more: Any
+) -> dict:
+    """The shipped plan with ``[variables.v]`` a minimal ``kind`` derivation, changed."""
+    d = {"kind": kind, **MINIMAL[kind], **(change or {}), **more}
+    return plan_with(raw, VAR, {"label": "v", "derivation": d})
+
+
+def test_minimal_derivations_cover_every_kind(raw, plan_with) -> None:
+    assert set(MINIMAL) == set(sc.DERIVATION_KINDS)
+    for kind in MINIMAL:
+        plan = parse_plan(with_variable(raw, plan_with, kind))
+        assert plan.variables["v"].derivation.kind == kind
+        assert plan.variables["v"].derivation.key == "variables.v.derivation"
+
+
+def test_every_derivation_enumeration_is_checked(raw, plan_with) -> None:
+    fields = _choices(sc.DERIVATION, "")
+    assert {p.split(">")[0].strip("<") for p, _ in fields} == set(sc.DERIVATION_KINDS)
+    for pattern, allowed in fields:
+        kind, name = pattern.strip("<").split(">.")
+        good = allowed[-1]
+        bad = good[:-1] + "Q" + good[-1]
+        msgs = errors_of(with_variable(raw, plan_with, kind, {name: bad}))
+        assert len(msgs) == 1, (pattern, msgs)
+        assert msgs[0].startswith(f"sap.toml: key 'variables.v.derivation.{name}' must be one of")
+        assert f"got {bad!r}; did you mean {good!r}?" in msgs[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "message"),
+    [
+        ("any_event", {"tabel": "x"},
+         "key 'variables.v.derivation.tabel' is not a known key; did you mean 'table'?"),
+        ("value_at_visit", {"window_months": 12},
+         "key 'variables.v.derivation.window_months' applies to an any_event derivation or"),
+        ("value_at_visit", {"equivalence": "mg"},
+         "key 'variables.v.derivation.equivalence' applies to a mean_dose derivation only "
+         "(this derivation is a value_at_visit)"),
+        ("any_event", {"start": "a", "end": "b"},
+         "key 'variables.v.derivation' takes either date or start and end, not both"),
+        ("count_events", {"end": None},
+         "key 'variables.v.derivation' needs either date (dated events) or both start and end"),
+        ("any_event", {"merge": False},
+         "key 'variables.v.derivation.merge' applies to stays (start and end) only"),
+        ("time_to_event", {"events": []},
+         "key 'variables.v.derivation.events' must list at least one event source"),
+        ("time_to_event", {"events": [{"table": "t", "date": "d", "start": "s", "end": "e"}]},
+         "key 'variables.v.derivation.events[0]' takes either date or start and end, not both"),
+        ("time_to_event", {"events": [{"table": "t", "dat": "d"}]},
+         "key 'variables.v.derivation.events[0].dat' is not a known key; did you mean 'date'?"),
+        ("change_from_baseline", {"baseline": {"table": "phq9", "field": "q1"}},
+         "key 'variables.v.derivation.baseline' takes table and visit together"),
+        ("score", {"reverse": {"items": ["q3"], "min": 0, "max": 3}},
+         "key 'variables.v.derivation.reverse.items' names 'q3', not one of items"),
+        ("score", {"reverse": {"items": ["q1"], "min": 3, "max": 3}},
+         "key 'variables.v.derivation.reverse.max' must be greater than min"),
+        ("score", {"prorate": {"max_missing": 2}},
+         "key 'variables.v.derivation.prorate.max_missing' must be fewer than the number of items"),
+        ("score", {"items": ["q1", "q1"]}, "key 'variables.v.derivation.items' repeats a name"),
+        ("mean_dose", {"equivalence": "chlorpromazine_woods2003"},
+         "key 'variables.v.derivation.class' must be 'antipsychotic' for a chlorpromazine"),
+        ("any_event", {"where": {"field": "team", "in": []}},
+         "key 'variables.v.derivation.where.in' must be a non-empty list of values"),
+        ("composite", {"of": ["v"]}, "key 'variables.v.derivation.of[0]' names 'v': itself"),
+        ("composite", {"of": ["any_admision"]},
+         "key 'variables.v.derivation.of[0]' names 'any_admision': no variable or outcome; "
+         "did you mean 'any_admission'?"),
+    ],
+)  # fmt: skip
+def test_derivation_rules(raw, plan_with, kind, change, message) -> None:
+    bad = with_variable(raw, plan_with, kind, change)
+    d = bad["variables"]["v"]["derivation"]
+    for k in [k for k, v in change.items() if v is None]:
+        del d[k]
+    msgs = errors_of(bad)
+    assert len(msgs) == 1 and message in msgs[0], msgs
+
+
+def test_derivation_kind_and_outcome_type(raw, plan_with) -> None:
+    bad = plan_with(raw, ("outcomes", "relapse", "derivation"),
+                    {"kind": "any_event", "table": "admissions", "date": "admission_date"})  # fmt: skip
+    assert errors_of(bad) == (
+        "sap.toml: key 'outcomes.relapse.derivation.kind' 'any_event' cannot make a "
+        "time-to-event outcome (it makes binary)",
+    )
+    bad = plan_with(raw, ("outcomes", "work_study_24m", "derivation", "kind"), "value_at_vist")
+    msgs = errors_of(bad)
+    assert msgs[0].startswith(
+        "sap.toml: key 'outcomes.work_study_24m.derivation.kind' must be one of value_at_visit,"
+    ) and msgs[0].endswith("did you mean 'value_at_visit'?")
+
+
+def test_derived_columns_are_unique_and_composites_acyclic(raw, plan_with) -> None:
+    bad = with_variable(raw, plan_with, "any_event")
+    bad["variables"]["relapse_days"] = bad["variables"].pop("v")
+    assert errors_of(bad) == (
+        "sap.toml: key 'outcomes.relapse' makes column 'relapse_days', as "
+        "variables.relapse_days does",
+    )
+    bad = with_variable(raw, plan_with, "composite", of=["w"])
+    bad["variables"]["w"] = {"label": "w", "derivation": {"kind": "composite", "of": ["v"],
+                                                          "rule": "all"}}  # fmt: skip
+    msgs = errors_of(bad)
+    assert msgs == (
+        "sap.toml: key 'variables.v.derivation.of' makes a cycle through 'w'",
+        "sap.toml: key 'variables.w.derivation.of' makes a cycle through 'v'",
+    )

@@ -1,8 +1,8 @@
 """Run a statistical analysis plan over a data freeze and write every number.
 
 :func:`analyse` loads and checks the plan (a ``final`` plan must be locked and
-unchanged), derives the analysis dataset once per distinct derivation setting
-(window, CPZ method), fits each outcome's model as the SAP says, runs the
+unchanged), derives the analysis dataset from the plan's ``[variables]`` and
+``[outcomes]`` (:mod:`odtrial.data.derive`), fits each outcome's model as the SAP says, runs the
 sensitivity analyses, tabulates baseline characteristics, missing data and
 the CONSORT flow, and writes into ``out``:
 
@@ -14,12 +14,10 @@ the CONSORT flow, and writes into ``out``:
     the report's figures are drawn beside it (``odtrial run``), and stays
     empty after :func:`analyse` alone.
 ``analysis_dataset.csv``
-    The primary outcome's analysis dataset as analysed: ``arm`` holds the
-    *displayed* arm code and ``treat`` the indicator of the first displayed arm
-    (the models' treatment term), so a direct fit on this file reproduces
-    ``results.json``. Other derivation settings, if the SAP has any, are
-    written as ``analysis_dataset_<window>m_<cpz>.csv``. In an open report the
-    arms are pooled and ``treat`` is not written.
+    The analysis dataset as analysed: ``arm`` holds the *displayed* arm code and
+    ``treat`` the indicator of the first displayed arm (the models' treatment
+    term), so a direct fit on this file reproduces ``results.json``. In an open
+    report the arms are pooled and ``treat`` is not written.
 ``tables/<name>.csv``
     One per table of the report.
 
@@ -65,13 +63,13 @@ from odtrial.analysis.outcomes import (
 from odtrial.analysis.results_io import csv_text, dumps, normalise, software_versions
 from odtrial.analysis.sensitivity import AllocationDesign, RecordRef, run_sensitivity
 from odtrial.data.freeze import MANIFEST, Freeze, read_freeze
-from odtrial.data.medication_dictionary import MedicationDictionary
-from odtrial.errors import ModelError, OdtrialError, PlanError
+from odtrial.errors import DeriveError, ModelError, OdtrialError, PlanError
 from odtrial.plan import Plan, check_lock, load_plan
 from odtrial.plan.model import Outcome
 from odtrial.trial import ClusterVariable, Trial
 
 SCHEMA: Final = "odtrial.results/1"
+DATASET: Final = "analysis_dataset.csv"
 DEFAULT_SEED: Final = 20250630
 TABLES: Final = (
     "baseline_cluster",
@@ -196,16 +194,13 @@ def compute_analysis(
     )
 
     ordered = sorted(pl.outcomes.values(), key=lambda o: o.role != "primary")
-    settings = list(dict.fromkeys((o.window_months, o.cpz_method) for o in ordered))
-    medication = fz.medication()  # the trial's dictionary, frozen at ingest (None: shipped)
-    derived = {s: _derive(fz, s, medication) for s in settings}
-    datasets = {s: _prepare(d, view, arms) for s, d in derived.items()}
+    derived = _derive(fz, pl)
+    pdata = _prepare(derived, view, arms)
     clusters = _clusters(fz.tables["clusters"], view)
     primary = pl.primary
-    pset = (primary.window_months, primary.cpz_method)
-    pdata = datasets[pset]
+    described = derived.attrs["derivations"]
 
-    outcome_rows = [_outcome(o, datasets[(o.window_months, o.cpz_method)], view) for o in ordered]
+    outcome_rows = [_outcome(o, pdata, view, described[o.id]) for o in ordered]
     flip = view.report_type == "blinded" and view.display[arms[0]] != view.codes[0]
     record = _record(fz)
     strata, balance = allocation_variables(definition, record)
@@ -221,7 +216,7 @@ def compute_analysis(
             run_sensitivity(
                 sens,
                 so,
-                datasets[(so.window_months, so.cpz_method)],
+                pdata,
                 clusters=clusters,
                 arms=(arms[0], arms[1]),
                 flip=flip,
@@ -263,21 +258,11 @@ def compute_analysis(
         "report_type": rtype,
         "arms": view.arms_json(),
         "derivation": {
-            "window_months": primary.window_months,
-            "cpz_method": primary.cpz_method,
-            "data_cutoff": derived[pset].attrs.get("data_cutoff"),
-            "counts": derived[pset].attrs.get("counts", {}),
-            "settings": [
-                {
-                    "window_months": w,
-                    "cpz_method": c,
-                    "dataset": _dataset_name(i, (w, c)),
-                    "outcomes": [
-                        o.id for o in ordered if (o.window_months, o.cpz_method) == (w, c)
-                    ],
-                }
-                for i, (w, c) in enumerate(settings)
-            ],
+            "window_months": derived.attrs["window_months"],
+            "data_cutoff": derived.attrs["data_cutoff"],
+            "counts": derived.attrs["counts"],
+            "derivations": described,
+            "dataset": DATASET,
         },
         "flow": _flow(pdata, clusters, primary, view, arms),
         "baseline": {
@@ -290,15 +275,18 @@ def compute_analysis(
         },
         "outcomes": outcome_rows,
         "sensitivity": sens_rows,
-        "missing_data": _missing(pdata, view.codes, missing_data_variables(pl, pdata.columns)),
+        "missing_data": _missing(
+            pdata,
+            view.codes,
+            missing_data_variables(pl, pdata.columns, window_months=derived.attrs["window_months"]),
+        ),
         "tables": {name: f"tables/{name}.csv" for name in TABLES},
         "figures": [],  # listed once the report draws them (results_io.record_figures)
     }
     results = normalise(scrub(results, view.hidden_terms))
     results["title"] = results["title"][:1].upper() + results["title"][1:]
     files = {f"tables/{k}.csv": v for k, v in _tables(results).items()}
-    for i, s in enumerate(settings):
-        files[_dataset_name(i, s)] = _dataset_csv(datasets[s], view)
+    files[DATASET] = _dataset_csv(pdata, view)
     files["results.json"] = dumps(results)
     for name, text in files.items():
         check_blind(text, view.hidden_terms, name)
@@ -308,12 +296,15 @@ def compute_analysis(
 # -- data -----------------------------------------------------------------------
 
 
-def _derive(
-    fz: Freeze, setting: tuple[int, str], medication: MedicationDictionary | None
-) -> pd.DataFrame:
+def _derive(fz: Freeze, pl: Plan) -> pd.DataFrame:
+    """The analysis dataset of the plan's derivations (with the trial's dictionary, frozen
+    at ingest); an error against the data names the plan file and key."""
     from odtrial.data.derive import derive
 
-    return derive(fz, window_months=setting[0], cpz_method=setting[1], dictionary=medication)
+    try:
+        return derive(fz, pl)
+    except DeriveError as e:
+        raise DeriveError(f"{pl.path or 'plan'}: {e}") from None
 
 
 def _prepare(ds: pd.DataFrame, view: ArmView, arms: Sequence[str]) -> pd.DataFrame:
@@ -381,12 +372,6 @@ def _clusters(table: pd.DataFrame, view: ArmView) -> pd.DataFrame:
     return cl.sort_values("cluster_id", kind="mergesort").reset_index(drop=True)
 
 
-def _dataset_name(i: int, setting: tuple[int, str]) -> str:
-    if i == 0:  # the primary outcome's setting
-        return "analysis_dataset.csv"
-    return f"analysis_dataset_{setting[0]}m_{setting[1]}.csv"
-
-
 def _dataset_csv(ds: pd.DataFrame, view: ArmView) -> str:
     drop = ["arm_real"] + ([] if view.comparative else [TREAT])
     return ds.drop(columns=drop).to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%d")
@@ -403,7 +388,9 @@ def _by_arm(frame: pd.DataFrame, codes: Sequence[str], what: str) -> dict[str, i
     return out
 
 
-def _outcome(o: Outcome, ds: pd.DataFrame, view: ArmView) -> dict[str, Any]:
+def _outcome(
+    o: Outcome, ds: pd.DataFrame, view: ArmView, derivation: Mapping[str, Any]
+) -> dict[str, Any]:
     od: OutcomeData = outcome_data(ds, o)
     spec = o.model
     row: dict[str, Any] = {
@@ -414,7 +401,7 @@ def _outcome(o: Outcome, ds: pd.DataFrame, view: ArmView) -> dict[str, Any]:
         "definition": o.definition,
         "population": o.population,
         "estimand": o.estimand,
-        "derivation": {"window_months": o.window_months, "cpz_method": o.cpz_method},
+        "derivation": dict(derivation),
         "model": {
             "kind": spec.kind,
             "family": spec.family or {"lmm": "gaussian", "cox": "cox"}.get(spec.kind),
@@ -532,17 +519,22 @@ def _flow(
     return {"clusters_randomised": flow.clusters_randomised, "outcome": primary.label, "arms": rows}
 
 
-def missing_data_variables(pl: Plan, columns: pd.Index) -> tuple[tuple[str, str], ...]:
+def missing_data_variables(
+    pl: Plan, columns: pd.Index, *, window_months: int
+) -> tuple[tuple[str, str], ...]:
     """The (column, time point) pairs whose missingness the report tabulates.
 
     The plan's ``[missing_data] variables``; without them, the primary outcome's
-    response at its window. A named column the dataset lacks is a PlanError.
+    response at its time point: the derivation's visit, else its window
+    (``window_months`` by default). A named column the dataset lacks is a PlanError.
     """
     from odtrial.analysis.outcomes import response_columns
 
     if not pl.missing_data:
         primary = pl.primary
-        return ((response_columns(primary, columns)[0], f"{primary.window_months} months"),)
+        params = primary.derivation.params
+        months = params.get("visit", params.get("window_months", window_months))
+        return ((response_columns(primary, columns)[0], f"{months} months"),)
     for i, (col, _) in enumerate(pl.missing_data):
         if col not in columns:
             raise PlanError(

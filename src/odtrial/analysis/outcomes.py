@@ -12,8 +12,9 @@ Conventions (all outcomes):
   difference from :func:`~odtrial.models.glmm.marginal_effects`; ICC on the
   latent scale.
 * count: ``fit_glmm`` negative binomial, offset ``log(followup_days/365.25)``
-  for ``offset = "log_followup_years"`` (people with 0 follow-up days have no
-  time at risk and are excluded); rate ratio; absolute difference = the
+  for ``offset = "log_followup_years"``, the follow-up days of the outcome's own
+  window (people with 0 follow-up days have no time at risk and are excluded);
+  rate ratio; absolute difference = the
   difference of the arms' mean cluster rates per person-year (unweighted
   cluster summaries, t interval on clusters − 2 df: it does not depend on the
   model); ICC by one-way ANOVA on the counts.
@@ -92,12 +93,21 @@ def response_columns(outcome: Outcome, columns: pd.Index) -> tuple[str, str | No
     return outcome.id, None
 
 
+def followup_of(outcome: Outcome, columns: pd.Index) -> str:
+    """The dataset column of the follow-up days of the outcome's window: its own
+    window's (``followup_days_<M>m``) when it has one, else the default window's."""
+    months = outcome.derivation.window_months
+    own = f"followup_days_{months}m"
+    return own if months is not None and own in columns else "followup_days"
+
+
 def outcome_data(
     dataset: pd.DataFrame, outcome: Outcome, covariates: tuple[str, ...] | None = None
 ) -> OutcomeData:
     """Select the complete cases of an outcome's response and covariates.
 
-    Boolean columns become 0/1 integers (the engines take numbers)."""
+    Boolean columns become 0/1 integers and nullable integers plain ones (the engines
+    take numpy numbers); ``followup_days`` holds the outcome window's follow-up days."""
     covs = outcome.model.covariates if covariates is None else covariates
     response, event = response_columns(outcome, dataset.columns)
     used = [CLUSTER, TREAT, "arm", response, *([event] if event else [])]
@@ -107,8 +117,8 @@ def outcome_data(
             f"outcomes.{outcome.id}.model.covariates: {missing_terms[0]!r} names no column of the analysis dataset"
         )
     cov_cols = [c for c in _term_columns(covs, dataset.columns) if c not in used]
-    cols = [*used, *cov_cols, "followup_days"]
-    frame = dataset[list(dict.fromkeys(cols))].copy()
+    frame = dataset[list(dict.fromkeys([*used, *cov_cols]))].copy()
+    frame["followup_days"] = dataset[followup_of(outcome, dataset.columns)]
     exclusions: dict[str, int] = {}
     miss_y = frame[response].isna() | (frame[event].isna() if event else False)
     exclusions["outcome_missing"] = int(miss_y.sum())
@@ -129,6 +139,8 @@ def outcome_data(
     frame = frame.loc[keep].reset_index(drop=True)
     for c in frame.columns:
         if pd.api.types.is_bool_dtype(frame[c]):
+            frame[c] = frame[c].astype("int64")
+        elif isinstance(frame[c].dtype, pd.Int64Dtype) and frame[c].notna().all():
             frame[c] = frame[c].astype("int64")
     if offset:
         frame[offset] = np.log(frame["followup_days"].to_numpy(dtype=float) / DAYS_PER_YEAR)

@@ -1,4 +1,4 @@
-"""Dates as day numbers, follow-up windows, inpatient spells and time to event.
+"""Dates as day numbers, follow-up windows, spells in a state and time to event.
 
 Everything here works on whole arrays (no loop per participant): events carry
 ``pidx``, the row of their participant in the participant table, and
@@ -9,11 +9,12 @@ Day conventions (shared by every outcome)
 Dates are whole days. A participant's follow-up covers the ``followup_days =
 window_end - consent`` days ``consent, consent + 1, ..., window_end - 1``;
 think of day ``k`` as the time interval ``[k, k + 1)``, so the window is the
-half-open interval ``[consent, window_end)``. Exposure (bed days, antipsychotic
-days) is counted on it, so someone in hospital throughout has
-``bed_days == followup_days``.
+half-open interval ``[consent, window_end)``. Exposure (nights in a state such
+as hospital, days on a drug) is counted on it, so someone in the state
+throughout has exactly ``followup_days`` nights in it.
 
-Events (an admission starting, a crisis referral) are dated, not timed, and
+Events (a spell starting, a dated record such as a referral) are dated, not
+timed, and
 count when their date lies in the closed range ``[consent, window_end]``: an
 event on the consent day counts (day 0), and so does one dated exactly on the
 window end (it happened "within 24 months"). Time to event is the date
@@ -99,7 +100,7 @@ class Spells:
     """Continuous inpatient spells: stays merged where they overlap or touch.
 
     Each spell is the half-open day interval ``[start, end)`` (``end`` is the
-    last discharge date, not itself a night in hospital).
+    last stay's end date, e.g. a discharge, not itself a night in the state).
     """
 
     pidx: np.ndarray
@@ -111,9 +112,9 @@ def merge_stays(pidx: np.ndarray, admit: np.ndarray, discharge: np.ndarray) -> S
     """Merge each participant's stays into continuous spells.
 
     Stays are ``[admit, discharge)`` in days; a stay starting on or before the
-    latest discharge so far (overlap, or readmission on the discharge day)
-    continues the same spell. Sort by participant and admission, then a running
-    maximum of discharges per participant marks where a new spell begins.
+    latest end so far (overlap, or a new stay on the day the last one ended)
+    continues the same spell. Sort by participant and start, then a running
+    maximum of ends per participant marks where a new spell begins.
     """
     if len(pidx) == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -139,8 +140,8 @@ def overlap_days(start: np.ndarray, end: np.ndarray, lo: np.ndarray, hi: np.ndar
     return np.maximum(np.minimum(end, hi) - np.maximum(start, lo), 0)
 
 
-def spell_bed_days(spells: Spells, consent: np.ndarray, window_end: np.ndarray) -> np.ndarray:
-    """Bed days per participant: nights in hospital within ``[consent, window_end)``."""
+def spell_nights(spells: Spells, consent: np.ndarray, window_end: np.ndarray) -> np.ndarray:
+    """Nights in the spells per participant within ``[consent, window_end)``."""
     n = len(consent)
     nights = overlap_days(spells.start, spells.end, consent[spells.pidx], window_end[spells.pidx])
     return np.bincount(spells.pidx, weights=nights, minlength=n).astype(np.int64)

@@ -1,155 +1,222 @@
-"""Antipsychotic exposure and dose in chlorpromazine (CPZ) equivalents.
+"""Derivation kinds over prescriptions: any exposure to a drug class, and the
+time-weighted mean daily dose.
 
-A prescription runs from ``start_date`` to ``end_date`` inclusive (the end
-date is the last day of supply), i.e. the half-open day interval
-``[start, end + 1)``; with no end date it is ongoing and runs to the window
-end. Its days in the follow-up window ``[consent, window_end)`` (see
-:mod:`odtrial.data.derive_events`) are its exposure days.
+A prescription runs from its ``start`` to its ``end`` date inclusive (the end date is the
+last day of supply), i.e. the half-open day interval ``[start, end + 1)``; with no end
+date it is ongoing and runs to the window end. Its days in the follow-up window
+``[consent, window_end)`` (see :mod:`odtrial.data.derive_events`) are its exposure days.
 
-The time-weighted mean daily dose is the sum over prescriptions of
-``daily CPZ-equivalent dose x exposure days``, divided by the follow-up days:
-concurrent antipsychotics add up, days without one count as 0 mg.
+Drugs are classified with the medication dictionary (the shipped one unless the trial
+has its own, :mod:`odtrial.data.medication_dictionary`); a brand name counts as its
+generic:
 
-Drugs are classified with a medication dictionary (the shipped one,
-:data:`odtrial.data.drugs.DICTIONARY`, unless a trial passes its own); a
-brand name counts as its generic:
-- non-antipsychotics are ignored;
-- an antipsychotic the CPZ method does not cover (clozapine, amisulpride under
-  Woods 2003) makes the participant's mean dose missing, since 0 would be
-  wrong and the true value is unknown; it still counts as "any antipsychotic";
-- a drug not in the catalogue (ingest keeps it, lower-cased, with an
-  ``unknown_drug`` warning) cannot be classified: it is ignored for both
-  outcomes and counted, so the report can say how many were affected.
+- a drug of another class than ``class`` is ignored;
+- a drug not in the dictionary (ingest keeps it, with an ``unknown_drug`` warning) cannot
+  be classified: it is ignored and counted, so the report can say how many were affected;
+- for a mean dose, a drug of the class that the equivalence does not cover (clozapine
+  under Woods 2003) makes the participant's mean missing, since 0 would be wrong and the
+  true value is unknown.
+
+The time-weighted mean daily dose is the sum over prescriptions of ``daily dose x
+equivalence factor x exposure days`` divided by the follow-up days: concurrent drugs add
+up, days without one count as 0.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
+from odtrial.data.derive_context import Cohort, Derived
 from odtrial.data.derive_events import overlap_days
-from odtrial.data.drugs import DICTIONARY, CpzMethod, cpz_equivalent
-from odtrial.data.medication_dictionary import MedicationDictionary
+from odtrial.data.drugs import DICTIONARY, cpz_equivalent
+from odtrial.data.medication_dictionary import Drug, MedicationDictionary
 
+# equivalence -> what one unit of the mean dose is
+EQUIVALENCES: Final = {
+    "chlorpromazine_woods2003": "mg chlorpromazine equivalents (Woods 2003)",
+    "chlorpromazine_leucht2015": "mg chlorpromazine equivalents (Leucht 2015)",
+    "ddd": "WHO defined daily doses",
+    "mg": "mg of the drug",
+}
 # Drug classes for the per-name lookup.
-NON_ANTIPSYCHOTIC, ANTIPSYCHOTIC, UNKNOWN = 0, 1, 2
+OTHER_CLASS, IN_CLASS, UNKNOWN = 0, 1, 2
+
+
+def _factor(drug: Drug, equivalence: str, dictionary: MedicationDictionary) -> float:
+    """Units of ``equivalence`` per mg of ``drug`` (NaN when not recorded)."""
+    if equivalence.startswith("chlorpromazine_"):
+        method = equivalence.removeprefix("chlorpromazine_")
+        # CPZ equivalents are linear in dose, so the value for 1 mg is the factor.
+        f = cpz_equivalent(drug.name, 1.0, method, dictionary=dictionary)  # type: ignore[arg-type]
+        return np.nan if f is None else f
+    if equivalence == "ddd":
+        return 1.0 / drug.ddd if drug.ddd is not None and drug.ddd_unit == "mg" else np.nan
+    return 1.0
 
 
 def classify_drugs(
-    names: pd.Index | list[str],
-    method: CpzMethod,
+    names: Sequence[str],
+    drug_class: str | None,
+    equivalence: str = "mg",
     *,
     dictionary: MedicationDictionary | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Class (``NON_ANTIPSYCHOTIC``/``ANTIPSYCHOTIC``/``UNKNOWN``) and mg CPZ per
-    mg of drug (NaN when not an antipsychotic or not covered) for each name.
-
-    Names (generic or brand) are compared lower-case and stripped, as ingest
-    stores them; ``dictionary`` defaults to the shipped one.
-    """
-    dictionary = dictionary or DICTIONARY
+    """Class (``OTHER_CLASS``/``IN_CLASS``/``UNKNOWN``) and equivalence factor per mg
+    (NaN when not in the class or not covered) of each name (generic or brand, any
+    case). ``drug_class`` None: every drug of the dictionary is in the class."""
+    d = dictionary or DICTIONARY
     kinds = np.empty(len(names), dtype=np.int8)
     per_mg = np.full(len(names), np.nan)
     for i, raw in enumerate(names):
-        drug = dictionary.resolve(str(raw))
+        drug = d.resolve(str(raw))
         if drug is None:
             kinds[i] = UNKNOWN
-        elif not drug.antipsychotic:
-            kinds[i] = NON_ANTIPSYCHOTIC
+        elif drug_class is not None and drug.drug_class != drug_class:
+            kinds[i] = OTHER_CLASS
         else:
-            kinds[i] = ANTIPSYCHOTIC
-            # CPZ equivalents are linear in dose, so the value for 1 mg is the factor.
-            factor = cpz_equivalent(drug.name, 1.0, method, dictionary=dictionary)
-            per_mg[i] = np.nan if factor is None else factor
+            kinds[i] = IN_CLASS
+            per_mg[i] = _factor(drug, equivalence, d)
     return kinds, per_mg
 
 
 @dataclass(frozen=True)
-class Medication:
-    """Per-participant antipsychotic outcomes (arrays indexed by participant row)."""
+class Exposure:
+    """Prescriptions of one table in a window, classified."""
 
-    any_antipsychotic: np.ndarray  # bool: an antipsychotic with exposure days in the window
-    cpz_dose_days: np.ndarray  # float: sum of CPZ mg/day x days over covered prescriptions
-    cpz_uncovered: np.ndarray  # bool: an uncovered antipsychotic (or missing dose) in the window
-    uncovered_drugs: tuple[str, ...]  # names that made some participant's dose missing
-    unknown_drug_rows: int  # prescriptions of drugs not in the catalogue (all dates)
-    unknown_drug_participants: int  # participants with such a prescription in the window
-    unknown_drugs: tuple[str, ...]
+    pidx: np.ndarray
+    kind: np.ndarray
+    days: np.ndarray  # exposure days in the window
+    daily: np.ndarray  # daily dose x equivalence factor (NaN: no dose or factor)
+    codes: np.ndarray  # drug name codes into ``names``
+    names: pd.Index
+    counts: dict[str, Any]
 
 
-def medication_exposure(
-    pidx: np.ndarray,
-    drug: pd.Series,
-    daily_dose_mg: np.ndarray,
-    start: np.ndarray,
-    end: np.ndarray,
-    end_missing: np.ndarray,
-    consent: np.ndarray,
-    window_end: np.ndarray,
+def exposure(
+    c: Cohort,
+    key: str,
     *,
-    method: CpzMethod,
-    dictionary: MedicationDictionary | None = None,
-) -> Medication:
-    """Antipsychotic exposure and CPZ dose-days per participant.
-
-    Parameters
-    ----------
-    pidx
-        Participant row of each prescription (all >= 0).
-    drug
-        Drug names (string Series aligned with ``pidx``).
-    daily_dose_mg
-        Daily dose in mg of the drug itself.
-    start, end, end_missing
-        Start and end day numbers (end inclusive); ``end_missing`` marks
-        ongoing prescriptions.
-    consent, window_end
-        Day numbers per participant: the window is ``[consent, window_end)``.
-    method
-        CPZ equivalence method (see :data:`odtrial.data.drugs.CPZ_METHODS`).
-    dictionary
-        Medication dictionary (default: the shipped one; see
-        :func:`odtrial.data.medication_dictionary.load_medication_dictionary`).
-    """
-    n = len(consent)
-    codes, names = pd.factorize(drug, use_na_sentinel=False)
-    kinds_u, per_mg_u = classify_drugs(list(names), method, dictionary=dictionary)
-    kind, per_mg = kinds_u[codes], per_mg_u[codes]
-
-    lo, hi = consent[pidx], window_end[pidx]
-    stop = np.where(end_missing, hi, end + 1)
-    days = overlap_days(start, stop, lo, hi)
-    exposed = days > 0
-
-    ap = exposed & (kind == ANTIPSYCHOTIC)
-    any_ap = np.zeros(n, dtype=bool)
-    any_ap[pidx[ap]] = True
-
-    cpz_daily = daily_dose_mg * per_mg
-    uncovered_rows = ap & np.isnan(cpz_daily)
-    uncovered = np.zeros(n, dtype=bool)
-    uncovered[pidx[uncovered_rows]] = True
-    covered = ap & ~uncovered_rows
-    dose_days = np.bincount(pidx[covered], weights=cpz_daily[covered] * days[covered], minlength=n)
-
-    unknown_rows = kind == UNKNOWN
-    unknown_in_window = np.zeros(n, dtype=bool)
-    unknown_in_window[pidx[unknown_rows & exposed]] = True
-    uncovered_names = np.unique(codes[uncovered_rows])
-    unknown_names = np.unique(codes[unknown_rows])
-    return Medication(
-        any_antipsychotic=any_ap,
-        cpz_dose_days=dose_days,
-        cpz_uncovered=uncovered,
-        uncovered_drugs=_names(names, uncovered_names),
-        unknown_drug_rows=int(unknown_rows.sum()),
-        unknown_drug_participants=int(unknown_in_window.sum()),
-        unknown_drugs=_names(names, unknown_names),
+    table: str,
+    drug: str,
+    start: str,
+    end: str,
+    drug_class: str | None,
+    dose: str | None = None,
+    equivalence: str = "mg",
+    where: Mapping[str, Any] | None = None,
+    window_months: int | None = None,
+) -> Exposure:
+    """The kept prescriptions (with a start date) with their class, exposure days and
+    equivalent daily dose."""
+    c.table(table, f"{key}.table")
+    w = c.window(window_months)
+    names_col = c.column(table, drug, f"{key}.drug")
+    s_day, s_missing = c.days(table, start, f"{key}.start")
+    e_day, e_missing = c.days(table, end, f"{key}.end")
+    rows = c.rows(table, key)
+    keep = c.where(table, where, key) & ~s_missing
+    pidx = rows.pidx[keep]
+    codes, names = pd.factorize(names_col[rows.keep].astype("string")[keep], use_na_sentinel=False)
+    kinds_u, per_mg_u = classify_drugs(
+        list(names), drug_class, equivalence, dictionary=c.dictionary
     )
+    lo, hi = c.consent[pidx], w.end[pidx]
+    stop = np.where(e_missing[keep], hi, e_day[keep] + 1)
+    days = overlap_days(s_day[keep], stop, lo, hi)
+    kind = kinds_u[codes]
+    per_mg = per_mg_u[codes]
+    if dose is None:
+        daily = np.full(len(pidx), np.nan)
+    else:
+        mg = c.column(table, dose, f"{key}.dose", kind="number")
+        daily = mg.to_numpy(dtype=np.float64, na_value=np.nan)[rows.keep][keep] * per_mg
+    unknown_in_window = np.zeros(c.n, dtype=bool)
+    unknown_in_window[pidx[(kind == UNKNOWN) & (days > 0)]] = True
+    counts: dict[str, Any] = {
+        "rows_unknown_participant": rows.unknown,
+        "rows_missing_start": int((c.where(table, where, key) & s_missing).sum()),
+        "unknown_drug_rows": int((kind == UNKNOWN).sum()),
+        "unknown_drug_participants_in_window": int(unknown_in_window.sum()),
+        "unknown_drugs": _names(names, np.unique(codes[kind == UNKNOWN])),
+    }
+    return Exposure(pidx, kind, days, daily, codes, names, counts)
 
 
-def _names(names: pd.Index | np.ndarray, codes: np.ndarray) -> tuple[str, ...]:
+def medication_any(
+    c: Cohort,
+    key: str,
+    *,
+    table: str,
+    drug: str,
+    start: str,
+    end: str,
+    drug_class: str,
+    where: Mapping[str, Any] | None = None,
+    window_months: int | None = None,
+) -> Derived:
+    """Whether a prescription of a drug of ``class`` (``drug_class`` here) has
+    exposure days in the window."""
+    ex = exposure(
+        c, key, table=table, drug=drug, start=start, end=end, drug_class=drug_class,
+        where=where, window_months=window_months,
+    )  # fmt: skip
+    hit = (ex.kind == IN_CLASS) & (ex.days > 0)
+    out = np.zeros(c.n, dtype=bool)
+    out[ex.pidx[hit]] = True
+    counts = {**ex.counts, "exposed": int(out.sum())}
+    return Derived({"": pd.Series(pd.array(out, dtype="boolean"))}, counts, (table,))
+
+
+def mean_dose(
+    c: Cohort,
+    key: str,
+    *,
+    table: str,
+    drug: str,
+    dose: str,
+    start: str,
+    end: str,
+    equivalence: str,
+    drug_class: str | None = None,
+    where: Mapping[str, Any] | None = None,
+    window_months: int | None = None,
+) -> Derived:
+    """Time-weighted mean daily dose over the window in ``equivalence`` units, of the
+    drugs of ``class`` (every drug of the dictionary without one): 0 without exposure;
+    NaN when an exposed drug lacks its factor, its dose is missing, or the window has
+    no day."""
+    ex = exposure(
+        c, key, table=table, drug=drug, start=start, end=end, drug_class=drug_class,
+        dose=dose, equivalence=equivalence, where=where, window_months=window_months,
+    )  # fmt: skip
+    daily = ex.daily
+    used = (ex.kind == IN_CLASS) & (ex.days > 0)
+    uncovered_rows = used & np.isnan(daily)
+    uncovered = np.zeros(c.n, dtype=bool)
+    uncovered[ex.pidx[uncovered_rows]] = True
+    covered = used & ~uncovered_rows
+    dose_days = np.bincount(
+        ex.pidx[covered], weights=daily[covered] * ex.days[covered], minlength=c.n
+    )
+    fu = c.window(window_months).followup_days
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = dose_days / fu
+    out = pd.Series(np.where(uncovered | (fu == 0), np.nan, mean), dtype=np.float64)
+    counts = {
+        **ex.counts,
+        "uncovered_participants": int(uncovered.sum()),
+        "uncovered_drugs": _names(ex.names, np.unique(ex.codes[uncovered_rows])),
+        "missing": int(out.isna().sum()),
+        "unit": EQUIVALENCES[equivalence],
+    }
+    return Derived({"": out}, counts, (table,))
+
+
+def _names(names: pd.Index, codes: np.ndarray) -> list[str]:
     """Sorted distinct normalised drug names for the given factor codes."""
-    return tuple(sorted({str(names[i]).strip().lower() for i in codes}))
+    return sorted({str(names[i]).strip().lower() for i in codes})

@@ -23,6 +23,7 @@ from typing import Any
 from odtrial._errorlist import summary
 from odtrial.errors import PlanError
 from odtrial.plan.model import (
+    Derivation,
     Estimand,
     IntercurrentEvent,
     ModelSpec,
@@ -31,6 +32,7 @@ from odtrial.plan.model import (
     Population,
     Sensitivity,
     SignOff,
+    Variable,
 )
 from odtrial.plan.sample_size import check_sample_size, sample_size_of
 from odtrial.plan.schema import validate
@@ -114,6 +116,10 @@ def parse_plan(
     }
     estimands = {eid: _estimand(eid, e) for eid, e in raw["estimands"].items()}
     outcomes = {oid: _outcome(oid, o) for oid, o in raw["outcomes"].items()}
+    variables = {
+        vid: Variable(vid, v["label"], _derivation(f"variables.{vid}", vid, v["derivation"]))
+        for vid, v in raw.get("variables", {}).items()
+    }
     sensitivity = tuple(
         Sensitivity(
             id=s["id"],
@@ -155,6 +161,8 @@ def parse_plan(
         missing_data=tuple(
             (v["column"], v["time_point"]) for v in raw["missing_data"].get("variables", [])
         ),
+        variables=MappingProxyType(variables),
+        window_months=raw.get("derivation", {}).get("window_months"),
     )
 
 
@@ -172,8 +180,13 @@ def _estimand(eid: str, e: Mapping[str, Any]) -> Estimand:
     )
 
 
+def _derivation(path: str, oid: str, d: Mapping[str, Any]) -> Derivation:
+    params = MappingProxyType({k: v for k, v in d.items() if k != "kind"})
+    return Derivation(oid, d["kind"], params, f"{path}.derivation")
+
+
 def _outcome(oid: str, o: Mapping[str, Any]) -> Outcome:
-    m, der = o["model"], o["derivation"]
+    m = o["model"]
     return Outcome(
         id=oid,
         label=o["label"],
@@ -182,8 +195,7 @@ def _outcome(oid: str, o: Mapping[str, Any]) -> Outcome:
         definition=o["definition"],
         population=o["population"],
         estimand=o.get("estimand"),
-        window_months=der["window_months"],
-        cpz_method=der["cpz_method"],
+        derivation=_derivation(f"outcomes.{oid}", oid, o["derivation"]),
         model=ModelSpec(
             m["kind"],
             m.get("family"),

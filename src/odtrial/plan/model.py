@@ -9,7 +9,7 @@ analyses, multiplicity, missing data, harms, software.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -71,6 +71,36 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class Derivation:
+    """How one analysis-dataset column (or column pair) is derived from the freeze.
+
+    ``kind`` names a function of :mod:`odtrial.data.derivations`; ``params`` are its
+    parameters as the plan gives them (without ``kind``). ``key`` is the plan key of the
+    derivation table, so an error found against the data names it.
+    """
+
+    id: str
+    kind: str
+    params: Mapping[str, Any]
+    key: str = ""
+
+    @property
+    def window_months(self) -> int | None:
+        """The derivation's own window (None: the default window, or no window)."""
+        w = self.params.get("window_months")
+        return None if w is None else int(w)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A ``[variables]`` entry: a derived column that is not an outcome."""
+
+    id: str
+    label: str
+    derivation: Derivation
+
+
+@dataclass(frozen=True)
 class Outcome:
     id: str
     label: str
@@ -79,8 +109,7 @@ class Outcome:
     definition: str
     population: str
     estimand: str | None
-    window_months: int
-    cpz_method: str
+    derivation: Derivation
     model: ModelSpec
 
 
@@ -114,6 +143,18 @@ class Plan:
     path: Path | None
     # [missing_data] variables: (dataset column, time point) tabulated by arm; empty = default
     missing_data: tuple[tuple[str, str], ...] = ()
+    # [variables]: derived columns that are not outcomes
+    variables: Mapping[str, Variable] = field(default_factory=dict)
+    # [derivation] window_months: the default outcome window (None: the trial's follow-up)
+    window_months: int | None = None
+
+    @property
+    def derivations(self) -> tuple[Derivation, ...]:
+        """Every derivation of the plan: the variables', then the outcomes', in plan order."""
+        return (
+            *(v.derivation for v in self.variables.values()),
+            *(o.derivation for o in self.outcomes.values()),
+        )
 
     @property
     def sample_size(self) -> SampleSize:

@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from odtrial._errorlist import Errors
 from odtrial._toml import suggest
-from odtrial.data.drugs import CPZ_METHODS
+from odtrial.data.medication_dictionary import DRUG_CLASSES
 from odtrial.plan.model import (
     ESTIMAND_LEVELS,
     IE_STRATEGIES,
@@ -230,6 +230,39 @@ class Terms(Spec):
 
 
 @dataclass(frozen=True)
+class Names(Spec):
+    """A non-empty list of distinct names (non-blank strings)."""
+
+    required: bool = True
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        if not isinstance(v, list) or not v or not all(isinstance(c, str) and c.strip() for c in v):
+            errs.add(path, f"must be a non-empty list of names, got {_type_name(v)} {_shown(v)}")
+            return False
+        if len(set(v)) != len(v):
+            errs.add(path, f"repeats a name: {_shown(v)}")
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Values(Spec):
+    """A non-empty list of field values (strings, integers or booleans)."""
+
+    required: bool = True
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        if not isinstance(v, list) or not v or not all(isinstance(x, str | int) for x in v):
+            errs.add(
+                path,
+                f"must be a non-empty list of values (strings, integers, true/false), "
+                f"got {_type_name(v)} {_shown(v)}",
+            )
+            return False
+        return True
+
+
+@dataclass(frozen=True)
 class Table(Spec):
     """A table with a closed set of keys."""
 
@@ -428,6 +461,157 @@ SENSITIVITY: Final = Table(
     }
 )
 
+# -- derivations (each kind a function of odtrial.data.derivations; tests/plan checks
+# the parameters against the functions' keywords) ----------------------------------------
+
+CHOOSE: Final = ("latest", "earliest", "closest")  # odtrial.data.derive_visits.CHOICES
+SCORE_METHODS: Final = ("sum", "mean")
+COMPOSITE_RULES: Final = ("any", "all", "sum")
+EQUIVALENCES: Final = (  # odtrial.data.derive_medication.EQUIVALENCES
+    "chlorpromazine_woods2003",
+    "chlorpromazine_leucht2015",
+    "ddd",
+    "mg",
+)
+_NAME = Text()
+_OPT_NAME = Text(required=False)
+_WINDOW = Number(1, 1200, integer=True, required=False)
+_WHERE = Table({"field": Text(), "in": Values()}, required=False)
+_SOURCE: Final[Mapping[str, Spec]] = {
+    "table": _NAME,
+    "date": _OPT_NAME,
+    "start": _OPT_NAME,
+    "end": _OPT_NAME,
+    "merge": Bool(required=False),
+    "where": _WHERE,
+}
+_AT_VISIT: Final[Mapping[str, Spec]] = {
+    "table": _NAME,
+    "visit": Number(0, 1200, integer=True),
+    "choose": Choice(CHOOSE, required=False),
+    "visit_field": _OPT_NAME,
+    "date_field": _OPT_NAME,
+}
+_PRESCRIPTIONS: Final[Mapping[str, Spec]] = {
+    "table": _NAME,
+    "drug": _NAME,
+    "start": _NAME,
+    "end": _NAME,
+    "where": _WHERE,
+    "window_months": _WINDOW,
+}
+DERIVATION_PARAMS: Final[Mapping[str, Mapping[str, Spec]]] = {
+    "value_at_visit": {**_AT_VISIT, "field": _NAME},
+    "change_from_baseline": {
+        **_AT_VISIT,
+        "field": _NAME,
+        "baseline": Table(
+            {
+                "table": _OPT_NAME,
+                "field": _NAME,
+                "visit": Number(0, 1200, integer=True, required=False),
+                "visit_field": _OPT_NAME,
+                "date_field": _OPT_NAME,
+            }
+        ),
+    },
+    "score": {
+        **_AT_VISIT,
+        "items": Names(),
+        "method": Choice(SCORE_METHODS, required=False),
+        "reverse": Table({"items": Names(), "min": Number(), "max": Number()}, required=False),
+        "prorate": Table({"max_missing": Number(0, 1000, integer=True)}, required=False),
+    },
+    "any_event": {**_SOURCE, "window_months": _WINDOW},
+    "count_events": {**_SOURCE, "window_months": _WINDOW},
+    "days_in_state": {
+        "table": _NAME,
+        "start": _NAME,
+        "end": _NAME,
+        "merge": Bool(required=False),
+        "where": _WHERE,
+        "window_months": _WINDOW,
+    },
+    "time_to_event": {"events": ArrayOf(Table(dict(_SOURCE))), "window_months": _WINDOW},
+    "medication_any": {**_PRESCRIPTIONS, "class": Choice(DRUG_CLASSES)},
+    "mean_dose": {
+        **_PRESCRIPTIONS,
+        "dose": _NAME,
+        "class": Choice(DRUG_CLASSES, required=False),
+        "equivalence": Choice(EQUIVALENCES),
+    },
+    "composite": {"of": Names(), "rule": Choice(COMPOSITE_RULES)},
+}
+DERIVATION_KINDS: Final = tuple(DERIVATION_PARAMS)
+# The outcome types each kind's column can be analysed as.
+DERIVATION_TYPES: Final[Mapping[str, tuple[str, ...]]] = {
+    "value_at_visit": ("binary", "count", "continuous"),
+    "change_from_baseline": ("continuous",),
+    "score": ("continuous", "count"),
+    "any_event": ("binary",),
+    "count_events": ("count",),
+    "days_in_state": ("count", "continuous"),
+    "time_to_event": ("time-to-event",),
+    "medication_any": ("binary",),
+    "mean_dose": ("continuous",),
+    "composite": ("binary", "count", "continuous"),
+}
+
+
+def _derivation_table(kind: str) -> Table:
+    fields: dict[str, Spec] = {"kind": Choice(DERIVATION_KINDS), **DERIVATION_PARAMS[kind]}
+    where = {k: v for k, v in _where(DERIVATION_PARAMS, "derivation").items() if k not in fields}
+    return Table(fields, what=f"this derivation is {_a(kind)}", elsewhere=where)
+
+
+DERIVATION: Final = Switch("kind", {k: _derivation_table(k) for k in DERIVATION_KINDS})
+
+
+def _source_rule(errs: Errors, path: str, src: Mapping[str, Any]) -> None:
+    """An event source is dated (``date``) or a stay (``start`` and ``end``)."""
+    has_date, has_start, has_end = ("date" in src), ("start" in src), ("end" in src)
+    if has_date and (has_start or has_end):
+        errs.add(path, "takes either date or start and end, not both")
+    elif not has_date and not (has_start and has_end):
+        errs.add(path, "needs either date (dated events) or both start and end (stays)")
+    elif has_date and "merge" in src:
+        errs.add(f"{path}.merge", "applies to stays (start and end) only")
+
+
+def check_derivation(d: Mapping[str, Any], path: str, errs: Errors) -> None:
+    """Rules across one derivation's keys (it has passed :data:`DERIVATION`)."""
+    kind = d["kind"]
+    if kind in ("any_event", "count_events"):
+        _source_rule(errs, path, d)
+    elif kind == "time_to_event":
+        if not d["events"]:
+            errs.add(f"{path}.events", "must list at least one event source")
+        for i, src in enumerate(d["events"]):
+            _source_rule(errs, f"{path}.events[{i}]", src)
+    elif kind == "change_from_baseline":
+        b = d["baseline"]
+        if ("table" in b) != ("visit" in b):
+            errs.add(
+                f"{path}.baseline",
+                "takes table and visit together (a record at a visit) or field alone "
+                "(a participants field)",
+            )
+    elif kind == "score":
+        rev = d.get("reverse")
+        if rev is not None:
+            extra = [i for i in rev["items"] if i not in d["items"]]
+            if extra:
+                errs.add(f"{path}.reverse.items", f"names {extra[0]!r}, not one of items")
+            if rev["min"] >= rev["max"]:
+                errs.add(f"{path}.reverse.max", "must be greater than min")
+        pro = d.get("prorate")
+        if pro is not None and pro["max_missing"] >= len(d["items"]):
+            errs.add(f"{path}.prorate.max_missing", "must be fewer than the number of items")
+    elif kind == "mean_dose":
+        if d["equivalence"].startswith("chlorpromazine_") and d.get("class") != "antipsychotic":
+            errs.add(f"{path}.class", "must be 'antipsychotic' for a chlorpromazine equivalence")
+
+
 _P = Number(0, 1, lo_open=True, hi_open=True, required=False)
 # Positive inputs, bounded far beyond any trial so the arithmetic cannot overflow.
 _POS = Number(0, 1e12, lo_open=True, required=False)
@@ -506,17 +690,19 @@ PLAN: Final = Table(
                     "population": Text(),
                     "type": Choice(OUTCOME_TYPES),
                     "definition": Text(),
-                    "derivation": Table(
-                        {
-                            "window_months": Number(1, integer=True),
-                            "cpz_method": Choice(tuple(CPZ_METHODS)),
-                        }
-                    ),
+                    "derivation": DERIVATION,
                     "model": MODEL,
                 }
             ),
             min_items=1,
         ),
+        # derived columns that are not outcomes (auxiliaries, covariates, missing data)
+        "variables": TableOf(
+            Table({"label": Text(), "definition": Text(required=False), "derivation": DERIVATION}),
+            required=False,
+        ),
+        # plan-wide defaults of the derivations
+        "derivation": Table({"window_months": _WINDOW}, required=False),
         "sensitivity": ArrayOf(SENSITIVITY, required=False),
         "multiplicity": Table({"approach": Text()}),
         "missing_data": Table(
@@ -611,6 +797,7 @@ def check_rules(raw: Mapping[str, Any], errs: Errors) -> None:
         m = o["model"]
         _family_rule(errs, f"{path}.model", m["kind"], m.get("family"), o["type"])
         _options_rule(errs, f"{path}.model", m["kind"], m)
+    _derivation_rules(raw, errs)
     columns: set[str] = set()
     for i, v in enumerate(raw["missing_data"].get("variables", [])):
         if v["column"] in columns:
@@ -622,6 +809,52 @@ def check_rules(raw: Mapping[str, Any], errs: Errors) -> None:
         if s["id"] in ids:
             errs.add(f"sensitivity[{i}].id", f"duplicates the id {s['id']!r}")
         ids.add(s["id"])
+
+
+def _derivation_rules(raw: Mapping[str, Any], errs: Errors) -> None:
+    """Each derivation's own rules; ids and columns unique; composites over known ids
+    without cycles; the outcome type one the kind's column can be analysed as."""
+    entries = [("variables", k, v) for k, v in raw.get("variables", {}).items()]
+    entries += [("outcomes", k, v) for k, v in raw["outcomes"].items()]
+    made: dict[str, str] = {}  # column -> the entry that makes it
+    for section, oid, entry in entries:
+        d, path = entry["derivation"], f"{section}.{oid}.derivation"
+        check_derivation(d, path, errs)
+        if section == "outcomes" and entry["type"] not in DERIVATION_TYPES[d["kind"]]:
+            errs.add(
+                f"{path}.kind",
+                f"{d['kind']!r} cannot make a {entry['type']} outcome "
+                f"(it makes {' or '.join(DERIVATION_TYPES[d['kind']])})",
+            )
+        cols = [f"{oid}_days", f"{oid}_event"] if d["kind"] == "time_to_event" else [oid]
+        for col in cols:
+            if col in made:
+                errs.add(f"{section}.{oid}", f"makes column {col!r}, as {made[col]} does")
+            made.setdefault(col, f"{section}.{oid}")
+    ids = {oid: entry["derivation"] for _, oid, entry in entries}
+    for section, oid, entry in entries:
+        d = entry["derivation"]
+        if d["kind"] != "composite":
+            continue
+        for i, name in enumerate(d["of"]):
+            if name == oid or name not in ids:
+                why = (
+                    "itself" if name == oid else f"no variable or outcome{suggest(name, list(ids))}"
+                )
+                errs.add(f"{section}.{oid}.derivation.of[{i}]", f"names {name!r}: {why}")
+    for section, oid, _ in entries:
+        seen, todo = set(), [oid]
+        while todo:
+            cur = todo.pop()
+            d = ids.get(cur)
+            if d is None or d["kind"] != "composite":
+                continue
+            for name in d["of"]:
+                if name == oid and cur != oid:
+                    errs.add(f"{section}.{oid}.derivation.of", f"makes a cycle through {cur!r}")
+                elif name not in seen and name != cur:
+                    seen.add(name)
+                    todo.append(name)
 
 
 def _sensitivity_rule(
@@ -678,6 +911,9 @@ def validate(raw: Any, *, extra_rules: Sequence[Rule] = ()) -> list[str]:
 
 
 __all__ = [
+    "DERIVATION",
+    "DERIVATION_KINDS",
+    "DERIVATION_PARAMS",
     "MODEL_KINDS",
     "MODEL_OPTIONS",
     "OUTCOME_MODELS",

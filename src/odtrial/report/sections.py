@@ -300,6 +300,18 @@ def _plain_label(label: str) -> str:
     return re.sub(r"\s*\([^)]*\)", "", label).strip()
 
 
+def _derivations_text(der: Mapping[str, Any]) -> str:
+    """Each derived column's kind and window, from results.json ``derivation.derivations``."""
+    items = der.get("derivations") or {}
+    if not items:
+        return fmt.DASH
+    parts = []
+    for cid, d in items.items():
+        window = f", {d['window_months']} months" if d.get("window_months") else ""
+        parts.append(f"{cid}: {d.get('kind', '?')}{window}")
+    return "; ".join(parts)
+
+
 def _lower_first(s: str) -> str:
     return s[:1].lower() + s[1:] if s[:2] != s[:2].upper() else s
 
@@ -1300,7 +1312,7 @@ class _Builder:
                 ),
             ),
             ("Outcome window (months)", str(der.get("window_months", fmt.DASH))),
-            ("Chlorpromazine-equivalent method", str(der.get("cpz_method", fmt.DASH))),
+            ("Derived columns (plan key: kind)", _derivations_text(der)),
             ("Random seed{a}", str(r["seed"])),
         ]
         prov = pd.DataFrame(prov_rows, columns=["Item", "Value"])

@@ -1,0 +1,217 @@
+"""Derivation kinds over dated events and spells: any event, count of events, days in
+a state, time to the first event.
+
+An event source is a table with either a ``date`` field (each record is an event on that
+day) or a ``start`` and an ``end`` field (each record is a stay, ``[start, end)`` in days:
+the end day, a discharge, is not a night in the state). Stays are merged into spells
+where they overlap or touch (``merge = true``, the default); an open end (no end date)
+runs past the data cut-off. ``where = {field, in = [...]}`` keeps only the matching
+records (before merging). Records without a date, or whose participant is not in the
+cohort, are ignored and counted.
+
+The day conventions are those of :mod:`odtrial.data.derive_events`: an event counts when
+dated in ``[consent, window_end]``; a spell counts as an event when it *starts* there, so
+a spell under way at consent (the index episode), and a stay that continues it without a
+night out, does not; days in a state are nights in ``[consent, window_end)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from odtrial.data.derive_context import Cohort, Derived, Window, fail
+from odtrial.data.derive_events import (
+    Spells,
+    first_day,
+    in_window,
+    merge_stays,
+    spell_nights,
+    time_to_first_event,
+)
+
+
+@dataclass(frozen=True)
+class Occurrences:
+    """Events of one source in a window: participant row and day of each."""
+
+    pidx: np.ndarray
+    day: np.ndarray
+    counts: Mapping[str, int]
+
+
+def _stays(
+    c: Cohort, key: str, table: str, start: str, end: str, where: Mapping[str, Any] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """Kept stays (participant row, start day, end day; open end past the cut-off)."""
+    c.table(table, f"{key}.table")
+    s_day, s_missing = c.days(table, start, f"{key}.start")
+    e_day, e_missing = c.days(table, end, f"{key}.end")
+    keep = c.where(table, where, key) & ~s_missing
+    pidx = c.rows(table, key).pidx
+    e_day = np.where(e_missing, c.cutoff_day + 1, e_day)
+    counts = {
+        "rows_unknown_participant": c.rows(table, key).unknown,
+        "rows_missing_start": int((c.where(table, where, key) & s_missing).sum()),
+        "open_ended": int((keep & e_missing).sum()),
+    }
+    return pidx[keep], s_day[keep], e_day[keep], counts
+
+
+def _spells(pidx: np.ndarray, start: np.ndarray, end: np.ndarray, merge: bool) -> Spells:
+    if merge:
+        return merge_stays(pidx, start, end)
+    return Spells(pidx, start, np.maximum(end, start))
+
+
+def _ongoing(spells: Spells, consent: np.ndarray) -> int:
+    """Spells under way at consent (index episodes)."""
+    at = consent[spells.pidx]
+    return int(((spells.start < at) & (spells.end > at)).sum())
+
+
+def occurrences(
+    c: Cohort,
+    key: str,
+    window: Window,
+    *,
+    table: str,
+    date: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    merge: bool = True,
+    where: Mapping[str, Any] | None = None,
+) -> Occurrences:
+    """The events of one source dated in ``[consent, window_end]``."""
+    c.table(table, f"{key}.table")
+    if date is not None:
+        day, missing = c.days(table, date, f"{key}.date")
+        keep = c.where(table, where, key)
+        ok = keep & ~missing
+        pidx, day = c.rows(table, key).pidx[ok], day[ok]
+        counts = {
+            "rows_unknown_participant": c.rows(table, key).unknown,
+            "rows_missing_date": int((keep & missing).sum()),
+        }
+    elif start is not None and end is not None:
+        sp, s, e, counts = _stays(c, key, table, start, end, where)
+        spells = _spells(sp, s, e, merge)
+        counts["ongoing_at_consent"] = _ongoing(spells, c.consent)
+        pidx, day = spells.pidx, spells.start
+    else:
+        raise fail(key, "needs either date or both start and end")
+    inside = in_window(day, pidx, c.consent, window.end)
+    return Occurrences(pidx[inside], day[inside], counts)
+
+
+def _as_bool(values: np.ndarray) -> pd.Series:
+    return pd.Series(pd.array(values, dtype="boolean"))
+
+
+def _as_int(values: np.ndarray) -> pd.Series:
+    return pd.Series(pd.array(values.astype(np.int64), dtype="Int64"))
+
+
+def any_event(
+    c: Cohort,
+    key: str,
+    *,
+    table: str,
+    date: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    merge: bool = True,
+    where: Mapping[str, Any] | None = None,
+    window_months: int | None = None,
+) -> Derived:
+    """Whether the participant has an event (or a spell starting) in the window."""
+    occ = occurrences(
+        c, key, c.window(window_months), table=table, date=date, start=start, end=end,
+        merge=merge, where=where,
+    )  # fmt: skip
+    n = np.bincount(occ.pidx, minlength=c.n)
+    return Derived(
+        {"": _as_bool(n > 0)}, {**occ.counts, "with_event": int((n > 0).sum())}, (table,)
+    )
+
+
+def count_events(
+    c: Cohort,
+    key: str,
+    *,
+    table: str,
+    date: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    merge: bool = True,
+    where: Mapping[str, Any] | None = None,
+    window_months: int | None = None,
+) -> Derived:
+    """The number of events (or of spells starting) in the window."""
+    occ = occurrences(
+        c, key, c.window(window_months), table=table, date=date, start=start, end=end,
+        merge=merge, where=where,
+    )  # fmt: skip
+    n = np.bincount(occ.pidx, minlength=c.n)
+    return Derived({"": _as_int(n)}, {**occ.counts, "events": int(n.sum())}, (table,))
+
+
+def days_in_state(
+    c: Cohort,
+    key: str,
+    *,
+    table: str,
+    start: str,
+    end: str,
+    merge: bool = True,
+    where: Mapping[str, Any] | None = None,
+    window_months: int | None = None,
+) -> Derived:
+    """Nights in the state within ``[consent, window_end)`` (midnight count: the start
+    day counts, the end day does not; a same-day stay is 0 nights). Merged spells are
+    counted once, so the result never exceeds the follow-up days; without merging,
+    overlapping stays count twice. An open end runs to the window end."""
+    w = c.window(window_months)
+    sp, s, e, counts = _stays(c, key, table, start, end, where)
+    spells = _spells(sp, s, e, merge)
+    days = spell_nights(spells, c.consent, w.end)
+    counts["ongoing_at_consent"] = _ongoing(spells, c.consent)
+    return Derived({"": _as_int(days)}, counts, (table,))
+
+
+def time_to_event(
+    c: Cohort,
+    key: str,
+    *,
+    events: Sequence[Mapping[str, Any]],
+    window_months: int | None = None,
+) -> Derived:
+    """Days from consent to the first event of any source in the window (``_days``, 0 =
+    on the consent day) and whether there was one (``_event``); without one, censored
+    at the window end (``_days`` = follow-up days, ``_event`` false).
+
+    ``events`` lists the sources: ``{table, date}`` or ``{table, start, end}`` (a
+    spell's start is the event), each with an optional ``where`` and ``merge``.
+    """
+    w = c.window(window_months)
+    found = [
+        occurrences(c, f"{key}.events[{i}]", w, **{k: v for k, v in src.items()})
+        for i, src in enumerate(events)
+    ]
+    pidx = np.concatenate([o.pidx for o in found]) if found else np.zeros(0, np.int64)
+    day = np.concatenate([o.day for o in found]) if found else np.zeros(0, np.int64)
+    first, has = first_day(pidx, day, c.n)
+    days = time_to_first_event(first, has, c.consent, w.followup_days)
+    tables = tuple(dict.fromkeys(str(src["table"]) for src in events))
+    by_source = []
+    for src, o in zip(events, found, strict=True):
+        f, h = first_day(o.pidx, o.day, c.n)
+        by_source.append(
+            {"table": str(src["table"]), **o.counts, "first": int((has & h & (f == first)).sum())}
+        )
+    counts = {"events": int(has.sum()), "sources": by_source}
+    return Derived({"_days": _as_int(days), "_event": _as_bool(has)}, counts, tables)

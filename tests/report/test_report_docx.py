@@ -249,6 +249,10 @@ def test_reproducibility_appendix(blinded_results: dict[str, Any], blinded_doc: 
     assert prov["Data freeze manifest SHA-256"] == blinded_results["freeze"]["manifest_sha256"]
     assert prov["Trial configuration SHA-256"] == blinded_results["trial"]["config_sha256"]
     assert prov["Random seeda"] == str(blinded_results["seed"])
+    assert prov["Outcome window (months)"] == "24"
+    assert prov["Derived columns (plan key: kind)"] == (
+        "any_admission: any_event, 24 months; work_study_24m: value_at_visit"
+    )
 
 
 def _all_text(doc: Document) -> str:

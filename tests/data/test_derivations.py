@@ -339,3 +339,26 @@ def test_the_shipped_trial_layout_is_not_special() -> None:
     ]  # fmt: skip
     assert (df["followup_days"] == F).all()
     assert np.all(df["trust"].to_numpy() == ["north", "north", "south", "south", "north"])
+
+
+def test_derivation_objects_made_by_hand_are_checked() -> None:
+    from odtrial.plan.model import Derivation
+
+    fr = SimpleNamespace(tables=mind_tables(), manifest=MANIFEST)
+    bad = Derivation("x", "count_events", {"table": "contacts", "dat": "contact_date"}, "mine")
+    with pytest.raises(DeriveError, match=r"key 'mine.dat' is not a parameter of count_events; "
+                                          r"did you mean 'date'\?"):  # fmt: skip
+        derive(fr, [bad])
+    bad = Derivation("x", "score", {"table": "phq9", "visit": 3}, "mine")
+    with pytest.raises(DeriveError, match=r"key 'mine.items' is missing \(a score needs it\)"):
+        derive(fr, [bad])
+    with pytest.raises(DeriveError, match=r"derivations must be a plan, a mapping"):
+        derive(fr, [{"kind": "score"}])  # type: ignore[list-item]
+
+
+def test_a_visit_field_must_be_numeric() -> None:
+    spec = {"kind": "value_at_visit", "table": "contacts", "field": "team", "visit": 3,
+            "visit_field": "team"}  # fmt: skip
+    with pytest.raises(DeriveError, match=r"key 'derivations.x.visit_field' names contacts.team, "
+                                          r"which is not a numeric field"):  # fmt: skip
+        mind({"x": spec})

@@ -38,7 +38,6 @@ from odtrial.data.derive_context import Cohort, Derived, fail
 from odtrial.data.derive_event_kinds import any_event, count_events, days_in_state, time_to_event
 from odtrial.data.derive_medication import mean_dose, medication_any
 from odtrial.data.derive_visits import change_from_baseline, score, value_at_visit
-from odtrial.errors import DeriveError
 from odtrial.plan.model import Derivation
 
 COMPOSITE_RULES: Final = ("any", "all", "sum")
@@ -129,11 +128,20 @@ def run(c: Cohort, d: Derivation) -> Derived:
             f"{d.key}.kind", f"must be one of {', '.join(KINDS)}, got {d.kind!r}"
             f"{suggest(d.kind, list(KINDS))}",
         )  # fmt: skip
+    fn = KINDS[d.kind]
     params = {_KEYWORDS.get(k, k): v for k, v in d.params.items()}
-    try:
-        res = KINDS[d.kind](c, d.key, **params)
-    except TypeError as e:  # a parameter the kind does not take (plans are checked first)
-        raise DeriveError(f"key {d.key!r}: {e}") from None
+    # plans are checked by their schema; Derivation objects made by hand are checked here
+    accepted = [p for p in inspect.signature(fn).parameters if p not in ("c", "key")]
+    names = {_KEYWORDS.get(k, k): k for k in d.params}
+    for k in params:
+        if k not in accepted:
+            raise fail(
+                f"{d.key}.{names[k]}", f"is not a parameter of {d.kind}{suggest(k, accepted)}"
+            )
+    for name, p in inspect.signature(fn).parameters.items():
+        if p.default is inspect.Parameter.empty and name not in ("c", "key", *params):
+            raise fail(f"{d.key}.{name}", f"is missing (a {d.kind} needs it)")
+    res = fn(c, d.key, **params)
     absent = c.not_collected(res.tables)
     if not absent.any():
         return res

@@ -54,7 +54,7 @@ def pick_records(
             f"needs visit_field: the freeze does not say which field of table {table!r} "
             "names the visit",
         )
-    vcol = c.column(table, vf, f"{key}.visit_field")
+    vcol = c.column(table, vf, f"{key}.visit_field", kind="number")
     rows = c.rows(table, key)
     at_visit = (vcol == visit).to_numpy(dtype=bool, na_value=False)
     pos = np.flatnonzero(rows.keep & at_visit)

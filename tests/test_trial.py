@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 
 from odtrial.errors import ConfigError
+from odtrial.synth.tables import tables_config
 from odtrial.trial import load_trial, parse_trial
 
 _EXTRACT = {
@@ -80,6 +81,7 @@ BASE = {
         {"id": "C2", "catchment": "K1", "practices": ["P3"], "list_size": 8000, "imd_score": 12},
     ],
     "extracts": {"T1": _EXTRACT},
+    **tables_config(),  # the synthetic POD trial's tables
 }
 
 
@@ -125,7 +127,7 @@ def test_parse_minimal_trial():
         (
             ("extracts", "T1", "followup", "columns", "bogus"),
             "X",
-            r"'extracts\.T1\.followup\.columns\.bogus' is not a canonical field",
+            r"'extracts\.T1\.followup\.columns\.bogus' is not a field of followup",
         ),
         (("trial", "synthetic"), False, None),
     ],
@@ -148,9 +150,12 @@ def test_missing_required_column_and_table():
     del raw["extracts"]["T1"]["participants"]["columns"]["nhs_number"]
     with pytest.raises(ConfigError, match=r"columns\.nhs_number' is missing"):
         parse_trial(raw)
+    # every trust sends its participants table; any other table is optional
     raw = copy.deepcopy(BASE)
     del raw["extracts"]["T1"]["prescriptions"]
-    with pytest.raises(ConfigError, match=r"'extracts\.T1\.prescriptions' is missing"):
+    assert "prescriptions" not in parse_trial(raw).extracts["T1"]
+    del raw["extracts"]["T1"]["participants"]
+    with pytest.raises(ConfigError, match=r"'extracts\.T1\.participants' is missing"):
         parse_trial(raw)
 
 
@@ -302,8 +307,8 @@ def test_a_bad_entry_does_not_cascade_and_every_missing_piece_is_listed():
 
     raw = copy.deepcopy(BASE)
     del raw["trusts"][0]["name"]  # the trust is unusable, but its id is still known
-    del raw["extracts"]["T1"]["crisis_referrals"]
-    del raw["extracts"]["T1"]["prescriptions"]
+    del raw["extracts"]["T1"]["participants"]
+    raw["extracts"]["T1"]["prescriptions"]["columns"]["dose"] = "Dose"
     raw["clusters"][1]["colour"] = "red"
     raw["clusters"][1]["arm"] = "CTL"
     with pytest.raises(ConfigErrors) as info:
@@ -314,8 +319,9 @@ def test_a_bad_entry_does_not_cascade_and_every_missing_piece_is_listed():
         "key 'clusters[1].arm' must be one of ['POD', 'TAU'], got 'CTL'",
         "key 'clusters[1].colour' is not an attribute of the first cluster (every "
         "cluster declares the same ones: list_size, imd_score)",
-        "key 'extracts.T1.crisis_referrals' is missing (every trust sends every table)",
-        "key 'extracts.T1.prescriptions' is missing (every trust sends every table)",
+        "key 'extracts.T1.prescriptions.columns.dose' is not a field of prescriptions "
+        "(known: daily_dose_mg, drug, end_date, nhs_number, start_date)",
+        "key 'extracts.T1.participants' is missing (every trust sends its participants table)",
     ]
 
 

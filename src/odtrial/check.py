@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from odtrial.data.canonical import SITE_TABLES
 from odtrial.errors import OdtrialError, PlanError
 from odtrial.plan.model import Plan
 from odtrial.trial import ConfigErrors, ExtractSpec, Trial, load_trial
@@ -79,8 +78,8 @@ def _extract_errors(trial: Trial, src: Path, cfg: Path) -> list[str]:
                 f"not found in {src}"
             )
             continue
-        for table in SITE_TABLES:
-            spec = trial.extracts[trust.id][table]
+        for spec in trial.extracts[trust.id].values():
+            table = spec.table
             dialect_ok = True
             for checker in ((check_dialect,) if spec.format == "csv" else ()) + (check_formats,):
                 try:

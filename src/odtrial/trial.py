@@ -100,9 +100,10 @@ from typing import Any, Final
 
 from odtrial._errorlist import Errors, summary
 from odtrial._toml import TomlReader, suggest
-from odtrial.data.canonical import FROZEN, MAPPED, SITE_TABLES
+from odtrial.data.canonical import PARTICIPANTS, TableSpec
 from odtrial.data.medication_dictionary import MedicationDictionary, load_medication_dictionary
 from odtrial.errors import ConfigError
+from odtrial.trial_tables import parse_tables, parse_vocabularies
 
 FORMATS: Final = ("csv", "excel", "sav", "dta", "xpt", "sas7bdat")
 DATE_FORMATS_SPECIAL: Final = ("native", "excel-serial", "sas-days", "spss-seconds")
@@ -155,6 +156,8 @@ class ExtractSpec:
     codes: Mapping[str, Mapping[str, Any]] = field(
         default_factory=dict
     )  # canonical field -> {source text: canonical}
+    # field -> one value for every row: a field this site does not collect
+    constants: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,13 +181,12 @@ class BaselineVariable:
 
 BASELINE_KINDS: Final = ("binary", "continuous")
 
-#: The TOML names of the strata table and of a cluster's key naming its stratum,
-#: kept from the first trial for backward compatibility; the stratum key is also the
-#: stratum's column in the frozen clusters table and the randomisation's table.
-STRATA_TABLE: Final = "catchments"
-STRATUM_KEY: Final = "catchment"
-#: Keys of a ``[[clusters]]`` entry that are not cluster attributes.
-CLUSTER_KEYS: Final = ("id", "arm", "practices", STRATUM_KEY)
+#: The TOML name of the strata table; ``catchments`` (with a cluster's stratum under
+#: ``catchment``) is the first trial's name, still read.
+STRATA_TABLE: Final = "strata"
+LEGACY_STRATA: Final = ("catchments", "catchment")
+#: Keys of a ``[[clusters]]`` entry that are not cluster attributes (besides its stratum key).
+CLUSTER_KEYS: Final = ("id", "arm", "practices")
 #: Cluster fields every trial has: no attribute may take their names.
 CLUSTER_FIXED: Final = ("cluster_id", "trust", "n_practices")
 
@@ -230,11 +232,35 @@ class Trial:
     min_age: int = 0  # [eligibility] min_age: completed years at consent
     # the numeric cluster attributes the trial declares, in the order of its first cluster
     cluster_attributes: tuple[str, ...] = ()
+    # the declared tables (participants first) and vocabularies
+    tables: Mapping[str, TableSpec] = field(default_factory=dict)
+    vocabularies: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    # the cluster key naming its stratum: also the stratum's column in the frozen tables
+    stratum_key: str = "stratum"
 
     @property
     def stratum_column(self) -> str:
         """The column holding a cluster's stratum id in the frozen tables."""
-        return STRATUM_KEY
+        return self.stratum_key
+
+    @property
+    def participants(self) -> TableSpec:
+        """The participants table."""
+        return self.tables[PARTICIPANTS]
+
+    def vocabulary(self, name: str) -> tuple[Any, ...]:
+        """The canonical values of a vocabulary: a declared one, ``yes_no``
+        (True, False), ``visit`` (the schedule's months) or ``drug`` (the generic
+        names of the trial's medication dictionary)."""
+        if name == "yes_no":
+            return (True, False)
+        if name == "visit":
+            return self.visit_months
+        if name == "drug":
+            from odtrial.data.drugs import DICTIONARY
+
+            return tuple(DICTIONARY if self.medication is None else self.medication)
+        return self.vocabularies[name]
 
     @property
     def visit_months(self) -> tuple[int, ...]:
@@ -311,6 +337,9 @@ class ConfigErrors(ConfigError):
 
 _TOP_KEYS: Final = {
     "trial",
+    "vocabularies",
+    "tables",
+    LEGACY_STRATA[0],
     "pseudonymisation",
     "randomisation",
     "trusts",
@@ -349,8 +378,39 @@ def _raw_ids(top: TomlReader, key: str) -> list[str]:
     return [x["id"] for x in v if isinstance(x, Mapping) and isinstance(x.get("id"), str)]
 
 
+def _strata_names(top: TomlReader) -> tuple[str, str]:
+    """The strata table's TOML name and the cluster key naming a stratum.
+
+    The first trial's ``[[catchments]]`` implies ``catchment``. With
+    ``[[strata]]`` the key is the column of ``[randomisation] strata`` when the
+    first cluster has it, else the first cluster key whose value is a stratum id
+    (so a misspelt column is one error, not one per cluster), else ``stratum``.
+    """
+    if LEGACY_STRATA[0] in top.data and STRATA_TABLE not in top.data:
+        return LEGACY_STRATA
+    clusters = top.data.get("clusters")
+    first = (
+        next((c for c in clusters if isinstance(c, Mapping)), {})
+        if isinstance(clusters, list)
+        else {}
+    )
+    rnd = top.data.get("randomisation")
+    strata = rnd.get("strata") if isinstance(rnd, Mapping) else None
+    col = strata.get("column") if isinstance(strata, Mapping) else None
+    if isinstance(col, str) and col != "trust" and col in first:
+        return STRATA_TABLE, col
+    ids = set(_raw_ids(top, STRATA_TABLE))
+    for k, v in first.items():
+        if k not in CLUSTER_KEYS and isinstance(v, str) and v in ids:
+            return STRATA_TABLE, k
+    return STRATA_TABLE, "stratum"
+
+
 def _parse(top: TomlReader, base: Path) -> Trial | None:
     top.unknown_keys(set(_TOP_KEYS))
+    strata_table, stratum_key = _strata_names(top)
+    if LEGACY_STRATA[0] in top.data and STRATA_TABLE in top.data:
+        top.report(LEGACY_STRATA[0], f"and [[{STRATA_TABLE}]] are the same table: keep one")
     arms: tuple[str, str] | None = None
     arm_labels: dict[str, str] = {}
     synthetic = False
@@ -393,11 +453,11 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
         if "strata" in rnd.data:
             with rnd.guard():
                 strata = _cluster_variable(
-                    rnd.sub("strata"), ("trust", STRATUM_KEY), decimals=False
+                    rnd.sub("strata"), ("trust", stratum_key), decimals=False
                 )
         if "balance" in rnd.data:
             # numeric cluster fields: the practice count and the declared attributes
-            numeric = ("n_practices", *_raw_attribute_names(top))
+            numeric = ("n_practices", *_raw_attribute_names(top, stratum_key))
             with rnd.guard():
                 bal = []
                 for r in rnd.items("balance"):
@@ -419,10 +479,6 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
         if min_age is not None and not 0 <= min_age <= 120:
             el.report("min_age", f"must be a whole number of years from 0 to 120, got {min_age}")
 
-    baseline: tuple[BaselineVariable, ...] = ()
-    with top.guard():
-        baseline = _parse_baseline(top.sub("baseline", default={}))
-
     medication = None
     with top.guard():
         medication = _parse_medication(top.sub("medication", default={}), base)
@@ -441,7 +497,7 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
 
     strata_levels = []
     with top.guard():
-        for r in top.items(STRATA_TABLE):
+        for r in top.items(strata_table):
             r.unknown_keys({"id", "trust", "name"})
             with r.guard():
                 sid = r.get("id", str)
@@ -453,24 +509,60 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
                     )
                 strata_levels.append(st)
     stratum_trust = {st.id: st.trust for st in strata_levels}
-    stratum_list = _raw_ids(top, STRATA_TABLE)
+    stratum_list = _raw_ids(top, strata_table)
     stratum_ids = set(stratum_list)
     if len(stratum_ids) != len(stratum_list):
-        top.report(STRATA_TABLE, "has duplicated ids")
+        top.report(strata_table, "has duplicated ids")
 
     clusters: list[Cluster] = []
     seen_practices: dict[str, str] = {}
-    attributes = _raw_attribute_names(top)
+    attributes = _raw_attribute_names(top, stratum_key)
     with top.guard():
         for r in top.items("clusters"):
             with r.guard():
                 clusters.append(
-                    _parse_cluster(r, stratum_ids, stratum_trust, seen_practices, arms, attributes)
+                    _parse_cluster(
+                        r,
+                        stratum_ids,
+                        stratum_trust,
+                        seen_practices,
+                        arms,
+                        attributes,
+                        (strata_table, stratum_key),
+                    )
                 )
     clusters = _common_attribute_types(clusters, attributes)
     cluster_list = _raw_ids(top, "clusters")
     if len(set(cluster_list)) != len(cluster_list):
         top.report("clusters", "has duplicated ids")
+
+    vocabularies: dict[str, tuple[Any, ...]] = {}
+    with top.guard():
+        vocabularies = parse_vocabularies(top.sub("vocabularies", default={}))
+    tables: dict[str, TableSpec] = {}
+    with top.guard():
+        tables = parse_tables(top, vocabularies)
+    participants = tables.get(PARTICIPANTS)
+    if participants is not None:
+        raw_clusters = top.data.get("clusters")
+        for i, c in enumerate(raw_clusters if isinstance(raw_clusters, list) else []):
+            if not isinstance(c, Mapping):
+                continue
+            if participants.practice is None and "practices" in c:
+                top.report(
+                    f"clusters[{i}].practices",
+                    "is only used when the participants table declares its practice field",
+                )
+                break
+            if participants.practice is not None and "practices" not in c:
+                top.report(
+                    f"clusters[{i}].practices",
+                    "is missing (the participants table declares a practice field)",
+                )
+    baseline: tuple[BaselineVariable, ...] = ()
+    with top.guard():
+        frozen = participants.frozen_columns(stratum_key) if participants is not None else None
+        baseline = _parse_baseline(top.sub("baseline", default={}), frozen)
 
     extracts: dict[str, dict[str, ExtractSpec]] = {}
     with top.guard():
@@ -482,23 +574,26 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
                         trust_id, f"is not a trust id{suggest(trust_id, sorted(trust_ids))}"
                     )
                 tr = ex.sub(trust_id)
-                tr.unknown_keys(set(SITE_TABLES))
+                if tables:
+                    tr.unknown_keys(set(tables))
                 extracts[trust_id] = {}
                 for table in tr.data:
-                    if table in SITE_TABLES:  # an unknown one is reported above
+                    if table in tables:  # an unknown one is reported above
                         with tr.guard():
                             extracts[trust_id][table] = _parse_extract(
-                                tr.sub(table), trust_id, table
+                                tr.sub(table), trust_id, tables[table]
                             )
         for trust_id in sorted(trust_ids):
             sent = ex.data.get(trust_id)
             if not isinstance(sent, Mapping):  # absent (a non-table is reported above)
                 if sent is None:
-                    ex.report(trust_id, "is missing (every trust sends every table)")
+                    ex.report(trust_id, "is missing (every trust sends its participants table)")
                 continue
-            for tb in SITE_TABLES:
-                if tb not in sent:
-                    ex.report(f"{trust_id}.{tb}", "is missing (every trust sends every table)")
+            if PARTICIPANTS not in sent:
+                ex.report(
+                    f"{trust_id}.{PARTICIPANTS}",
+                    "is missing (every trust sends its participants table)",
+                )
 
     if (top.errs is not None and top.errs.lines) or arms is None:
         return None
@@ -524,6 +619,9 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
         visits=visits,
         min_age=min_age,
         cluster_attributes=attributes,
+        tables=tables,
+        vocabularies=vocabularies,
+        stratum_key=stratum_key,
     )
 
 
@@ -602,7 +700,7 @@ def _parse_medication(m: TomlReader, base: Path) -> MedicationDictionary | None:
         return None
 
 
-def _raw_attribute_names(top: TomlReader) -> tuple[str, ...]:
+def _raw_attribute_names(top: TomlReader, stratum_key: str) -> tuple[str, ...]:
     """The cluster attributes the trial declares: the keys of its first
     ``[[clusters]]`` entry that are not structural (:data:`CLUSTER_KEYS`), in file
     order. Read from the raw data so that a bad entry does not hide them."""
@@ -610,7 +708,8 @@ def _raw_attribute_names(top: TomlReader) -> tuple[str, ...]:
     first = next((x for x in v if isinstance(x, Mapping)), None) if isinstance(v, list) else None
     if first is None:
         return ()
-    return tuple(k for k in first if k not in CLUSTER_KEYS and k not in CLUSTER_FIXED)
+    skip = {*CLUSTER_KEYS, *CLUSTER_FIXED, stratum_key}
+    return tuple(k for k in first if k not in skip)
 
 
 def _parse_cluster(
@@ -620,16 +719,18 @@ def _parse_cluster(
     seen_practices: dict[str, str],
     arms: tuple[str, str] | None,
     attributes: tuple[str, ...],
+    strata: tuple[str, str],
 ) -> Cluster:
+    strata_table, stratum_key = strata
     cid = r.get("id", str)
-    stratum = r.value(STRATUM_KEY, str)
+    stratum = r.value(stratum_key, str)
     if stratum is not None and stratum not in stratum_ids:
         r.report(
-            STRATUM_KEY,
+            stratum_key,
             f"names unknown stratum {stratum!r}{suggest(stratum, sorted(stratum_ids))} "
-            f"(the ids of [[{STRATA_TABLE}]])",
+            f"(the ids of [[{strata_table}]])",
         )
-    practices = r.value("practices", list)
+    practices = r.value("practices", list, None)
     if practices is not None:
         if not practices or not all(isinstance(x, str) for x in practices):
             r.report("practices", "must be a non-empty list of practice codes")
@@ -645,7 +746,7 @@ def _parse_cluster(
         r.report("arm", f"must be one of {list(arms)}, got {arm!r}")
     values: dict[str, int | float] = {}
     for k in r.data:
-        if k in CLUSTER_KEYS:
+        if k in CLUSTER_KEYS or k == stratum_key:
             continue
         if k in CLUSTER_FIXED:
             r.report(
@@ -698,18 +799,19 @@ def _common_attribute_types(clusters: list[Cluster], attributes: tuple[str, ...]
     ]
 
 
-def _parse_baseline(b: TomlReader) -> tuple[BaselineVariable, ...]:
-    """``[baseline] variables``: participant fields for the baseline table."""
+def _parse_baseline(b: TomlReader, frozen: Sequence[str] | None) -> tuple[BaselineVariable, ...]:
+    """``[baseline] variables``: participant fields for the baseline table (``frozen``:
+    the frozen participants columns; None when the table did not parse)."""
     b.unknown_keys({"variables"})
     if "variables" not in b.data:
         return ()
-    fields = set(FROZEN["participants"])  # what the analysis dataset carries per person
+    fields = set(frozen or ())  # what the analysis dataset carries per person
     out = []
     for r in b.items("variables"):
         r.unknown_keys({"column", "label", "kind", "decimals"})
         with r.guard():
             column = r.get("column", str)
-            if column not in fields:
+            if frozen is not None and column not in fields:
                 r.report(
                     "column",
                     f"is not a frozen participants field{suggest(column, sorted(fields))} "
@@ -784,10 +886,12 @@ _EXTRACT_KEYS = {
     "use_value_labels",
     "columns",
     "codes",
+    "constants",
 }
 
 
-def _parse_extract(r: TomlReader, trust: str, table: str) -> ExtractSpec:
+def _parse_extract(r: TomlReader, trust: str, spec: TableSpec) -> ExtractSpec:
+    table = spec.name
     r.unknown_keys(_EXTRACT_KEYS)
     fmt = r.value("format", str)
     if fmt is not None and fmt not in FORMATS:
@@ -812,7 +916,21 @@ def _parse_extract(r: TomlReader, trust: str, table: str) -> ExtractSpec:
         r.report(
             "date_format", f"must be a strftime pattern or one of {', '.join(DATE_FORMATS_SPECIAL)}"
         )
-    known = {f.name for f in MAPPED[table]}
+    known = set(spec.names)
+    constants: dict[str, Any] = {}
+    with r.guard():
+        const_r = r.sub("constants", default={})
+        for k in const_r.data:
+            if k not in known:
+                const_r.report(k, f"is not a field of {table}{suggest(k, sorted(known))}")
+            elif k in spec.identifiers():
+                const_r.report(k, "identifies a participant: it cannot be a constant")
+            else:
+                v = const_r.data[k]
+                if isinstance(v, dict | list):
+                    const_r.report(k, "must be a single value")
+                else:
+                    constants[k] = v
     columns: dict[str, str] = {}
     with r.guard():
         cols_r = r.sub("columns")
@@ -820,14 +938,18 @@ def _parse_extract(r: TomlReader, trust: str, table: str) -> ExtractSpec:
             if k not in known:
                 cols_r.report(
                     k,
-                    f"is not a canonical field of {table}{suggest(k, sorted(known))} "
+                    f"is not a field of {table}{suggest(k, sorted(known))} "
                     f"(known: {', '.join(sorted(known))})",
                 )
+            elif k in constants:
+                cols_r.report(k, "is also given a constant: keep one")
             elif (v := cols_r.value(k, str)) is not None:
                 columns[k] = v
-        for f in MAPPED[table]:
-            if f.required and f.name not in cols_r.data:
-                cols_r.report(f.name, "is missing (required canonical field)")
+        for f in spec.fields:
+            if f.required and f.name not in cols_r.data and f.name not in constants:
+                cols_r.report(
+                    f.name, "is missing (a required field: map a column or give a constant)"
+                )
     codes: dict[str, dict[str, Any]] = {}
     with r.guard():
         codes_r = r.sub("codes", default={})
@@ -850,4 +972,5 @@ def _parse_extract(r: TomlReader, trust: str, table: str) -> ExtractSpec:
         use_value_labels=bool(r.value("use_value_labels", bool, True)),
         columns=columns,
         codes=codes,
+        constants=constants,
     )

@@ -19,9 +19,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from odtrial.data.canonical import MAPPED
 from odtrial.data.nhs import check_digit
+from odtrial.synth.tables import table_specs, tables_config
 from odtrial.trial import Trial, parse_trial
+
+_SPECS = table_specs()
+MAPPED = {t: s.fields for t, s in _SPECS.items()}
+SITE_TABLES = tuple(_SPECS)
 
 _COLUMNS = {table: {f.name: f.name.upper() for f in fields} for table, fields in MAPPED.items()}
 
@@ -69,6 +73,7 @@ def trial_config(*, allocated: bool = True) -> dict[str, Any]:
         ],
         "clusters": clusters,
         "extracts": {"T1": _extracts(), "T2": _extracts()},
+        **tables_config(),
     }
 
 

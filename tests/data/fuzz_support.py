@@ -26,13 +26,16 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, event, settings
 
-from odtrial.data.canonical import MAPPED
 from odtrial.data.catalogue import FAILURE_COLUMNS, RULES
 from odtrial.data.mapping import EARLIEST_DATE, MappedExtract, map_extract
 from odtrial.data.readers import RawExtract, read_extract
-from odtrial.data.vocab import vocabulary
 from odtrial.errors import IngestError
+from odtrial.synth.tables import table_specs
 from odtrial.trial import ExtractSpec, Trial, parse_trial
+
+_SPECS = table_specs()
+MAPPED = {t: s.fields for t, s in _SPECS.items()}
+SITE_TABLES = tuple(_SPECS)
 
 FUZZ = settings(
     deadline=None,
@@ -147,9 +150,7 @@ def check_mapped(raw: RawExtract, spec: ExtractSpec, trial: Trial) -> MappedExtr
         elif fld.kind == "float":
             assert np.isfinite(present.to_numpy(dtype=np.float64)).all(), fld.name
         elif fld.kind == "code" and fld.vocab != "drug":
-            assert present.isin(
-                list(vocabulary(fld.vocab, visit_months=trial.visit_months))
-            ).all(), fld.name
+            assert present.isin(list(trial.vocabulary(fld.vocab))).all(), fld.name
     return m
 
 

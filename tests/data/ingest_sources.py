@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from odtrial.data.canonical import DATE_FIELDS
+from odtrial.synth.tables import DATE_FIELDS, TABLES_TOML
 
 DIALECTS = ("csv8", "csv1252", "excel", "sav", "dta", "xpt")
 KEY = "test-key-0123456789abcdef"
@@ -289,6 +289,7 @@ def trial_toml(dialects: dict[str, str], *, test_key: str | None = KEY) -> str:
     ]
     if test_key is not None:
         lines.append(f'test_key = "{test_key}"')
+    lines += ["", *TABLES_TOML.splitlines()]  # the shipped trial's tables
     for i, trust in enumerate(dialects):
         lines += ["", "[[trusts]]", f'id = "{trust}"', f'name = "Trust {trust}"']
         lines.append(f'directory = "{trust.lower()}"')

@@ -95,15 +95,17 @@ def test_values_survive_each_dialect(clean):
 
 
 def test_frozen_columns_and_dtypes(clean):
-    from odtrial.data.canonical import FROZEN, PROVENANCE
+    from odtrial.data.canonical import PROVENANCE
+    from odtrial.synth.tables import table_specs
 
+    frozen = {t: s.frozen_columns("catchment") for t, s in table_specs().items()}
     fz = read_freeze(clean[2])
     for t, df in fz.tables.items():
         if t == "clusters":  # the trial's stratum column and attributes, no provenance
             cols = ["cluster_id", "trust", "catchment", "n_practices", "list_size", "imd_score"]
             assert list(df.columns) == [*cols, "arm"]
         else:
-            assert list(df.columns) == [*FROZEN[t], *PROVENANCE], t
+            assert list(df.columns) == [*frozen[t], *PROVENANCE], t
         assert "nhs_number" not in df and "date_of_birth" not in df
     p = fz.tables["participants"]
     assert str(p["age_at_consent"].dtype) == "Int64"
@@ -122,7 +124,20 @@ def test_manifest_fields_exactly_as_the_contract(clean):
     _, _, out = clean
     m = json.loads((out / "manifest.json").read_text())
     assert tuple(m) == MANIFEST_KEYS
-    assert set(m["trial"]) == {"name", "arms", "follow_up_months", "data_cutoff", "visits"}
+    assert set(m["trial"]) == {
+        "name",
+        "arms",
+        "follow_up_months",
+        "data_cutoff",
+        "visits",
+        "stratum_column",
+    }
+    assert m["tables"]["followup"] == {
+        "link": "nhs_number",
+        "date": "assessment_date",
+        "visit": "visit_month",
+        "trusts": sorted(t for t in m["tables"]["participants"]["trusts"]),
+    }
     assert m["trial"]["visits"] == [
         {"month": 12, "window_days": 92},
         {"month": 24, "window_days": 92},

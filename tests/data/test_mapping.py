@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import tomllib
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -12,12 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odtrial.data.canonical import mapped_field
 from odtrial.data.mapping import FAILURE_COLUMNS, as_text, map_codes, map_extract, parse_dates
 from odtrial.data.nhs import is_valid_nhs_number
 from odtrial.data.readers import RawExtract
 from odtrial.errors import ConfigError
-from odtrial.trial import ExtractSpec, parse_trial
+from odtrial.trial import ExtractSpec, Visit, parse_trial
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest_sources import trial_toml
@@ -88,48 +88,46 @@ def _spec(table, columns, codes=None, **kw):
 
 
 def test_codes_mapping_canonical_fallback_and_out_of_vocabulary():
-    f = mapped_field("participants", "sex")
+    trial = _trial()
+    f = trial.tables["participants"].field("sex")
     spec = _spec("participants", {}, {"sex": {"1": "male", "2": "Female"}})
-    values, bad = map_codes(pd.Series(["1", "2", "FEMALE", "x", None], dtype="string"), f, spec)
+    values, bad = map_codes(
+        pd.Series(["1", "2", "FEMALE", "x", None], dtype="string"), f, spec, trial=trial
+    )
     assert values.tolist() == ["male", "female", "female", pd.NA, pd.NA]
     assert bad.tolist() == [False, False, False, True, False]
 
 
 def test_yes_no_visit_and_drug_dtypes():
-    yn = mapped_field("followup", "work_study")
+    trial = _trial()
+    yn = trial.tables["followup"].field("work_study")
     spec = _spec("followup", {}, {"work_study": {"J": True, "N": False}})
-    v, bad = map_codes(pd.Series(["J", "N", "true", "maybe"], dtype="string"), yn, spec)
+    v, bad = map_codes(
+        pd.Series(["J", "N", "true", "maybe"], dtype="string"), yn, spec, trial=trial
+    )
     assert str(v.dtype) == "boolean" and v.tolist() == [True, False, True, pd.NA]
     assert bad.tolist() == [False, False, False, True]
-    visit = mapped_field("followup", "visit_month")
-    v, bad = map_codes(
-        pd.Series(["12", "24", "6"], dtype="string"), visit, spec, visit_months=(12, 24)
-    )
+    visit = trial.tables["followup"].field("visit_month")
+    v, bad = map_codes(pd.Series(["12", "24", "6"], dtype="string"), visit, spec, trial=trial)
     assert str(v.dtype) == "Int64" and v.tolist() == [12, 24, pd.NA] and bad.tolist() == [0, 0, 1]
     # the visit vocabulary is the trial's schedule: a 6-month visit is one where scheduled
-    v, bad = map_codes(
-        pd.Series(["3", "6", "12"], dtype="string"), visit, spec, visit_months=(3, 6, 12)
-    )
+    other = replace(trial, visits=(Visit(3, 14), Visit(6, 14), Visit(12, 30)))
+    v, bad = map_codes(pd.Series(["3", "6", "12"], dtype="string"), visit, spec, trial=other)
     assert v.tolist() == [3, 6, 12] and not bad.any()
-    with pytest.raises(ValueError, match="the visit vocabulary is the trial's schedule"):
-        map_codes(pd.Series(["12"], dtype="string"), visit, spec)
-    v, bad = map_codes(
-        pd.Series(["12", "24", "6"], dtype="string"), visit, spec, visit_months=(12, 24)
-    )
-    assert str(v.dtype) == "Int64" and v.tolist() == [12, 24, pd.NA] and bad.tolist() == [0, 0, 1]
-    drug = mapped_field("prescriptions", "drug")
+    drug = trial.tables["prescriptions"].field("drug")
     spec = _spec("prescriptions", {}, {"drug": {"Zyprexa": "olanzapine"}})
     v, bad = map_codes(
-        pd.Series(["Zyprexa", " Risperidone", "Newdrug X"], dtype="string"), drug, spec
+        pd.Series(["Zyprexa", " Risperidone", "Newdrug X"], dtype="string"), drug, spec, trial=trial
     )
     assert v.tolist() == ["olanzapine", "risperidone", "newdrug x"] and not bad.any()
 
 
 def test_code_mapping_to_a_non_canonical_value_is_a_config_error():
-    f = mapped_field("participants", "sex")
+    trial = _trial()
+    f = trial.tables["participants"].field("sex")
     spec = _spec("participants", {}, {"sex": {"M": "man"}})
     with pytest.raises(ConfigError, match=r"codes\.sex\.M' maps to 'man'"):
-        map_codes(pd.Series(["M"], dtype="string"), f, spec)
+        map_codes(pd.Series(["M"], dtype="string"), f, spec, trial=trial)
 
 
 def _trial():

@@ -27,9 +27,9 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from odtrial.data.canonical import MAPPED, SITE_TABLES
 from odtrial.data.mapping import map_extract
 from odtrial.data.readers import RawExtract
+from odtrial.synth.tables import table_specs
 from odtrial.trial import ExtractSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,6 +40,10 @@ from fuzz_support import (  # noqa: F401  (fuzz_summary: module fixture)
     make_trial,
     tried,
 )
+
+_SPECS = table_specs()
+MAPPED = {t: s.fields for t, s in _SPECS.items()}
+SITE_TABLES = tuple(_SPECS)
 
 _DIALECTS = {"A": "csv8", "B": "csv1252", "E": "excel", "S": "sav", "D": "dta", "X": "xpt"}
 _TRIAL = make_trial(_DIALECTS)

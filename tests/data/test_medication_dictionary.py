@@ -333,8 +333,10 @@ def test_loads_in_a_fresh_interpreter() -> None:
 def test_ingest_maps_brands_to_generics() -> None:
     from odtrial.data.canonical import Field
     from odtrial.data.mapping import _canonical_lookup
+    from odtrial.trial import load_trial
 
-    lookup = _canonical_lookup(Field("drug", "code", vocab="drug"))
+    shipped = load_trial(Path(__file__).resolve().parents[2] / "data/synthetic/trial.toml")
+    lookup = _canonical_lookup(Field("drug", "code", vocab="drug"), shipped)
     assert lookup("Zyprexa") == "olanzapine"
     assert lookup(" Quetiapine ") == "quetiapine"
     assert lookup("lurasidone") is None  # kept lower-cased by map_codes, flagged unknown_drug

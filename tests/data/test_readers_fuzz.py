@@ -38,10 +38,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from odtrial.data.canonical import MAPPED, SITE_TABLES
 from odtrial.data.mapping import map_extract
 from odtrial.data.readers import read_extract
 from odtrial.errors import ConfigError, IngestError
+from odtrial.synth.tables import table_specs
 from odtrial.trial import ExtractSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,6 +55,10 @@ from fuzz_support import (  # noqa: F401  (fuzz_summary: module fixture)
     tried,
 )
 from ingest_sources import write_source
+
+_SPECS = table_specs()
+MAPPED = {t: s.fields for t, s in _SPECS.items()}
+SITE_TABLES = tuple(_SPECS)
 
 _TMP = Path(tempfile.mkdtemp(prefix="odtrial-readers-fuzz-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)

@@ -13,28 +13,33 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from odtrial.data.canonical import MAPPED, SITE_TABLES
-from odtrial.data.catalogue import RULES
+from odtrial.data.catalogue import trial_rules
 from odtrial.data.validate import FAILURE_COLUMNS, error_mask, error_rows, validate
+from odtrial.synth.tables import table_specs
+
+_SPECS = table_specs()
+MAPPED = {t: s.fields for t, s in _SPECS.items()}
+SITE_TABLES = tuple(_SPECS)
 
 D = pd.Timestamp
 
 
-def _assert_shape(f: pd.DataFrame) -> None:
+def _assert_shape(f: pd.DataFrame, trial: Any) -> None:
     assert tuple(f.columns) == FAILURE_COLUMNS
     assert str(f["source_row"].dtype) == "Int64"
     for c in FAILURE_COLUMNS:
         if c != "source_row":
             assert isinstance(f[c].dtype, pd.StringDtype), c
-    assert set(f["rule"]) <= set(RULES)
-    assert (f["severity"] == f["rule"].map({k: r.severity for k, r in RULES.items()})).all()
+    rules = trial_rules(trial)
+    assert set(f["rule"]) <= set(rules)
+    assert (f["severity"] == f["rule"].map({k: r.severity for k, r in rules.items()})).all()
     assert set(f["table"]) <= set(SITE_TABLES)
 
 
 def test_clean_dataset_gives_an_empty_table_with_the_documented_columns(vkit: Any) -> None:
     f = validate(vkit.clean_mapped(), vkit.make_trial())
     assert len(f) == 0
-    _assert_shape(f)
+    _assert_shape(f, vkit.make_trial())
 
 
 def test_output_is_sorted_and_typed(vkit: Any) -> None:
@@ -44,7 +49,7 @@ def test_output_is_sorted_and_typed(vkit: Any) -> None:
     m["admissions"].loc[0, "legal_status"] = "?"
     m["followup"].loc[3, "work_study"] = pd.NA
     f = validate(m, vkit.make_trial())
-    _assert_shape(f)
+    _assert_shape(f, vkit.make_trial())
     order = [SITE_TABLES.index(t) for t in f["table"]]
     assert order == sorted(order)
     assert f.loc[0, "table"] == "participants"
@@ -69,7 +74,7 @@ def test_warning_only_participant_is_accepted_and_its_events_checked(vkit: Any) 
     m["participants"].loc[0, "date_of_birth"] = D("2010-01-01")  # under 18: warning
     m["crisis_referrals"].loc[0, "referral_date"] = D("2022-12-01")  # before consent
     f = validate(m, vkit.make_trial())
-    assert set(f["rule"]) == {"age_under_18", "date_before_consent"}
+    assert set(f["rule"]) == {"under_min_age", "date_before_consent"}
 
 
 def test_events_of_a_quarantined_participant_are_unknown_not_date_checked(vkit: Any) -> None:
@@ -123,7 +128,7 @@ def test_absent_table_counts_as_empty(vkit: Any) -> None:
 def test_unknown_table_name_is_rejected(vkit: Any) -> None:
     m = vkit.clean_mapped()
     m["visits"] = m.pop("followup")
-    with pytest.raises(ValueError, match="not a site table: 'visits'"):
+    with pytest.raises(ValueError, match="not a table of the trial: 'visits'"):
         validate(m, vkit.make_trial())
 
 
@@ -264,7 +269,7 @@ def test_validate_never_raises_on_garbage(
     vkit: Any, mapped: dict[str, pd.DataFrame], allocated: bool
 ) -> None:
     f = validate(mapped, vkit.make_trial(allocated=allocated))
-    _assert_shape(f)
+    _assert_shape(f, vkit.make_trial())
     for table in SITE_TABLES:
         got = f[f["table"] == table]
         if len(got):

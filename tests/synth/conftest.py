@@ -16,12 +16,15 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from odtrial.data.canonical import MAPPED
 from odtrial.data.catalogue import RULES
 from odtrial.data.drugs import DRUGS, PLAUSIBLE_FACTOR
-from odtrial.data.vocab import vocabulary
 from odtrial.synth.config import VISIT_SCHEDULE
+from odtrial.synth.tables import table_specs, tables_config
 from odtrial.trial import ExtractSpec, Trial, load_trial
+
+_SPECS = table_specs()
+MAPPED = {t: s.fields for t, s in _SPECS.items()}
+SITE_TABLES = tuple(_SPECS)
 
 DATE_KIND = "date"
 VISIT_MONTHS = tuple(m for m, _ in VISIT_SCHEDULE)  # the synthetic trial's visit vocabulary
@@ -114,10 +117,7 @@ def map_record(rec: dict[str, Any], spec: ExtractSpec, table: str, cutoff: date)
                     elif f.vocab == "drug":
                         val = val.lower()
                     else:
-                        canon = {
-                            str(c).lower(): c
-                            for c in vocabulary(f.vocab or "", visit_months=VISIT_MONTHS)
-                        }
+                        canon = {str(c).lower(): c for c in _vocabulary(f.vocab or "")}
                         if val.lower() not in canon:
                             raise Reject("out_of_vocabulary", f.name)
                         val = canon[val.lower()]
@@ -140,7 +140,7 @@ class Problem:
 
     @property
     def severity(self) -> str:
-        return RULES[self.rule].severity
+        return _severity(self.rule)
 
 
 def add_months(d: date, m: int) -> date:
@@ -173,7 +173,7 @@ def mini_validate(src: Path) -> set[Problem]:
 
     def flag(rel: str, i: int, table: str, rule: str) -> None:
         probs.add(Problem(rel, i, table, rule))
-        if RULES[rule].severity == "error":
+        if _severity(rule) == "error":
             errors.add((rel, i))
 
     for table, rows in mapped.items():
@@ -205,7 +205,7 @@ def mini_validate(src: Path) -> set[Problem]:
         dob, consent = row["date_of_birth"], row["consent_date"]
         age = consent.year - dob.year - ((consent.month, consent.day) < (dob.month, dob.day))
         if age < 18:
-            flag(rel, i, "participants", "age_under_18")
+            flag(rel, i, "participants", "under_min_age")
         if (rel, i) not in errors:
             people[nhs] = row
     date_field = {
@@ -282,3 +282,18 @@ def clean_trial(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def readraw():
     return read_raw
+
+
+def _vocabulary(name: str) -> tuple[Any, ...]:
+    """The POD trial's canonical values of a vocabulary (as its trial.toml declares)."""
+    if name == "yes_no":
+        return (True, False)
+    if name == "visit":
+        return tuple(VISIT_MONTHS)
+    return tuple(tables_config()["vocabularies"][name])
+
+
+def _severity(code: str) -> str:
+    """A rule code's severity in the POD trial: built in, or its tables' rules'."""
+    configured = {r.code: r.severity for spec in table_specs().values() for r in spec.rules}
+    return configured.get(code) or RULES[code].severity

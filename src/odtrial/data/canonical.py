@@ -1,8 +1,11 @@
-"""Canonical tables: the names and kinds of every field after mapping.
+"""The trial's tables as declared: fields, keys, links and rules.
 
-Two stages:
-- *mapped*: what a trust extract becomes after column and code mapping,
-  still carrying identifiers (``nhs_number``, ``date_of_birth``);
+A trial definition declares its tables (``[tables.<name>]`` in ``trial.toml``,
+parsed by :mod:`odtrial.trial_tables`); nothing here names one trial's
+tables or fields. Two stages:
+
+- *mapped*: what a site extract becomes after column and code mapping, still
+  carrying identifiers (NHS numbers, record ids, dates of birth);
 - *frozen*: what a data freeze holds, pseudonymised (``participant_id``,
   ``age_at_consent``) and never containing an NHS number.
 
@@ -14,75 +17,160 @@ counted).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Final, Literal
 
 Kind = Literal["str", "date", "int", "float", "bool", "code"]
+Severity = Literal["error", "warning"]
+
+#: Vocabularies every trial has: booleans, its visit schedule, its medication dictionary.
+BUILTIN_VOCABULARIES: Final = ("yes_no", "visit", "drug")
+#: The table with one record per participant; every trial has it.
+PARTICIPANTS: Final = "participants"
+PROVENANCE: Final = ("trust", "source_file", "source_row")
+#: Identifier handling: replaced by a keyed pseudonym, or left out of the freeze.
+IDENTIFIER_ACTIONS: Final = ("pseudonymise", "drop")
 
 
 @dataclass(frozen=True)
 class Field:
+    """One declared field of a table.
+
+    ``kind`` is the storage kind; ``vocab`` names the vocabulary of a ``code``
+    field (the trial's ``[vocabularies]`` or a built-in one: ``yes_no`` for a
+    boolean, ``visit`` for the schedule's months, ``drug`` for the medication
+    dictionary). ``nhs`` marks an NHS number (Modulus 11 checked, never frozen
+    raw); ``identifier`` says what the freeze does with an identifying field.
+    """
+
     name: str
     kind: Kind
     required: bool = True
-    vocab: str | None = None  # for kind == "code": the vocabulary name in odtrial.data.vocab
+    vocab: str | None = None
+    nhs: bool = False
+    identifier: str | None = None  # one of IDENTIFIER_ACTIONS, or None
+    min: float | date | None = None
+    max: float | date | None = None
+    unit: str | None = None
+    label: str | None = None
 
     def __post_init__(self) -> None:
         if (self.kind == "code") != (self.vocab is not None):
             raise ValueError(f"field {self.name}: vocab is required exactly for kind 'code'")
 
+    @property
+    def display(self) -> str:
+        """The field's label, or its name with spaces."""
+        return self.label or self.name.replace("_", " ")
 
-EVENT_TABLES = ("followup", "admissions", "crisis_referrals", "prescriptions")
-SITE_TABLES = ("participants", *EVENT_TABLES)
-FROZEN_TABLES = ("clusters", *SITE_TABLES)
 
-PROVENANCE = ("trust", "source_file", "source_row")
+@dataclass(frozen=True)
+class RuleSpec:
+    """A configured rule of a generic kind (:data:`odtrial.data.catalogue.RULE_KINDS`)."""
 
-# What each extract must provide after column mapping (canonical names).
-MAPPED: dict[str, tuple[Field, ...]] = {
-    "participants": (
-        Field("nhs_number", "str"),
-        Field("date_of_birth", "date"),
-        Field("sex", "code", vocab="sex"),
-        Field("ethnicity", "code", required=False, vocab="ethnicity"),
-        Field("diagnosis", "code", vocab="diagnosis"),
-        Field("gp_practice", "str"),
-        Field("cluster_id", "str"),  # the recruiting (randomised) cluster
-        Field("consent_date", "date"),
-        Field("baseline_work_study", "code", vocab="yes_no"),
-    ),
-    "followup": (
-        Field("nhs_number", "str"),
-        Field("visit_month", "code", vocab="visit"),
-        Field("assessment_date", "date"),
-        Field("work_study", "code", vocab="yes_no"),
-    ),
-    "admissions": (
-        Field("nhs_number", "str"),
-        Field("admission_date", "date"),
-        Field("discharge_date", "date", required=False),  # missing: still in hospital at extract
-        Field("legal_status", "code", vocab="legal_status"),
-    ),
-    "crisis_referrals": (
-        Field("nhs_number", "str"),
-        Field("referral_date", "date"),
-    ),
-    "prescriptions": (
-        Field("nhs_number", "str"),
-        Field("drug", "code", vocab="drug"),
-        Field("daily_dose_mg", "float"),
-        Field("start_date", "date"),
-        Field("end_date", "date", required=False),  # missing: ongoing at extract
-    ),
-}
+    kind: str
+    code: str
+    severity: Severity
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
-# What a freeze holds (besides PROVENANCE). Identifiers are replaced:
-# nhs_number -> participant_id (keyed pseudonym); date_of_birth -> age_at_consent.
-# Every mapped field that holds a date, whichever table it is in.
-DATE_FIELDS: frozenset[str] = frozenset(
-    f.name for fields in MAPPED.values() for f in fields if f.kind == "date"
-)
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A declared table: its fields and what they mean to the trial.
+
+    The participants table names its participant ``key``, ``consent_date`` and
+    recruiting ``cluster`` fields, optionally ``date_of_birth`` and ``practice``;
+    every other table names the participants field it ``link``-s by, and
+    optionally its event ``date`` and ``visit`` fields.
+    """
+
+    name: str
+    fields: tuple[Field, ...]
+    description: str = ""
+    key: str | None = None
+    consent_date: str | None = None
+    cluster: str | None = None
+    date_of_birth: str | None = None
+    practice: str | None = None
+    link: str | None = None
+    date: str | None = None
+    visit: str | None = None
+    rules: tuple[RuleSpec, ...] = ()
+
+    @property
+    def is_participants(self) -> bool:
+        return self.name == PARTICIPANTS
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.name}.{name}")
+
+    @property
+    def date_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.kind == "date")
+
+    @property
+    def nhs_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.nhs)
+
+    def identifiers(self) -> tuple[str, ...]:
+        """Fields that never reach the freeze as they are: NHS numbers, the
+        participants key or the link, date of birth, and declared identifiers."""
+        out = [f.name for f in self.fields if f.nhs or f.identifier is not None]
+        out += [x for x in (self.key, self.link, self.date_of_birth) if x is not None]
+        return tuple(dict.fromkeys(out))
+
+    def frozen_columns(self, stratum: str) -> tuple[str, ...]:
+        """The frozen table's columns (before :data:`PROVENANCE`).
+
+        Participants: ``participant_id, cluster_id, <stratum>, arm``, the
+        practice and its cluster (when declared), ``age_at_consent`` (when a date
+        of birth is), then the other fields in declared order with the consent
+        date as ``consent_date``. Other tables: ``participant_id`` then their
+        non-identifying fields in declared order.
+        """
+        skip = set(self.identifiers()) - set(self.pseudonymised_extra())
+        if not self.is_participants:
+            rest = [f for f in self.names if f not in skip]
+            return ("participant_id", *_renamed(rest, self))
+        head = ["participant_id", "cluster_id", stratum, "arm"]
+        if self.practice is not None:
+            head += [self.practice, "practice_cluster_id"]
+        if self.date_of_birth is not None:
+            head.append("age_at_consent")
+        skip |= {self.cluster or "", self.practice or ""}
+        rest = [f for f in self.names if f not in skip]
+        return (*head, *_renamed(rest, self))
+
+    def pseudonymised_extra(self) -> tuple[str, ...]:
+        """Identifying fields other than the key and link frozen as a pseudonym
+        (``identifier = "pseudonymise"``), as ``<name>_pseudonym``."""
+        return tuple(
+            f.name
+            for f in self.fields
+            if f.identifier == "pseudonymise" and f.name not in (self.key, self.link)
+        )
+
+
+def _renamed(names: Sequence[str], t: TableSpec) -> list[str]:
+    extra = set(t.pseudonymised_extra())
+    out = []
+    for n in names:
+        if n in extra:
+            out.append(f"{n}_pseudonym")
+        elif t.is_participants and n == t.consent_date:
+            out.append("consent_date")
+        else:
+            out.append(n)
+    return out
 
 
 def frozen_cluster_columns(stratum: str, attributes: Sequence[str]) -> tuple[str, ...]:
@@ -98,31 +186,6 @@ def frozen_cluster_columns(stratum: str, attributes: Sequence[str]) -> tuple[str
     return ("cluster_id", "trust", stratum, "n_practices", *attributes, "arm")
 
 
-# The site tables' frozen columns (the clusters table: frozen_cluster_columns).
-FROZEN: dict[str, tuple[str, ...]] = {
-    "participants": (
-        "participant_id",
-        "cluster_id",
-        "catchment",
-        "arm",
-        "gp_practice",
-        "practice_cluster_id",
-        "age_at_consent",
-        "sex",
-        "ethnicity",
-        "diagnosis",
-        "consent_date",
-        "baseline_work_study",
-    ),
-    "followup": ("participant_id", "visit_month", "assessment_date", "work_study"),
-    "admissions": ("participant_id", "admission_date", "discharge_date", "legal_status"),
-    "crisis_referrals": ("participant_id", "referral_date"),
-    "prescriptions": ("participant_id", "drug", "daily_dose_mg", "start_date", "end_date"),
-}
-
-
-def mapped_field(table: str, name: str) -> Field:
-    for f in MAPPED[table]:
-        if f.name == name:
-            return f
-    raise KeyError(f"{table}.{name}")
+def date_fields(tables: Mapping[str, TableSpec]) -> frozenset[str]:
+    """Every field that holds a date, whichever table it is in."""
+    return frozenset(f for t in tables.values() for f in t.date_fields)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from odtrial.trial import Trial
 
 Severity = Literal["error", "warning"]
 
@@ -44,7 +47,7 @@ RULES: Final = MappingProxyType(
             Rule(
                 "unknown_participant",
                 "error",
-                "event for an NHS number with no accepted participant record",
+                "record whose participant identifier names no accepted participant",
             ),
             # codes
             Rule(
@@ -55,7 +58,7 @@ RULES: Final = MappingProxyType(
             Rule(
                 "unknown_drug",
                 "warning",
-                "drug name not in the drug catalogue; kept, CPZ equivalent unknown",
+                "drug name not in the medication dictionary; kept, its dose equivalents unknown",
             ),
             Rule(
                 "implausible_dose",
@@ -91,29 +94,52 @@ RULES: Final = MappingProxyType(
                 "date that cannot exist, or before 1900 / after the data cut-off",
             ),
             Rule(
-                "age_under_18",
+                "under_min_age",
                 "warning",
                 "participant under the trial's minimum age at consent; kept as randomised",
             ),
+            Rule("out_of_range", "error", "value below the field's minimum or above its maximum"),
             Rule("date_before_consent", "warning", "event dated before the participant's consent"),
             Rule(
                 "date_after_follow_up",
                 "warning",
                 "event dated after the end of the participant's follow-up",
             ),
-            Rule("discharge_before_admission", "error", "discharge date before admission date"),
-            Rule("end_before_start", "error", "prescription ends before it starts"),
-            Rule(
-                "overlapping_admissions",
-                "warning",
-                "admission overlaps another admission of the same participant",
-            ),
+            # generic kinds a table configures (RULE_KINDS); a trial may name its own codes
+            Rule("date_order", "error", "a date is before the date it must follow"),
+            Rule("overlap", "warning", "an interval overlaps another of the same participant"),
+            Rule("duplicate_visit", "warning", "more than one record of a participant at a visit"),
+            Rule("duplicate_key", "error", "record repeats the key of an earlier record"),
+            Rule("unknown_reference", "error", "value not found in the table it refers to"),
             Rule(
                 "visit_out_of_window",
                 "warning",
                 "follow-up assessment outside its visit's window around its scheduled date",
             ),
         )
+    }
+)
+
+
+@dataclass(frozen=True)
+class RuleKind:
+    """A generic rule a table configures (``rules = [{kind = ..., ...}]``)."""
+
+    code: str  # default rule code of its queries
+    required: tuple[str, ...]  # parameters
+    optional: tuple[str, ...] = ()
+
+
+#: Rule kinds, by name: default code and parameters (besides ``code``, ``severity``,
+#: ``description``). ``dose`` also raises ``unknown_drug`` warnings.
+RULE_KINDS: Final = MappingProxyType(
+    {
+        "date_order": RuleKind("date_order", ("earlier", "later")),
+        "no_overlap": RuleKind("overlap", ("start", "end")),
+        "one_per_visit": RuleKind("duplicate_visit", ()),
+        "unique": RuleKind("duplicate_key", ("fields",)),
+        "foreign_key": RuleKind("unknown_reference", ("field", "table", "column")),
+        "dose": RuleKind("implausible_dose", ("drug", "dose")),
     }
 )
 
@@ -136,3 +162,17 @@ def empty_failures(source_row_dtype: str = "Int64") -> pd.DataFrame:
     cols = {c: pd.Series([], dtype="string") for c in FAILURE_COLUMNS}
     cols["source_row"] = pd.Series([], dtype=source_row_dtype)
     return pd.DataFrame(cols)
+
+
+def trial_rules(trial: Trial) -> dict[str, Rule]:
+    """Every rule code a trial's validation can raise: the built-in ones and the
+    codes its tables' configured rules name (with their severity), by code."""
+    out = dict(RULES)
+    for spec in trial.tables.values():
+        for r in spec.rules:
+            desc = (
+                str(r.params.get("description") or "")
+                or RULES.get(r.code, RULES[RULE_KINDS[r.kind].code]).description
+            )
+            out[r.code] = Rule(r.code, r.severity, desc)
+    return out

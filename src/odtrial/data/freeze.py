@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from odtrial._io import atomic_folder as _atomic_folder
 from odtrial._io import check_output_target, sha256_file
-from odtrial.data.canonical import FROZEN_TABLES
+from odtrial.data.canonical import PARTICIPANTS
 from odtrial.data.medication_dictionary import (
     MedicationDictionary,
     load_medication_dictionary,
@@ -42,10 +42,11 @@ MANIFEST_KEYS: Final = (
     "counts",
     "randomisation",  # {"folder", "log_head"} of the record copied in, or null
     "medication_dictionary",  # the trial's dictionary file(s) copied in, or null (shipped)
+    "tables",  # per declared table: its link/date/visit fields and the trusts that sent it
 )
 # Keys a freeze must have to be read; "randomisation" and "medication_dictionary"
 # came later and are optional (absent: no randomisation record, the shipped dictionary).
-REQUIRED_MANIFEST_KEYS: Final = MANIFEST_KEYS[:-2]
+REQUIRED_MANIFEST_KEYS: Final = MANIFEST_KEYS[:-3]
 DICTIONARY_FOLDER: Final = "dictionary"
 # role -> the copy's stem in DICTIONARY_FOLDER (a JSON header keeps the same stem,
 # which is how the loader finds it)
@@ -133,6 +134,7 @@ def read_freeze(path: str | Path) -> Freeze:
         )
     manifest.setdefault("randomisation", None)
     manifest.setdefault("medication_dictionary", None)
+    manifest.setdefault("tables", None)
     for out in manifest["outputs"]:
         f = p / out["path"]
         if not f.is_file():
@@ -142,12 +144,15 @@ def read_freeze(path: str | Path) -> Freeze:
                 f"{p}: output {out['path']} has changed since the freeze (sha256 mismatch)"
             )
     listed = {o["path"] for o in manifest["outputs"]}
-    tables = {}
-    for t in FROZEN_TABLES:
-        rel = f"tables/{t}.parquet"
-        if rel not in listed:
-            raise FreezeError(f"{p}: manifest lists no {rel}")
-        tables[t] = pd.read_parquet(p / rel)
+    for t in ("clusters", PARTICIPANTS):
+        if f"tables/{t}.parquet" not in listed:
+            raise FreezeError(f"{p}: manifest lists no tables/{t}.parquet")
+    # every table the trial declared, in the manifest's (sorted) order
+    tables = {
+        Path(rel).stem: pd.read_parquet(p / rel)
+        for rel in sorted(listed)
+        if rel.startswith("tables/") and rel.endswith(".parquet")
+    }
     quarantine = {
         Path(o["path"]).stem: pd.read_parquet(p / o["path"])
         for o in manifest["outputs"]

@@ -24,14 +24,8 @@ import numpy as np
 import pandas as pd
 
 from odtrial.data.allocation import FREEZE_FOLDER, Record, apply_record, copy_record
-from odtrial.data.canonical import (
-    FROZEN,
-    MAPPED,
-    PROVENANCE,
-    SITE_TABLES,
-    frozen_cluster_columns,
-)
-from odtrial.data.catalogue import RULES
+from odtrial.data.canonical import PARTICIPANTS, PROVENANCE, TableSpec, frozen_cluster_columns
+from odtrial.data.catalogue import trial_rules
 from odtrial.data.freeze import (
     MANIFEST,
     atomic_folder,
@@ -158,8 +152,9 @@ def ingest(
     jobs = _plan(src, trial)
     # Rows that map cleanly go on to validation; the few that failed mapping are
     # held back for the quarantine (kept apart so no full-table copy is needed).
-    passed: dict[str, list[pd.DataFrame]] = {t: [] for t in SITE_TABLES}
-    held: dict[str, list[pd.DataFrame]] = {t: [] for t in SITE_TABLES}
+    names = list(trial.tables)
+    passed: dict[str, list[pd.DataFrame]] = {t: [] for t in names}
+    held: dict[str, list[pd.DataFrame]] = {t: [] for t in names}
     fails: list[pd.DataFrame] = []
     inputs: list[dict[str, Any]] = []
     it: Any = jobs
@@ -188,36 +183,42 @@ def ingest(
             }
         )
 
-    mapped = {t: _concat(passed.pop(t), t) for t in SITE_TABLES}
-    held_back = {t: _concat(held[t], t) if held[t] else mapped[t].iloc[:0] for t in SITE_TABLES}
+    mapped = {t: _concat(passed.pop(t), trial.tables[t]) for t in names}
+    held_back = {
+        t: _concat(held[t], trial.tables[t]) if held[t] else mapped[t].iloc[:0] for t in names
+    }
     map_fail = pd.concat(fails, ignore_index=True) if fails else empty_failures()
     val_fail = _normalise_failures(validate(mapped, trial))
     failures = pd.concat([map_fail, val_fail], ignore_index=True)
     failures = failures.astype({c: "string" for c in FAILURE_COLUMNS if c != "source_row"})
     errors = failures[failures["severity"] == "error"]
 
-    participant = _participant_of_failures(failures, mapped, held_back, secret)
+    linker = _Linker(trial.participants, mapped[PARTICIPANTS], secret)
+    participant = _participant_of_failures(failures, mapped, held_back, linker, trial)
     queries = build_queries(failures, participant)
     masked = mask_failures(failures)
 
     accepted: dict[str, pd.DataFrame] = {}
     quarantine: dict[str, pd.DataFrame] = {}
-    cache: dict[str, str] = {}  # NHS number -> pseudonym, shared by the tables
-    for t in SITE_TABLES:
+    cache: dict[str, str] = {}  # participant key -> pseudonym, shared by the tables
+    ids: dict[str, pd.Series] = {}  # link field -> participant_id by its value
+    for t in names:
         frame = mapped.pop(t)  # freed table by table as the frozen ones are built
         bad = _in(frame, errors, t)
         rows = pd.concat([held_back[t], frame.iloc[np.flatnonzero(bad)]], ignore_index=True)
         kept = _take_releasing(frame, np.flatnonzero(~bad))
         del frame
-        accepted[t] = _freeze_table(kept, t, trial, secret, cache)
+        if t == PARTICIPANTS:
+            ids = _participant_ids(kept, trial, secret, cache)
+        accepted[t] = _freeze_table(kept, trial.tables[t], trial, secret, cache, ids)
         del kept
-        quarantine[t] = _quarantine_table(rows, t, masked, secret)
+        quarantine[t] = _quarantine_table(rows, trial.tables[t], masked, linker)
 
     for row in inputs:
         t, p = row["table"], row["path"]
         row["rows_accepted"] = int((accepted[t]["source_file"] == p).sum())
         row["rows_quarantined"] = int((quarantine[t]["source_file"] == p).sum())
-    counts = {c: 0 for c in sorted(RULES)}
+    counts = {c: 0 for c in sorted(trial_rules(trial))}
     for c, n in failures["rule"].value_counts().items():
         counts[str(c)] = int(n)
 
@@ -247,8 +248,10 @@ def _plan(src: Path, trial: Trial) -> list[tuple[Path, str, Any]]:
         tdir = src / trust.directory
         if not tdir.is_dir():
             raise IngestError(f"{trust.directory}: extract folder of trust {trust.id} not found")
-        for table in SITE_TABLES:
-            spec = trial.extracts[trust.id][table]
+        for table in trial.tables:
+            spec = trial.extracts[trust.id].get(table)
+            if spec is None:  # this trust does not send the table
+                continue
             if spec.format == "csv":  # an unusable dialect fails before any file is read
                 check_dialect(spec)
             check_formats(spec)
@@ -263,9 +266,11 @@ def _plan(src: Path, trial: Trial) -> list[tuple[Path, str, Any]]:
     return jobs
 
 
-def _concat(parts: list[pd.DataFrame], table: str) -> pd.DataFrame:
-    if not parts:  # pragma: no cover - _plan guarantees at least one file per table
-        raise IngestError(f"no extract for table {table}")
+def _concat(parts: list[pd.DataFrame], spec: TableSpec) -> pd.DataFrame:
+    if not parts:  # no trust sends the table: no records, the declared columns
+        from odtrial.data.mapping import empty_mapped
+
+        return empty_mapped(spec)
     if len(parts) == 1:
         return parts[0].reset_index(drop=True)
     return pd.concat(parts, ignore_index=True)
@@ -308,34 +313,78 @@ def _normalise_failures(df: pd.DataFrame) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+class _Linker:
+    """Who a record is about, for queries and the quarantine: the pseudonym of
+    its participant when its key or link value names one, else a masked NHS
+    number (or nothing, for another identifier)."""
+
+    def __init__(self, spec: TableSpec, participants: pd.DataFrame, key: bytes) -> None:
+        assert spec.key is not None
+        self.spec, self.secret = spec, key
+        first = (
+            participants.drop_duplicates(subset=[spec.key]) if len(participants) else participants
+        )
+        self.key_of: dict[str, pd.Series] = {}
+        for f in spec.names:
+            if f == spec.key or not (spec.field(f).nhs or spec.field(f).identifier):
+                continue
+            sub = first.loc[first[f].notna(), [f, spec.key]].drop_duplicates(subset=[f])
+            self.key_of[f] = pd.Series(
+                sub[spec.key].astype("string").to_numpy(), index=sub[f].astype("string").to_numpy()
+            )
+
+    def label(self, values: pd.Series, field: str, nhs: bool) -> pd.Series:
+        """Per value of ``field`` (the table's key or link): the participant's
+        pseudonym where known, else a masked NHS number (NA otherwise)."""
+        values = values.reset_index(drop=True).astype("string")
+        if field == self.spec.key:
+            keys = values
+        else:
+            keys = values.map(self.key_of.get(field, pd.Series(dtype="string"))).astype("string")
+        ok = keys.notna().to_numpy(dtype=bool)
+        if self.spec.field(_who(self.spec)).nhs:
+            ok = ok & nhs_valid(keys.fillna("")).to_numpy(dtype=bool)
+        out = mask_nhs(values) if nhs else pd.Series(pd.NA, index=values.index, dtype="string")
+        if ok.any():
+            out[ok] = pseudonymise(keys[ok], self.secret).to_numpy()
+        return out.astype("string")
+
+
+def _who(spec: TableSpec) -> str:
+    """The field naming a table's participant: the key, or the link."""
+    who = spec.key if spec.is_participants else spec.link
+    assert who is not None
+    return who
+
+
 def _participant_of_failures(
     failures: pd.DataFrame,
     mapped: dict[str, pd.DataFrame],
     held_back: dict[str, pd.DataFrame],
-    key: bytes,
+    linker: _Linker,
+    trial: Trial,
 ) -> pd.Series:
-    """Per failure: the pseudonym of its row's NHS number if valid, else the masked number."""
-    cols = ["source_file", "source_row", "nhs_number"]
-    parts = []
-    for t in SITE_TABLES:
+    """Per failure: its participant's pseudonym when known, else the masked NHS number."""
+    out = pd.Series(pd.NA, index=range(len(failures)), dtype="string")
+    for t, spec in trial.tables.items():
+        sel = (failures["table"] == t).to_numpy(dtype=bool)
+        if not sel.any():
+            continue
+        who = _who(spec)
+        cols = ["source_file", "source_row", who]
         hit = mapped[t].loc[_in(mapped[t], failures, t), cols]  # only rows with a failure
-        parts.append(pd.concat([hit, held_back[t].loc[:, cols]]).assign(table=t))
-    look = pd.concat(parts, ignore_index=True)
-    idx = pd.MultiIndex.from_frame(failures.loc[:, list(_KEY)].astype(object))
-    look_idx = pd.MultiIndex.from_frame(look.loc[:, list(_KEY)].astype(object))
-    pos = look_idx.get_indexer(idx)
-    nhs_all = np.empty(len(look) + 1, dtype=object)  # last slot None: for pos -1
-    # the stubs reject na_value=None with dtype=object, which pandas accepts
-    nhs_all[:-1] = cast(Any, look["nhs_number"]).to_numpy(dtype=object, na_value=None)
-    nhs = pd.Series(nhs_all[pos], dtype="string")  # pos -1 (no row: malformed line) -> None
-    return _participant_label(nhs, key)
-
-
-def _participant_label(nhs: pd.Series, key: bytes) -> pd.Series:
-    valid = nhs_valid(nhs).to_numpy(dtype=bool)
-    out = mask_nhs(nhs)
-    if valid.any():
-        out[valid] = pseudonymise(nhs[valid], key).to_numpy()
+        look = pd.concat([hit, held_back[t].loc[:, cols]], ignore_index=True)
+        f = failures[sel]
+        idx = pd.MultiIndex.from_frame(f.loc[:, ["source_file", "source_row"]].astype(object))
+        look_idx = pd.MultiIndex.from_frame(
+            look.loc[:, ["source_file", "source_row"]].astype(object)
+        )
+        pos = look_idx.get_indexer(idx)
+        vals = np.empty(len(look) + 1, dtype=object)  # last slot None: for pos -1
+        # the stubs reject na_value=None with dtype=object, which pandas accepts
+        vals[:-1] = cast(Any, look[who]).to_numpy(dtype=object, na_value=None)
+        picked = pd.Series(vals[pos], dtype="string")  # pos -1 (malformed line) -> None
+        out[sel] = linker.label(picked, who, spec.field(who).nhs).to_numpy()
     return out
 
 
@@ -369,23 +418,59 @@ def clusters_table(trial: Trial) -> pd.DataFrame:
     return out.loc[:, list(cols)]
 
 
+def _participant_ids(
+    kept: pd.DataFrame, trial: Trial, key: bytes, cache: dict[str, str]
+) -> dict[str, pd.Series]:
+    """For each participants field another table links by (other than the key):
+    participant_id by that field's value, over the accepted participants."""
+    spec = trial.participants
+    assert spec.key is not None
+    out: dict[str, pd.Series] = {}
+    links = {t.link for t in trial.tables.values() if t.link not in (None, spec.key)}
+    if not links:
+        return out
+    pid = pseudonymise(kept[spec.key].astype("string"), key, cache=cache).to_numpy()
+    for f in sorted(x for x in links if x is not None):
+        has = kept[f].notna().to_numpy(dtype=bool)
+        out[f] = pd.Series(pid[has], index=kept[f].astype("string").to_numpy()[has])
+    return out
+
+
 def _freeze_table(
-    df: pd.DataFrame, table: str, trial: Trial, key: bytes, cache: dict[str, str]
+    df: pd.DataFrame,
+    spec: TableSpec,
+    trial: Trial,
+    key: bytes,
+    cache: dict[str, str],
+    ids: dict[str, pd.Series],
 ) -> pd.DataFrame:
+    """The frozen table: ``participant_id`` for its key or link, identifiers
+    replaced or left out (:meth:`TableSpec.frozen_columns`)."""
     out = df.reset_index(drop=True)
-    out["participant_id"] = pseudonymise(out["nhs_number"], key, cache=cache)
-    if table == "participants":
+    who = _who(spec)
+    if spec.is_participants or who not in ids:  # linked by the key itself
+        out["participant_id"] = pseudonymise(out[who].astype("string"), key, cache=cache)
+    else:
+        out["participant_id"] = out[who].astype("string").map(ids[who]).astype("string")
+    for f in spec.pseudonymised_extra():
+        out[f"{f}_pseudonym"] = pseudonymise(out[f].astype("string"), key)
+    if spec.is_participants:
+        assert spec.cluster is not None and spec.consent_date is not None
         by_id = trial.cluster_by_id()
-        cl = out["cluster_id"].astype(object)
+        cl = out[spec.cluster].astype("string").astype(object)
+        out["cluster_id"] = cl.astype("string")
         out[trial.stratum_column] = cl.map({k: c.stratum for k, c in by_id.items()}).astype(
             "string"
         )
         out["arm"] = cl.map({k: c.arm for k, c in by_id.items()}).astype("string")
-        out["practice_cluster_id"] = (
-            out["gp_practice"].astype(object).map(trial.cluster_of_practice()).astype("string")
-        )
-        out["age_at_consent"] = age_in_years(out["date_of_birth"], out["consent_date"])
-    cols = [*FROZEN[table], *PROVENANCE]
+        if spec.practice is not None:
+            out["practice_cluster_id"] = (
+                out[spec.practice].astype(object).map(trial.cluster_of_practice()).astype("string")
+            )
+        if spec.date_of_birth is not None:
+            out["age_at_consent"] = age_in_years(out[spec.date_of_birth], out[spec.consent_date])
+        out["consent_date"] = out[spec.consent_date]
+    cols = [*spec.frozen_columns(trial.stratum_column), *PROVENANCE]
     return out.loc[:, cols].reset_index(drop=True)
 
 
@@ -407,11 +492,13 @@ def age_in_years(dob: pd.Series, on: pd.Series) -> pd.Series:
 
 def _quarantine_table(
     rows: pd.DataFrame,
-    table: str,
+    spec: TableSpec,
     masked: pd.DataFrame,
-    key: bytes,
+    linker: _Linker,
 ) -> pd.DataFrame:
-    """Quarantined rows: provenance, rule codes, reasons, masked mapped fields, raw text."""
+    """Quarantined rows: provenance, rule codes, reasons, the participant's pseudonym,
+    masked NHS numbers, birth year, the other fields, raw text of malformed lines."""
+    table = spec.name
     err = (masked["table"] == table).to_numpy(dtype=bool) & (
         masked["severity"] == "error"
     ).to_numpy(dtype=bool)
@@ -423,22 +510,27 @@ def _quarantine_table(
     )
 
     body = rows.copy()
-    body["participant_id"] = _participant_label(body["nhs_number"], key).where(
-        nhs_valid(body["nhs_number"]).to_numpy(dtype=bool)
+    who = _who(spec)
+    body["participant_id"] = pd.Series(
+        linker.label(body[who], who, nhs=False).to_numpy(), index=body.index, dtype="string"
     )
-    body["nhs_number_masked"] = mask_nhs(body["nhs_number"])
-    if table == "participants":
-        body["birth_year"] = body["date_of_birth"].dt.year.astype("Int64")
+    masks = [f"{f}_masked" for f in spec.nhs_fields]
+    for f in spec.nhs_fields:
+        body[f"{f}_masked"] = mask_nhs(body[f])
+    dob = spec.date_of_birth
+    if dob is not None:
+        body["birth_year"] = body[dob].dt.year.astype("Int64")
     mrows = malformed.assign(trust=cast(Any, pd.NA), table=table)  # stubs: NA is a scalar
     if len(mrows):
         trust_of = q.drop_duplicates(["source_file"]).set_index("source_file")["trust"]
         mrows["trust"] = mrows["source_file"].map(trust_of)
-    fields = [f.name for f in MAPPED[table] if f.name not in ("nhs_number", "date_of_birth")]
+    hidden = set(spec.identifiers())
+    fields = [f for f in spec.names if f not in hidden]
     cols = [
         *PROVENANCE,
         "participant_id",
-        "nhs_number_masked",
-        *(["birth_year"] if table == "participants" else []),
+        *masks,
+        *(["birth_year"] if dob is not None else []),
         *fields,
     ]
     body = body.loc[:, cols]
@@ -540,12 +632,26 @@ def _write(
                 "data_cutoff": trial.data_cutoff.isoformat(),
                 # the visit schedule: derive builds one column per visit from it
                 "visits": [{"month": v.month, "window_days": v.window_days} for v in trial.visits],
+                "stratum_column": trial.stratum_column,
             },
             "counts": counts,
             "randomisation": None
             if record is None
             else {"folder": FREEZE_FOLDER, "log_head": record.head},
             "medication_dictionary": medication,
+            # per table: its role fields, and the trusts that sent it (a trust that did
+            # not has no records there: not collected, rather than no events)
+            "tables": {
+                name: {
+                    **{
+                        k: getattr(spec, k)
+                        for k in ("link", "date", "visit")
+                        if getattr(spec, k) is not None and not spec.is_participants
+                    },
+                    "trusts": sorted(t for t, ex in trial.extracts.items() if name in ex),
+                }
+                for name, spec in trial.tables.items()
+            },
         }
         (tmp / MANIFEST).write_text(
             json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

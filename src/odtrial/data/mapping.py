@@ -20,7 +20,7 @@ a slip: "1.200" is not guessed to be 1.2 or 1200).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, cast
@@ -28,13 +28,11 @@ from typing import Any, Final, cast
 import numpy as np
 import pandas as pd
 
-from odtrial.data.canonical import MAPPED, PROVENANCE, Field
+from odtrial.data.canonical import PROVENANCE, Field, TableSpec
 from odtrial.data.catalogue import FAILURE_COLUMNS, RULES
 from odtrial.data.catalogue import empty_failures as _empty_failures
 from odtrial.data.masking import map_unique
-from odtrial.data.medication_dictionary import MedicationDictionary
 from odtrial.data.readers import RawExtract
-from odtrial.data.vocab import vocabulary
 from odtrial.errors import ConfigError
 from odtrial.trial import ExtractSpec, Trial
 
@@ -110,6 +108,7 @@ def map_extract(raw: RawExtract, spec: ExtractSpec, trial: Trial) -> MappedExtra
     """
     check_formats(spec)
     table = spec.table
+    declared = trial.tables[table]
     n = len(raw.data)
     out: dict[str, Any] = {
         "trust": repeat_string(spec.trust, n),
@@ -118,12 +117,15 @@ def map_extract(raw: RawExtract, spec: ExtractSpec, trial: Trial) -> MappedExtra
     }
     fails: list[pd.DataFrame] = []
     cutoff = pd.Timestamp(trial.data_cutoff)
-    for f in MAPPED[table]:
-        if f.name not in spec.columns:
+    for f in declared.fields:
+        if f.name in spec.constants:
+            col = pd.Series([spec.constants[f.name]] * n, dtype=object)
+        elif f.name in spec.columns:
+            col = raw.data[spec.columns[f.name]].reset_index(drop=True)
+        else:
             out[f.name] = _missing_column(f, n)
             continue
-        col = raw.data[spec.columns[f.name]].reset_index(drop=True)
-        values, rule, shown = _convert(col, f, spec, cutoff, trial.visit_months, trial.medication)
+        values, rule, shown = _convert(col, f, spec, cutoff, trial)
         out[f.name] = values
         if rule is not None and pd.notna(rule).any():
             idx = np.flatnonzero(pd.notna(rule))
@@ -137,9 +139,10 @@ def map_extract(raw: RawExtract, spec: ExtractSpec, trial: Trial) -> MappedExtra
                     shown.iloc[idx],
                     rule[idx],
                     spec,
+                    f,
                 )
             )
-    frame = pd.DataFrame(out, columns=[*PROVENANCE, *(f.name for f in MAPPED[table])])
+    frame = pd.DataFrame(out, columns=[*PROVENANCE, *declared.names])
     if len(raw.malformed):
         m = raw.malformed
         fails.append(
@@ -211,9 +214,10 @@ def _failures(
     shown: pd.Series,
     rule: np.ndarray,
     spec: ExtractSpec,
+    f: Field,
 ) -> pd.DataFrame:
-    f = next(x for x in MAPPED[table] if x.name == field)
-    label = f"{field} ({spec.columns[field]})"
+    source = spec.columns.get(field)
+    label = f"{field} ({source})" if source is not None else f"{field} (constant)"
     why_date = (
         f"format {spec.date_format}, between 1900-01-01 and the data cut-off"
         if "%" in spec.date_format
@@ -264,16 +268,10 @@ Converted = tuple[pd.Series, np.ndarray | None, pd.Series]
 
 
 def _convert(
-    col: pd.Series,
-    f: Field,
-    spec: ExtractSpec,
-    cutoff: pd.Timestamp,
-    visits: Sequence[int],
-    dictionary: MedicationDictionary | None = None,
+    col: pd.Series, f: Field, spec: ExtractSpec, cutoff: pd.Timestamp, trial: Trial
 ) -> Converted:
-    """(canonical values, rule code per row or NA, the raw value as text); ``visits``
-    is the trial's visit months (the ``visit`` vocabulary), ``dictionary`` its
-    medication dictionary (the ``drug`` vocabulary; None: the shipped one)."""
+    """(canonical values, rule code per row or NA, the raw value as text); codes
+    map onto the trial's vocabularies (:meth:`odtrial.trial.Trial.vocabulary`)."""
     if f.kind == "date":
         values, bad, text = parse_dates(col, spec.date_format, cutoff=cutoff)
         rule = _rules(bad, "impossible_date")
@@ -283,11 +281,11 @@ def _convert(
         rule = _rules(bad, "invalid_value")
     elif f.kind == "code":
         text = as_text(col)
-        values, bad = map_codes(text, f, spec, visit_months=visits, dictionary=dictionary)
+        values, bad = map_codes(text, f, spec, trial=trial)
         rule = _rules(bad, "out_of_vocabulary")
     else:
         text = as_text(col)
-        if f.name == "nhs_number":  # NHS numbers are written 3-3-4 or with dashes
+        if f.nhs:  # NHS numbers are written 3-3-4 or with dashes
             text = map_unique(text, lambda v: _SEPARATORS.sub("", v) or None)
             if pd.api.types.is_numeric_dtype(col.dtype):
                 # a number column (SPSS, Stata, SAS, Excel) cannot keep a leading zero:
@@ -536,37 +534,27 @@ def _mixed_dates(col: pd.Series, text: pd.Series, fmt: str) -> pd.Series:
 
 
 # -------------------------------------------------------------------- codes
-def _canonical_lookup(
-    f: Field,
-    visit_months: Sequence[int] | None = None,
-    dictionary: MedicationDictionary | None = None,
-) -> Callable[[str], Any]:
-    """text -> canonical value of ``f``'s vocabulary, or None (drugs: ``dictionary``,
-    the shipped one when None)."""
+def _canonical_lookup(f: Field, trial: Trial) -> Callable[[str], Any]:
+    """text -> canonical value of ``f``'s vocabulary (the trial's; drugs: its
+    medication dictionary's generic names), or None."""
     assert f.vocab is not None
     if f.vocab == "drug":
         # generic or brand name -> the medication dictionary's generic name
         from odtrial.data.drugs import DICTIONARY
 
-        return (DICTIONARY if dictionary is None else dictionary).canonical_name
-    vocab = vocabulary(f.vocab, visit_months=visit_months)
+        return (DICTIONARY if trial.medication is None else trial.medication).canonical_name
     by_text: dict[str, Any] = {}
-    for v in vocab:
+    for v in trial.vocabulary(f.vocab):
         by_text[str(v).casefold()] = v
     return lambda t: by_text.get(t.casefold())
 
 
-def _spec_codes(
-    f: Field,
-    spec: ExtractSpec,
-    visit_months: Sequence[int] | None,
-    dictionary: MedicationDictionary | None = None,
-) -> Mapping[str, Any]:
+def _spec_codes(f: Field, spec: ExtractSpec, trial: Trial) -> Mapping[str, Any]:
     """The extract's code mapping for ``f``, each target resolved to a canonical value."""
     raw = spec.codes.get(f.name, {})
     if not raw:
         return {}
-    canon = _canonical_lookup(f, visit_months, dictionary)
+    canon = _canonical_lookup(f, trial)
     out: dict[str, Any] = {}
     for src, dst in raw.items():
         if f.vocab == "drug":
@@ -585,24 +573,18 @@ def _spec_codes(
 
 
 def map_codes(
-    text: pd.Series,
-    f: Field,
-    spec: ExtractSpec,
-    *,
-    visit_months: Sequence[int] | None = None,
-    dictionary: MedicationDictionary | None = None,
+    text: pd.Series, f: Field, spec: ExtractSpec, *, trial: Trial
 ) -> tuple[pd.Series, np.ndarray]:
-    """Map source codes (as text) onto ``f``'s vocabulary (for ``visit``, the
-    trial's ``visit_months``, which must then be given; for ``drug``, the generic
-    names of ``dictionary``, the trial's medication dictionary, or the shipped one
-    when None).
+    """Map source codes (as text) onto ``f``'s vocabulary in ``trial``: a declared
+    one, ``yes_no`` (booleans), ``visit`` (the schedule's months) or ``drug`` (the
+    generic names of the trial's medication dictionary).
 
     Returns the canonical values (dtype by vocabulary) and the mask of present
-    values with no mapping (``out_of_vocabulary``). A drug not in the catalogue
+    values with no mapping (``out_of_vocabulary``). A drug not in the dictionary
     is kept, lower-cased (validation warns ``unknown_drug``).
     """
-    codes = _spec_codes(f, spec, visit_months, dictionary)
-    canon = _canonical_lookup(f, visit_months, dictionary)
+    codes = _spec_codes(f, spec, trial)
+    canon = _canonical_lookup(f, trial)
     uniq = text.dropna().unique()
     table: dict[str, Any] = {}
     for u in uniq:
@@ -622,3 +604,15 @@ def map_codes(
     else:
         values = mapped.astype(dtype)
     return values, bad
+
+
+def empty_mapped(spec: TableSpec) -> pd.DataFrame:
+    """A mapped table with no records: provenance and the declared fields, typed."""
+    out: dict[str, pd.Series] = {
+        "trust": pd.Series([], dtype="string"),
+        "source_file": pd.Series([], dtype="string"),
+        "source_row": pd.Series([], dtype="int64"),
+    }
+    for f in spec.fields:
+        out[f.name] = _missing_column(f, 0)
+    return pd.DataFrame(out)

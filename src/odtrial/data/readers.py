@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from odtrial.data.canonical import MAPPED
 from odtrial.errors import ConfigError, IngestError
 from odtrial.trial import ExtractSpec
 
@@ -159,10 +158,8 @@ def _first_line(f: Any, encoding: str) -> str:
 
 
 def _needed(spec: ExtractSpec) -> list[str]:
-    """Distinct source columns of the mapping, in canonical field order."""
-    order = [f.name for f in MAPPED[spec.table]]
-    cols = [spec.columns[c] for c in order if c in spec.columns]
-    return list(dict.fromkeys(cols))
+    """Distinct source columns of the mapping, in the order the trial maps them."""
+    return list(dict.fromkeys(spec.columns.values()))
 
 
 def show(text: str) -> str:

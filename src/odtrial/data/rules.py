@@ -23,7 +23,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from odtrial.data.canonical import MAPPED
+from odtrial.data.canonical import TableSpec
 from odtrial.data.drugs import DICTIONARY, PLAUSIBLE_FACTOR
 from odtrial.data.medication_dictionary import Drug, MedicationDictionary
 from odtrial.data.schemas import as_text, concat_hits, make_hits
@@ -31,13 +31,6 @@ from odtrial.trial import Trial
 
 #: Earliest plausible date of any field.
 EARLIEST_DATE: Final = pd.Timestamp("1900-01-01")
-#: The date that places each event table's record in time.
-EVENT_DATE: Final = {
-    "followup": "assessment_date",
-    "admissions": "admission_date",
-    "crisis_referrals": "referral_date",
-    "prescriptions": "start_date",
-}
 
 
 def _label(field: str) -> str:
@@ -89,7 +82,9 @@ def nhs_identity(nhs: pd.Series, keys: np.ndarray) -> np.ndarray:
     return ident
 
 
-def nhs_number_invalid(frame: pd.DataFrame, *, valid: np.ndarray) -> pd.DataFrame:
+def nhs_number_invalid(
+    frame: pd.DataFrame, *, valid: np.ndarray, field: str = "nhs_number"
+) -> pd.DataFrame:
     """``nhs_number_invalid``: present but not 10 digits or failing Modulus 11.
 
     ``valid`` is the Modulus 11 validity of the stored ten-digit values
@@ -97,7 +92,7 @@ def nhs_number_invalid(frame: pd.DataFrame, *, valid: np.ndarray) -> pd.DataFram
     value with spaces or hyphens is invalid here, since mapping removes them and
     the pseudonym is keyed on the stored text.
     """
-    s = frame["nhs_number"]
+    s = frame[field]
     rows = _where(s.notna().to_numpy(dtype=bool) & ~valid)
     if len(rows) == 0:
         return concat_hits([])
@@ -108,20 +103,51 @@ def nhs_number_invalid(frame: pd.DataFrame, *, valid: np.ndarray) -> pd.DataFram
         "NHS number fails the Modulus 11 check digit",
         "NHS number is not 10 digits",
     )
-    return make_hits(rows, "nhs_number", sub, "nhs_number_invalid", msg)
+    return make_hits(rows, field, sub, "nhs_number_invalid", msg)
 
 
-def duplicate_records(frame: pd.DataFrame, table: str, *, ident: np.ndarray) -> pd.DataFrame:
+def identity(values: pd.Series, *, nhs: bool) -> tuple[np.ndarray, np.ndarray]:
+    """int64 codes equal exactly when the stored texts are equal (missing: -1), and
+    validity (present; for an NHS number also 10 digits passing Modulus 11).
+
+    NHS numbers use :func:`nhs_identity` (the number itself), so codes of two
+    frames agree without a shared factorisation; for other identifiers use
+    :func:`shared_identity`.
+    """
+    if nhs:
+        from odtrial.data.nhs import nhs_keys_valid
+
+        keys, valid = nhs_keys_valid(values)
+        return nhs_identity(values, keys), valid
+    codes = pd.factorize(values.astype("string"))[0].astype(np.int64)
+    return codes, codes >= 0
+
+
+def shared_identity(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`identity` codes of two frames' identifier columns on one scale."""
+    both = pd.concat([a.astype("string"), b.astype("string")], ignore_index=True)
+    codes = pd.factorize(both)[0].astype(np.int64)
+    return codes[: len(a)], codes[len(a) :]
+
+
+def duplicate_records(
+    frame: pd.DataFrame,
+    spec: TableSpec,
+    *,
+    idents: dict[str, np.ndarray],
+    unique: tuple[str, ...] = (),
+) -> pd.DataFrame:
     """``duplicate_record``: a later record repeating an earlier one.
 
-    Exact repeats of all mapped fields (provenance excluded) in any table; in
-    participants also a later record with an NHS number seen before, even if
-    other fields differ (one person, one baseline record). Each flagged record
-    names the first record it repeats. ``ident`` is :func:`nhs_identity` of the
-    frame's NHS numbers (stands in for the text column).
+    Exact repeats of all declared fields (provenance excluded) in any table;
+    and, for each field in ``unique`` (the participants key and the other
+    identifiers tables link by), a later record with a value seen before, even
+    if other fields differ (one person, one baseline record). Each flagged
+    record names the first record it repeats. ``idents`` holds the
+    :func:`identity` codes of identifier fields (they stand in for the text).
     """
-    fields = [f.name for f in MAPPED[table]]
-    sub = frame[fields].assign(nhs_number=ident)
+    fields = list(spec.names)
+    sub = frame[fields].assign(**{k: v for k, v in idents.items() if k in fields})
     exact = sub.duplicated(keep="first").to_numpy(dtype=bool)
     parts = []
     if exact.any():
@@ -129,18 +155,17 @@ def duplicate_records(frame: pd.DataFrame, table: str, *, ident: np.ndarray) -> 
         first = _first_of_group(sub, rows)
         msg = "record repeats " + _record_ref(frame, first) + " in every field"
         parts.append(make_hits(rows, "record", "", "duplicate_record", msg))
-    if table == "participants":
-        ids = pd.Series(ident)
-        same = (ids.duplicated(keep="first") & (ids != -1)).to_numpy(dtype=bool) & ~exact
+    flagged = exact.copy()
+    for name in unique:
+        ids = pd.Series(idents[name])
+        same = (ids.duplicated(keep="first") & (ids != -1)).to_numpy(dtype=bool) & ~flagged
         if same.any():
             rows = np.flatnonzero(same)
-            first = _first_of_group(sub[["nhs_number"]], rows)
-            msg = "NHS number already has a participant record (" + _record_ref(frame, first) + ")"
-            parts.append(
-                make_hits(
-                    rows, "nhs_number", frame["nhs_number"].iloc[rows], "duplicate_record", msg
-                )
-            )
+            first = _first_of_group(sub[[name]], rows)
+            what = "NHS number" if spec.field(name).nhs else _label(name)
+            msg = f"{what} already has a participant record (" + _record_ref(frame, first) + ")"
+            parts.append(make_hits(rows, name, frame[name].iloc[rows], "duplicate_record", msg))
+            flagged |= same
     return concat_hits(parts)
 
 
@@ -159,11 +184,15 @@ def _first_of_group(sub: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- dates
 
 
-def impossible_dates(frame: pd.DataFrame, table: str, *, data_cutoff: pd.Timestamp) -> pd.DataFrame:
-    """``impossible_date``: any date field before 1900-01-01 or after the cut-off."""
+def impossible_dates(
+    frame: pd.DataFrame, spec: TableSpec, *, data_cutoff: pd.Timestamp
+) -> pd.DataFrame:
+    """``impossible_date``: any date field before 1900-01-01 or after the cut-off
+    (an identifying date, such as a date of birth, is not repeated in the message)."""
     parts = []
     cutoff_text = data_cutoff.strftime("%Y-%m-%d")
-    for f in MAPPED[table]:
+    hidden = set(spec.identifiers())
+    for f in spec.fields:
         if f.kind != "date":
             continue
         s = frame[f.name]
@@ -173,7 +202,7 @@ def impossible_dates(frame: pd.DataFrame, table: str, *, data_cutoff: pd.Timesta
         if len(rows) == 0:
             continue
         text = _date_text(s, rows)
-        shown = "" if f.name == "date_of_birth" else " " + text
+        shown = "" if f.name in hidden else " " + text
         reason = np.where(
             early[rows], " is before 1900-01-01", f" is after the data cut-off {cutoff_text}"
         )
@@ -182,13 +211,16 @@ def impossible_dates(frame: pd.DataFrame, table: str, *, data_cutoff: pd.Timesta
     return concat_hits(parts)
 
 
-def age_under_18(participants: pd.DataFrame, *, min_age: int) -> pd.DataFrame:
-    """``age_under_18``: under the trial's minimum age (``[eligibility] min_age``)
-    in completed years at consent.
+def under_min_age(participants: pd.DataFrame, spec: TableSpec, *, min_age: int) -> pd.DataFrame:
+    """``under_min_age``: under the trial's minimum age (``[eligibility] min_age``)
+    in completed years at consent (needs the table's ``date_of_birth`` field).
 
     Completed years counts a 29 February birthday on 1 March in other years.
     """
-    dob, consent = participants["date_of_birth"], participants["consent_date"]
+    if spec.date_of_birth is None or spec.consent_date is None:
+        return concat_hits([])
+    dob = participants[spec.date_of_birth]
+    consent = participants[spec.consent_date]
     age = completed_years(dob, consent)
     rows = _where((age < min_age).fillna(False))
     if len(rows) == 0:
@@ -201,7 +233,7 @@ def age_under_18(participants: pd.DataFrame, *, min_age: int) -> pd.DataFrame:
         + _date_text(consent, rows)
         + f" (date of birth gives under {min_age})"
     )
-    return make_hits(rows, "date_of_birth", _date_text(dob, rows), "age_under_18", msg)
+    return make_hits(rows, spec.date_of_birth, _date_text(dob, rows), "under_min_age", msg)
 
 
 def completed_years(start: pd.Series, end: pd.Series) -> pd.Series:
@@ -226,7 +258,7 @@ def add_months(dates: pd.Series, months: pd.Series | int) -> pd.Series:
 
 def event_dates(
     events: pd.DataFrame,
-    table: str,
+    spec: TableSpec,
     *,
     consent: pd.Series,
     follow_up_months: int,
@@ -239,8 +271,8 @@ def event_dates(
     ----------
     events : DataFrame
         Coerced event frame.
-    table : str
-        Its name; the date checked is :data:`EVENT_DATE` ``[table]``.
+    spec : TableSpec
+        Its declaration; the date checked is its ``date`` field (none: no hits).
     consent : Series
         Consent date of the event's accepted participant, aligned with
         ``events`` (NaT where there is none: those rows are skipped).
@@ -251,15 +283,17 @@ def event_dates(
         is not queried here (``visit_out_of_window`` covers visits outside it).
     visit_windows : mapping of int to int
         The visit schedule, month -> window in days
-        (:meth:`odtrial.trial.Trial.visit_windows`); required for ``followup``.
+        (:meth:`odtrial.trial.Trial.visit_windows`); required for a table with visits.
     """
-    field = EVENT_DATE[table]
+    if spec.date is None:
+        return concat_hits([])
+    field = spec.date
     d = events[field]
     usable = date_in_range(d, data_cutoff=data_cutoff) & consent.notna().to_numpy(dtype=bool)
     end = add_months(consent, follow_up_months)
-    if table == "followup":
+    if spec.visit is not None:
         if not visit_windows:
-            raise ValueError("event_dates of followup needs the visit schedule (visit_windows)")
+            raise ValueError(f"event_dates of {spec.name} needs the visit schedule")
         for month, days in visit_windows.items():
             close = add_months(consent, month) + pd.Timedelta(days=days)
             end = end.where(end >= close, close)
@@ -281,14 +315,18 @@ def event_dates(
 
 def visit_out_of_window(
     followup: pd.DataFrame,
+    spec: TableSpec,
     *,
     consent: pd.Series,
     data_cutoff: pd.Timestamp,
     visit_windows: Mapping[int, int],
 ) -> pd.DataFrame:
-    """``visit_out_of_window``: assessment further from consent + visit month than
-    that visit's window (``visit_windows``: month -> days, the trial's schedule)."""
-    d, visit = followup["assessment_date"], followup["visit_month"]
+    """``visit_out_of_window``: a record dated further from consent + its visit's
+    month than that visit's window (``visit_windows``: month -> days, the trial's
+    schedule); for a table declaring both ``date`` and ``visit``."""
+    if spec.date is None or spec.visit is None:
+        return concat_hits([])
+    d, visit = followup[spec.date], followup[spec.visit]
     known = visit.isin(list(visit_windows)).fillna(False).to_numpy(dtype=bool)
     usable = (
         known & date_in_range(d, data_cutoff=data_cutoff) & consent.notna().to_numpy(dtype=bool)
@@ -303,7 +341,8 @@ def visit_out_of_window(
     days = gap.iloc[rows].astype("Int64").astype("string").reset_index(drop=True)
     months = visit.iloc[rows].astype("string").reset_index(drop=True)
     msg = (
-        "assessment date "
+        _label(spec.date)
+        + " "
         + text
         + " is "
         + days.str.lstrip("-")
@@ -316,105 +355,147 @@ def visit_out_of_window(
         + window.iloc[rows].astype("string").reset_index(drop=True)
         + " days)"
     )
-    return make_hits(rows, "assessment_date", text, "visit_out_of_window", msg)
+    return make_hits(rows, spec.date, text, "visit_out_of_window", msg)
 
 
-def _ordered_pair(
-    frame: pd.DataFrame, first: str, second: str, rule: str, first_word: str, second_word: str
-) -> pd.DataFrame:
-    a, b = frame[first], frame[second]
+def date_order(frame: pd.DataFrame, *, earlier: str, later: str, code: str) -> pd.DataFrame:
+    """``date_order`` (or the rule's own ``code``): ``later`` is before ``earlier``."""
+    a, b = frame[earlier], frame[later]
     rows = _where((b < a).fillna(False))
     if len(rows) == 0:
         return concat_hits([])
     tb, ta = _date_text(b, rows), _date_text(a, rows)
-    msg = second_word + " " + tb + " is before " + first_word + " " + ta
-    return make_hits(rows, second, tb, rule, msg)
+    msg = _label(later) + " " + tb + " is before " + _label(earlier) + " " + ta
+    return make_hits(rows, later, tb, code, msg)
 
 
-def discharge_before_admission(admissions: pd.DataFrame) -> pd.DataFrame:
-    """``discharge_before_admission``: discharge date earlier than admission date."""
-    return _ordered_pair(
-        admissions,
-        "admission_date",
-        "discharge_date",
-        "discharge_before_admission",
-        "admission date",
-        "discharge date",
-    )
+def no_overlap(
+    frame: pd.DataFrame,
+    *,
+    start: str,
+    end: str,
+    person: np.ndarray,
+    eligible: np.ndarray,
+    code: str,
+) -> pd.DataFrame:
+    """``overlap`` (or the rule's own ``code``): an interval starting before an
+    earlier interval of the same participant ended.
 
-
-def end_before_start(prescriptions: pd.DataFrame) -> pd.DataFrame:
-    """``end_before_start``: prescription end date earlier than its start date."""
-    return _ordered_pair(
-        prescriptions, "start_date", "end_date", "end_before_start", "start date", "end date"
-    )
-
-
-def overlapping_admissions(admissions: pd.DataFrame, *, eligible: np.ndarray) -> pd.DataFrame:
-    """``overlapping_admissions``: a stay admitted before an earlier stay of the
-    same participant was discharged.
-
-    Among ``eligible`` rows (no error so far), stays are ordered per NHS number
-    by admission date (ties by provenance order); a stay is flagged when its
-    admission date is before the latest discharge date of the stays ordered
-    before it. A stay with no discharge date is open and overlaps every later
-    admission. Admission on the day of a discharge is a transfer, not an
-    overlap.
+    Among ``eligible`` rows (no error so far) with a start and a participant
+    (``person``: identity codes, -1 missing), intervals are ordered per person by
+    start (ties by provenance order); one is flagged when it starts before the
+    latest end of those ordered before it. A missing end is open (ongoing) and
+    overlaps every later start. Starting on the day another ends is a transfer,
+    not an overlap.
     """
-    sel = eligible & admissions["admission_date"].notna().to_numpy(dtype=bool)
-    sel &= admissions["nhs_number"].notna().to_numpy(dtype=bool)
+    sel = eligible & frame[start].notna().to_numpy(dtype=bool) & (person != -1)
     pos = np.flatnonzero(sel)
     if len(pos) < 2:
         return concat_hits([])
-    sub = admissions.iloc[pos]
-    person = pd.factorize(sub["nhs_number"])[0]
-    adm = sub["admission_date"].to_numpy(dtype="datetime64[us]")
-    disch = sub["discharge_date"].to_numpy(dtype="datetime64[us]")
-    order = np.lexsort((np.arange(len(pos)), adm, person))
-    person, adm, disch_sorted = person[order], adm[order], disch[order]
-    # Running max of discharge within person; open stays count as +infinity.
+    sub = frame.iloc[pos]
+    who = pd.factorize(person[pos])[0]
+    adm = sub[start].to_numpy(dtype="datetime64[us]")
+    disch = sub[end].to_numpy(dtype="datetime64[us]")
+    order = np.lexsort((np.arange(len(pos)), adm, who))
+    who, adm, disch_sorted = who[order], adm[order], disch[order]
+    # Running max of the end within person; open intervals count as +infinity.
     big = np.iinfo(np.int64).max
     d_int = np.where(np.isnat(disch_sorted), big, disch_sorted.astype(np.int64))
-    run = pd.Series(d_int).groupby(person).cummax().to_numpy()
+    run = pd.Series(d_int).groupby(who).cummax().to_numpy()
     prev = np.empty_like(run)
     prev[0] = np.iinfo(np.int64).min
     prev[1:] = run[:-1]
-    new_person = np.ones(len(person), dtype=bool)
-    new_person[1:] = person[1:] != person[:-1]
+    new_person = np.ones(len(who), dtype=bool)
+    new_person[1:] = who[1:] != who[:-1]
     prev[new_person] = np.iinfo(np.int64).min
     hit = adm.astype(np.int64) < prev
     if not hit.any():
         return concat_hits([])
     rows = pos[order[hit]]
     prev_hit = prev[hit]
-    adm_text = _date_text(admissions["admission_date"], rows)
+    start_text = _date_text(frame[start], rows)
     is_open = prev_hit == big
     prev_dates = pd.Series(np.where(is_open, 0, prev_hit).astype("datetime64[us]"))
     prev_text = as_text(prev_dates)
     msg = (
-        "admission date "
-        + adm_text
+        _label(start)
+        + " "
+        + start_text
         + pd.Series(
             np.where(
                 is_open,
-                " is during an earlier stay of the same participant with no discharge date",
+                f" is during an earlier record of the same participant with no {_label(end)}",
                 (
-                    " is before the discharge date " + prev_text + " of an earlier stay of the same"
-                    " participant"
+                    f" is before the {_label(end)} "
+                    + prev_text
+                    + " of an earlier record of the same participant"
                 ).to_numpy(dtype=object),
             ),
             dtype="string",
         )
     )
-    return make_hits(rows, "admission_date", adm_text, "overlapping_admissions", msg)
+    return make_hits(rows, start, start_text, code, msg)
+
+
+def one_per_visit(
+    frame: pd.DataFrame, *, visit: str, person: np.ndarray, code: str
+) -> pd.DataFrame:
+    """``duplicate_visit`` (or the rule's own ``code``): a later record of a
+    participant at a visit that already has one (each names the first)."""
+    has = frame[visit].notna().to_numpy(dtype=bool) & (person != -1)
+    key = pd.DataFrame({"p": person, "v": frame[visit].astype("Int64")})
+    dup = key.duplicated(keep="first").to_numpy(dtype=bool) & has
+    rows = np.flatnonzero(dup)
+    if len(rows) == 0:
+        return concat_hits([])
+    first = _first_of_group(key, rows)
+    text = as_text(frame[visit].iloc[rows])
+    msg = (
+        "a record of this participant at visit "
+        + text
+        + " is already at "
+        + _record_ref(frame, first)
+    )
+    return make_hits(rows, visit, text, code, msg)
+
+
+def unique_key(frame: pd.DataFrame, *, fields: tuple[str, ...], code: str) -> pd.DataFrame:
+    """``duplicate_key`` (or the rule's own ``code``): a later record with the same
+    values of ``fields`` as an earlier one (records missing any of them are skipped)."""
+    sub = frame[list(fields)]
+    complete = sub.notna().all(axis=1).to_numpy(dtype=bool)
+    dup = sub.duplicated(keep="first").to_numpy(dtype=bool) & complete
+    rows = np.flatnonzero(dup)
+    if len(rows) == 0:
+        return concat_hits([])
+    first = _first_of_group(sub, rows)
+    what = ", ".join(_label(f) for f in fields)
+    msg = f"{what} repeat" + "s" * (len(fields) == 1) + " " + _record_ref(frame, first)
+    return make_hits(rows, fields[0], as_text(sub[fields[0]].iloc[rows]), code, msg)
+
+
+def foreign_key(
+    frame: pd.DataFrame, *, field: str, allowed: pd.Series, where: str, code: str
+) -> pd.DataFrame:
+    """``unknown_reference`` (or the rule's own ``code``): a value of ``field`` not
+    among ``allowed`` (the referenced column, named ``where`` in the message)."""
+    s = frame[field]
+    ok = s.astype("string").isin(allowed.dropna().astype("string").unique())
+    rows = _where(s.notna().to_numpy(dtype=bool) & ~ok.fillna(False).to_numpy(dtype=bool))
+    if len(rows) == 0:
+        return concat_hits([])
+    text = as_text(s.iloc[rows])
+    msg = _label(field) + " '" + text + f"' is not in {where}"
+    return make_hits(rows, field, text, code, msg)
 
 
 # --------------------------------------------------------------------------- clusters
 
 
-def cluster_rules(participants: pd.DataFrame, trial: Trial) -> pd.DataFrame:
-    """``unknown_cluster`` and ``cluster_wrong_trust`` for the recruiting cluster."""
-    cid = participants["cluster_id"]
+def cluster_rules(participants: pd.DataFrame, trial: Trial, *, field: str) -> pd.DataFrame:
+    """``unknown_cluster`` and ``cluster_wrong_trust`` for the recruiting cluster
+    (``field``: the participants table's cluster field)."""
+    cid = participants[field].astype("string")
     trust_of = {c.id: c.trust for c in trial.clusters}
     known = cid.isin(list(trust_of)).fillna(False).to_numpy(dtype=bool)
     present = cid.notna().to_numpy(dtype=bool)
@@ -423,7 +504,7 @@ def cluster_rules(participants: pd.DataFrame, trial: Trial) -> pd.DataFrame:
     if len(rows):
         text = as_text(cid.iloc[rows])
         msg = "cluster id '" + text + "' is not a cluster of the trial"
-        parts.append(make_hits(rows, "cluster_id", text, "unknown_cluster", msg))
+        parts.append(make_hits(rows, field, text, "unknown_cluster", msg))
     owner = cid.map(trust_of).astype("string")
     wrong = known & (owner != participants["trust"]).fillna(True).to_numpy(dtype=bool)
     rows = np.flatnonzero(wrong)
@@ -438,31 +519,33 @@ def cluster_rules(participants: pd.DataFrame, trial: Trial) -> pd.DataFrame:
             + participants["trust"].iloc[rows].fillna("?").reset_index(drop=True)
             + " that sent the record"
         )
-        parts.append(make_hits(rows, "cluster_id", text, "cluster_wrong_trust", msg))
+        parts.append(make_hits(rows, field, text, "cluster_wrong_trust", msg))
     return concat_hits(parts)
 
 
-def practice_rules(participants: pd.DataFrame, trial: Trial) -> pd.DataFrame:
+def practice_rules(
+    participants: pd.DataFrame, trial: Trial, *, field: str, cluster: str
+) -> pd.DataFrame:
     """``unknown_practice``; when the trial is allocated, ``practice_other_arm``
     (practice in a cluster of the other arm) and ``practice_other_cluster``
     (practice in another cluster of the same arm). Practice codes compare
     case-insensitively and without surrounding spaces (ODS codes are upper case).
     """
     cop = {p.upper(): c for p, c in trial.cluster_of_practice().items()}
-    gp = participants["gp_practice"].str.strip().str.upper()
+    gp = participants[field].str.strip().str.upper()
     present = gp.notna().to_numpy(dtype=bool)
     practice_cluster = gp.map(cop).astype("string")
     known = practice_cluster.notna().to_numpy(dtype=bool)
     parts = []
     rows = np.flatnonzero(present & ~known)
     if len(rows):
-        text = as_text(participants["gp_practice"].iloc[rows])
+        text = as_text(participants[field].iloc[rows])
         msg = "GP practice '" + text + "' is not a member practice of any cluster"
-        parts.append(make_hits(rows, "gp_practice", text, "unknown_practice", msg))
+        parts.append(make_hits(rows, field, text, "unknown_practice", msg))
     if not trial.allocated:
         return concat_hits(parts)
     arm_of = {c.id: c.arm for c in trial.clusters}
-    cid = participants["cluster_id"]
+    cid = participants[cluster].astype("string")
     own_arm = cid.map(arm_of).astype("string")
     practice_arm = practice_cluster.map(arm_of).astype("string")
     comparable = known & own_arm.notna().to_numpy(dtype=bool)
@@ -477,7 +560,7 @@ def practice_rules(participants: pd.DataFrame, trial: Trial) -> pd.DataFrame:
         rows = np.flatnonzero(mask)
         if not len(rows):
             continue
-        text = as_text(participants["gp_practice"].iloc[rows])
+        text = as_text(participants[field].iloc[rows])
 
         def col(s: pd.Series, rows: np.ndarray = rows) -> pd.Series:
             return s.iloc[rows].fillna("?").reset_index(drop=True)
@@ -495,7 +578,7 @@ def practice_rules(participants: pd.DataFrame, trial: Trial) -> pd.DataFrame:
             + col(own_arm)
             + f"), another {what}; analysed as randomised"
         )
-        parts.append(make_hits(rows, "gp_practice", text, rule, msg))
+        parts.append(make_hits(rows, field, text, rule, msg))
     return concat_hits(parts)
 
 
@@ -503,54 +586,91 @@ def practice_rules(participants: pd.DataFrame, trial: Trial) -> pd.DataFrame:
 
 
 def unknown_participants(
-    events: pd.DataFrame, *, accepted: np.ndarray, keys: np.ndarray, valid: np.ndarray
+    events: pd.DataFrame,
+    *,
+    accepted: np.ndarray,
+    keys: np.ndarray,
+    valid: np.ndarray,
+    field: str = "nhs_number",
+    what: str = "NHS number",
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """``unknown_participant``: valid NHS number with no accepted participant.
+    """``unknown_participant``: a valid link value (``field``) naming no accepted
+    participant.
 
     Parameters
     ----------
     events : DataFrame
         Coerced event frame.
     accepted : ndarray of int64
-        Sorted, unique :func:`odtrial.data.nhs.nhs_keys` of the accepted
-        participants.
+        Sorted, unique :func:`identity` codes of the accepted participants' link
+        field.
     keys, valid : ndarray
-        NHS keys of ``events`` and their Modulus 11 validity.
+        Identity codes of ``events``' link values (on the same scale) and their
+        validity (present; NHS numbers: Modulus 11).
 
     Returns
     -------
     hits : DataFrame
     where : ndarray of int64
         For every event row, the position of its participant in ``accepted``,
-        or -1 when there is none. Missing or invalid NHS numbers are not
+        or -1 when there is none. Missing or invalid values are not
         flagged again here (they have their own error).
     """
+    if len(accepted) == 0:
+        where = np.full(len(keys), -1, dtype=np.int64)
+        return _unknown_hits(events, np.flatnonzero(valid), field, what), where
     where = np.searchsorted(accepted, keys)
     found = where < len(accepted)
     found[found] = accepted[where[found]] == keys[found]
     where = np.where(found & valid, where, -1)
     rows = np.flatnonzero(valid & ~found)
-    hits = make_hits(
+    return _unknown_hits(events, rows, field, what), where
+
+
+def _unknown_hits(events: pd.DataFrame, rows: np.ndarray, field: str, what: str) -> pd.DataFrame:
+    return make_hits(
         rows,
-        "nhs_number",
-        events["nhs_number"].iloc[rows],
+        field,
+        events[field].iloc[rows],
         "unknown_participant",
-        "no accepted participant record has this NHS number",
+        f"no accepted participant record has this {what}",
     )
-    return hits, where
 
 
 def implausible_doses(
-    prescriptions: pd.DataFrame, dictionary: MedicationDictionary | None = None
+    prescriptions: pd.DataFrame,
+    dictionary: MedicationDictionary | None = None,
+    *,
+    drug: str = "drug",
+    dose: str = "daily_dose_mg",
+    code: str = "implausible_dose",
 ) -> pd.DataFrame:
-    """``implausible_dose`` above the limit: more than PLAUSIBLE_FACTOR x the BNF
-    maximum of a drug in ``dictionary`` (the trial's; the shipped one when None),
-    named by generic or brand name. (Not above zero is a schema check.)"""
-    codes, names = _drug_codes(prescriptions["drug"])
+    """``implausible_dose`` (or the rule's own ``code``): a daily dose not above
+    zero, or more than PLAUSIBLE_FACTOR x the BNF maximum of a drug in
+    ``dictionary`` (the trial's; the shipped one when None), named by generic or
+    brand name."""
+    d = prescriptions[dose]
+    low = _where((d <= 0).fillna(False))
+    parts = []
+    if len(low):
+        text = as_text(d.iloc[low])
+        msg = "daily dose " + text + " mg is not above zero"
+        parts.append(make_hits(low, dose, text, code, msg))
+    return concat_hits([*parts, _above_limit(prescriptions, dictionary, drug, dose, code)])
+
+
+def _above_limit(
+    prescriptions: pd.DataFrame,
+    dictionary: MedicationDictionary | None,
+    drug_field: str,
+    dose_field: str,
+    code: str,
+) -> pd.DataFrame:
+    codes, names = _drug_codes(prescriptions[drug_field])
     drugs = _resolve(names, dictionary)
     limits = np.array([np.nan if d is None else d.max_daily_mg for d in drugs] + [np.nan])
     limit = limits[codes]  # code -1 (missing) picks the trailing NaN
-    dose = prescriptions["daily_dose_mg"].to_numpy(dtype=np.float64)
+    dose = prescriptions[dose_field].to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore"):
         rows = np.flatnonzero(dose > PLAUSIBLE_FACTOR * limit)
     if len(rows) == 0:
@@ -567,23 +687,28 @@ def implausible_doses(
         + lim
         + " mg"
     )
-    return make_hits(rows, "daily_dose_mg", text, "implausible_dose", msg)
+    return make_hits(rows, dose_field, text, code, msg)
 
 
 def unknown_drugs(
-    prescriptions: pd.DataFrame, dictionary: MedicationDictionary | None = None
+    prescriptions: pd.DataFrame,
+    dictionary: MedicationDictionary | None = None,
+    *,
+    drug: str = "drug",
 ) -> pd.DataFrame:
     """``unknown_drug`` (warning): a drug name that is neither a generic nor a
     brand name of ``dictionary`` (the trial's; the shipped one when None)."""
-    raw = prescriptions["drug"]
+    raw = prescriptions[drug]
     codes, names = _drug_codes(raw)
     unknown = np.array([d is None for d in _resolve(names, dictionary)] + [False])
     rows = np.flatnonzero(unknown[codes])
     if len(rows) == 0:
         return concat_hits([])
     text = as_text(raw.iloc[rows])
-    msg = "drug '" + text + "' is not in the drug catalogue; its CPZ equivalent is unknown"
-    return make_hits(rows, "drug", text, "unknown_drug", msg)
+    msg = (
+        "drug '" + text + "' is not in the medication dictionary; its dose equivalents are unknown"
+    )
+    return make_hits(rows, drug, text, "unknown_drug", msg)
 
 
 def _resolve(names: list[str], dictionary: MedicationDictionary | None) -> list[Drug | None]:

@@ -1,17 +1,16 @@
 """Pandera schemas for the mapped site tables, and their failures as data.
 
-One :class:`pandera.DataFrameSchema` per table in
-:data:`odtrial.data.canonical.MAPPED`, built from that declaration so the
-field list lives in one place. A schema checks what a single field can show
-on its own:
+One :class:`pandera.DataFrameSchema` per table the trial declares
+(:class:`odtrial.data.canonical.TableSpec`), built from that declaration so
+the field list lives in one place. A schema checks what a single field can
+show on its own:
 
 - dtype (pandas ``string``, ``datetime64``, ``float64``, ``Int64``, ``boolean``);
 - a required field is not empty -> ``missing_value``;
-- a code is in its canonical vocabulary -> ``out_of_vocabulary``
-  (not for ``drug``: a drug outside the catalogue is kept and flagged
-  ``unknown_drug`` by :mod:`odtrial.data.rules`);
-- ``daily_dose_mg`` above zero -> ``implausible_dose`` (the drug-specific
-  upper limit needs two fields and lives in :mod:`odtrial.data.rules`).
+- a code is in its vocabulary -> ``out_of_vocabulary`` (not for ``drug``: a
+  drug outside the dictionary is kept and flagged ``unknown_drug`` by the
+  ``dose`` rule of :mod:`odtrial.data.rules`);
+- a value within the field's declared ``min`` and ``max`` -> ``out_of_range``.
 
 Schemas are validated lazily (every failure collected), and pandera's
 ``failure_cases`` are turned into rows of the tidy failures table by
@@ -27,9 +26,8 @@ safety net rather than a whole-column failure.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import cache
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
@@ -37,8 +35,10 @@ import pandera.pandas as pa
 from pandas.api import types as ptypes
 from pandas.api.extensions import ExtensionDtype
 
-from odtrial.data.canonical import MAPPED, PROVENANCE, Field
-from odtrial.data.vocab import vocabulary
+from odtrial.data.canonical import PROVENANCE, Field, TableSpec
+
+if TYPE_CHECKING:
+    from odtrial.trial import Trial
 
 #: Columns of the intermediate hit tables the checks produce (``row`` is the
 #: 0-based position in the validated frame).
@@ -68,18 +68,22 @@ def field_dtype(f: Field) -> str | ExtensionDtype:
     return _DTYPE[f.kind]
 
 
-def _vocab_check(f: Field, visit_months: tuple[int, ...]) -> list[pa.Check]:
-    if f.kind != "code" or f.vocab in ("drug", "yes_no"):
-        return []
-    allowed = list(vocabulary(str(f.vocab), visit_months=visit_months))
-    return [pa.Check.isin(allowed, error="out_of_vocabulary")]
+def _checks(f: Field, trial: Trial) -> list[pa.Check]:
+    checks = []
+    if f.kind == "code" and f.vocab not in ("drug", "yes_no"):
+        allowed = list(trial.vocabulary(str(f.vocab)))
+        checks.append(pa.Check.isin(allowed, error="out_of_vocabulary"))
+    for bound, check in ((f.min, pa.Check.ge), (f.max, pa.Check.le)):
+        if bound is not None:
+            value = pd.Timestamp(bound) if f.kind == "date" else bound
+            checks.append(check(value, error="out_of_range"))
+    return checks
 
 
-@cache
-def mapped_schema(table: str, visit_months: tuple[int, ...]) -> pa.DataFrameSchema:
-    """The pandera schema of one mapped site table (provenance included).
+def mapped_schema(spec: TableSpec, trial: Trial) -> pa.DataFrameSchema:
+    """The pandera schema of one mapped table (provenance included).
 
-    ``visit_months`` is the trial's visit schedule (the ``visit`` vocabulary).
+    Vocabularies are the trial's (:meth:`odtrial.trial.Trial.vocabulary`).
     Extra columns are allowed (``strict=False``): mapping may carry more.
     """
     columns: dict[str, pa.Column] = {
@@ -87,12 +91,11 @@ def mapped_schema(table: str, visit_months: tuple[int, ...]) -> pa.DataFrameSche
         "source_file": pa.Column(_STRING, nullable=False),
         "source_row": pa.Column("Int64", nullable=False),
     }
-    for f in MAPPED[table]:
-        checks = _vocab_check(f, visit_months)
-        if f.name == "daily_dose_mg":
-            checks.append(pa.Check.gt(0, error="implausible_dose"))
-        columns[f.name] = pa.Column(field_dtype(f), checks=checks, nullable=not f.required)
-    return pa.DataFrameSchema(columns, name=table, strict=False, coerce=False)
+    for f in spec.fields:
+        columns[f.name] = pa.Column(
+            field_dtype(f), checks=_checks(f, trial), nullable=not f.required
+        )
+    return pa.DataFrameSchema(columns, name=spec.name, strict=False, coerce=False)
 
 
 def empty_hits() -> pd.DataFrame:
@@ -232,7 +235,7 @@ def _as_date_unit(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return s.astype(DATE_DTYPE), overflow
 
 
-def coerce_mapped(frame: pd.DataFrame, table: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def coerce_mapped(frame: pd.DataFrame, spec: TableSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Put a mapped frame into its schema dtypes with a fresh RangeIndex.
 
     Returns the converted frame (provenance and mapped fields only, in
@@ -248,7 +251,7 @@ def coerce_mapped(frame: pd.DataFrame, table: str) -> tuple[pd.DataFrame, pd.Dat
     """
     for c in PROVENANCE:
         if c not in frame.columns:
-            raise ValueError(f"mapped {table} frame has no provenance column {c!r}")
+            raise ValueError(f"mapped {spec.name} frame has no provenance column {c!r}")
     df = frame.reset_index(drop=True)
     n = len(df)
     out: dict[str, pd.Series] = {
@@ -257,7 +260,7 @@ def coerce_mapped(frame: pd.DataFrame, table: str) -> tuple[pd.DataFrame, pd.Dat
         "source_row": _coerce_column(df["source_row"], Field("source_row", "int"))[0],
     }
     hits = []
-    for f in MAPPED[table]:
+    for f in spec.fields:
         if f.name not in df.columns:
             out[f.name] = pd.Series([None] * n, dtype=field_dtype(f))
             continue
@@ -288,23 +291,21 @@ def concat_hits(parts: list[pd.DataFrame]) -> pd.DataFrame:
 _CHECK_RULE: Final = {
     "not_nullable": "missing_value",
     "out_of_vocabulary": "out_of_vocabulary",
-    "implausible_dose": "implausible_dose",
+    "out_of_range": "out_of_range",
 }
 
 
-def schema_failures(
-    frame: pd.DataFrame, table: str, *, visit_months: Sequence[int]
-) -> pd.DataFrame:
+def schema_failures(frame: pd.DataFrame, spec: TableSpec, trial: Trial) -> pd.DataFrame:
     """Validate a coerced mapped frame lazily against its schema.
 
     Parameters
     ----------
     frame : DataFrame
         Output of :func:`coerce_mapped` (RangeIndex, schema dtypes).
-    table : str
-        Site table name.
-    visit_months : sequence of int
-        The trial's visit months (:attr:`odtrial.trial.Trial.visit_months`).
+    spec : TableSpec
+        The table's declaration.
+    trial : Trial
+        The trial (its vocabularies and visit schedule).
 
     Returns
     -------
@@ -318,8 +319,8 @@ def schema_failures(
         dtype or a missing column): :func:`coerce_mapped` rules that out,
         so it would be a bug, not bad data.
     """
-    months = tuple(int(m) for m in visit_months)
-    schema = mapped_schema(table, months)
+    table = spec.name
+    schema = mapped_schema(spec, trial)
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as e:
@@ -338,12 +339,30 @@ def schema_failures(
         if code == "missing_value":
             msg: pd.Series | str = f"required field {column} is empty"
         elif code == "out_of_vocabulary":
-            f = next(x for x in MAPPED[table] if x.name == column)
-            allowed = ", ".join(str(v) for v in vocabulary(str(f.vocab), visit_months=months))
+            f = spec.field(column)
+            allowed = ", ".join(str(v) for v in trial.vocabulary(str(f.vocab)))
             msg = label + " '" + values + f"' is not in the vocabulary ({allowed})"
-        else:  # implausible_dose: the only other check
-            msg = "daily dose " + values + " mg is not above zero"
+        else:  # out_of_range: the only other check
+            msg = label + " " + values + " is outside " + _range_text(spec.field(column))
         parts.append(
             make_hits(rows, column, values if isinstance(values, pd.Series) else "", code, msg)
         )
     return concat_hits(parts)
+
+
+def _range_text(f: Field) -> str:
+    """``"[lo, hi]"`` style text of a field's bounds (dates ISO, numbers as written)."""
+
+    def show(v: object) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v)
+
+    unit = f" {f.unit}" if f.unit else ""
+    if f.min is not None and f.max is not None:
+        return f"{show(f.min)} to {show(f.max)}{unit}"
+    if f.min is not None:
+        return f"the minimum {show(f.min)}{unit}"
+    return f"the maximum {show(f.max)}{unit}"

@@ -62,16 +62,14 @@ About 1.2-1.5 s of CPU for 100,000 participants and ~1,000,000 event rows.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
 
 import numpy as np
 import pandas as pd
 
 from odtrial.data import rules
-from odtrial.data.canonical import EVENT_TABLES, MAPPED, PROVENANCE, SITE_TABLES
-from odtrial.data.catalogue import FAILURE_COLUMNS, RULES
+from odtrial.data.canonical import PARTICIPANTS, PROVENANCE, TableSpec
+from odtrial.data.catalogue import FAILURE_COLUMNS, trial_rules
 from odtrial.data.catalogue import empty_failures as _empty_failures
-from odtrial.data.nhs import nhs_keys_valid
 from odtrial.data.schemas import (
     DATE_DTYPE,
     coerce_mapped,
@@ -81,24 +79,20 @@ from odtrial.data.schemas import (
 )
 from odtrial.trial import Trial
 
-_ERROR_RULES: Final = frozenset(c for c, r in RULES.items() if r.severity == "error")
-_SEVERITY: Final = {c: r.severity for c, r in RULES.items()}
-
 
 def validate(mapped: Mapping[str, pd.DataFrame], trial: Trial) -> pd.DataFrame:
-    """Validate the mapped site tables of a trial; return every failure.
+    """Validate the mapped tables of a trial; return every failure.
 
     Parameters
     ----------
     mapped : mapping of str to DataFrame
-        Mapped frames keyed by site table name (``participants``, ``followup``,
-        ``admissions``, ``crisis_referrals``, ``prescriptions``), each with the
-        provenance columns and the canonical fields of
-        :data:`odtrial.data.canonical.MAPPED` (an absent optional field counts
-        as empty; an absent table as having no rows).
+        Mapped frames keyed by the trial's table names
+        (:attr:`odtrial.trial.Trial.tables`), each with the provenance columns
+        and the declared fields (an absent optional field counts as empty; an
+        absent table as having no rows).
     trial : Trial
-        The trial: clusters, practices, arms, follow-up length, data cut-off,
-        medication dictionary (drug names and dose limits).
+        The trial: its tables and rules, clusters, practices, arms, follow-up
+        length, data cut-off, vocabularies, medication dictionary.
 
     Returns
     -------
@@ -109,83 +103,148 @@ def validate(mapped: Mapping[str, pd.DataFrame], trial: Trial) -> pd.DataFrame:
     Raises
     ------
     ValueError
-        If a table lacks a provenance column or is not a site table.
+        If a table lacks a provenance column or is not a table of the trial.
     """
-    unknown = sorted(set(mapped) - set(SITE_TABLES))
+    unknown = sorted(set(mapped) - set(trial.tables))
     if unknown:
-        raise ValueError(f"not a site table: {unknown[0]!r} (expected {', '.join(SITE_TABLES)})")
+        raise ValueError(
+            f"not a table of the trial: {unknown[0]!r} (expected {', '.join(trial.tables)})"
+        )
     cutoff = pd.Timestamp(trial.data_cutoff)
     windows = trial.visit_windows()
     frames: dict[str, pd.DataFrame] = {}
     hits: dict[str, list[pd.DataFrame]] = {}
-    for table in SITE_TABLES:
-        frame, coerce_hits = _prepare(mapped.get(table), table)
-        frames[table] = frame
-        hits[table] = [
+    for name, spec in trial.tables.items():
+        frame, coerce_hits = _prepare(mapped.get(name), spec)
+        frames[name] = frame
+        hits[name] = [
             coerce_hits,
-            _drop_echoes(
-                schema_failures(frame, table, visit_months=trial.visit_months), coerce_hits
-            ),
+            _drop_echoes(schema_failures(frame, spec, trial), coerce_hits),
         ]
 
-    # Participants first: their accepted rows decide the event checks.
-    p = frames["participants"]
-    keys, valid = nhs_keys_valid(p["nhs_number"])
-    hits["participants"] += [
-        rules.nhs_number_invalid(p, valid=valid),
-        rules.duplicate_records(p, "participants", ident=rules.nhs_identity(p["nhs_number"], keys)),
-        rules.impossible_dates(p, "participants", data_cutoff=cutoff),
-        rules.cluster_rules(p, trial),
-        rules.practice_rules(p, trial),
-        rules.age_under_18(p, min_age=trial.min_age),
+    # Participants first: their accepted rows decide the checks of every other table.
+    ps = trial.participants
+    p = frames[PARTICIPANTS]
+    assert ps.key is not None and ps.cluster is not None and ps.consent_date is not None
+    links = [ps.key, *(t.link for t in trial.tables.values() if t.link is not None)]
+    unique = tuple(dict.fromkeys([*links, *ps.nhs_fields]))
+    idents: dict[str, np.ndarray] = {}
+    valid: dict[str, np.ndarray] = {}
+    for f in unique:
+        idents[f], valid[f] = rules.identity(p[f], nhs=ps.field(f).nhs)
+    hp = hits[PARTICIPANTS]
+    hp += [rules.nhs_number_invalid(p, valid=valid[f], field=f) for f in ps.nhs_fields]
+    hp += [
+        rules.duplicate_records(p, ps, idents=idents, unique=unique),
+        rules.impossible_dates(p, ps, data_cutoff=cutoff),
+        rules.cluster_rules(p, trial, field=ps.cluster),
+        rules.under_min_age(p, ps, min_age=trial.min_age),
     ]
-    # Accepted: no error. Their keys are unique (a repeated NHS number is an
-    # error) and valid; sorted for a binary-search join.
-    accepted = ~_error_positions(hits["participants"], len(p)) & valid
-    order = np.argsort(keys[accepted], kind="stable")
-    accepted_keys = keys[accepted][order]
-    accepted_consent = p["consent_date"][accepted].iloc[order].reset_index(drop=True)
+    if ps.practice is not None:
+        hp.append(rules.practice_rules(p, trial, field=ps.practice, cluster=ps.cluster))
+    hp += _configured(p, ps, trial, frames, person=idents[ps.key], hits=hp)
+    # Accepted: no error, a valid key. Link values are unique among them (a repeat
+    # is an error).
+    accepted = ~_error_positions(hp, len(p), trial) & valid[ps.key]
+    consent = p[ps.consent_date]
 
-    for table in EVENT_TABLES:
-        ev = frames[table]
-        keys, valid = nhs_keys_valid(ev["nhs_number"])
+    for name, spec in trial.tables.items():
+        if spec.is_participants:
+            continue
+        assert spec.link is not None
+        ev = frames[name]
+        hs = hits[name]
+        ev_idents: dict[str, np.ndarray] = {}
+        for f in spec.nhs_fields:
+            ev_idents[f], ok = rules.identity(ev[f], nhs=True)
+            hs.append(rules.nhs_number_invalid(ev, valid=ok, field=f))
+        link_field = ps.field(spec.link)
+        if link_field.nhs:
+            keys, ev_valid = rules.identity(ev[spec.link], nhs=True)
+            p_keys, p_valid = idents[spec.link], valid[spec.link]
+        else:
+            p_keys, keys = rules.shared_identity(p[spec.link], ev[spec.link])
+            p_valid, ev_valid = p_keys >= 0, keys >= 0
+        usable = accepted & p_valid
+        order = np.argsort(p_keys[usable], kind="stable")
+        accepted_keys = p_keys[usable][order]
+        accepted_consent = consent[usable].iloc[order].reset_index(drop=True)
+        what = "NHS number" if link_field.nhs else link_field.display
         unknown_hits, where = rules.unknown_participants(
-            ev, accepted=accepted_keys, keys=keys, valid=valid
+            ev, accepted=accepted_keys, keys=keys, valid=ev_valid, field=spec.link, what=what
         )
-        consent = _take_dates(accepted_consent, where)
-        hs = hits[table]
+        event_consent = _take_dates(accepted_consent, where)
         hs += [
-            rules.nhs_number_invalid(ev, valid=valid),
             unknown_hits,
-            rules.duplicate_records(ev, table, ident=rules.nhs_identity(ev["nhs_number"], keys)),
-            rules.impossible_dates(ev, table, data_cutoff=cutoff),
+            rules.duplicate_records(ev, spec, idents={spec.link: keys, **ev_idents}),
+            rules.impossible_dates(ev, spec, data_cutoff=cutoff),
             rules.event_dates(
                 ev,
-                table,
-                consent=consent,
+                spec,
+                consent=event_consent,
                 follow_up_months=trial.follow_up_months,
                 data_cutoff=cutoff,
                 visit_windows=windows,
             ),
+            rules.visit_out_of_window(
+                ev, spec, consent=event_consent, data_cutoff=cutoff, visit_windows=windows
+            ),
         ]
-        if table == "followup":
-            hs.append(
-                rules.visit_out_of_window(
-                    ev, consent=consent, data_cutoff=cutoff, visit_windows=windows
+        hs += _configured(ev, spec, trial, frames, person=np.where(ev_valid, keys, -1), hits=hs)
+    return _assemble(frames, hits, trial)
+
+
+def _configured(
+    frame: pd.DataFrame,
+    spec: TableSpec,
+    trial: Trial,
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    person: np.ndarray,
+    hits: list[pd.DataFrame],
+) -> list[pd.DataFrame]:
+    """The table's configured rules, in declared order; ``no_overlap`` last, among
+    the records with no error so far (``hits`` plus the other rules' hits)."""
+    out: list[pd.DataFrame] = []
+    for r in spec.rules:
+        prm = r.params
+        if r.kind == "date_order":
+            out.append(
+                rules.date_order(frame, earlier=prm["earlier"], later=prm["later"], code=r.code)
+            )
+        elif r.kind == "one_per_visit" and spec.visit is not None:
+            out.append(rules.one_per_visit(frame, visit=spec.visit, person=person, code=r.code))
+        elif r.kind == "unique":
+            out.append(rules.unique_key(frame, fields=tuple(prm["fields"]), code=r.code))
+        elif r.kind == "foreign_key":
+            other = frames[prm["table"]][prm["column"]]
+            where = f"{prm['table']}.{prm['column']}"
+            out.append(
+                rules.foreign_key(
+                    frame, field=prm["field"], allowed=other, where=where, code=r.code
                 )
             )
-        elif table == "admissions":
-            hs.append(rules.discharge_before_admission(ev))
-            eligible = ~_error_positions(hs, len(ev))
-            hs.append(rules.overlapping_admissions(ev, eligible=eligible))
-        elif table == "prescriptions":
-            hs += [
-                rules.end_before_start(ev),
-                rules.implausible_doses(ev, trial.medication),
-                rules.unknown_drugs(ev, trial.medication),
+        elif r.kind == "dose":
+            out += [
+                rules.implausible_doses(
+                    frame, trial.medication, drug=prm["drug"], dose=prm["dose"], code=r.code
+                ),
+                rules.unknown_drugs(frame, trial.medication, drug=prm["drug"]),
             ]
-
-    return _assemble(frames, hits)
+    for r in spec.rules:
+        if r.kind == "no_overlap":
+            eligible = ~_error_positions([*hits, *out], len(frame), trial)
+            out.append(
+                rules.no_overlap(
+                    frame,
+                    start=r.params["start"],
+                    end=r.params["end"],
+                    person=person,
+                    eligible=eligible,
+                    code=r.code,
+                )
+            )
+    return out
 
 
 def empty_failures() -> pd.DataFrame:
@@ -197,10 +256,12 @@ def error_rows(failures: pd.DataFrame) -> dict[str, set[tuple[str, str, int]]]:
     """Records with at least one error-level failure, per table.
 
     Returns ``{table: {(trust, source_file, source_row), ...}}`` for every
-    site table (an empty set when a table has no error). Ingest quarantines
+    table with a failure (an empty set when it has no error). Ingest quarantines
     these records; for large frames :func:`error_mask` is the vectorised form.
     """
-    out: dict[str, set[tuple[str, str, int]]] = {t: set() for t in SITE_TABLES}
+    out: dict[str, set[tuple[str, str, int]]] = {
+        str(t): set() for t in failures["table"].dropna().unique()
+    }
     err = failures[failures["severity"] == "error"]
     for table, grp in err.groupby("table", sort=False):
         keys = grp[list(PROVENANCE)].drop_duplicates()
@@ -236,15 +297,15 @@ def error_mask(failures: pd.DataFrame, table: str, frame: pd.DataFrame) -> np.nd
 # --------------------------------------------------------------------------- internals
 
 
-def _prepare(frame: pd.DataFrame | None, table: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _prepare(frame: pd.DataFrame | None, spec: TableSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Coerce a mapped frame and put it in provenance order."""
     if frame is None:
         cols = {c: pd.Series([], dtype="string") for c in ("trust", "source_file")}
         cols["source_row"] = pd.Series([], dtype="Int64")
-        for f in MAPPED[table]:
+        for f in spec.fields:
             cols[f.name] = pd.Series([], dtype=field_dtype(f))
         frame = pd.DataFrame(cols)
-    df, coerce_hits = coerce_mapped(frame, table)
+    df, coerce_hits = coerce_mapped(frame, spec)
     order = _provenance_order(df)
     if order is None:
         return df, coerce_hits
@@ -281,12 +342,12 @@ def _provenance_order(df: pd.DataFrame) -> np.ndarray | None:
     return order
 
 
-def _error_positions(parts: list[pd.DataFrame], n: int) -> np.ndarray:
+def _error_positions(parts: list[pd.DataFrame], n: int, trial: Trial) -> np.ndarray:
     """Mask over a frame's rows: True where some hit is an error."""
     mask = np.zeros(n, dtype=bool)
     for h in parts:
         if len(h):
-            err = h["rule"].isin(_ERROR_RULES).to_numpy(dtype=bool)
+            err = h["rule"].isin(_error_codes(trial)).to_numpy(dtype=bool)
             mask[h["row"].to_numpy()[err]] = True
     return mask
 
@@ -299,9 +360,15 @@ def _take_dates(values: pd.Series, where: np.ndarray) -> pd.Series:
     return picked.where(pd.Series(where >= 0), pd.NaT)
 
 
-def _assemble(frames: dict[str, pd.DataFrame], hits: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
+def _error_codes(trial: Trial) -> list[str]:
+    return [c for c, r in trial_rules(trial).items() if r.severity == "error"]
+
+
+def _assemble(
+    frames: dict[str, pd.DataFrame], hits: dict[str, list[pd.DataFrame]], trial: Trial
+) -> pd.DataFrame:
     out = []
-    for rank, table in enumerate(SITE_TABLES):
+    for rank, table in enumerate(trial.tables):
         h = concat_hits(hits[table])
         if len(h) == 0:
             continue
@@ -313,7 +380,7 @@ def _assemble(frames: dict[str, pd.DataFrame], hits: dict[str, list[pd.DataFrame
     if not out:
         return empty_failures()
     f = pd.concat(out, ignore_index=True)
-    f["severity"] = f["rule"].map(_SEVERITY)
+    f["severity"] = f["rule"].map({c: r.severity for c, r in trial_rules(trial).items()})
     f = f.sort_values(
         ["_rank", "trust", "source_file", "source_row", "field", "rule"],
         kind="stable",

@@ -306,7 +306,8 @@ def _derivations_text(der: Mapping[str, Any]) -> str:
     if not items:
         return fmt.DASH
     parts = []
-    for cid, d in items.items():
+    # sorted: results.json stores its keys sorted, so a rebuilt report says the same
+    for cid, d in sorted(items.items()):
         window = f", {d['window_months']} months" if d.get("window_months") else ""
         parts.append(f"{cid}: {d.get('kind', '?')}{window}")
     return "; ".join(parts)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
-from odtrial.data.vocab import ETHNICITY
+from odtrial.synth.tables import ETHNICITY, TABLES_TOML
 
 TRIAL_NAME: Final = "POD cluster randomised trial (synthetic)"
 REGISTRATION: Final = "ISRCTN52653325 (the real trial; these data are synthetic)"
@@ -33,7 +33,7 @@ BALANCE_LABELS: Final = (
 FOLLOW_UP_MONTHS: Final = 24
 #: The follow-up visits: (month, window in days either side of the due date).
 VISIT_SCHEDULE: Final = ((12, 92), (24, 92))
-#: Minimum age at consent, completed years (younger: an age_under_18 warning).
+#: Minimum age at consent, completed years (younger: an under_min_age warning).
 MIN_AGE: Final = 18
 # Documented, public, and only accepted because trial.synthetic = true.
 TEST_KEY: Final = "odtrial-synthetic-test-key-not-secret"
@@ -762,6 +762,8 @@ def trial_toml(
         "variables = [",
         '  { column = "baseline_work_study", label = "In work or study at baseline", kind = "binary" },',
         "]",
+        "",
+        *TABLES_TOML.splitlines(),
         "",
     ]
     for t in TRUSTS:

@@ -34,7 +34,7 @@ KINDS: Final = (
     "overlapping_admissions",
     "unknown_practice",
     "out_of_vocabulary",
-    "age_under_18",
+    "under_min_age",
     "practice_other_arm",
     "implausible_dose",
     "unknown_drug",
@@ -65,7 +65,7 @@ TABLES_OF: Final = {
     "overlapping_admissions": ("admissions",),
     "unknown_practice": ("participants",),
     "out_of_vocabulary": ("participants", "followup", "admissions"),
-    "age_under_18": ("participants",),
+    "under_min_age": ("participants",),
     "practice_other_arm": ("participants",),
     "implausible_dose": ("prescriptions",),
     "unknown_drug": ("prescriptions",),
@@ -300,7 +300,7 @@ def _mutate(st: _State, ctx: _Ctx, kind: str, table: str, pos: int) -> Fault | N
         fld = fields[int(rng.integers(0, len(fields)))]
         raw = d.oov[fld]
         return Fault(table, rid, kind, fld, f"code {raw!r} has no mapping", raw={fld: raw})
-    if kind == "age_under_18":
+    if kind == "under_min_age":
         age = int(rng.integers(16, 18))
         dob = int(add_months(np.asarray([consent]), -12 * age)[0]) - int(rng.integers(1, 300))
         setv("date_of_birth", float(dob))

@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from odtrial.data.vocab import ETHNICITY
 from odtrial.randomise.allocate import ConstrainedAllocation, constrained
 from odtrial.synth.config import ARMS, CATCHMENTS, DIAGNOSES
+from odtrial.synth.tables import ETHNICITY
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 
-from odtrial.data.canonical import DATE_FIELDS
 from odtrial.synth.config import Dialect
 from odtrial.synth.population import EPOCH
+from odtrial.synth.tables import DATE_FIELDS
 
 SAS_EPOCH_SHIFT = 3653  # days from 1960-01-01 to 1970-01-01
 NOTES = (

@@ -120,6 +120,17 @@ def parse_tables(top: TomlReader, vocabularies: Mapping[str, Any]) -> dict[str, 
         for i, r in enumerate(t.rules):
             if r.kind == "foreign_key":
                 _check_reference(tr, f"{name}.rules[{i}]", r, out)
+    if participants is not None:
+        flags = sorted(
+            {t.link for t in out.values() if t.link not in (None, participants.key)}
+            & set(participants.names)
+        )
+        for f in flags:
+            if f"has_{f}" in participants.names:
+                tr.report(
+                    f"{PARTICIPANTS}.fields", f"names a field has_{f}, a column odtrial writes"
+                )
+        out[PARTICIPANTS] = replace(participants, link_flags=tuple(flags))
     return out
 
 

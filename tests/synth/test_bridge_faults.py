@@ -100,7 +100,10 @@ def canonical(rec: Row, ex: dict[str, Any], table: dict[str, Any], trial: dict[s
             if not f.get("min", -np.inf) <= v <= f.get("max", np.inf):
                 raise Reject("out_of_range")
         elif v is not None and kind == "nhs_number" and not nhs_ok(v):
-            raise Reject("nhs_number_invalid")
+            if name == table.get("key") or f.get("required", True):
+                raise Reject("nhs_number_invalid")
+            out["_unlinkable"] = name  # a warning: kept, but links by it fail
+            v = None
         if v is None and f.get("required", True):
             raise Reject("missing_value")
         out[name] = v
@@ -135,9 +138,13 @@ def mini_validate(src: Path) -> Counter[tuple[str, int, str]]:
                     continue
                 seen.add(key)
                 try:
-                    rows[name].append((rel, i, site, canonical(rec, ex, tables[name], trial)))
+                    row = canonical(rec, ex, tables[name], trial)
                 except Reject as r:
                     found[rel, i, str(r)] += 1
+                    continue
+                if row.pop("_unlinkable", None):
+                    found[rel, i, "unlinkable_identifier"] += 1
+                rows[name].append((rel, i, site, row))
     consent: dict[str, date] = {}
     by_nhs: dict[str, str] = {}
     for rel, i, site, r in rows["participants"]:

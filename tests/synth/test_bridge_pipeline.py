@@ -98,6 +98,7 @@ def test_the_freeze_keeps_no_identifier(ingested) -> None:
     assert not {"record_id", "nhs_number", "date_of_birth"} & set(people.columns)
     assert "nhs_number" not in scripts.columns and "record_id" not in phq9.columns
     assert {"locality", "arm", "age_at_consent", "phq9_baseline"} <= set(people.columns)
+    assert people["has_nhs_number"].dtype == "boolean" and people["has_nhs_number"].notna().all()
     # the site without interview modes gets the extract's constant
     assert set(phq9.loc[phq9["trust"] == "BNSSG", "mode"]) == {"telephone"}
 
@@ -116,6 +117,11 @@ def test_the_plan_derives_the_outcomes(ingested) -> None:
     ad = ds["any_antidepressant_12m"]
     assert ad[ds["trust"] == "NENC"].isna().all()
     assert ad[ds["trust"] != "NENC"].sum() > 0
+    # nor for a participant without a valid NHS number, the scripts' only link
+    people = pd.read_parquet(fz / "tables" / "participants.parquet")
+    unlinked = set(people.loc[~people["has_nhs_number"], "participant_id"])
+    assert unlinked
+    assert ad[ds["participant_id"].isin(unlinked)].isna().all()
 
 
 @pytest.mark.xfail(

@@ -98,6 +98,9 @@ class TableSpec:
     date: str | None = None
     visit: str | None = None
     rules: tuple[RuleSpec, ...] = ()
+    # participants: the fields other than the key that other tables link by; the
+    # freeze says per participant whether each could link (``has_<field>``)
+    link_flags: tuple[str, ...] = ()
 
     @property
     def is_participants(self) -> bool:
@@ -133,8 +136,9 @@ class TableSpec:
 
         Participants: ``participant_id, cluster_id, <stratum>, arm``, the
         practice and its cluster (when declared), ``age_at_consent`` (when a date
-        of birth is), then the other fields in declared order with the consent
-        date as ``consent_date``. Other tables: ``participant_id`` then their
+        of birth is), ``has_<field>`` for each identifier other tables link by
+        besides the key (True: present and valid), then the other fields in
+        declared order with the consent date as ``consent_date``. Other tables: ``participant_id`` then their
         non-identifying fields in declared order.
         """
         skip = set(self.identifiers()) - set(self.pseudonymised_extra())
@@ -146,6 +150,7 @@ class TableSpec:
             head += [self.practice, "practice_cluster_id"]
         if self.date_of_birth is not None:
             head.append("age_at_consent")
+        head += [f"has_{f}" for f in self.link_flags]
         skip |= {self.cluster or "", self.practice or ""}
         rest = [f for f in self.names if f not in skip]
         return (*head, *_renamed(rest, self))

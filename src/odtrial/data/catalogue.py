@@ -45,6 +45,12 @@ RULES: Final = MappingProxyType(
                 "NHS number is not 10 digits or fails the Modulus 11 check",
             ),
             Rule(
+                "unlinkable_identifier",
+                "warning",
+                "an optional NHS number that is not the participant key fails its check; "
+                "the participant is kept, but records linked by it cannot be",
+            ),
+            Rule(
                 "unknown_participant",
                 "error",
                 "record whose participant identifier names no accepted participant",

@@ -202,10 +202,16 @@ class Cohort:
 
     def not_collected(self, tables: Sequence[str]) -> np.ndarray:
         """Participants whose trust did not send one of ``tables`` (freeze manifest
-        ``tables.<name>.trusts``; a table without that list was sent by every trust)."""
+        ``tables.<name>.trusts``; a table without that list was sent by every trust),
+        or who cannot be linked to it: the table links by an identifier other than the
+        participant key and the participant has none valid (``has_<link>`` False)."""
         out = np.zeros(self.n, dtype=bool)
         for name in tables:
-            trusts = (self.table_info.get(name) or {}).get("trusts")
+            info = self.table_info.get(name) or {}
+            trusts = info.get("trusts")
             if trusts is not None:
                 out |= ~np.isin(self.trust, [str(t) for t in trusts])
+            flag = f"has_{info.get('link')}"
+            if flag in self.participants.columns:
+                out |= ~self.participants[flag].to_numpy(dtype=bool, na_value=False)
         return out

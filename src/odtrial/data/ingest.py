@@ -432,6 +432,8 @@ def _participant_ids(
     pid = pseudonymise(kept[spec.key].astype("string"), key, cache=cache).to_numpy()
     for f in sorted(x for x in links if x is not None):
         has = kept[f].notna().to_numpy(dtype=bool)
+        if spec.field(f).nhs:  # an invalid optional NHS number links nobody
+            has = has & nhs_valid(kept[f].astype("string").fillna("")).to_numpy(dtype=bool)
         out[f] = pd.Series(pid[has], index=kept[f].astype("string").to_numpy()[has])
     return out
 
@@ -469,6 +471,11 @@ def _freeze_table(
             )
         if spec.date_of_birth is not None:
             out["age_at_consent"] = age_in_years(out[spec.date_of_birth], out[spec.consent_date])
+        for f in spec.link_flags:
+            ok = out[f].notna()
+            if spec.field(f).nhs:
+                ok &= nhs_valid(out[f].astype("string").fillna(""))
+            out[f"has_{f}"] = ok.astype("boolean")
         out["consent_date"] = out[spec.consent_date]
     cols = [*spec.frozen_columns(trial.stratum_column), *PROVENANCE]
     return out.loc[:, cols].reset_index(drop=True)

@@ -83,7 +83,11 @@ def nhs_identity(nhs: pd.Series, keys: np.ndarray) -> np.ndarray:
 
 
 def nhs_number_invalid(
-    frame: pd.DataFrame, *, valid: np.ndarray, field: str = "nhs_number"
+    frame: pd.DataFrame,
+    *,
+    valid: np.ndarray,
+    field: str = "nhs_number",
+    code: str = "nhs_number_invalid",
 ) -> pd.DataFrame:
     """``nhs_number_invalid``: present but not 10 digits or failing Modulus 11.
 
@@ -103,7 +107,9 @@ def nhs_number_invalid(
         "NHS number fails the Modulus 11 check digit",
         "NHS number is not 10 digits",
     )
-    return make_hits(rows, field, sub, "nhs_number_invalid", msg)
+    if code != "nhs_number_invalid":
+        msg = np.char.add(msg.astype(str), "; the participant is kept but cannot be linked by it")
+    return make_hits(rows, field, sub, code, msg)
 
 
 def identity(values: pd.Series, *, nhs: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -133,7 +133,13 @@ def validate(mapped: Mapping[str, pd.DataFrame], trial: Trial) -> pd.DataFrame:
     for f in unique:
         idents[f], valid[f] = rules.identity(p[f], nhs=ps.field(f).nhs)
     hp = hits[PARTICIPANTS]
-    hp += [rules.nhs_number_invalid(p, valid=valid[f], field=f) for f in ps.nhs_fields]
+    for f in ps.nhs_fields:
+        # an optional NHS number beside the key only links: a bad one costs the links
+        optional = f != ps.key and not ps.field(f).required
+        if f not in valid:
+            idents[f], valid[f] = rules.identity(p[f], nhs=True)
+        code = "unlinkable_identifier" if optional else "nhs_number_invalid"
+        hp.append(rules.nhs_number_invalid(p, valid=valid[f], field=f, code=code))
     hp += [
         rules.duplicate_records(p, ps, idents=idents, unique=unique),
         rules.impossible_dates(p, ps, data_cutoff=cutoff),

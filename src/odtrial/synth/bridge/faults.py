@@ -3,7 +3,9 @@
 The rules of :mod:`odtrial.synth.faults` hold here too: at most one fault per
 participant; a fault that quarantines a participant record makes each of that
 participant's interviews and prescriptions an ``unknown_participant`` (recorded as
-cascades, not counted in the rate); binary formats store real dates, so their
+cascades, not counted in the rate), and an invalid optional NHS number
+(``unlinkable_identifier``, a warning: the participant stays) does so to the
+prescriptions, which link by it; binary formats store real dates, so their
 impossible dates lie after the data cut-off, while text formats get 30 February.
 """
 
@@ -34,7 +36,7 @@ from odtrial.synth.writers import impossible_text_date
 SUPPLY_ORDER: Final = "supply_end_before_issue"
 TABLES_OF: Final = {
     "duplicate_record": ("participants", "scripts"),
-    "nhs_number_invalid": ("participants",),
+    "unlinkable_identifier": ("participants",),
     "missing_value": ("participants", "phq9", "scripts"),
     "impossible_date": ("participants", "phq9", "scripts"),
     "out_of_vocabulary": ("participants", "phq9"),
@@ -56,7 +58,6 @@ TABLES_OF: Final = {
 KINDS: Final = tuple(TABLES_OF)
 QUARANTINES_PARTICIPANT: Final = frozenset(
     {
-        "nhs_number_invalid",
         "missing_value",
         "impossible_date",
         "out_of_vocabulary",
@@ -155,7 +156,7 @@ def _candidates(ctx: _Ctx, kind: str, table: str) -> np.ndarray:
     text = np.asarray([e is not None and e.text for e in site_ex])[t["_site"]]
     if kind in ("malformed_line", "invalid_value"):
         ok &= text
-    if kind == "nhs_number_invalid":
+    if kind == "unlinkable_identifier":
         ok &= np.asarray([isinstance(v, str) and v != "" for v in t["nhs_number"]])
     if kind == "out_of_vocabulary":
         has = [e is not None and any(f in e.oov for f in _coded(table)) for e in site_ex]
@@ -220,7 +221,7 @@ def _mutate(ctx: _Ctx, kind: str, table: str, pos: int) -> Fault | None:
             detail = f"second interview at month {int(t['timepoint'][pos])}, {shift} days later"
         ctx.dups.setdefault(table, []).append((pos, row))
         return Fault(table, new_rid, kind, "", detail)
-    if kind == "nhs_number_invalid":
+    if kind == "unlinkable_identifier":
         old = str(t["nhs_number"][pos])
         setv("nhs_number", old[:9] + str((int(old[9]) + int(rng.integers(1, 10))) % 10))
         return Fault(table, rid, kind, "nhs_number", "check digit changed: fails Modulus 11")
@@ -338,24 +339,31 @@ def _mutate(ctx: _Ctx, kind: str, table: str, pos: int) -> Fault | None:
 
 
 def _cascade(ctx: _Ctx) -> None:
-    """Interviews and prescriptions of a quarantined participant become unknown_participant."""
+    """Records of a participant they can no longer link to become unknown_participant:
+    interviews and prescriptions of a quarantined participant, prescriptions (linked by
+    NHS number) of one whose NHS number fails its check."""
     pt = ctx.tables["participants"]
     pid_of = dict(zip(pt["_rid"].tolist(), pt["_pid"].tolist(), strict=True))
-    gone = {
-        pid_of[f.rid]: f
-        for f in ctx.faults
-        if f.table == "participants" and f.kind in QUARANTINES_PARTICIPANT
-    }
+    lost: dict[str, dict[Any, Fault]] = {"phq9": {}, "scripts": {}}
+    for f in ctx.faults:
+        if f.table != "participants":
+            continue
+        if f.kind in QUARANTINES_PARTICIPANT:
+            lost["phq9"][pid_of[f.rid]] = lost["scripts"][pid_of[f.rid]] = f
+        elif f.kind == "unlinkable_identifier":
+            lost["scripts"][pid_of[f.rid]] = f
     for table, link in (("phq9", "record_id"), ("scripts", "nhs_number")):
         t = ctx.tables[table]
         for rid, pid in zip(t["_rid"].tolist(), t["_pid"].tolist(), strict=True):
-            if pid in gone:
+            if pid in lost[table]:
+                cause = lost[table][pid]
+                why = "quarantined" if cause.kind in QUARANTINES_PARTICIPANT else "unlinkable"
                 ctx.faults.append(
                     Fault(
                         table,
                         int(rid),
                         "unknown_participant",
                         link,
-                        f"cascade: participant record quarantined ({gone[pid].kind})",
+                        f"cascade: participant record {why} ({cause.kind})",
                     )
                 )

@@ -185,3 +185,64 @@ def test_the_header_check_reads_no_data_row(trial_copy, monkeypatch):
 
     monkeypatch.setattr(pyreadstat, "read_sav", header_only)
     assert check(trial_copy).errors == ()
+
+
+BRIDGE = ROOT / "data" / "synthetic_bridge"
+BRIDGE_PLAN = ROOT / "analysis_plans" / "bridge_sap.toml"
+
+
+@pytest.mark.parametrize(
+    ("trial", "plan", "edits", "expected"),
+    [
+        (
+            TRIAL,
+            PLAN,
+            [
+                ('field = "work_study"', 'field = "work_sutdy"', 2),
+                (
+                    'covariates = ["C(catchment)"], df = "between-within", estimation = "REML" }',
+                    'covariates = ["C(catchmnt)"], df = "between-within", estimation = "REML" }',
+                    1,
+                ),
+            ],
+            [
+                "key 'variables.work_study_12m.derivation.field' names no field of table "
+                "'followup': 'work_sutdy'; did you mean 'work_study'?",
+                "key 'outcomes.work_study_24m.derivation.field' names no field of table "
+                "'followup': 'work_sutdy'; did you mean 'work_study'?",
+                "outcomes.any_admission.model.covariates: 'C(catchmnt)' names no column of "
+                "the analysis dataset",
+            ],
+        ),
+        (
+            BRIDGE,
+            BRIDGE_PLAN,
+            [('table = "scripts"', 'table = "script"', 1), ('"q9"', '"q10"', 1)],
+            [  # the typo in the first of three identical score item lists hits the first
+                "key 'variables.phq9_3m.derivation.items[8]' names no field of table 'phq9': "
+                "'q10'; did you mean 'q1'?",
+                "key 'outcomes.any_antidepressant_12m.derivation.table' names no table of the "
+                "freeze: 'script'; did you mean 'scripts'? (tables: clusters, participants, "
+                "phq9, scripts)",
+            ],
+        ),
+    ],
+    ids=["pod", "bridge"],
+)
+def test_the_plan_is_checked_against_the_trials_tables(
+    tmp_path: Path,
+    trial: Path,
+    plan: Path,
+    edits: list[tuple[str, str, int]],
+    expected: list[str],
+) -> None:
+    bad = tmp_path / "sap.toml"
+    shutil.copy(plan, bad)
+    # the shipped plans name their trial relative to analysis_plans/
+    _edit(bad, f'"../data/{trial.name}/trial.toml"', f'"{trial / "trial.toml"}"')
+    for old, new, count in edits:
+        _edit(bad, old, new, count)
+    r = check(trial, bad)
+    assert all(e.startswith(f"{bad}: ") for e in r.errors)
+    lines = [e.removeprefix(f"{bad}: ") for e in r.errors]
+    assert lines == expected

@@ -4,8 +4,12 @@ Every failure is collected, one line each prefixed with the file it is in:
 the trial definition at every key (:func:`odtrial.trial.load_trial`), each
 extract's dialect and formats and that its pattern matches a file (no row is
 read), the randomisation record's verification, the plan at every key
-(:func:`odtrial.plan.load_plan`), and that the plan's ``plan.trial_config``,
-when it names one, is this trial's definition.
+(:func:`odtrial.plan.load_plan`), that the plan's ``plan.trial_config``,
+when it names one, is this trial's definition, and that the plan fits the trial's
+tables: its derivations run on a freeze with no records
+(:func:`odtrial.data.empty_freeze.empty_freeze`, so every table, field and field
+type they name is checked by the code that will read the real freeze) and each
+model's covariates name columns of the dataset they make.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from odtrial.errors import OdtrialError, PlanError
-from odtrial.plan.model import Plan
+from odtrial.plan.model import Derivation, Outcome, Plan
 from odtrial.trial import ConfigErrors, ExtractSpec, Trial, load_trial
 
 TRIAL_FILE = "trial.toml"
@@ -166,4 +172,47 @@ def check(trial_dir: str | Path, plan: str | Path | None = None) -> CheckResult:
                     f"{plan_path}: key 'plan.trial_config' names {str(loaded_plan.trial_config)!r}, "
                     f"not the trial checked ({str(cfg.resolve())!r})"
                 )
+        if trial is not None and loaded_plan is not None:
+            errors.extend(_prefixed(plan_path, m) for m in plan_data_errors(trial, loaded_plan))
     return CheckResult(cfg, plan_path, tuple(errors), trial, loaded_plan)
+
+
+def plan_data_errors(trial: Trial, plan: Plan) -> list[str]:
+    """What in ``plan`` the trial's tables cannot give: each derivation is run (with
+    the ones before it that worked) on the trial's empty freeze, then each outcome's
+    and sensitivity analysis's covariates are looked up in the dataset made."""
+    from odtrial.analysis.outcomes import TREAT, outcome_data
+    from odtrial.data.derive import derive
+    from odtrial.data.empty_freeze import empty_freeze
+
+    freeze = empty_freeze(trial)
+    errors: list[str] = []
+    good: list[Derivation] = []
+    for d in plan.derivations:
+        try:
+            derive(freeze, [*good, d], window_months=plan.window_months)
+        except OdtrialError as e:
+            errors.append(str(e))
+        else:
+            good.append(d)
+    dataset = derive(freeze, good, window_months=plan.window_months)
+    dataset[TREAT] = pd.Series([], dtype="int64")  # added by the analysis
+    failed = {d.id for d in plan.derivations} - {d.id for d in good}
+    outcomes = plan.outcomes
+    checks: list[tuple[Outcome, tuple[str, ...] | None, str | None]]
+    checks = [(o, None, None) for o in outcomes.values()]
+    for i, s in enumerate(plan.sensitivity):
+        covs = (s.options or {}).get("covariates")
+        if covs is not None and s.outcome in outcomes:
+            checks.append(
+                (outcomes[s.outcome], tuple(covs), f"sensitivity[{i}].options.covariates")
+            )
+    for outcome, covs, key in checks:
+        if outcome.id in failed:
+            continue
+        try:
+            outcome_data(dataset, outcome, covariates=covs)
+        except OdtrialError as e:
+            msg = str(e)
+            errors.append(msg if key is None else f"{key}: {msg.split(': ', 1)[-1]}")
+    return list(dict.fromkeys(errors))

@@ -60,8 +60,7 @@ class Freeze:
     Attributes
     ----------
     tables
-        ``clusters, participants, followup, admissions, crisis_referrals,
-        prescriptions`` as DataFrames.
+        ``clusters`` and each table the trial declares, as DataFrames.
     manifest
         The parsed ``manifest.json``.
     path

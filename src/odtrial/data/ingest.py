@@ -210,7 +210,7 @@ def ingest(
         del frame
         if t == PARTICIPANTS:
             ids = _participant_ids(kept, trial, secret, cache)
-        accepted[t] = _freeze_table(kept, trial.tables[t], trial, secret, cache, ids)
+        accepted[t] = freeze_table(kept, trial.tables[t], trial, secret, cache, ids)
         del kept
         quarantine[t] = _quarantine_table(rows, trial.tables[t], masked, linker)
 
@@ -438,7 +438,24 @@ def _participant_ids(
     return out
 
 
-def _freeze_table(
+def manifest_tables(trial: Trial) -> dict[str, dict[str, Any]]:
+    """The manifest's ``tables``: per table its link, date and visit fields, and the
+    trusts that sent it (a trust that did not has no records there: not collected,
+    rather than no events)."""
+    return {
+        name: {
+            **{
+                k: getattr(spec, k)
+                for k in ("link", "date", "visit")
+                if getattr(spec, k) is not None and not spec.is_participants
+            },
+            "trusts": sorted(t for t, ex in trial.extracts.items() if name in ex),
+        }
+        for name, spec in trial.tables.items()
+    }
+
+
+def freeze_table(
     df: pd.DataFrame,
     spec: TableSpec,
     trial: Trial,
@@ -646,19 +663,7 @@ def _write(
             if record is None
             else {"folder": FREEZE_FOLDER, "log_head": record.head},
             "medication_dictionary": medication,
-            # per table: its role fields, and the trusts that sent it (a trust that did
-            # not has no records there: not collected, rather than no events)
-            "tables": {
-                name: {
-                    **{
-                        k: getattr(spec, k)
-                        for k in ("link", "date", "visit")
-                        if getattr(spec, k) is not None and not spec.is_participants
-                    },
-                    "trusts": sorted(t for t, ex in trial.extracts.items() if name in ex),
-                }
-                for name, spec in trial.tables.items()
-            },
+            "tables": manifest_tables(trial),
         }
         (tmp / MANIFEST).write_text(
             json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

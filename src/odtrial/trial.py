@@ -32,10 +32,20 @@ Layout (see ``data/synthetic/trial.toml`` for a full example)::
     key_env = "ODTRIAL_PSEUDONYM_KEY"
     test_key = "..."           # only allowed when trial.synthetic = true
 
-    [[baseline.variables]]     # optional: participant fields the baseline table adds
-    column = "baseline_work_study"
-    label = "In work or study at baseline"
-    kind = "binary"            # binary (Yes/No, n (%)) | continuous (mean (SD); decimals)
+    [baseline]                 # optional: the baseline table's rows by arm, in order,
+    variables = [              # after age at consent (when a date of birth is declared)
+      # binary: a boolean field, Yes/No n (%); continuous: an integer or number
+      # field, mean (SD) to `decimals` (default 1); categorical: a code field, n (%)
+      # per vocabulary code (labels: code -> label; default the code capitalised,
+      # _ as a space), or per group of codes (every code in exactly one group);
+      # order = "frequency": most common first (default: as declared)
+      { column = "baseline_work_study", label = "In work or study at baseline", kind = "binary" },
+      { column = "sex", label = "Sex", kind = "categorical", labels = { other = "Another sex" } },
+      { column = "ethnicity", label = "Ethnic group", kind = "categorical", groups = [
+        { label = "White", codes = ["A", "B", "C"] },
+        { label = "Other or not known", codes = ["D", "Z", "99"] },
+      ] },
+    ]
 
     [[trusts]]
     id = "NELFT"
@@ -100,7 +110,7 @@ from typing import Any, Final
 
 from odtrial._errorlist import Errors, summary
 from odtrial._toml import TomlReader, suggest
-from odtrial.data.canonical import PARTICIPANTS, TableSpec
+from odtrial.data.canonical import BUILTIN_VOCABULARIES, PARTICIPANTS, Field, TableSpec
 from odtrial.data.medication_dictionary import MedicationDictionary, load_medication_dictionary
 from odtrial.errors import ConfigError
 from odtrial.trial_tables import parse_tables, parse_vocabularies
@@ -170,16 +180,43 @@ class ClusterVariable:
 
 
 @dataclass(frozen=True)
+class BaselineLevel:
+    """A row of a categorical baseline variable: its label and the codes it counts."""
+
+    label: str
+    codes: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class BaselineVariable:
-    """A participant field tabulated by arm in the baseline table."""
+    """A participant field tabulated by arm in the baseline table.
+
+    ``binary``: Yes/No, n (%); ``continuous``: mean (SD) to ``decimals``;
+    ``categorical``: one n (%) row per level, in ``levels`` order (or most
+    common first when ``order`` is ``"frequency"``). A definition's categorical
+    variable has a level per vocabulary code, or per declared group of codes;
+    built by hand with no ``levels``, the values present are its levels.
+    """
 
     column: str
     label: str
-    kind: str = "binary"  # binary (Yes/No n (%)) | continuous (mean (SD))
+    kind: str = "binary"
     decimals: int = 1
+    levels: tuple[BaselineLevel, ...] = ()
+    order: str = "declared"
 
 
-BASELINE_KINDS: Final = ("binary", "continuous")
+BASELINE_KINDS: Final = ("binary", "continuous", "categorical")
+#: How a categorical variable's levels are ordered: as declared (the vocabulary's
+#: order, or the groups' as listed), or most common first among all participants.
+BASELINE_ORDERS: Final = ("declared", "frequency")
+
+
+def code_label(code: Any) -> str:
+    """A code shown as a label when the definition gives none: ``not_stated`` -> ``Not stated``."""
+    s = str(code).replace("_", " ")
+    return s[:1].upper() + s[1:]
+
 
 #: The TOML name of the strata table; ``catchments`` (with a cluster's stratum under
 #: ``catchment``) is the first trial's name, still read.
@@ -561,8 +598,9 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
                 )
     baseline: tuple[BaselineVariable, ...] = ()
     with top.guard():
-        frozen = participants.frozen_columns(stratum_key) if participants is not None else None
-        baseline = _parse_baseline(top.sub("baseline", default={}), frozen)
+        baseline = _parse_baseline(
+            top.sub("baseline", default={}), participants, stratum_key, vocabularies
+        )
 
     extracts: dict[str, dict[str, ExtractSpec]] = {}
     with top.guard():
@@ -799,24 +837,24 @@ def _common_attribute_types(clusters: list[Cluster], attributes: tuple[str, ...]
     ]
 
 
-def _parse_baseline(b: TomlReader, frozen: Sequence[str] | None) -> tuple[BaselineVariable, ...]:
-    """``[baseline] variables``: participant fields for the baseline table (``frozen``:
-    the frozen participants columns; None when the table did not parse)."""
+def _parse_baseline(
+    b: TomlReader,
+    participants: TableSpec | None,
+    stratum: str,
+    vocabularies: Mapping[str, tuple[Any, ...]],
+) -> tuple[BaselineVariable, ...]:
+    """``[baseline] variables``: participant fields for the baseline table, each checked
+    against the frozen participants column it names (``participants`` None: the
+    table did not parse, so columns are not checked)."""
     b.unknown_keys({"variables"})
     if "variables" not in b.data:
         return ()
-    fields = set(frozen or ())  # what the analysis dataset carries per person
+    types = _frozen_types(participants, stratum) if participants is not None else None
     out = []
     for r in b.items("variables"):
-        r.unknown_keys({"column", "label", "kind", "decimals"})
+        r.unknown_keys({"column", "label", "kind", "decimals", "labels", "groups", "order"})
         with r.guard():
             column = r.get("column", str)
-            if frozen is not None and column not in fields:
-                r.report(
-                    "column",
-                    f"is not a frozen participants field{suggest(column, sorted(fields))} "
-                    f"(known: {', '.join(sorted(fields))})",
-                )
             kind = r.value("kind", str, "binary")
             if kind is not None and kind not in BASELINE_KINDS:
                 r.report(
@@ -824,13 +862,150 @@ def _parse_baseline(b: TomlReader, frozen: Sequence[str] | None) -> tuple[Baseli
                     f"must be one of {', '.join(BASELINE_KINDS)}, got {kind!r}"
                     f"{suggest(kind, BASELINE_KINDS)}",
                 )
+                kind = None
+            ftype: tuple[str, str | None] | None = None
+            if types is not None:
+                ftype = types.get(column)
+                if ftype is None:
+                    known = sorted(types)
+                    r.report(
+                        "column",
+                        f"is not a frozen participants field{suggest(column, known)} "
+                        f"(known: {', '.join(known)})",
+                    )
+                elif kind is not None:
+                    _check_baseline_type(r, column, kind, ftype)
+            for k in ("labels", "groups", "order"):
+                if k in r.data and kind not in (None, "categorical"):
+                    r.report(k, f"is only used for kind categorical (this one is {kind})")
+            if "decimals" in r.data and kind not in (None, "continuous"):
+                r.report("decimals", f"is only used for kind continuous (this one is {kind})")
             nd = r.value("decimals", int, 1)
             if nd is not None and not 0 <= nd <= 6:
                 r.report("decimals", "must be between 0 and 6")
-            out.append(BaselineVariable(column, r.get("label", str, column), kind, nd))
+            order = r.value("order", str, "declared")
+            if order is not None and order not in BASELINE_ORDERS:
+                r.report(
+                    "order",
+                    f"must be one of {', '.join(BASELINE_ORDERS)}, got {order!r}"
+                    f"{suggest(order, BASELINE_ORDERS)}",
+                )
+            levels: tuple[BaselineLevel, ...] = ()
+            vocab = ftype[1] if ftype is not None else None
+            if kind == "categorical" and vocab in vocabularies:
+                levels = _baseline_levels(r, vocabularies[str(vocab)])
+            label = r.get("label", str, column)
+            nd = 1 if nd is None else nd
+            out.append(
+                BaselineVariable(column, label, kind or "binary", nd, levels, order or "declared")
+            )
     if len({v.column for v in out}) != len(out):
         b.report("variables", "names a column twice")
     return tuple(out)
+
+
+def _frozen_types(participants: TableSpec, stratum: str) -> dict[str, tuple[str, str | None]]:
+    """Frozen participants column -> (declared type, vocabulary) for the baseline checks:
+    a declared field's type (``boolean`` for a yes/no code), ``integer`` for the age
+    the freeze computes, ``boolean`` for its link flags, ``string`` for the rest."""
+    declared: dict[str, Field] = {}
+    for d in participants.fields:
+        declared[d.name] = d
+        if d.name == participants.consent_date:
+            declared["consent_date"] = d
+    out: dict[str, tuple[str, str | None]] = {}
+    for col in participants.frozen_columns(stratum):
+        f = declared.get(col)
+        if col == "age_at_consent":
+            out[col] = ("integer", None)
+        elif col.startswith("has_") and col[4:] in participants.link_flags:
+            out[col] = ("boolean", None)
+        elif f is None or f.identifier is not None or f.nhs:
+            out[col] = ("string", None)
+        elif f.vocab == "yes_no":
+            out[col] = ("boolean", None)
+        else:
+            word = {"int": "integer", "float": "number", "str": "string"}.get(f.kind, f.kind)
+            out[col] = (word, f.vocab)
+    return out
+
+
+#: The field types each baseline kind can show.
+_BASELINE_TYPES: Final = {
+    "binary": ("boolean",),
+    "continuous": ("integer", "number"),
+    "categorical": ("code",),
+}
+
+
+def _check_baseline_type(
+    r: TomlReader, column: str, kind: str, ftype: tuple[str, str | None]
+) -> None:
+    word, vocab = ftype
+    if word in _BASELINE_TYPES[kind] and (
+        kind != "categorical" or vocab not in BUILTIN_VOCABULARIES
+    ):
+        return
+    fits = [k for k, ts in _BASELINE_TYPES.items() if word in ts]
+    hint = f" (use kind = {fits[0]!r})" if fits else ""
+    needs = " or ".join(_BASELINE_TYPES[kind])
+    r.report("kind", f"{kind} needs a {needs} field; {column!r} is a {word} field{hint}")
+
+
+def _baseline_levels(r: TomlReader, vocabulary: tuple[Any, ...]) -> tuple[BaselineLevel, ...]:
+    """A categorical variable's rows: a level per vocabulary code (labelled by ``labels``,
+    else :func:`code_label`), or per entry of ``groups`` (each code in exactly one)."""
+    codes = {str(c): c for c in vocabulary}  # TOML keys are text; integer codes too
+    known = list(codes)
+
+    def bad(code: Any) -> str | None:
+        if str(code) in codes:
+            return None
+        return (
+            f"{code!r} is not a code of the field's vocabulary{suggest(str(code), known)} "
+            f"(codes: {', '.join(known)})"
+        )
+
+    if "labels" in r.data and "groups" in r.data:
+        raise r.fail("groups", "cannot be used with labels (a group has its own label)")
+    if "groups" in r.data:
+        levels: list[BaselineLevel] = []
+        where: dict[str, str] = {}  # code -> its group
+        for g in r.items("groups"):
+            with g.guard():
+                g.unknown_keys({"label", "codes"})
+                label = g.get("label", str)
+                if not label.strip():
+                    g.report("label", "must not be empty")
+                members = g.get("codes", list)
+                if not members:
+                    g.report("codes", "must list at least one code")
+                for c in members:
+                    if (msg := bad(c)) is not None:
+                        g.report("codes", msg)
+                    elif str(c) in where:
+                        g.report("codes", f"{c!r} is already in group {where[str(c)]!r}")
+                    else:
+                        where[str(c)] = label
+                if label in {lv.label for lv in levels}:
+                    g.report("label", f"repeats group {label!r}")
+                levels.append(BaselineLevel(label, tuple(codes.get(str(c), c) for c in members)))
+        if (left := [c for c in known if c not in where]) and levels:
+            r.report("groups", f"leave codes in no group: {', '.join(left)} (every code needs one)")
+        return tuple(levels)
+    labels = r.sub("labels", default={})
+    names: dict[str, str] = {}
+    for code, label in labels.data.items():
+        if (msg := bad(code)) is not None:
+            labels.report(code, msg)
+        elif not isinstance(label, str) or not label.strip():
+            labels.report(code, f"must be a non-empty label, got {label!r}")
+        elif label in names.values():
+            other = next(k for k, v in names.items() if v == label)
+            labels.report(code, f"repeats the label of {other!r} (combine codes with groups)")
+        else:
+            names[code] = label
+    return tuple(BaselineLevel(names.get(k, code_label(c)), (c,)) for k, c in codes.items())
 
 
 def _parse_arms(t: TomlReader) -> tuple[tuple[str, str], dict[str, str]]:

@@ -6,38 +6,19 @@ CONSORT for cluster trials asks for both levels. Cells are display strings
 count as denominator; a "missing" row appears whenever data are missing.
 
 The trial-specific rows come from the trial definition: the cluster table's
-stratum and balance variables (``[randomisation] strata``/``balance``) and the
-individual table's extra participant fields (``[baseline] variables``).
+stratum and balance variables (``[randomisation] strata``/``balance``) and every
+individual-level row but age (``[baseline] variables``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from odtrial.trial import BaselineVariable, ClusterVariable
-
-#: NHS ethnic category codes grouped as the ONS 2001 census groups.
-ETHNIC_GROUPS: Final = {
-    **dict.fromkeys("ABC", "White"),
-    **dict.fromkeys("DEFG", "Mixed"),
-    **dict.fromkeys("HJKL", "Asian or Asian British"),
-    **dict.fromkeys("MNP", "Black or Black British"),
-    **dict.fromkeys("RS", "Other ethnic group"),
-    "Z": "Not stated or not known",
-    "99": "Not stated or not known",
-}
-ETHNIC_ORDER: Final = (
-    "White",
-    "Mixed",
-    "Asian or Asian British",
-    "Black or Black British",
-    "Other ethnic group",
-    "Not stated or not known",
-)
+from odtrial.trial import BaselineLevel, BaselineVariable, ClusterVariable, code_label
 
 
 def _mean_sd(x: pd.Series, nd: int = 1) -> str:
@@ -114,7 +95,9 @@ def cluster_table(
     """Cluster-level characteristics. ``clusters`` and ``dataset`` carry displayed arm codes.
 
     ``strata`` adds the number of strata represented, and each ``balance``
-    variable its mean (SD), labelled as the trial definition labels them.
+    variable its mean (SD), labelled as the trial definition labels them. The GP
+    practice rows appear only when clusters are made of practices (some cluster
+    has ``n_practices`` above 0).
     """
     recruited = dataset.groupby("cluster_id").size()
     cl = clusters.assign(recruited=clusters["cluster_id"].map(recruited).fillna(0).astype(int))
@@ -124,10 +107,11 @@ def cluster_table(
     ]
     if strata is not None:
         specs.append((f"{strata.label} represented, n", _nunique(strata.column)))
-    specs += [
-        ("GP practices, n", lambda d: f"{int(d['n_practices'].sum()):,}"),
-        ("GP practices per cluster, mean (SD)", lambda d: _mean_sd(d["n_practices"])),
-    ]
+    if "n_practices" in cl and cl["n_practices"].fillna(0).gt(0).any():  # clusters of practices
+        specs += [
+            ("GP practices, n", lambda d: f"{int(d['n_practices'].sum()):,}"),
+            ("GP practices per cluster, mean (SD)", lambda d: _mean_sd(d["n_practices"])),
+        ]
     specs += [(f"{b.label}, mean (SD)", _mean_sd_of(b.column, b.decimals)) for b in balance]
     specs += [
         ("Participants recruited per cluster, mean (SD)", lambda d: _mean_sd(d["recruited"])),
@@ -144,54 +128,53 @@ def individual_table(
 ) -> list[dict[str, Any]]:
     """Individual-level characteristics of everyone recruited (``dataset`` has displayed arm codes).
 
-    Age, sex, ethnic group and primary diagnosis, then each of ``variables``
-    (the trial definition's ``[baseline] variables``): a binary one as Yes/No
-    n (%), a continuous one as mean (SD).
+    The number of participants, their age at consent when the dataset has it (the
+    participants table declares a date of birth) and no variable names it, then
+    each of ``variables`` (the trial definition's ``[baseline] variables``): a
+    binary one as Yes/No n (%), a continuous one as mean (SD), a categorical one as
+    n (%) per level.
     """
     groups = [(a, dataset if a == "all" else dataset[dataset["arm"] == a]) for a in arms]
-    rows = _rows(
-        groups,
-        [
-            ("Participants, n", lambda d: f"{len(d):,}"),
-            ("Age at consent (years), mean (SD)", lambda d: _mean_sd(d["age_at_consent"])),
-        ],
-    )
-    sexes = [s for s in ("female", "male", "other") if s in set(dataset["sex"].dropna())]
-    sexes += sorted(set(dataset["sex"].dropna()) - set(sexes))
-    rows += _categorical(
-        groups, "Sex, n (%)", lambda d: d["sex"].astype("object").map(lambda s: s if pd.isna(s) else str(s).capitalize()),
-        [s.capitalize() for s in sexes],
-    )  # fmt: skip
-    rows += _categorical(
-        groups,
-        "Ethnic group, n (%)",
-        lambda d: (
-            d["ethnicity"]
-            .astype("object")
-            .map(
-                lambda e: (
-                    np.nan if pd.isna(e) else ETHNIC_GROUPS.get(str(e), "Not stated or not known")
-                )
-            )
-        ),
-        ETHNIC_ORDER,
-    )
-    diagnoses = dataset["diagnosis"].dropna().astype(str).value_counts()
-    order = sorted(diagnoses.index, key=lambda d: (-int(diagnoses[d]), d))
-    rows += _categorical(
-        groups,
-        "Primary diagnosis, n (%)",
-        lambda d: (
-            d["diagnosis"].astype("object").map(lambda x: x if pd.isna(x) else str(x).capitalize())
-        ),
-        [d.capitalize() for d in order],
-    )
+    specs: list[tuple[str, Callable[[pd.DataFrame], str]]] = [
+        ("Participants, n", lambda d: f"{len(d):,}")
+    ]
+    if "age_at_consent" in dataset and all(v.column != "age_at_consent" for v in variables):
+        specs.append(("Age at consent (years), mean (SD)", lambda d: _mean_sd(d["age_at_consent"])))
+    rows = _rows(groups, specs)
     for v in variables:
         if v.kind == "binary":
             rows += _categorical(groups, f"{v.label}, n (%)", _yes_no(v.column), ["Yes", "No"])
+        elif v.kind == "categorical":
+            label, order = _levels(dataset[v.column], v)
+            rows += _categorical(groups, f"{v.label}, n (%)", _mapped(v.column, label), order)
         else:
             rows += _rows(groups, [(f"{v.label}, mean (SD)", _mean_sd_of(v.column, v.decimals))])
     return rows
+
+
+def _levels(x: pd.Series, v: BaselineVariable) -> tuple[Callable[[Any], Any], list[str]]:
+    """A categorical variable's value -> row label (missing stays missing), and its row
+    labels in order. Values no level holds (a hand-made variable has none) get rows of
+    their own, after the declared ones, labelled as :func:`odtrial.trial.code_label`
+    labels a code."""
+    levels = list(v.levels)
+    label_of = {str(c): lv.label for lv in levels for c in lv.codes}
+    present = sorted({str(c) for c in x.dropna()} - set(label_of))
+    levels += [BaselineLevel(code_label(c), (c,)) for c in present]
+    label_of |= {c: code_label(c) for c in present}
+
+    def label(value: Any) -> Any:
+        return np.nan if pd.isna(value) else label_of[str(value)]
+
+    order = [lv.label for lv in levels]
+    if v.order == "frequency":  # most common first among all participants; ties as declared
+        counts = x.dropna().astype("object").map(label).value_counts()
+        order = sorted(order, key=lambda lab: -int(counts.get(lab, 0)))
+    return label, list(dict.fromkeys(order))
+
+
+def _mapped(col: str, f: Callable[[Any], Any]) -> Callable[[pd.DataFrame], pd.Series]:
+    return lambda d: d[col].astype("object").map(f)
 
 
 def _yes_no(col: str) -> Callable[[pd.DataFrame], pd.Series]:
@@ -202,4 +185,4 @@ def _yes_no(col: str) -> Callable[[pd.DataFrame], pd.Series]:
     )
 
 
-__all__ = ["ETHNIC_GROUPS", "cluster_table", "individual_table"]
+__all__ = ["cluster_table", "individual_table"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
-from odtrial.synth.tables import ETHNICITY, TABLES_TOML
+from odtrial.synth.tables import BASELINE_TOML, ETHNICITY, TABLES_TOML
 
 TRIAL_NAME: Final = "POD cluster randomised trial (synthetic)"
 REGISTRATION: Final = "ISRCTN52653325 (the real trial; these data are synthetic)"
@@ -757,11 +757,7 @@ def trial_toml(
         ),
         "]",
         "",
-        "[baseline]",
-        "# Participant fields the baseline table shows beside age, sex, ethnicity and diagnosis.",
-        "variables = [",
-        '  { column = "baseline_work_study", label = "In work or study at baseline", kind = "binary" },',
-        "]",
+        *BASELINE_TOML.splitlines(),
         "",
         *TABLES_TOML.splitlines(),
         "",

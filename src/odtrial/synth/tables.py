@@ -21,6 +21,16 @@ DIAGNOSIS: Final = ("psychosis", "bipolar", "depression", "anxiety", "personalit
 # MHSDS LegalStatusCode, simplified: informal, MHA section 2, section 3, section 136, other.
 LEGAL_STATUS: Final = ("informal", "section_2", "section_3", "section_136", "other_detention")
 
+# The baseline table shows NHS ethnic categories grouped as the ONS 2001 census groups.
+ETHNIC_GROUPS: Final = (
+    ("White", ("A", "B", "C")),
+    ("Mixed", ("D", "E", "F", "G")),
+    ("Asian or Asian British", ("H", "J", "K", "L")),
+    ("Black or Black British", ("M", "N", "P")),
+    ("Other ethnic group", ("R", "S")),
+    ("Not stated or not known", ("Z", "99")),
+)
+
 #: Fields holding a date, in any table.
 DATE_FIELDS: Final = frozenset(
     {
@@ -122,6 +132,24 @@ rules = [
   {{ kind = "dose", drug = "drug", dose = "daily_dose_mg" }},
 ]
 """
+
+
+BASELINE_TOML: Final = (
+    """\
+[baseline]
+# The rows of the baseline table by arm, in this order, after age at consent.
+variables = [
+  { column = "sex", label = "Sex", kind = "categorical" },
+  { column = "ethnicity", label = "Ethnic group", kind = "categorical", groups = [
+"""
+    + "".join(f'    {{ label = "{g}", codes = {_list(c)} }},\n' for g, c in ETHNIC_GROUPS)
+    + """\
+  ] },
+  { column = "diagnosis", label = "Primary diagnosis", kind = "categorical", order = "frequency" },
+  { column = "baseline_work_study", label = "In work or study at baseline", kind = "binary" },
+]
+"""
+)
 
 
 def tables_config() -> dict[str, Any]:

@@ -135,7 +135,14 @@ def trial_toml(
         "]",
         "",
         "[baseline]",
+        "# The rows of the baseline table by arm, in this order, after age at consent.",
         "variables = [",
+        '  { column = "gender", label = "Gender", kind = "categorical", labels = { '
+        'non_binary = "Non-binary", not_stated = "Not stated" } },',
+        '  { column = "ethnic_group", label = "Ethnic group", kind = "categorical", labels = { '
+        'mixed = "Mixed or multiple ethnic groups", asian = "Asian or Asian British", '
+        'black = "Black, Black British, Caribbean or African", other = "Other ethnic group", '
+        'not_stated = "Not stated" } },',
         '  { column = "phq9_baseline", label = "PHQ-9 score at baseline", kind = "continuous" },',
         '  { column = "prior_antidepressant", label = "Antidepressant in the 3 months before '
         'consent", kind = "binary" },',

@@ -249,7 +249,7 @@ def test_the_plain_shape_has_no_labels_or_design():
         (
             ("baseline", "variables"),
             [{"column": "sex", "kind": "ordinal"}],
-            r"variables\[0\]\.kind' must be one of binary, continuous",
+            r"variables\[0\]\.kind' must be one of binary, continuous, categorical",
         ),
     ],
 )
@@ -270,7 +270,12 @@ def test_shipped_definition_declares_labels_and_design():
     ]
     assert t.strata is not None and t.strata.column == "catchment"
     assert [b.column for b in t.balance] == ["list_size", "imd_score"]
-    assert [v.column for v in t.baseline] == ["baseline_work_study"]
+    assert [(v.column, v.kind) for v in t.baseline] == [
+        ("sex", "categorical"),
+        ("ethnicity", "categorical"),
+        ("diagnosis", "categorical"),
+        ("baseline_work_study", "binary"),
+    ]
 
 
 def test_every_error_is_reported_with_its_key_path():

@@ -124,24 +124,38 @@ def test_the_plan_derives_the_outcomes(ingested) -> None:
     assert ad[ds["participant_id"].isin(unlinked)].isna().all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="analysis.baseline.individual_table reads fixed columns sex/ethnicity/diagnosis "
-    "(KeyError 'sex' on a trial that declares gender and ethnic_group)",
-)
 def test_run_goes_from_the_extracts_to_the_report(tmp_path: Path) -> None:
+    from odtrial.plan import load_plan
+
     r = _odtrial("run", str(SHIPPED), "--plan", str(PLAN), "--out", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr[-2000:]
     results = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
     by_id = {o["id"]: o for o in results["outcomes"]}
+    assert list(by_id) == list(load_plan(PLAN).outcomes)
     assert list(by_id) == ["phq9_12m", "any_antidepressant_12m", "phq9_24m"]
     primary = by_id["phq9_12m"]
     assert primary["model"]["kind"] == "lmm" and primary["model"]["df_method"] == "kenward-roger"
     # blinded: arm A may be either arm, so the true -2 points is -2 or +2; the CI covers it
     e = primary["effect"]
     assert e["ci_lower"] < 2.0 < e["ci_upper"] or e["ci_lower"] < -2.0 < e["ci_upper"]
-    assert (tmp_path / "out" / "report.docx").is_file()
+    # the baseline tables follow the definition: its variables, no practices row for
+    # clusters that are single practices
+    rows = {
+        level: [r["characteristic"] for r in results["baseline"][level]]
+        for level in ("cluster_level", "individual_level")
+    }
+    assert not [c for c in rows["cluster_level"] if "practices" in c]
+    assert "Registered patients per practice, mean (SD)" in rows["cluster_level"]
+    ind = rows["individual_level"]
+    gender = ind.index("Gender, n (%)")
+    assert [c.strip() for c in ind[gender + 1 : gender + 5]] == [
+        "Woman", "Man", "Non-binary", "Not stated",
+    ]  # fmt: skip
+    assert ind[:2] == ["Participants, n", "Age at consent (years), mean (SD)"]
+    assert {"Ethnic group, n (%)", "PHQ-9 score at baseline, mean (SD)"} <= set(ind)
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "Non-binary" in html and "Sex, n (%)" not in html
+    assert (tmp_path / "out" / "report.docx").stat().st_size > 0
 
 
 def test_the_record_re_randomises_from_the_definitions_clusters() -> None:

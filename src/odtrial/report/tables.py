@@ -138,6 +138,10 @@ def _set_repeat_header(row) -> None:
     tr_pr.append(el)
 
 
+#: Tables up to this many body rows are kept on one page (about a page at 8.5 pt).
+_KEEP_WHOLE_ROWS = 35
+
+
 def _no_split(row) -> None:
     from docx.oxml import OxmlElement
 
@@ -179,11 +183,18 @@ def add_table_to_docx(doc, t: ReportTable, *, width_cm: float = 16.0, font_pt: f
     _set_repeat_header(header)
     for cell, name in zip(header.cells, t.body.columns, strict=True):
         fill(cell, name, bold=True)
-    for row in t.body.itertuples(index=False):
+    # a table that fits on a page is kept whole (a short table split over two
+    # pages reads as two tables): every row but the last keeps with the next
+    whole = len(t.body) <= _KEEP_WHOLE_ROWS
+    for i, row in enumerate(t.body.itertuples(index=False)):
         new = table.add_row()
         _no_split(new)
         for cell, v in zip(new.cells, row, strict=True):
             fill(cell, v)
+            cell.paragraphs[0].paragraph_format.keep_with_next = whole and i < len(t.body) - 1
+    if whole:
+        for cell in header.cells:
+            cell.paragraphs[0].paragraph_format.keep_with_next = True
     for col, w in zip(table.columns, widths, strict=True):
         col.width = w
         for cell in col.cells:

@@ -693,7 +693,15 @@ def test_a_plan_gives_the_derivations(tmp_path) -> None:
 
     sap = Path(__file__).resolve().parents[2] / "analysis_plans" / "pod_synthetic_sap.toml"
     plan = load_plan(sap)
-    df = derive(trial_tables(), plan, data_cutoff=CUTOFF)
+    # the plan leaves the follow-up visit and date fields to the trial (the manifest)
+    fr = SimpleNamespace(
+        tables=trial_tables(),
+        manifest={
+            "trial": {"data_cutoff": CUTOFF},
+            "tables": {"followup": {"visit": "visit_month", "date": "assessment_date"}},
+        },
+    )
+    df = derive(fr, plan)
     assert list(df.columns[len(LEADING):]) == [
         "work_study_12m", "work_study_24m", "any_admission", "bed_days", "any_antipsychotic",
         "cpz_mean_daily_dose", "relapse_days", "relapse_event",
@@ -701,7 +709,8 @@ def test_a_plan_gives_the_derivations(tmp_path) -> None:
     same = pod(trial_tables())
     for c in df.columns[len(LEADING) :]:
         pd.testing.assert_series_equal(df[c], same[c])
-    pd.testing.assert_frame_equal(derive(trial_tables(), sap, data_cutoff=CUTOFF), df)
+    pd.testing.assert_frame_equal(derive(fr, sap), df)
+    assert df.attrs["derivations"]["work_study_24m"]["visit_field"] == "visit_month"
 
 
 @pytest.mark.parametrize("flavour", ["object", "str"])

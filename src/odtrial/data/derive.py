@@ -45,6 +45,7 @@ from odtrial.data.derive_events import from_days, to_days
 from odtrial.data.medication_dictionary import MedicationDictionary
 from odtrial.errors import DeriveError
 from odtrial.plan.model import Derivation, Plan
+from odtrial.plan.schema import DERIVATION_PARAMS
 
 __all__ = [
     "derivation_specs",
@@ -144,7 +145,7 @@ def derive(
             "zero_followup": int((w.followup_days == 0).sum()),
             "derivations": counts,
         },
-        "derivations": {d.id: _described(d, default) for d in specs},
+        "derivations": {d.id: _described(d, default, cohort) for d in specs},
     }
     if out is not None:
         write_analysis_dataset(df, out)
@@ -202,8 +203,14 @@ def followup_column(months: int, default: int) -> str:
     return "followup_days" if months == default else f"followup_days_{months}m"
 
 
-def _described(d: Derivation, default: int) -> dict[str, Any]:
+def _described(d: Derivation, default: int, cohort: Cohort) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": d.kind, "key": d.key, **d.params}
+    if "visit_field" in DERIVATION_PARAMS[d.kind]:  # as used: given, else the trial's
+        table = str(d.params["table"])
+        for what in ("visit", "date"):
+            used = cohort.declared(table, what, d.params.get(f"{what}_field"))
+            if used is not None:
+                out[f"{what}_field"] = used
     if d.kind in WINDOWED:
         out["window_months"] = window_of(d, default)
     return out

@@ -43,7 +43,8 @@ Layout (see ``data/synthetic/trial.toml`` for a full example)::
       { column = "sex", label = "Sex", kind = "categorical", labels = { other = "Another sex" } },
       { column = "ethnicity", label = "Ethnic group", kind = "categorical", groups = [
         { label = "White", codes = ["A", "B", "C"] },
-        { label = "Other or not known", codes = ["D", "Z", "99"] },
+        { label = "Mixed", codes = ["D", "E", "F", "G"] },
+        # ... a group per row of the table; together they hold every code
       ] },
     ]
 
@@ -949,7 +950,11 @@ def _check_baseline_type(
     fits = [k for k, ts in _BASELINE_TYPES.items() if word in ts]
     hint = f" (use kind = {fits[0]!r})" if fits else ""
     needs = " or ".join(_BASELINE_TYPES[kind])
-    r.report("kind", f"{kind} needs a {needs} field; {column!r} is a {word} field{hint}")
+    r.report("kind", f"{kind} needs {_a(needs)} field; {column!r} is {_a(word)} field{hint}")
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 def _baseline_levels(r: TomlReader, vocabulary: tuple[Any, ...]) -> tuple[BaselineLevel, ...]:
@@ -991,7 +996,7 @@ def _baseline_levels(r: TomlReader, vocabulary: tuple[Any, ...]) -> tuple[Baseli
                     g.report("label", f"repeats group {label!r}")
                 levels.append(BaselineLevel(label, tuple(codes.get(str(c), c) for c in members)))
         if (left := [c for c in known if c not in where]) and levels:
-            r.report("groups", f"leave codes in no group: {', '.join(left)} (every code needs one)")
+            r.report("groups", f"leaves codes {', '.join(left)} in no group (every code needs one)")
         return tuple(levels)
     labels = r.sub("labels", default={})
     names: dict[str, str] = {}

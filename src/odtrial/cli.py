@@ -48,6 +48,7 @@ COMMAND_MODULES = (
     "odtrial.report.cli",
     "odtrial.plan.cli",
     "odtrial.check_cli",
+    "odtrial.reference",
 )
 
 

@@ -233,3 +233,16 @@ def test_every_baseline_error_is_reported(pod_raw) -> None:
         "baseline.variables[0].labels.m",
         "baseline.variables[1].order",
     ]
+
+
+def test_without_a_date_of_birth_there_is_no_age(pod_raw) -> None:
+    raw = copy.deepcopy(pod_raw)
+    participants = raw["tables"]["participants"]
+    del participants["date_of_birth"]
+    participants["fields"] = [f for f in participants["fields"] if f["name"] != "date_of_birth"]
+    for ex in raw["extracts"].values():
+        ex["participants"]["columns"].pop("date_of_birth")
+    age = {"column": "age_at_consent", "kind": "continuous"}
+    assert _parse(pod_raw, age)[0].column == "age_at_consent"
+    with pytest.raises(ConfigError, match=r"variables\[0\]\.column' is not a frozen participants"):
+        _parse(raw, age)

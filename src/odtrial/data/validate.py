@@ -1,11 +1,11 @@
 """Validation stage: mapped site tables -> one tidy table of failures.
 
-:func:`validate` checks the five mapped site tables of a trial (data
-contract, "Validation stage") and returns every failure found, one row per
-(record, field, rule), with columns :data:`FAILURE_COLUMNS`. It never stops
-at the first problem and never raises on bad values; ingest then quarantines
-the rows with an error (:func:`error_rows`, :func:`error_mask`) and writes
-the rest of the failures as queries.
+:func:`validate` checks the mapped tables a trial declares (data contract,
+"Validation stage") and returns every failure found, one row per (record,
+field, rule), with columns :data:`FAILURE_COLUMNS`. It never stops at the
+first problem and never raises on bad values; ingest then quarantines the rows
+with an error (:func:`error_rows`, :func:`error_mask`) and writes the rest of
+the failures as queries. Rule codes and severities: :mod:`odtrial.data.catalogue`.
 
 Order and semantics
 -------------------
@@ -16,41 +16,38 @@ Order and semantics
    ``(trust, source_file, source_row)``. "Earlier" and "later" below refer to
    that order, so the result does not depend on the order the frames arrive
    in. The pandera schema of each table then gives ``missing_value``,
-   ``out_of_vocabulary`` and ``implausible_dose`` (dose not above zero).
-2. **Participants first.** Schema, ``nhs_number_invalid`` (present but not
-   10 stored digits passing Modulus 11), ``duplicate_record`` (a later exact repeat of all mapped
-   fields, or a later record with an NHS number already seen, even if other
-   fields differ), ``impossible_date`` (before 1900-01-01 or after
-   ``trial.data_cutoff``), ``unknown_cluster`` / ``cluster_wrong_trust`` (the
-   recruiting ``cluster_id`` must be a trial cluster of the trust that sent
-   the record), ``unknown_practice``, ``practice_other_arm`` /
-   ``practice_other_cluster`` (only when every cluster has an arm;
-   :meth:`Trial.cluster_of_practice`), ``age_under_18`` (under the trial's
-   ``[eligibility] min_age``).
+   ``out_of_vocabulary`` and ``out_of_range`` (the field's declared bounds).
+2. **Participants first.** Schema; each NHS number field: ``nhs_number_invalid``
+   (present but not 10 digits passing Modulus 11) for the key or a required
+   one, ``unlinkable_identifier`` (a warning: the participant stays, but cannot
+   be linked by it) for an optional one beside the key; ``duplicate_record`` (a
+   later exact repeat of all mapped fields, or a later record repeating the key or
+   an identifier another table links by); ``impossible_date`` (before 1900-01-01
+   or after ``trial.data_cutoff``); ``unknown_cluster`` / ``cluster_wrong_trust``
+   (the recruiting cluster must be a trial cluster of the trust that sent the
+   record); ``unknown_practice``, ``practice_other_arm`` / ``practice_other_cluster``
+   when the table declares a practice; ``under_min_age`` (under the trial's
+   ``[eligibility] min_age``) when it declares a date of birth; then the table's
+   configured rules (``rules = [...]``: date order, no overlap, one per visit,
+   unique, foreign key, dose).
 3. **Accepted participants.** A participant row is accepted if it has no
-   error-level failure. Their NHS numbers (unique, since a repeat is an
-   error) and consent dates drive the event checks.
-4. **Events** (followup, admissions, crisis_referrals, prescriptions):
-   schema, ``nhs_number_invalid``, ``duplicate_record`` (exact repeats),
-   ``impossible_date``, ``unknown_participant`` (a valid NHS number with no
-   accepted participant: events of a quarantined participant become errors;
-   a missing or invalid NHS number is not reported twice),
-   ``discharge_before_admission``, ``end_before_start``,
-   ``implausible_dose`` (not above zero, or above ``PLAUSIBLE_FACTOR`` x the
-   BNF maximum), ``unknown_drug`` (warning), then, for events of an accepted
-   participant whose date is in range: ``date_before_consent`` and
-   ``date_after_follow_up`` on the table's event date
-   (:data:`odtrial.data.rules.EVENT_DATE`) with follow-up ending at
-   ``min(consent + trial.follow_up_months months, data_cutoff)`` (for
-   assessments the end is extended to the close of the latest visit window of
-   the trial's ``[visits]`` schedule), ``visit_out_of_window`` (assessment
-   further from consent + ``visit_month`` months than that visit's
-   ``window_days``), and last ``overlapping_admissions`` among the
-   admissions with no error (the later-starting stay of two is flagged).
-5. **Output.** Severity from :data:`odtrial.data.catalogue.RULES`; rows sorted
-   by table (canonical order), trust, source file, source row, field, rule.
-   ``value`` is the offending value as text ("" when missing), not masked;
-   messages never repeat an NHS number or a date of birth.
+   error-level failure and a valid key. Their link identifiers (unique, since a
+   repeat is an error) and consent dates drive the checks of the other tables.
+4. **Other tables**, each linked to a participant by its ``link`` field: schema,
+   ``nhs_number_invalid`` for NHS number fields, ``unknown_participant`` (a link
+   value of no accepted participant: records of a quarantined participant become
+   errors), ``duplicate_record`` (exact repeats), ``impossible_date``, then, for
+   records of an accepted participant whose date is in range,
+   ``date_before_consent`` and ``date_after_follow_up`` on the table's declared
+   ``date`` field with follow-up ending at ``min(consent + trial.follow_up_months
+   months, data_cutoff)`` (for a table with a ``visit`` field, extended to the close
+   of the latest visit window), ``visit_out_of_window`` (a record further from
+   consent + its visit's months than that visit's ``window_days``), and last the
+   table's configured rules.
+5. **Output.** Severity from the rule catalogue (a configured rule may set its
+   own); rows sorted by table (declared order), trust, source file, source row,
+   field, rule. ``value`` is the offending value as text ("" when missing), not
+   masked; messages never repeat an NHS number or a date of birth.
 
 Performance: everything is column-wise (pandera's vectorised checks,
 ``duplicated``, ``isin``, factorised codes, grouped running maxima); NHS

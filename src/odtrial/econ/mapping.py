@@ -1,0 +1,145 @@
+"""EQ-5D-5L responses to EQ-5D-3L UK utilities by age and sex (NICE's position).
+
+NICE asks for 5L data to be valued through the mapping of Hernández Alava et
+al. (EEPRU / NICE DSU): the expected 3L UK TTO utility given a 5L state, age
+band and sex, from a copula model fitted to people who completed both
+instruments. The model is published as a lookup table of 3125 states x 5
+age bands x 2 sexes.
+
+odtrial does not ship that table: it could not be obtained here in a form
+that may be redistributed with the package. The user supplies it as
+published (``lookup``: a CSV path or a DataFrame) with columns ``state``
+(five digits), ``age_band`` (``"18-34"``, ``"35-44"``, ``"45-54"``,
+``"55-64"``, ``"65+"``), ``sex`` (``"male"``/``"female"``) and ``utility``;
+this module checks it is complete and looks each response up.
+
+References: Hernández Alava M, Pudney S, Wailoo A. Estimating the relationship
+between EQ-5D-5L and EQ-5D-3L: results from a UK population study.
+PharmacoEconomics 2023;41:199-207 (NICE DSU report 2022); Hernández Alava M,
+Wailoo A, Pudney S. Methods for mapping between the EQ-5D-5L and the 3L for
+technology appraisal. NICE DSU report 2017.
+"""
+
+from __future__ import annotations
+
+import re
+from os import PathLike
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from odtrial.econ._errors import EconError
+from odtrial.econ.eq5d import parse_states
+
+_SEX = {"male": "male", "m": "male", "1": "male", "female": "female", "f": "female", "2": "female"}
+_BAND = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)|\+)\s*$")
+
+
+def map_5l_to_3l(
+    states: Any,
+    age: Any,
+    sex: Any,
+    *,
+    lookup: str | PathLike[str] | pd.DataFrame,
+) -> np.ndarray:
+    """Expected EQ-5D-3L UK utility of each 5L state for a person's age and sex.
+
+    Parameters
+    ----------
+    states
+        5L states, in any form :func:`eq5d_utility` accepts.
+    age
+        Age in years, one per state (the band is taken from the lookup's
+        ``age_band`` labels; an age below the lowest band is an error).
+    sex
+        ``"male"``/``"female"`` (or ``"m"``/``"f"``), one per state.
+    lookup
+        The published mapping table (see the module docstring for its columns).
+
+    Returns
+    -------
+    numpy.ndarray
+        One utility per state; ``NaN`` where the state, age or sex is missing.
+    """
+    table, bands = _load_lookup(lookup)
+    levels, missing = parse_states(states, version="5L")
+    n = levels.shape[0]
+    ages = pd.to_numeric(pd.Series(np.asarray(age, dtype=object).ravel()), errors="coerce")
+    sexes = pd.Series(np.asarray(sex, dtype=object).ravel())
+    if len(ages) != n or len(sexes) != n:
+        raise EconError(f"map_5l_to_3l: {n} states but {len(ages)} ages and {len(sexes)} sexes")
+    out = np.full(n, np.nan)
+    codes = (levels * np.array([10000, 1000, 100, 10, 1])).sum(axis=1)
+    for i in range(n):
+        if missing[i] or np.isnan(ages.iloc[i]) or _absent(sexes.iloc[i]):
+            continue
+        s = _SEX.get(str(sexes.iloc[i]).strip().lower())
+        if s is None:
+            raise EconError(
+                f"sex at position {i} is {sexes.iloc[i]!r}; expected 'male' or 'female'"
+            )
+        band = _band_of(float(ages.iloc[i]), bands, i)
+        out[i] = table[(int(codes[i]), band, s)]
+    return out
+
+
+def _absent(x: Any) -> bool:
+    return x is None or x is pd.NA or (isinstance(x, float) and np.isnan(x))
+
+
+def _band_of(age: float, bands: list[tuple[float, float, str]], i: int) -> str:
+    for lo, hi, label in bands:
+        if lo <= age < hi:
+            return label
+    raise EconError(
+        f"age {age:g} at position {i} is outside the mapping's age bands "
+        f"({', '.join(b[2] for b in bands)})"
+    )
+
+
+def _load_lookup(
+    lookup: str | PathLike[str] | pd.DataFrame,
+) -> tuple[dict[tuple[int, str, str], float], list[tuple[float, float, str]]]:
+    if isinstance(lookup, pd.DataFrame):
+        df = lookup
+    else:
+        try:
+            df = pd.read_csv(lookup, dtype={"state": str, "age_band": str, "sex": str})
+        except OSError as e:
+            raise EconError(f"cannot read the 5L-to-3L mapping table {lookup}: {e}") from None
+    need = ["state", "age_band", "sex", "utility"]
+    absent = [c for c in need if c not in df.columns]
+    if absent:
+        raise EconError(
+            f"the 5L-to-3L mapping table needs columns {need}; missing {absent} "
+            f"(has {list(df.columns)})"
+        )
+    bands: list[tuple[float, float, str]] = []
+    for label in sorted({str(b) for b in df["age_band"]}):
+        m = _BAND.match(label)
+        if not m:
+            raise EconError(f"mapping table age_band {label!r}: expected 'a-b' or 'a+'")
+        lo = float(m.group(1))
+        hi = float(m.group(2)) + 1 if m.group(2) else np.inf
+        bands.append((lo, hi, label))
+    bands.sort()
+    levels, missing = parse_states(df["state"].astype(str).tolist(), version="5L")
+    if missing.any():
+        raise EconError("the 5L-to-3L mapping table has rows with no state")
+    codes = (levels * np.array([10000, 1000, 100, 10, 1])).sum(axis=1)
+    sexes = [_SEX.get(str(s).strip().lower()) for s in df["sex"]]
+    if any(s is None for s in sexes):
+        raise EconError("the 5L-to-3L mapping table's sex must be 'male' or 'female'")
+    util = pd.to_numeric(df["utility"], errors="coerce").to_numpy(float)
+    table = {
+        (int(c), str(b), str(s)): float(u)
+        for c, b, s, u in zip(codes, df["age_band"].astype(str), sexes, util, strict=True)
+    }
+    expected = 3125 * len(bands) * 2
+    if len(table) != expected or np.isnan(util).any():
+        raise EconError(
+            f"the 5L-to-3L mapping table must give a utility for every state, age band and sex "
+            f"({expected} rows), got {len(table)} distinct rows"
+        )
+    return table, bands

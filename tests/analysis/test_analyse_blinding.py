@@ -154,9 +154,24 @@ def test_scrub_replaces_codes_and_labels_without_revealing_mapping() -> None:
 
     labels = {"POD": "Peer-supported Open Dialogue", "TAU": "Treatment as usual"}
     view = arm_view(("POD", "TAU"), "open", labels=labels)
-    text = {"t": ["Peer-supported Open Dialogue versus treatment as usual", "POD trial", "PODCAST"]}
+    text = {
+        "t": [
+            "Peer-supported Open Dialogue versus treatment as usual",
+            "POD trial",
+            "PODCAST",
+            "Teams offer Peer-supported Open Dialogue or their treatment as usual. "
+            "Treatment as usual is the POD trial's comparator.",
+        ]
+    }
     assert scrub(text, view.hidden_terms) == {
-        "t": ["the intervention versus the control", "intervention trial", "PODCAST"]
+        "t": [
+            "The intervention versus the control",
+            "intervention trial",
+            "PODCAST",
+            # a determiner goes with the label; a sentence's start stays capitalised
+            "Teams offer the intervention or the control. "
+            "The control is the intervention trial's comparator.",
+        ]
     }
     # without labels (no trial definition) only the codes are hidden
     bare = arm_view(("POD", "TAU"), "open")

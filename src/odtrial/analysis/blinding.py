@@ -25,7 +25,7 @@ from __future__ import annotations
 import hmac
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -156,11 +156,27 @@ def arm_view(
     return ArmView(report_type, ("A", "B"), ("Arm A", "Arm B"), {real_a: "A", real_b: "B"}, hidden)
 
 
+# a determiner before a label goes with it: "or their usual care" -> "or the control"
+_DETERMINER = r"(?:\b(?:the|their|its|our|your|his|her|this|that|a|an)\s+)?"
+
+
 def _pattern(term: str) -> re.Pattern[str]:
     # codes (all capitals) as whole words and case-sensitive; labels anywhere, any case
     if term.isupper():
         return re.compile(rf"\b{re.escape(term)}\b")
-    return re.compile(re.escape(term), re.IGNORECASE)
+    return re.compile(_DETERMINER + re.escape(term), re.IGNORECASE)
+
+
+def _replacement(neutral: str) -> Callable[[re.Match[str]], str]:
+    """The neutral phrase, capitalised where it starts a sentence (a label may be a
+    proper name, capitalised anywhere: only the position decides)."""
+
+    def repl(m: re.Match[str]) -> str:
+        before = m.string[: m.start()]
+        starts = before.strip() == "" or re.search(r"[.!?]\s+$", before) is not None
+        return neutral[:1].upper() + neutral[1:] if starts else neutral
+
+    return repl
 
 
 def scrub(obj: Any, terms: Mapping[str, str]) -> Any:
@@ -169,7 +185,9 @@ def scrub(obj: Any, terms: Mapping[str, str]) -> Any:
     if not terms:
         return obj
     ordered = sorted(terms, key=lambda t: (-len(t), t))  # labels before the codes inside them
-    patterns = [(_pattern(t), terms[t]) for t in ordered]
+    patterns = [
+        (_pattern(t), terms[t] if t.isupper() else _replacement(terms[t])) for t in ordered
+    ]
 
     def fix(s: str) -> str:
         for p, repl in patterns:

@@ -117,3 +117,17 @@ def test_the_command_never_overwrites_a_file_it_did_not_write(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["reference", "--out", str(tmp_path / "no_such" / "r.md")])
     assert e.value.code == 2 and "no such folder" in capsys.readouterr().err
+
+
+ONBOARDING = DOC.parent / "onboarding.md"
+
+
+def test_the_onboarding_guide_quotes_the_shipped_trial_as_it_is():
+    text = ONBOARDING.read_text(encoding="utf-8")
+    quotes = re.findall(r"<!-- quote: (\S+) -->\n```toml\n(.*?)```", text, flags=re.S)
+    assert len(quotes) >= 15 and text.count("<!-- quote:") == len(quotes)
+    root = DOC.parents[1]
+    for path, block in quotes:
+        source = (root / path).read_text(encoding="utf-8")
+        assert block in source, f"docs/onboarding.md quotes {path} wrongly:\n{block}"
+    assert "(reference.md)" in text and "(derivations.md)" in text

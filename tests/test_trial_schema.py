@@ -349,3 +349,13 @@ def test_section_path_names_the_described_section():
     )
     assert ts.section_path("catchments[2]") == "strata[]"
     assert ts.section_path("") == ""
+
+
+def test_the_trial_modules_sketch_is_a_valid_definition():
+    import textwrap
+
+    import odtrial.trial
+
+    sketch = textwrap.dedent((odtrial.trial.__doc__ or "").split("::\n", 1)[1])
+    t = parse_trial(tomllib.loads(sketch), source="odtrial.trial docstring")
+    assert t.stratum_key == "locality" and t.cluster_attributes == ("list_size",)

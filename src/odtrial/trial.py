@@ -1,100 +1,77 @@
-"""Trial configuration: one TOML file describes a trial.
+"""The trial definition: one TOML file, ``trial.toml``, describes a trial.
 
-It names the trusts, the randomisation strata, the clusters (member GP
-practices, the trial's own numeric cluster attributes, arm once allocated), and for
-each trust the extracts it sends: file pattern, format and dialect, column
-mapping onto the canonical names of :mod:`odtrial.data.canonical`, and code
-mappings onto the vocabularies of :mod:`odtrial.data.vocab`. A new trust or a
-changed extract is a config change, not a code change.
+It declares the trial (arms, follow-up, data cut-off), its visit schedule and
+minimum age, the sites (``[[trusts]]``), the randomisation strata and clusters
+(their stratum, member GP practices when clusters are groups of practices, the
+trial's own numeric attributes, arm once allocated), the randomisation record,
+its vocabularies and tables (fields, types, keys and links, rules; parsed by
+:mod:`odtrial.trial_tables`), the baseline table's rows, and for each trust the
+extracts it sends: file pattern, format and dialect, the column map onto the
+declared fields, code maps onto the vocabularies, and constants. A new trial,
+trust or extract is a change to this file, not to the code.
 
-Layout (see ``data/synthetic/trial.toml`` for a full example)::
+Every key, its type, default and allowed values: ``docs/reference.md``
+(``odtrial reference``, from :mod:`odtrial.trial_schema`, which the tests hold
+to this parser both ways); step by step with the second shipped trial as the
+example: ``docs/onboarding.md``. A sketch (``data/synthetic_bridge/trial.toml``
+is a full one)::
 
     [trial]
     name = "..."
-    registration = "ISRCTN..."
-    synthetic = true
-    arms = ["INT", "CTL"]      # codes, intervention first; or tables with labels:
-    # arms = [{ code = "INT", label = "The intervention" },
-    #         { code = "CTL", label = "Usual care" }]
+    arms = [{ code = "INT", label = "Intervention" }, { code = "CTL", label = "Usual care" }]
     follow_up_months = 24
     data_cutoff = 2025-06-30
 
-    [visits]                   # the follow-up assessments: months from consent, each
-    schedule = [               # with its window (days either side of the due date)
-      { month = 12, window_days = 92 },
-      { month = 24, window_days = 92 },
-    ]
+    [visits]
+    schedule = [{ month = 12, window_days = 60 }, { month = 24, window_days = 60 }]
 
     [eligibility]
-    min_age = 18               # completed years at consent (younger: a warning)
+    min_age = 18
 
-    [pseudonymisation]
-    key_env = "ODTRIAL_PSEUDONYM_KEY"
-    test_key = "..."           # only allowed when trial.synthetic = true
-
-    [baseline]                 # optional: the baseline table's rows by arm, in order,
-    variables = [              # after age at consent (when a date of birth is declared)
-      # binary: a boolean field, Yes/No n (%); continuous: an integer or number
-      # field, mean (SD) to `decimals` (default 1); categorical: a code field, n (%)
-      # per vocabulary code (labels: code -> label; default the code capitalised,
-      # _ as a space), or per group of codes (every code in exactly one group);
-      # order = "frequency": most common first (default: as declared)
-      { column = "baseline_work_study", label = "In work or study at baseline", kind = "binary" },
-      { column = "sex", label = "Sex", kind = "categorical", labels = { other = "Another sex" } },
-      { column = "ethnicity", label = "Ethnic group", kind = "categorical", groups = [
-        { label = "White", codes = ["A", "B", "C"] },
-        { label = "Mixed", codes = ["D", "E", "F", "G"] },
-        # ... a group per row of the table; together they hold every code
-      ] },
-    ]
+    [randomisation]            # optional: the record `odtrial randomise` wrote
+    record = "randomisation"
+    strata = { column = "locality", label = "Localities" }
+    balance = [{ column = "list_size", label = "List size", decimals = 0 }]
 
     [[trusts]]
-    id = "NELFT"
-    name = "North East London NHS Foundation Trust"
-    directory = "nelft"        # extract folder under the source root
+    id = "GM"
+    name = "..."
+    directory = "greater_manchester"
 
-    [[catchments]]             # the strata (the table keeps this name)
-    id = "NELFT-BD"
-    trust = "NELFT"
-    name = "Barking and Dagenham"
+    [[strata]]                 # the first trial's name, [[catchments]], is still read
+    id = "GM-MAN"
+    trust = "GM"
 
     [[clusters]]
-    id = "C01"
-    catchment = "NELFT-BD"     # its stratum: an id from [[catchments]]
-    practices = ["F82001", "F82002"]
-    arm = "INT"                # optional: taken from the randomisation record
-    # any other key is a numeric cluster attribute the trial declares (example
-    # names); every cluster gives the same ones
-    list_size = 24100
-    imd_score = 31.2
+    id = "P84019"
+    locality = "GM-MAN"        # its stratum, under the trial's stratum key
+    list_size = 9690           # any other number: a cluster attribute
 
-    [randomisation]
-    record = "randomisation"   # optional: folder written by `odtrial randomise`,
-                               # relative to this file; verified at ingest
-    # optional: the cluster field the allocation was stratified by (trust or the
-    # stratum) and the numeric cluster fields it balanced (n_practices or a cluster
-    # attribute), with the labels the report shows (decimals: of the mean and SD).
-    # The record's logged parameters, when there is one, must name the same columns.
-    strata = { column = "catchment", label = "Catchment areas (strata)" }
-    balance = [{ column = "list_size", label = "Practice list size per cluster", decimals = 0 },
-               { column = "imd_score", label = "IMD score", decimals = 1 }]
+    [vocabularies]
+    gender = ["woman", "man"]
 
-    [medication]               # optional: the trial's medication dictionary (CSV, the
-    dictionary = "drugs.csv"   # shipped format), relative to this file: replaces the
-    extend = "more_drugs.csv"  # shipped one; extend: rows added to it (or to dictionary)
+    [tables.participants]
+    key = "record_id"
+    consent_date = "consent_date"
+    cluster = "cluster_id"
+    fields = [
+      { name = "record_id", type = "string" },
+      { name = "cluster_id", type = "string" },
+      { name = "consent_date", type = "date" },
+      { name = "gender", type = "code", vocabulary = "gender" },
+    ]
 
-    [extracts.NELFT.participants]
-    pattern = "participants_*.csv"
+    [extracts.GM.participants]
+    pattern = "baseline_*.csv"
     format = "csv"             # csv | excel | sav | dta | xpt | sas7bdat
-    encoding = "utf-8"
-    delimiter = ","
-    date_format = "%Y-%m-%d"   # strftime, or "native" (reader gives dates),
-                               # "excel-serial", "sas-days", "spss-seconds"
-    [extracts.NELFT.participants.columns]   # canonical -> source column
-    nhs_number = "NHSNumber"
-    [extracts.NELFT.participants.codes.sex] # source value (as text) -> canonical
-    M = "male"
-    F = "female"
+    [extracts.GM.participants.columns]     # field -> source column
+    record_id = "Study ID"
+    cluster_id = "Practice"
+    consent_date = "Consent"
+    gender = "Gender"
+    [extracts.GM.participants.codes.gender] # source value (as text) -> code
+    1 = "woman"
+    2 = "man"
 """
 
 from __future__ import annotations

@@ -275,6 +275,7 @@ def test_each_closed_key_set_of_the_parsers_is_the_one_described(raw, base, monk
         *_watched(monkeypatch, _legacy(raw), base),
     ]:
         path = ts.section_path(where)
+        assert _described(where), f"the parser checks the keys of {path!r}, not described"
         s = ts.section(path)
         if path == "extracts.<trust>":  # open: its keys are the declared tables
             assert s.open and allowed == tables

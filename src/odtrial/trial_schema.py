@@ -510,7 +510,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
                 "<name>",
                 "table",
                 "a table (lower-case name: letters, digits, `_`)",
-                f"`{PARTICIPANTS}`",
+                f"yes, `{PARTICIPANTS}`",
             ),
         ),
         required=True,
@@ -547,7 +547,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
             Key(
                 "date_of_birth",
                 "string",
-                "a date field; the freeze gives `age_at_consent` instead",
+                "a date field: the freeze gives `age_at_consent` instead, checked against `[eligibility] min_age`",
             ),
             Key(
                 "practice",
@@ -649,7 +649,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
         "extracts.<trust>",
         "A trust's extracts, one per table it sends (a trust may send only some tables; "
         "derivations on a table it does not send are not-collected for its participants).",
-        (Key("<table>", "table", "a declared table's extract", f"`{PARTICIPANTS}`"),),
+        (Key("<table>", "table", "a declared table's extract", f"yes, `{PARTICIPANTS}`"),),
         open=True,
     ),
     Section(

@@ -14,8 +14,8 @@ from __future__ import annotations
 from odtrial._lazy import lazy_getattr
 
 _EXPORTS = {
-    "Imputations": "impute",
-    "impute": "impute",
+    "Imputations": "imputation",
+    "impute": "imputation",
     "PooledResults": "pooling",
     "pool": "pooling",
     "barnard_rubin": "pooling",

@@ -2,7 +2,7 @@
 encoded as a predictor.
 
 A column is one of four kinds, each with its own conditional model (see
-:mod:`odtrial.missing.impute`): ``continuous`` (two-level normal, or predictive
+:mod:`odtrial.missing.imputation`): ``continuous`` (two-level normal, or predictive
 mean matching), ``binary`` (two-level probit), ``count`` (predictive mean
 matching on the log scale) and ``categorical`` (a sequence of two-level probit
 models). Columns that cannot enter a regression (dates, identifiers, constants)

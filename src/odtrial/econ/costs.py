@@ -155,10 +155,13 @@ class UnitCostTable:
             columns=[*UNIT_COST_COLUMNS, "category"],
         )
 
-    def costs_in(self, price_year: int, index: PriceIndex | None) -> dict[str, float]:
-        """Each item's unit cost in ``price_year`` prices."""
+    def costs_in(
+        self, price_year: int, index: PriceIndex | None, items: Sequence[str] | None = None
+    ) -> dict[str, float]:
+        """Each item's (or each of ``items``') unit cost in ``price_year`` prices."""
         out = {}
-        for k, u in self.items.items():
+        for k in self.items if items is None else items:
+            u = self.items[k]
             if u.price_year == price_year:
                 out[k] = u.cost
             elif index is None:
@@ -263,10 +266,10 @@ def participant_costs(
         pos = int(np.flatnonzero(bad.to_numpy())[0])
         raise EconError(
             f"resource use quantity must be a non-negative number; row {pos} has "
-            f"{resource_use[quantity].iloc[pos]!r}"
+            f"{resource_use[quantity].tolist()[pos]!r}"
         )
-    unit = unit_costs.costs_in(price_year, price_index)
     items = resource_use[item].astype(str)
+    unit = unit_costs.costs_in(price_year, price_index, sorted(set(items)))
     cost = q * items.map(unit)
     if time is not None:
         cost = cost * discount_factor(pd.to_numeric(resource_use[time], errors="coerce"), discount)

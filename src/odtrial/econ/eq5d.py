@@ -180,6 +180,9 @@ def parse_states(states: Any, *, version: str = "5L") -> tuple[np.ndarray, np.nd
             raise EconError(
                 f"EQ-5D states must be strings, a table or an array, got {type(states).__name__}"
             )
+    fast = _parse_fast(rows, top)
+    if fast is not None:
+        return fast
     n = len(rows)
     levels = np.ones((n, 5), dtype=np.int64)
     missing = np.zeros(n, dtype=bool)
@@ -200,6 +203,25 @@ def parse_states(states: Any, *, version: str = "5L") -> tuple[np.ndarray, np.nd
             f"invalid EQ-5D-{version} state {_show(rows[i])} at {where}: expected five "
             f"levels, each 1-{top}{more}"
         )
+    return levels, missing
+
+
+def _parse_fast(rows: list[Any], top: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Vectorised parse of valid five-digit strings/integers; ``None`` to take the slow path."""
+    if not all(
+        (isinstance(r, (str, int, np.integer)) and not isinstance(r, bool)) or _is_missing(r)
+        for r in rows
+    ):
+        return None
+    ser = pd.Series(rows, dtype=object)
+    missing = ser.map(_is_missing).to_numpy(dtype=bool)
+    text = ser[~missing].astype(str).str.strip()
+    if not text.str.fullmatch(f"[1-{top}]{{5}}").all():
+        return None
+    levels = np.ones((len(rows), 5), dtype=np.int64)
+    if len(text):
+        raw = np.frombuffer("".join(text).encode("ascii"), dtype=np.uint8)
+        levels[~missing] = raw.reshape(-1, 5).astype(np.int64) - ord("0")
     return levels, missing
 
 

@@ -33,6 +33,7 @@ from odtrial.econ._errors import EconError
 from odtrial.econ.eq5d import parse_states
 
 _SEX = {"male": "male", "m": "male", "1": "male", "female": "female", "f": "female", "2": "female"}
+_SEX_COLUMN = {"male": 0, "female": 1}
 _BAND = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)|\+)\s*$")
 
 
@@ -70,7 +71,7 @@ def map_5l_to_3l(
     if len(ages) != n or len(sexes) != n:
         raise EconError(f"map_5l_to_3l: {n} states but {len(ages)} ages and {len(sexes)} sexes")
     out = np.full(n, np.nan)
-    codes = (levels * np.array([10000, 1000, 100, 10, 1])).sum(axis=1)
+    codes = _state_index(levels)
     for i in range(n):
         if missing[i] or np.isnan(ages.iloc[i]) or _absent(sexes.iloc[i]):
             continue
@@ -80,18 +81,23 @@ def map_5l_to_3l(
                 f"sex at position {i} is {sexes.iloc[i]!r}; expected 'male' or 'female'"
             )
         band = _band_of(float(ages.iloc[i]), bands, i)
-        out[i] = table[(int(codes[i]), band, s)]
+        out[i] = table[codes[i], band, _SEX_COLUMN[s]]
     return out
+
+
+def _state_index(levels: np.ndarray) -> np.ndarray:
+    """0..3124 for 11111..55555."""
+    return np.asarray((levels - 1) @ (5 ** np.arange(4, -1, -1)), dtype=np.int64)
 
 
 def _absent(x: Any) -> bool:
     return x is None or x is pd.NA or (isinstance(x, float) and np.isnan(x))
 
 
-def _band_of(age: float, bands: list[tuple[float, float, str]], i: int) -> str:
-    for lo, hi, label in bands:
+def _band_of(age: float, bands: list[tuple[float, float, str]], i: int) -> int:
+    for k, (lo, hi, _) in enumerate(bands):
         if lo <= age < hi:
-            return label
+            return k
     raise EconError(
         f"age {age:g} at position {i} is outside the mapping's age bands "
         f"({', '.join(b[2] for b in bands)})"
@@ -100,7 +106,8 @@ def _band_of(age: float, bands: list[tuple[float, float, str]], i: int) -> str:
 
 def _load_lookup(
     lookup: str | PathLike[str] | pd.DataFrame,
-) -> tuple[dict[tuple[int, str, str], float], list[tuple[float, float, str]]]:
+) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    """The table as an array ``[state index, age band, sex]`` and the bands, sorted by age."""
     if isinstance(lookup, pd.DataFrame):
         df = lookup
     else:
@@ -115,8 +122,9 @@ def _load_lookup(
             f"the 5L-to-3L mapping table needs columns {need}; missing {absent} "
             f"(has {list(df.columns)})"
         )
+    band_labels = df["age_band"].astype(str).to_numpy(dtype=object)
     bands: list[tuple[float, float, str]] = []
-    for label in sorted({str(b) for b in df["age_band"]}):
+    for label in sorted(set(band_labels)):
         m = _BAND.match(label)
         if not m:
             raise EconError(f"mapping table age_band {label!r}: expected 'a-b' or 'a+'")
@@ -124,22 +132,27 @@ def _load_lookup(
         hi = float(m.group(2)) + 1 if m.group(2) else np.inf
         bands.append((lo, hi, label))
     bands.sort()
-    levels, missing = parse_states(df["state"].astype(str).tolist(), version="5L")
+    band_of = {b[2]: k for k, b in enumerate(bands)}
+    levels, missing = parse_states(
+        df["state"].astype(str).to_numpy(dtype=object).tolist(), version="5L"
+    )
     if missing.any():
         raise EconError("the 5L-to-3L mapping table has rows with no state")
-    codes = (levels * np.array([10000, 1000, 100, 10, 1])).sum(axis=1)
-    sexes = [_SEX.get(str(s).strip().lower()) for s in df["sex"]]
-    if any(s is None for s in sexes):
+    sex_norm = [_SEX.get(str(x).strip().lower()) for x in df["sex"].to_numpy(dtype=object)]
+    if any(x is None for x in sex_norm):
         raise EconError("the 5L-to-3L mapping table's sex must be 'male' or 'female'")
     util = pd.to_numeric(df["utility"], errors="coerce").to_numpy(float)
-    table = {
-        (int(c), str(b), str(s)): float(u)
-        for c, b, s, u in zip(codes, df["age_band"].astype(str), sexes, util, strict=True)
-    }
-    expected = 3125 * len(bands) * 2
-    if len(table) != expected or np.isnan(util).any():
+    si = _state_index(levels)
+    bi = np.array([band_of[b] for b in band_labels], dtype=np.int64)
+    xi = np.array([_SEX_COLUMN[str(x)] for x in sex_norm], dtype=np.int64)
+    table = np.full((3125, len(bands), 2), np.nan)
+    count = np.zeros(table.shape, dtype=np.int64)
+    table[si, bi, xi] = util
+    np.add.at(count, (si, bi, xi), 1)
+    if (count != 1).any() or np.isnan(table).any():
         raise EconError(
-            f"the 5L-to-3L mapping table must give a utility for every state, age band and sex "
-            f"({expected} rows), got {len(table)} distinct rows"
+            f"the 5L-to-3L mapping table must give one utility for every state, age band and "
+            f"sex ({table.size} rows): {int((count == 0).sum())} missing, "
+            f"{int((count > 1).sum())} repeated, {int(np.isnan(util).sum())} not numbers"
         )
     return table, bands

@@ -68,7 +68,7 @@ BASE = {
     "visits": {"schedule": [{"month": 12, "window_days": 92}, {"month": 24, "window_days": 92}]},
     "eligibility": {"min_age": 18},
     "trusts": [{"id": "T1", "name": "Trust one"}],
-    "catchments": [{"id": "K1", "trust": "T1", "name": "Catch"}],
+    "strata": [{"id": "K1", "trust": "T1", "name": "Catch"}],
     "clusters": [
         {
             "id": "C1",
@@ -283,7 +283,7 @@ def test_every_error_is_reported_with_its_key_path():
 
     raw = copy.deepcopy(BASE)
     raw["trial"]["follow_up_month"] = 24  # a typo beside the real key
-    raw["catchments"][0]["trust"] = "T2"
+    raw["strata"][0]["trust"] = "T2"
     raw["clusters"][0]["list_size"] = "big"
     raw["extracts"]["T1"]["admissions"]["format"] = "cvs"
     raw["randomisation"] = {"strata": {"column": "catchmnt"}}
@@ -296,7 +296,7 @@ def test_every_error_is_reported_with_its_key_path():
         "registration, synthetic)",
         "trial.toml: key 'randomisation.strata.column' must be one of the cluster fields "
         "trust, catchment, got 'catchmnt'; did you mean 'catchment'?",
-        "trial.toml: key 'catchments[0].trust' names unknown trust 'T2'",
+        "trial.toml: key 'strata[0].trust' names unknown trust 'T2'",
         "trial.toml: key 'clusters[0].list_size' must be a finite number (a cluster "
         "attribute), got str 'big'",
         "trial.toml: key 'extracts.T1.admissions.format' must be one of csv, excel, sav, dta, "

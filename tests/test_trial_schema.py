@@ -195,16 +195,6 @@ def raw() -> dict[str, Any]:
     return tomllib.loads(SAMPLE.replace("{dictionary}", str(shipped)))
 
 
-def _legacy(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """The sample with the first trial's names: ``[[catchments]]``, key ``catchment``."""
-    out = copy.deepcopy(dict(raw))
-    out["catchments"] = out.pop("strata")
-    for c in out["clusters"]:
-        c["catchment"] = c.pop("area")
-    out["randomisation"]["strata"]["column"] = "catchment"
-    return out
-
-
 def _walk(data: Mapping[str, Any], where: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
     """Every table of a definition that is a described section: (key path, table)."""
     yield where, data
@@ -244,7 +234,7 @@ def _watched(
 
 def test_the_sample_uses_every_described_section_and_key(raw):
     used: dict[str, set[str]] = {}
-    for where, table in [*_walk(raw), *_walk(_legacy(raw))]:
+    for where, table in _walk(raw):
         used.setdefault(ts.section_path(where), set()).update(table)
     for s in ts.SECTIONS:
         assert s.path in used, f"the sample has no {s.path!r}"
@@ -262,18 +252,13 @@ def test_the_sample_parses_with_every_field_type_and_rule_kind(raw, base):
     assert types == set(FIELD_TYPES)
     assert {r.kind for spec in t.tables.values() for r in spec.rules} == set(RULE_KINDS)
     assert t.medication is not None and "testapine" in t.medication
-    legacy = parse_trial(_legacy(raw), source="sample", base=base)
-    assert legacy.stratum_key == "catchment"
-    assert [c.stratum for c in legacy.clusters] == [c.stratum for c in t.clusters]
+    assert t.stratum_key == "area"
 
 
 def test_each_closed_key_set_of_the_parsers_is_the_one_described(raw, base, monkeypatch):
     closed: set[str] = set()
     tables = frozenset(raw["tables"])
-    for where, allowed, data in [
-        *_watched(monkeypatch, raw, base),
-        *_watched(monkeypatch, _legacy(raw), base),
-    ]:
+    for where, allowed, data in _watched(monkeypatch, raw, base):
         path = ts.section_path(where)
         assert _described(where), f"the parser checks the keys of {path!r}, not described"
         s = ts.section(path)
@@ -297,7 +282,6 @@ def test_each_closed_key_set_of_the_parsers_is_the_one_described(raw, base, monk
 
 def test_open_sections_name_their_fixed_keys():
     assert ts.section("clusters[]").names == set(CLUSTER_KEYS)
-    assert ts.section("catchments[]") is ts.section("strata[]")
     for s in ts.SECTIONS:
         if s.open:
             assert any(k.placeholder for k in s.keys), s.path
@@ -348,7 +332,6 @@ def test_section_path_names_the_described_section():
     assert ts.section_path("extracts.GM.scripts.codes.drug") == (
         "extracts.<trust>.<table>.codes.<field>"
     )
-    assert ts.section_path("catchments[2]") == "strata[]"
     assert ts.section_path("") == ""
 
 

@@ -38,7 +38,7 @@ is a full one)::
     name = "..."
     directory = "greater_manchester"
 
-    [[strata]]                 # the first trial's name, [[catchments]], is still read
+    [[strata]]
     id = "GM-MAN"
     trust = "GM"
 
@@ -106,7 +106,7 @@ class Trust:
 
 @dataclass(frozen=True)
 class Stratum:
-    """A randomisation stratum (a ``[[catchments]]`` entry): clusters are
+    """A randomisation stratum (a ``[[strata]]`` entry): clusters are
     allocated 1:1 within it."""
 
     id: str
@@ -196,10 +196,8 @@ def code_label(code: Any) -> str:
     return s[:1].upper() + s[1:]
 
 
-#: The TOML name of the strata table; ``catchments`` (with a cluster's stratum under
-#: ``catchment``) is the first trial's name, still read.
+#: The TOML name of the strata table.
 STRATA_TABLE: Final = "strata"
-LEGACY_STRATA: Final = ("catchments", "catchment")
 #: Keys of a ``[[clusters]]`` entry that are not cluster attributes (besides its stratum key).
 CLUSTER_KEYS: Final = ("id", "arm", "practices")
 #: Cluster fields every trial has: no attribute may take their names.
@@ -354,7 +352,6 @@ _TOP_KEYS: Final = {
     "trial",
     "vocabularies",
     "tables",
-    LEGACY_STRATA[0],
     "pseudonymisation",
     "randomisation",
     "trusts",
@@ -396,36 +393,34 @@ def _raw_ids(top: TomlReader, key: str) -> list[str]:
 def _strata_names(top: TomlReader) -> tuple[str, str]:
     """The strata table's TOML name and the cluster key naming a stratum.
 
-    The first trial's ``[[catchments]]`` implies ``catchment``. With
-    ``[[strata]]`` the key is the column of ``[randomisation] strata`` when the
-    first cluster has it, else the first cluster key whose value is a stratum id
-    (so a misspelt column is one error, not one per cluster), else ``stratum``.
+    The key is the cluster key whose values are most often stratum ids (ties: the
+    column of ``[randomisation] strata``, then the first seen), so that a misspelt
+    stratum or column is one error, not one per cluster; with none, that column
+    when clusters have it, else ``stratum``.
     """
-    if LEGACY_STRATA[0] in top.data and STRATA_TABLE not in top.data:
-        return LEGACY_STRATA
     clusters = top.data.get("clusters")
-    first = (
-        next((c for c in clusters if isinstance(c, Mapping)), {})
-        if isinstance(clusters, list)
-        else {}
-    )
+    entries = [c for c in clusters if isinstance(c, Mapping)] if isinstance(clusters, list) else []
     rnd = top.data.get("randomisation")
     strata = rnd.get("strata") if isinstance(rnd, Mapping) else None
     col = strata.get("column") if isinstance(strata, Mapping) else None
-    if isinstance(col, str) and col != "trust" and col in first:
-        return STRATA_TABLE, col
     ids = set(_raw_ids(top, STRATA_TABLE))
-    for k, v in first.items():
-        if k not in CLUSTER_KEYS and isinstance(v, str) and v in ids:
-            return STRATA_TABLE, k
+    hits: dict[str, int] = {}
+    for c in entries:
+        for k, v in c.items():
+            if k not in CLUSTER_KEYS and isinstance(v, str) and v in ids:
+                hits[k] = hits.get(k, 0) + 1
+    if hits:
+        best = max(hits.values())
+        tied = [k for k, n in hits.items() if n == best]
+        return STRATA_TABLE, col if col in tied else tied[0]
+    if isinstance(col, str) and col != "trust" and entries and col in entries[0]:
+        return STRATA_TABLE, col
     return STRATA_TABLE, "stratum"
 
 
 def _parse(top: TomlReader, base: Path) -> Trial | None:
     top.unknown_keys(set(_TOP_KEYS))
     strata_table, stratum_key = _strata_names(top)
-    if LEGACY_STRATA[0] in top.data and STRATA_TABLE in top.data:
-        top.report(LEGACY_STRATA[0], f"and [[{STRATA_TABLE}]] are the same table: keep one")
     arms: tuple[str, str] | None = None
     arm_labels: dict[str, str] = {}
     synthetic = False

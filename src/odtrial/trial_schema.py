@@ -26,7 +26,6 @@ from odtrial.trial import (
     CLUSTER_FIXED,
     DATE_FORMATS_SPECIAL,
     FORMATS,
-    LEGACY_STRATA,
     STRATA_TABLE,
 )
 from odtrial.trial_tables import EVENT_ROLES, FIELD_TYPES, PARTICIPANT_ROLES, RESERVED
@@ -162,9 +161,8 @@ def _rule_keys() -> tuple[Key, ...]:
 
 
 _STRATUM_KEY = (
-    "the cluster key naming its stratum: `catchment` with the legacy `[[catchments]]`; "
-    "with `[[strata]]`, the column of `[randomisation] strata` when clusters have it, "
-    "else the key whose value is a stratum id (e.g. `locality`), else `stratum`"
+    "the cluster key naming its stratum (e.g. `locality`): the key whose values are "
+    "stratum ids, else the column of `[randomisation] strata`, else `stratum`"
 )
 
 SECTIONS: Final[tuple[Section, ...]] = (
@@ -180,15 +178,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
             Key("medication", "table", "the trial's own medication dictionary"),
             Key("baseline", "table", "participant fields the baseline table adds"),
             Key("trusts", "array of tables", "the sites that send extracts", True),
-            Key(
-                STRATA_TABLE,
-                "array of tables",
-                "the randomisation strata",
-                f"yes (or `{LEGACY_STRATA[0]}`)",
-            ),
-            Key(
-                LEGACY_STRATA[0], "array of tables", f"the first trial's name for `{STRATA_TABLE}`"
-            ),
+            Key(STRATA_TABLE, "array of tables", "the randomisation strata", True),
             Key("clusters", "array of tables", "the randomised units", True),
             Key("vocabularies", "table", "the code lists of `code` fields"),
             Key("tables", "table", "the trial's tables, one `[tables.<name>]` each", True),
@@ -457,8 +447,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
             Key("trust", "string", "the trust it belongs to (a `[[trusts]]` id)", True),
             Key("name", "string", "its name in the report", default="the id"),
         ),
-        required=f"yes (or `[[{LEGACY_STRATA[0]}]]`)",
-        alias=f"{LEGACY_STRATA[0]}[]",
+        required=True,
     ),
     Section(
         "clusters[]",
@@ -736,7 +725,7 @@ def section(path: str) -> Section:
 
 def section_path(where: str) -> str:
     """The described path of a concrete key path (``tables.phq9.fields[3]`` ->
-    ``tables.<name>.fields[]``; ``catchments[0]`` -> ``strata[]``)."""
+    ``tables.<name>.fields[]``)."""
     parts = re.sub(r"\[\d+\]", "[]", where).split(".") if where else []
     if parts and parts[0] == "tables" and len(parts) > 1:
         parts[1] = "<name>"
@@ -744,5 +733,4 @@ def section_path(where: str) -> str:
         for i, placeholder in ((1, "<trust>"), (2, "<table>"), (4, "<field>")):
             if len(parts) > i:
                 parts[i] = placeholder
-    path = ".".join(parts)
-    return f"{STRATA_TABLE}[]" if path == f"{LEGACY_STRATA[0]}[]" else path
+    return ".".join(parts)

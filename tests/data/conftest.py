@@ -67,7 +67,7 @@ def trial_config(*, allocated: bool = True) -> dict[str, Any]:
         },
         "eligibility": {"min_age": 18},
         "trusts": [{"id": "T1", "name": "Trust one"}, {"id": "T2", "name": "Trust two"}],
-        "catchments": [
+        "strata": [
             {"id": "K1", "trust": "T1", "name": "K one"},
             {"id": "K2", "trust": "T2", "name": "K two"},
         ],

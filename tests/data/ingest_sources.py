@@ -293,7 +293,7 @@ def trial_toml(dialects: dict[str, str], *, test_key: str | None = KEY) -> str:
     for i, trust in enumerate(dialects):
         lines += ["", "[[trusts]]", f'id = "{trust}"', f'name = "Trust {trust}"']
         lines.append(f'directory = "{trust.lower()}"')
-        lines += ["", "[[catchments]]", f'id = "K{trust}"', f'trust = "{trust}"']
+        lines += ["", "[[strata]]", f'id = "K{trust}"', f'trust = "{trust}"']
         lines += ["", "[[clusters]]", f'id = "C{trust}"', f'catchment = "K{trust}"']
         lines += [f'practices = ["G{i:04d}"]', "list_size = 10000", "imd_score = 20.5"]
         lines.append(f'arm = "{"POD" if i % 2 == 0 else "TAU"}"')

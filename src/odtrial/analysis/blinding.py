@@ -185,9 +185,7 @@ def scrub(obj: Any, terms: Mapping[str, str]) -> Any:
     if not terms:
         return obj
     ordered = sorted(terms, key=lambda t: (-len(t), t))  # labels before the codes inside them
-    patterns = [
-        (_pattern(t), terms[t] if t.isupper() else _replacement(terms[t])) for t in ordered
-    ]
+    patterns = [(_pattern(t), terms[t] if t.isupper() else _replacement(terms[t])) for t in ordered]
 
     def fix(s: str) -> str:
         for p, repl in patterns:

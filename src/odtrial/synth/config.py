@@ -772,7 +772,7 @@ def trial_toml(
         ]
     for c in CATCHMENTS:
         lines += [
-            "[[catchments]]",
+            "[[strata]]",
             f"id = {_q(c.id)}",
             f"trust = {_q(c.trust)}",
             f"name = {_q(c.name)}",

@@ -93,6 +93,8 @@ fields = [
   { name = "score", type = "integer", min = 0, max = 27, unit = "points" },
   { name = "weight", type = "number", required = false, unit = "kg" },
   { name = "smoker", type = "boolean" },
+  { name = "cigarettes", type = "integer", required_if = "[smoker] = true" },
+  { name = "quit_plan", type = "string", required_if_unchecked = "datediff([consented], 'today', 'y') > 1" },
 ]
 rules = [{ kind = "unique", fields = ["hospital_no"], code = "hospital_no_repeated", severity = "warning", description = "A hospital number repeats" }]
 
@@ -174,6 +176,15 @@ smoker = false
 [extracts.A.visits]
 pattern = "v_*.csv"
 format = "csv"
+hint = "export the visits again as CSV"
+
+[extracts.A.visits.where]
+Form = ["visit", "revisit"]
+Site = "A"
+
+[extracts.A.visits.filled]
+Seen = []
+Ticked = ["0"]
 
 [extracts.A.visits.columns]
 pid = "ID"

@@ -146,6 +146,20 @@ class ExtractSpec:
     )  # canonical field -> {source text: canonical}
     # field -> one value for every row: a field this site does not collect
     constants: Mapping[str, Any] = field(default_factory=dict)
+    # the file's rows that are this extract's records (a file several extracts share,
+    # or holding records of several kinds): source column -> accepted values as text
+    # ("" for an empty cell); every column must match
+    where: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # ... and among those, the rows holding a value in one of these source columns
+    # other than empty and the column's listed blanks (no such value: not a record)
+    filled: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # one line added to a fatal error about this extract's file (how to export it again)
+    hint: str = ""
+
+    @property
+    def selects(self) -> bool:
+        """Whether the extract takes only some of its file's rows."""
+        return bool(self.where or self.filled)
 
 
 @dataclass(frozen=True)
@@ -1039,6 +1053,9 @@ _EXTRACT_KEYS = {
     "columns",
     "codes",
     "constants",
+    "where",
+    "filled",
+    "hint",
 }
 
 
@@ -1110,6 +1127,28 @@ def _parse_extract(r: TomlReader, trust: str, spec: TableSpec) -> ExtractSpec:
                 codes_r.report(k, f"is not a canonical field of {table}{suggest(k, sorted(known))}")
             elif (m := codes_r.value(k, dict)) is not None:
                 codes[k] = {str(src): dst for src, dst in m.items()}
+    where: dict[str, tuple[str, ...]] = {}
+    with r.guard():
+        where_r = r.sub("where", default={})
+        for k, v in where_r.data.items():
+            values = v if isinstance(v, list) else [v]
+            if not values or not all(
+                isinstance(x, str | int) and not isinstance(x, bool) for x in values
+            ):
+                where_r.report(
+                    k, "must be a value (text or a whole number) or a non-empty list of them"
+                )
+            else:
+                where[k] = tuple(str(x) for x in values)
+    filled: dict[str, tuple[str, ...]] = {}
+    with r.guard():
+        filled_r = r.sub("filled", default={})
+        for k, v in filled_r.data.items():
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                filled_r.report(k, "must be a list of the texts that count as blank (may be empty)")
+            else:
+                filled[k] = tuple(v)
+    hint = r.value("hint", str, "")
     return ExtractSpec(
         trust=trust,
         table=table,
@@ -1125,4 +1164,7 @@ def _parse_extract(r: TomlReader, trust: str, spec: TableSpec) -> ExtractSpec:
         columns=columns,
         codes=codes,
         constants=constants,
+        where=where,
+        filled=filled,
+        hint=hint or "",
     )

@@ -612,6 +612,23 @@ SECTIONS: Final[tuple[Section, ...]] = (
                 "`drop` leaves it out; other tables may link by it",
                 values=IDENTIFIER_ACTIONS,
             ),
+            Key(
+                "required_if",
+                "string",
+                "required when this condition on the record's fields holds, e.g. "
+                "`\"[admitted] = true and [nights] > 0\"` (`[field]` compared by `=`, `<>`, "
+                "`<`, `<=`, `>`, `>=` with a quoted code or date, a number, `true`/`false`; "
+                "`= ''`: empty; `and`, `or`, parentheses); empty then: `missing_value`. "
+                "Not with `required = true`",
+            ),
+            Key(
+                "required_if_unchecked",
+                "string",
+                "a condition odtrial cannot evaluate under which the field is required, "
+                "as written (e.g. REDCap branching logic with functions); an empty value "
+                "is the warning `unchecked_requirement`. Not with `required = true` or "
+                "`required_if`",
+            ),
         ),
     ),
     Section(
@@ -675,7 +692,55 @@ SECTIONS: Final[tuple[Section, ...]] = (
             ),
             Key("codes", "table", "per field: source value -> canonical value"),
             Key("constants", "table", "field -> one value for every row (a field not collected)"),
+            Key(
+                "where",
+                "table",
+                "the file's rows that are this extract's records, by source column values "
+                "(a file several extracts share, such as one REDCap records export for "
+                "every site, event and repeating instrument); a row no extract of the "
+                "file takes is quarantined (`unmatched_row`)",
+                default="every row",
+            ),
+            Key(
+                "filled",
+                "table",
+                "of the rows `where` selects, only those with a value in one of these "
+                "source columns are records (a form left empty at an event is no record); "
+                "a row no extract takes for this reason: `empty_record`",
+                default="every selected row",
+            ),
+            Key(
+                "hint",
+                "string",
+                "a line added to a fatal error about the file, e.g. how to export it again",
+            ),
         ),
+    ),
+    Section(
+        "extracts.<trust>.<table>.where",
+        "Row selection: a row is this extract's when its value in each named column "
+        "(stripped text) is one of those given. Rows keep the file's own row numbers.",
+        (
+            Key(
+                "<column>",
+                "string, integer or array of them",
+                "the accepted value(s) of this source column; `\"\"` accepts an empty cell",
+            ),
+        ),
+        open=True,
+    ),
+    Section(
+        "extracts.<trust>.<table>.filled",
+        "Columns of which one must hold a value for a selected row to be a record.",
+        (
+            Key(
+                "<column>",
+                "array of strings",
+                "a source column, with the values that count as blank besides an empty "
+                "cell (e.g. `[\"0\"]` for an unticked checkbox)",
+            ),
+        ),
+        open=True,
     ),
     Section(
         "extracts.<trust>.<table>.columns",

@@ -24,6 +24,7 @@ from odtrial.data.canonical import (
     TableSpec,
 )
 from odtrial.data.catalogue import RULE_KINDS, RULES
+from odtrial.data.conditions import ConditionError, check, parse
 
 #: Declared field types -> (storage kind, vocabulary); ``nhs_number`` is a string and
 #: ``code`` takes the field's own ``vocabulary`` (the None here is replaced).
@@ -48,6 +49,8 @@ FIELD_KEYS: Final = {
     "unit",
     "label",
     "identifier",
+    "required_if",
+    "required_if_unchecked",
 }
 PARTICIPANT_ROLES: Final = ("key", "consent_date", "cluster", "date_of_birth", "practice")
 EVENT_ROLES: Final = ("link", "date", "visit")
@@ -148,6 +151,10 @@ def _parse_table(r: TomlReader, name: str, vocabularies: Mapping[str, Any]) -> T
     if not fields:
         raise r.fail("fields", "must declare at least one field")
     by_name = {f.name: f for f in fields}
+    for i, f in enumerate(fields):
+        if f.required_if is not None:
+            for problem in check(f.required_if, by_name):
+                r.report(f"fields[{i}].required_if", problem)
 
     def role(k: str, *, required: bool, kinds: tuple[str, ...] = ()) -> str | None:
         v = r.value(k, str, ... if required else None)
@@ -245,10 +252,28 @@ def _parse_field(r: TomlReader, vocabularies: Mapping[str, Any]) -> Field:
     if ident is not None and ident not in IDENTIFIER_ACTIONS:
         r.report("identifier", f"must be one of {', '.join(IDENTIFIER_ACTIONS)}, got {ident!r}")
         ident = None
+    required = bool(r.value("required", bool, True))
+    condition = None
+    text = r.value("required_if", str, None)
+    if text is not None:
+        try:
+            condition = parse(text)
+        except ConditionError as e:
+            r.report("required_if", f"is not a condition: {e}")
+    unchecked = r.value("required_if_unchecked", str, None)
+    if unchecked is not None and not unchecked.strip():
+        r.report("required_if_unchecked", "must not be empty")
+    for k in ("required_if", "required_if_unchecked"):
+        if k in r.data and r.data.get("required") is True:
+            r.report(k, "is for a field that is not always required (required = false)")
+    if "required_if" in r.data and "required_if_unchecked" in r.data:
+        r.report("required_if_unchecked", "cannot be used with required_if: keep one")
+    if "required_if" in r.data or "required_if_unchecked" in r.data:
+        required = False
     return Field(
         name=name,
         kind=kind,  # type: ignore[arg-type]  # FIELD_TYPES holds Kind values
-        required=bool(r.value("required", bool, True)),
+        required=required,
         vocab=vocab,
         nhs=ftype == "nhs_number",
         identifier=ident,
@@ -256,6 +281,8 @@ def _parse_field(r: TomlReader, vocabularies: Mapping[str, Any]) -> Field:
         max=bounds.get("max"),
         unit=r.value("unit", str, None),
         label=r.value("label", str, None),
+        required_if=condition,
+        required_if_unchecked=unchecked,
     )
 
 

@@ -20,7 +20,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+if TYPE_CHECKING:
+    from odtrial.data.conditions import Condition
 
 Kind = Literal["str", "date", "int", "float", "bool", "code"]
 Severity = Literal["error", "warning"]
@@ -43,6 +46,9 @@ class Field:
     boolean, ``visit`` for the schedule's months, ``drug`` for the medication
     dictionary). ``nhs`` marks an NHS number (Modulus 11 checked, never frozen
     raw); ``identifier`` says what the freeze does with an identifying field.
+    ``required_if``: the field is required when this condition on the record's
+    fields holds (:mod:`odtrial.data.conditions`); ``required_if_unchecked``: a
+    condition odtrial cannot evaluate, as written, under which it is required.
     """
 
     name: str
@@ -55,6 +61,8 @@ class Field:
     max: float | date | None = None
     unit: str | None = None
     label: str | None = None
+    required_if: Condition | None = None
+    required_if_unchecked: str | None = None
 
     def __post_init__(self) -> None:
         if (self.kind == "code") != (self.vocab is not None):

@@ -35,7 +35,29 @@ RULES: Final = MappingProxyType(
             Rule(
                 "malformed_line", "error", "line has the wrong number of fields or broken quoting"
             ),
-            Rule("missing_value", "error", "a required field is empty"),
+            Rule(
+                "missing_value",
+                "error",
+                "a required field is empty (or a field required by its condition, required_if)",
+            ),
+            Rule(
+                "unchecked_requirement",
+                "warning",
+                "a field required under a condition odtrial cannot evaluate "
+                "(required_if_unchecked) is empty: check it by hand",
+            ),
+            Rule(
+                "unmatched_row",
+                "error",
+                "a row of a file whose extracts select their rows (where) that no extract "
+                "takes: a site, event or kind of record the trial definition does not know",
+            ),
+            Rule(
+                "empty_record",
+                "error",
+                "a row selected by extracts (where) that holds no value in the columns of "
+                "any of them (filled): no table has a record in it",
+            ),
             Rule("invalid_value", "error", "a value cannot be read as its type (number, date)"),
             # identity
             Rule("duplicate_record", "error", "record repeats an earlier record of the same table"),

@@ -9,14 +9,17 @@ freeze atomically with a manifest of hashes and row counts.
 
 Nothing is dropped silently: every record of every input file is either
 accepted into ``tables/`` or kept in ``quarantine/`` with its reasons, and
-the manifest's counts add up per file.
+the manifest's counts add up per file. A file whose rows several extracts
+share (one records export for every site and event) is read once and its rows
+shared out (:mod:`odtrial.data.selection`); rows no extract takes go to
+``quarantine/_unassigned.parquet``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -44,8 +47,9 @@ from odtrial.data.queries import (
     write_trust_workbooks,
 )
 from odtrial.data.readers import check_dialect, read_extract
+from odtrial.data.selection import UNASSIGNED, SharedFile, read_shared, unassigned_quarantine
 from odtrial.errors import IngestError
-from odtrial.trial import Trial, load_trial
+from odtrial.trial import ExtractSpec, Trial, load_trial
 
 Validator = Callable[[dict[str, pd.DataFrame], Trial], pd.DataFrame]
 _KEY: Final = ("table", "source_file", "source_row")
@@ -66,12 +70,16 @@ class IngestReport:
         The queries as written to ``queries.csv`` (identifiers masked).
     counts
         Failures per rule code.
+    files
+        The manifest's entries per input file (a file several extracts share counts
+        its own rows: see :mod:`odtrial.data.selection`).
     """
 
     freeze: Path
     inputs: pd.DataFrame
     queries: pd.DataFrame
     counts: dict[str, int]
+    files: list[dict[str, Any]] = field(default_factory=list)
 
     def by_table(self) -> pd.DataFrame:
         """Rows read, accepted and quarantined per table."""
@@ -91,6 +99,13 @@ class IngestReport:
             lines.append(
                 f"{table!s:<18}{r.rows_read:>10,}{r.rows_accepted:>10,}{r.rows_quarantined:>13,}"
             )
+        for f in self.files:
+            if "records" in f:  # a file whose rows several extracts share
+                lines.append(
+                    f"{f['path']}: {f['rows_read']:,} rows, {f['rows_accepted']:,} accepted, "
+                    f"{f['rows_quarantined']:,} quarantined ({f['rows_unassigned']:,} "
+                    "taken by no table)"
+                )
         sev = self.queries_by_severity()
         lines.append(f"queries: {sev['error']:,} error, {sev['warning']:,} warning")
         return "\n".join(lines)
@@ -162,26 +177,36 @@ def ingest(
         from tqdm import tqdm
 
         it = tqdm(jobs, desc="ingest", unit="file")
-    for path, rel, spec in it:
-        raw = read_extract(path, spec, rel=rel)
-        m = map_extract(raw, spec, trial)
-        del raw
-        if len(m.failed_rows):
-            failed = np.isin(m.frame["source_row"].to_numpy(), m.failed_rows)
-            passed[spec.table].append(m.frame.iloc[np.flatnonzero(~failed)])
-            held[spec.table].append(m.frame.iloc[np.flatnonzero(failed)])
+    shared: dict[str, SharedFile] = {}  # files whose rows several extracts share out
+    for path, rel, specs in it:
+        if len(specs) == 1 and not specs[0].selects:  # the common case: one file, one extract
+            spec = specs[0]
+            raw = read_extract(path, spec, rel=rel)
+            parts = [(spec, map_extract(raw, spec, trial))]
+            del raw
         else:
-            passed[spec.table].append(m.frame)
-        fails.append(m.failures)
-        inputs.append(
-            {
-                "path": rel,
-                "trust": spec.trust,
-                "table": spec.table,
-                "sha256": sha256_file(path),
-                "rows_read": m.rows_read,
-            }
-        )
+            shared[rel] = read_shared(path, rel, specs, trial)
+            parts = list(shared[rel].parts)
+            fails.append(shared[rel].unassigned)
+        sha = sha256_file(path)
+        for spec, m in parts:
+            if len(m.failed_rows):
+                failed = np.isin(m.frame["source_row"].to_numpy(), m.failed_rows)
+                passed[spec.table].append(m.frame.iloc[np.flatnonzero(~failed)])
+                held[spec.table].append(m.frame.iloc[np.flatnonzero(failed)])
+            else:
+                passed[spec.table].append(m.frame)
+            fails.append(m.failures)
+            inputs.append(
+                {
+                    "path": rel,
+                    "trust": spec.trust,
+                    "table": spec.table,
+                    "sha256": sha,
+                    "rows_read": m.rows_read,
+                }
+            )
+        del parts
 
     mapped = {t: _concat(passed.pop(t), trial.tables[t]) for t in names}
     held_back = {
@@ -216,15 +241,27 @@ def ingest(
 
     for row in inputs:
         t, p = row["table"], row["path"]
-        row["rows_accepted"] = int((accepted[t]["source_file"] == p).sum())
-        row["rows_quarantined"] = int((quarantine[t]["source_file"] == p).sum())
+        if p in shared:  # several extracts' records: this trust's only
+            acc, qua = accepted[t], quarantine[t]
+            row["rows_accepted"] = int(
+                ((acc["source_file"] == p) & (acc["trust"] == row["trust"])).sum()
+            )
+            row["rows_quarantined"] = int(
+                ((qua["source_file"] == p) & (qua["trust"] == row["trust"])).sum()
+            )
+        else:
+            row["rows_accepted"] = int((accepted[t]["source_file"] == p).sum())
+            row["rows_quarantined"] = int((quarantine[t]["source_file"] == p).sum())
+    if shared:
+        quarantine[UNASSIGNED] = unassigned_quarantine(failures)
     counts = {c: 0 for c in sorted(trial_rules(trial))}
     for c, n in failures["rule"].value_counts().items():
         counts[str(c)] = int(n)
 
     out = Path(out)
     tables = {"clusters": clusters_table(trial), **accepted}
-    _write(out, trial, tables, quarantine, queries, inputs, counts, record)
+    files = _file_counts(inputs, shared, quarantine)
+    _write(out, trial, tables, quarantine, queries, files, counts, record)
     report_inputs = pd.DataFrame(
         inputs,
         columns=[
@@ -237,13 +274,14 @@ def ingest(
             "rows_quarantined",
         ],
     )
-    return IngestReport(out, report_inputs, queries, counts)
+    return IngestReport(out, report_inputs, queries, counts, files)
 
 
 # ------------------------------------------------------------------ planning
-def _plan(src: Path, trial: Trial) -> list[tuple[Path, str, Any]]:
-    """Every (file, relative path, spec) to read, in provenance order; fatal if a pattern is empty."""
-    jobs: list[tuple[Path, str, Any]] = []
+def _plan(src: Path, trial: Trial) -> list[tuple[Path, str, list[ExtractSpec]]]:
+    """Every file to read with the extracts that read it (several when they share it),
+    in provenance order; fatal if a pattern is empty."""
+    jobs: list[tuple[Path, str, ExtractSpec]] = []
     for trust in sorted(trial.trusts, key=lambda t: t.id):
         tdir = src / trust.directory
         if not tdir.is_dir():
@@ -263,7 +301,58 @@ def _plan(src: Path, trial: Trial) -> list[tuple[Path, str, Any]]:
                     f"pattern of trust {trust.id}"
                 )
             jobs.extend((p, rel, spec) for rel, p in found)
-    return jobs
+    by_file: dict[str, tuple[Path, str, list[ExtractSpec]]] = {}
+    for p, rel, spec in jobs:
+        by_file.setdefault(rel, (p, rel, []))[2].append(spec)
+    return list(by_file.values())
+
+
+def _file_counts(
+    inputs: list[dict[str, Any]],
+    shared: dict[str, SharedFile],
+    quarantine: dict[str, pd.DataFrame],
+) -> list[dict[str, Any]]:
+    """The manifest's ``inputs``: per file its rows read, accepted and quarantined.
+
+    A shared file (:mod:`odtrial.data.selection`) counts its own rows: quarantined
+    when assigned to no table or when a record made from it was quarantined, else
+    accepted; its entry lists each extract's ``records`` too.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for row in inputs:
+        p = row["path"]
+        if p not in shared:
+            out[p] = {k: row[k] for k in _INPUT_KEYS}
+            continue
+        entry = out.setdefault(p, {"path": p, "sha256": row["sha256"], "records": []})
+        entry["records"].append(
+            {
+                "trust": row["trust"],
+                "table": row["table"],
+                "rows": row["rows_read"],
+                "rows_accepted": row["rows_accepted"],
+                "rows_quarantined": row["rows_quarantined"],
+            }
+        )
+    for p, sf in shared.items():
+        taken = np.unique(np.concatenate([np.zeros(0, dtype=np.int64), *sf.taken]))
+        bad = [sf.unassigned["source_row"].to_numpy(dtype=np.int64)]
+        for spec, _ in sf.parts:
+            q = quarantine[spec.table]
+            sel = ((q["source_file"] == p) & (q["trust"] == spec.trust)).to_numpy(dtype=bool)
+            bad.append(q["source_row"].to_numpy(dtype=np.int64)[sel])
+        quarantined = np.unique(np.concatenate(bad))
+        entry = out[p]
+        entry["rows_read"] = sf.rows_read
+        entry["rows_accepted"] = int(np.isin(taken, quarantined, invert=True).sum())
+        entry["rows_quarantined"] = len(quarantined)
+        entry["rows_unassigned"] = len(sf.unassigned)
+        out[p] = {k: entry[k] for k in (*_INPUT_KEYS, "rows_unassigned", "records")}
+    return [out[p] for p in sorted(out)]
+
+
+#: A manifest input's keys (a shared file's entry adds rows_unassigned and records).
+_INPUT_KEYS: Final = ("path", "sha256", "rows_read", "rows_accepted", "rows_quarantined")
 
 
 def _concat(parts: list[pd.DataFrame], spec: TableSpec) -> pd.DataFrame:
@@ -607,6 +696,7 @@ def _write(
     counts: dict[str, int],
     record: Record | None = None,
 ) -> None:
+    """Write the freeze; ``inputs`` are the manifest's entries (:func:`_file_counts`)."""
     from odtrial import __version__
 
     with atomic_folder(out) as tmp:
@@ -636,13 +726,7 @@ def _write(
             for f in medication["files"]:
                 f["sha256"] = sha[f["path"]]
         manifest = {
-            "inputs": [
-                {
-                    k: i[k]
-                    for k in ("path", "sha256", "rows_read", "rows_accepted", "rows_quarantined")
-                }
-                for i in sorted(inputs, key=lambda i: i["path"])
-            ],
+            "inputs": inputs,
             "outputs": [
                 {"path": o["path"], "sha256": o["sha256"], "rows": o["rows"]}
                 for o in sorted(outputs, key=lambda o: o["path"])

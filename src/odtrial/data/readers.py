@@ -187,10 +187,12 @@ def _check_columns(have: list[str], spec: ExtractSpec, rel: str, *, hint: str = 
     for canon, src in spec.columns.items():
         if src not in present:
             shown = ", ".join(show(h) for h in have[:20]) + (", ..." if len(have) > 20 else "")
+            # a spec with no table reads a file for several extracts: its keys say
+            # what each column is for
+            what = f"mapped to {spec.table}.{canon}" if spec.table else canon
             raise _error(
                 rel,
-                f"column {show(src)!r} (mapped to {spec.table}.{canon}) is missing; "
-                f"the file has columns: {shown}{hint}",
+                f"column {show(src)!r} ({what}) is missing; the file has columns: {shown}{hint}",
             )
     for src in dict.fromkeys(spec.columns.values()):
         if (k := have.count(src)) > 1:

@@ -187,6 +187,32 @@ def _first_of_group(sub: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     return first.loc[rows].to_numpy(dtype=np.int64)
 
 
+def conditional_required(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    """``missing_value`` for a field empty where its ``required_if`` condition holds,
+    and the warning ``unchecked_requirement`` for a field empty that is required
+    under a condition odtrial cannot evaluate (``required_if_unchecked``)."""
+    from odtrial.data.conditions import evaluate, render
+
+    by_name = {f.name: f for f in spec.fields}
+    parts = []
+    for f in spec.fields:
+        if f.required_if is None and f.required_if_unchecked is None:
+            continue
+        empty = frame[f.name].isna().to_numpy(dtype=bool)
+        if f.required_if is not None:
+            rows = np.flatnonzero(empty & evaluate(f.required_if, frame, by_name))
+            msg = f"{f.name} is empty but required when {render(f.required_if)}"
+            parts.append(make_hits(rows, f.name, "", "missing_value", msg))
+        else:
+            rows = np.flatnonzero(empty)
+            msg = (
+                f"{f.name} is empty; it is required when {f.required_if_unchecked}, "
+                "which odtrial cannot evaluate: check by hand"
+            )
+            parts.append(make_hits(rows, f.name, "", "unchecked_requirement", msg))
+    return concat_hits(parts)
+
+
 # --------------------------------------------------------------------------- dates
 
 

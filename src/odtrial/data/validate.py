@@ -16,7 +16,10 @@ Order and semantics
    ``(trust, source_file, source_row)``. "Earlier" and "later" below refer to
    that order, so the result does not depend on the order the frames arrive
    in. The pandera schema of each table then gives ``missing_value``,
-   ``out_of_vocabulary`` and ``out_of_range`` (the field's declared bounds).
+   ``out_of_vocabulary`` and ``out_of_range`` (the field's declared bounds);
+   a field empty where its ``required_if`` condition holds is ``missing_value``
+   too, and one empty under a condition odtrial cannot evaluate
+   (``required_if_unchecked``) the warning ``unchecked_requirement``.
 2. **Participants first.** Schema; each NHS number field: ``nhs_number_invalid``
    (present but not 10 digits passing Modulus 11) for the key or a required
    one, ``unlinkable_identifier`` (a warning: the participant stays, but cannot
@@ -117,6 +120,7 @@ def validate(mapped: Mapping[str, pd.DataFrame], trial: Trial) -> pd.DataFrame:
         hits[name] = [
             coerce_hits,
             _drop_echoes(schema_failures(frame, spec, trial), coerce_hits),
+            _drop_echoes(rules.conditional_required(frame, spec), coerce_hits),
         ]
 
     # Participants first: their accepted rows decide the checks of every other table.

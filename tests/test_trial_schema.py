@@ -125,6 +125,14 @@ id = "A"
 name = "Trust A"
 directory = "trust_a"
 
+[[trusts]]
+id = "B"
+name = "Trust B"
+
+[[strata]]
+id = "B-1"
+trust = "B"
+
 [[strata]]
 id = "A-1"
 trust = "A"
@@ -185,6 +193,13 @@ Site = "A"
 [extracts.A.visits.filled]
 Seen = []
 Ticked = ["0"]
+
+[extracts.B.participants]
+like = "A"
+
+[extracts.B.visits]
+like = "A"
+where = { Form = "visit", Site = "B" }
 
 [extracts.A.visits.columns]
 pid = "ID"

@@ -606,7 +606,9 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
                     if table in tables:  # an unknown one is reported above
                         with tr.guard():
                             extracts[trust_id][table] = _parse_extract(
-                                tr.sub(table), trust_id, tables[table]
+                                _like(ex, tr.sub(table), table, trust_ids),
+                                trust_id,
+                                tables[table],
                             )
         for trust_id in sorted(trust_ids):
             sent = ex.data.get(trust_id)
@@ -1040,7 +1042,30 @@ def _cluster_variable(
     return ClusterVariable(column, r.value("label", str, column), nd)
 
 
+def _like(ex: TomlReader, r: TomlReader, table: str, trust_ids: set[str]) -> TomlReader:
+    """An extract with ``like = "<trust>"``: that trust's extract of the same table with
+    this one's keys in place of its own (sites sharing one export differ in a key or two)."""
+    if "like" not in r.data:
+        return r
+    other = r.value("like", str)
+    if other is None:
+        return r
+    sent = ex.data.get(other)
+    base = sent.get(table) if isinstance(sent, Mapping) else None
+    if other not in trust_ids or not isinstance(base, Mapping):
+        raise r.fail(
+            "like",
+            f"names {other!r}, not a trust whose {table} extract is given"
+            f"{suggest(other, sorted(trust_ids))}",
+        )
+    if "like" in base:
+        raise r.fail("like", f"names {other!r}, whose {table} extract is itself like another")
+    merged = {**base, **{k: v for k, v in r.data.items() if k != "like"}}
+    return TomlReader(merged, r.where, r.source, r.error, r.errs)
+
+
 _EXTRACT_KEYS = {
+    "like",
     "pattern",
     "format",
     "encoding",

@@ -663,8 +663,20 @@ SECTIONS: Final[tuple[Section, ...]] = (
         "One extract: the file, its dialect, and how its columns and codes map onto the "
         "table's fields.",
         (
-            Key("pattern", "string", "file name pattern (glob) in the trust's folder", True),
-            Key("format", "string", "file format", True, values=FORMATS),
+            Key(
+                "like",
+                "string",
+                "a trust id: this extract is that trust's extract of the same table, with the "
+                "keys given here in place of its own (e.g. only `where`); that one may not "
+                "itself be `like` another",
+            ),
+            Key(
+                "pattern",
+                "string",
+                "file name pattern (glob) in the trust's folder",
+                "yes (or from `like`)",
+            ),
+            Key("format", "string", "file format", "yes (or from `like`)", values=FORMATS),
             Key("encoding", "string", "text encoding (Python codec name)", default='"utf-8"'),
             Key("delimiter", "string", "CSV field separator (one character)", default='","'),
             Key("quotechar", "string", "CSV quote character", default="'\"'"),
@@ -688,7 +700,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
                 "columns",
                 "table",
                 "field -> source column; every required field is mapped or a constant",
-                True,
+                "yes (or from `like`)",
             ),
             Key("codes", "table", "per field: source value -> canonical value"),
             Key("constants", "table", "field -> one value for every row (a field not collected)"),

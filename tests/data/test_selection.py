@@ -1,6 +1,7 @@
 """One file, several extracts: rows shared out by ``where``/``filled``, each row counted once.
 
-A hand-written trial whose two sites send one records file together: a ``site``
+A hand-written trial whose two sites send one records file together (the second
+site's extracts are ``like`` the first's but for their ``where``): a ``site``
 column says whose row it is, a ``kind`` column whether it is a baseline or a
 6-month visit, and a visit row is a record only when one of its columns holds a
 value (an unticked ``ticked`` box, ``0``, counts as blank). Rows of an unknown kind
@@ -106,6 +107,7 @@ TRIAL = textwrap.dedent(
 
 
 def _extracts(trust: str, site: str) -> str:
+    """Trust S's extracts are ``like`` these, with their own ``where``."""
     return textwrap.dedent(
         f"""
         [extracts.{trust}.participants]
@@ -147,7 +149,18 @@ ROWS = [
 def trial_dir(tmp_path: Path) -> Path:
     d = tmp_path / "trial"
     (d / "records").mkdir(parents=True)
-    (d / "trial.toml").write_text(TRIAL + _extracts("N", "north") + _extracts("S", "south"))
+    like = textwrap.dedent(
+        """
+        [extracts.S.participants]
+        like = "N"
+        where = { site = "south", kind = "baseline" }
+
+        [extracts.S.visits]
+        like = "N"
+        where = { site = "south", kind = ["month6"] }
+        """
+    )
+    (d / "trial.toml").write_text(TRIAL + _extracts("N", "north") + like)
     (d / "records" / "records_2024.csv").write_text("\n".join([HEADER, *ROWS]) + "\n")
     return d
 

@@ -171,7 +171,7 @@ def pool(
     ...         cov=np.diag([0.04, 0.09]), df=30.0, nobs=600, n_clusters=32)
     >>> r = pool([fit(0.4), fit(0.5), fit(0.6)])
     >>> round(r.params["arm"], 6), round(r.bse["arm"], 6), round(r.riv["arm"], 6)
-    (np.float64(0.5), np.float64(0.355903), np.float64(0.148148))
+    (np.float64(0.5), np.float64(0.321455), np.float64(0.148148))
     """
     fits = list(fits)
     if len(fits) < 2:

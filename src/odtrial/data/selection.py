@@ -148,7 +148,7 @@ def _where_masks(data: pd.DataFrame, spec: ExtractSpec) -> np.ndarray:
         text = as_text(data[col])
         ok = text.isin([v for v in values if v != ""]).fillna(False).to_numpy(dtype=bool)
         if "" in values:
-            ok |= text.isna().to_numpy(dtype=bool)
+            ok = ok | text.isna().to_numpy(dtype=bool)
         out.append(ok)
     return np.vstack(out[1:] if len(out) > 1 else out)
 

@@ -12,7 +12,11 @@ import typer
 from odtrial.errors import ConfigError
 
 #: The synthetic trials ``--design`` names, with their generator modules (first: default).
-DESIGNS = {"pod": "odtrial.synth.generate", "bridge": "odtrial.synth.bridge.generate"}
+DESIGNS = {
+    "pod": "odtrial.synth.generate",
+    "bridge": "odtrial.synth.bridge.generate",
+    "redcap": "odtrial.synth.redcap.generate",
+}
 MIN_PARTICIPANTS = {"pod": 96}  # 3 per cluster; bridge's module states its own
 
 
@@ -27,7 +31,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--design",
                 help="Which synthetic trial: pod (six mental health trusts, the shipped "
-                "data/synthetic) or bridge (three sites, GP practices, data/synthetic_bridge).",
+                "data/synthetic), bridge (three sites, GP practices, data/synthetic_bridge) or "
+                "redcap (a REDCap project of care homes, data/synthetic_redcap).",
             ),
         ] = "pod",
         seed: Annotated[

@@ -1,0 +1,161 @@
+"""The REDCap records export, as ``odtrial init`` looks at it.
+
+A raw export (CSV) has the record id, ``redcap_event_name`` (a longitudinal
+project), ``redcap_repeat_instrument`` and ``redcap_repeat_instance`` (when
+some instrument or event repeats), ``redcap_data_access_group`` (when the
+project has data access groups), then the fields, a checkbox as one 0/1
+column per choice and each form's ``<form>_complete`` status (0, 1, 2).
+
+A *labels* export writes choice labels instead of codes (and field labels as
+column names when asked): a trial definition reads codes, so such a file is
+refused with one line saying how to export the raw data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Final
+
+import pandas as pd
+
+from odtrial.errors import ConfigError
+from odtrial.redcap.dictionary import Dictionary
+
+EVENT: Final = "redcap_event_name"
+INSTRUMENT: Final = "redcap_repeat_instrument"
+INSTANCE: Final = "redcap_repeat_instance"
+DAG: Final = "redcap_data_access_group"
+EXPORT_AGAIN: Final = (
+    "export the records again as raw data (Data Exports: 'CSV / Microsoft Excel (raw "
+    "data)'; the API: rawOrLabel=raw, rawOrLabelHeaders=raw)"
+)
+_LABELLED_HEADERS: Final = ("record id", "event name", "repeat instrument", "data access group")
+
+
+@dataclass(frozen=True)
+class Records:
+    """A records export: its columns and its cells as text (``""`` when empty)."""
+
+    path: Path
+    frame: pd.DataFrame
+
+    @property
+    def header(self) -> tuple[str, ...]:
+        return tuple(self.frame.columns)
+
+    @property
+    def longitudinal(self) -> bool:
+        return EVENT in self.frame.columns
+
+    def values(self, column: str) -> list[str]:
+        """The distinct non-empty values of a column, in order of first appearance."""
+        if column not in self.frame.columns:
+            return []
+        s = self.frame[column]
+        return list(dict.fromkeys(s[s != ""].tolist()))
+
+    def repeating(self) -> dict[str, set[str]]:
+        """Event ("" in a classic project) -> the instruments repeating in it."""
+        if INSTRUMENT not in self.frame.columns:
+            return {}
+        f = self.frame[self.frame[INSTRUMENT] != ""]
+        events = f[EVENT] if self.longitudinal else pd.Series([""] * len(f), index=f.index)
+        out: dict[str, set[str]] = {}
+        for e, form in zip(events, f[INSTRUMENT], strict=True):
+            out.setdefault(str(e), set()).add(str(form))
+        return out
+
+    def repeating_events(self) -> set[str]:
+        """Events repeated whole: rows with an instance but no instrument."""
+        if INSTANCE not in self.frame.columns or not self.longitudinal:
+            return set()
+        instrument = self.frame.get(INSTRUMENT, pd.Series([""] * len(self.frame)))
+        f = self.frame[(self.frame[INSTANCE] != "") & (instrument == "")]
+        return set(f[EVENT])
+
+    def export_date(self) -> date | None:
+        """The export's date from its file name (``PROJECT_DATA_2025-06-30_1200.csv``)."""
+        m = re.search(r"(\d{4})-(\d{2})-(\d{2})", self.path.name)
+        if m is None:
+            return None
+        try:
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            return None
+
+
+def read_records(path: str | Path, dictionary: Dictionary) -> Records:
+    """Read a records export and refuse a labels export (one line).
+
+    Raises
+    ------
+    ConfigError
+        Unreadable, no record id column, or choice labels instead of codes.
+    """
+    p = Path(path)
+    try:
+        frame = pd.read_csv(
+            p, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=False
+        )
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"{p}: cannot read the records export ({msg})") from None
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    frame = frame.apply(lambda col: col.str.strip())
+    records = Records(p, frame)
+    _refuse_labels(records, dictionary)
+    return records
+
+
+def _refuse_labels(records: Records, dictionary: Dictionary) -> None:
+    p, header = records.path, set(records.header)
+    rid = dictionary.record_id
+    labels = {f.label.casefold() for f in dictionary.fields}
+    if rid not in header:
+        named = [
+            h for h in records.header if h.casefold() in labels or h.casefold() in _LABELLED_HEADERS
+        ]
+        if named:
+            raise ConfigError(
+                f"{p}: a labels export (its columns are field labels such as {named[0]!r}); "
+                + EXPORT_AGAIN
+            )
+        raise ConfigError(
+            f"{p}: has no column {rid!r}, the record id (the dictionary's first field); is it "
+            "this project's records export?"
+        )
+    if records.longitudinal:
+        odd = [e for e in records.values("redcap_event_name") if not re.fullmatch(r"[a-z0-9_]+", e)]
+        if odd:
+            raise ConfigError(
+                f"{p}: a labels export (event {odd[0]!r} is a label, not a unique event "
+                "name); " + EXPORT_AGAIN
+            )
+    label_like = code_like = 0
+    example = ""
+    for f in dictionary.fields:
+        if f.type in ("radio", "dropdown", "yesno", "truefalse") and f.name in header:
+            codes = {c.code for c in f.choices} or {"0", "1"}
+            names = {c.label.casefold() for c in f.choices} or {"yes", "no", "true", "false"}
+            for v in records.values(f.name):
+                if v in codes:
+                    code_like += 1
+                elif v.casefold() in names:
+                    label_like += 1
+                    example = example or v
+        elif f.type == "checkbox":
+            for col in f.columns:
+                for v in records.values(col):
+                    if v.casefold() in ("checked", "unchecked"):
+                        label_like += 1
+                        example = example or v
+                    elif v in ("0", "1"):
+                        code_like += 1
+    if label_like and label_like >= code_like:
+        raise ConfigError(
+            f"{p}: a labels export (choice labels such as {example!r} instead of their "
+            "codes); " + EXPORT_AGAIN
+        )

@@ -70,6 +70,8 @@ class TablePlan:
     rules: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     date_format: str = "%Y-%m-%d"
+    events: tuple[str, ...] = ()  # the events whose rows it takes
+    repeating: bool = False
 
 
 class Vocabularies:

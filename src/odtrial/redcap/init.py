@@ -40,8 +40,8 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Final
@@ -213,7 +213,7 @@ def _events(options: InitOptions, d: Dictionary, rec: Records, warnings: list[st
             raise ConfigError(
                 f"{options.events}: names form {unknown[0]!r}, which the data dictionary lacks"
             )
-        return events_from(rows)
+        return _date_months(events_from(rows), d, rec, options, warnings)
     # no designations: the forms holding data in each event's rows
     warnings.append(
         "no --redcap-events: each event's forms are those holding data in its rows, and an "
@@ -227,7 +227,53 @@ def _events(options: InitOptions, d: Dictionary, rec: Records, warnings: list[st
             blanks = {c: ("0",) if "___" in c else () for c in cols}
             if any(((sub[c] != "") & ~sub[c].isin(blanks[c])).any() for c in cols):
                 rows.append((1, e, form))
-    return events_from(rows)
+    return _date_months(events_from(rows), d, rec, options, warnings)
+
+
+def _date_months(
+    events: list[Event], d: Dictionary, rec: Records, options: InitOptions, warnings: list[str]
+) -> list[Event]:
+    """Events whose names give no month: the median time from consent to the dates of
+    their forms, in whole months, where the records say (else their place in order)."""
+    unknown = [e for e in events if e.how == "order"]
+    consent = options.consent_field or next(
+        (
+            f.name
+            for f in d.fields
+            if f.validation.startswith("date") and "consent" in f"{f.name} {f.label}".lower()
+        ),
+        None,
+    )
+    if not unknown or consent is None or consent not in rec.header:
+        return events
+    f = rec.frame
+
+    def dates(col: str) -> pd.Series:
+        return pd.to_datetime(f[col].str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+
+    start = dates(consent).groupby(f[d.record_id]).first()
+    taken = {e.month for e in events if e.how != "order"}
+    out = {}
+    for e in unknown:
+        cols = [
+            x.name
+            for form in e.forms
+            for x in d.form_fields(form)
+            if x.validation.startswith("date")
+            and not x.identifier
+            and x.name != consent
+            and x.name in rec.header
+        ]
+        rows = f[EVENT] == e.name
+        if not cols or not rows.any():
+            continue
+        seen = pd.concat([dates(c)[rows] for c in cols], axis=1).bfill(axis=1).iloc[:, 0]
+        gap = (seen - f.loc[rows, d.record_id].map(start)).dt.days.dropna()
+        month = round(float(gap.median()) / 30.4375) if len(gap) else 0
+        if month >= 1 and month not in taken:
+            out[e.name] = replace(e, month=month, how="dates")
+            taken.add(month)
+    return [out.get(e.name, e) for e in events]
 
 
 def _visits(events: Sequence[Event]) -> list[tuple[int, int]]:
@@ -336,7 +382,11 @@ def _tables(
         ):
             warnings.append(f"form {form!r} is collected at no event: left out")
     for t in tables.values():
-        _requirements(t, vocab, warnings)
+
+        def borrow(ref: str, t: TablePlan = t) -> bool:
+            return _borrow(ref, t, d, rec, events, vocab)
+
+        _requirements(t, warnings, borrow)
     if missing_cols:
         warnings.append(
             f"fields not in the records export, left out: {', '.join(dict.fromkeys(missing_cols))}"
@@ -444,7 +494,19 @@ def _form_table(
         + (" (repeating)" if repeating else "")
         + (f" at events {', '.join(e.name for e in events)}" if events else "")
     )
-    return TablePlan(tname, desc, fields, roles, where, filled, rules, notes, date_format)
+    return TablePlan(
+        tname,
+        desc,
+        fields,
+        roles,
+        where,
+        filled,
+        rules,
+        notes,
+        date_format,
+        tuple(e.name for e in events),
+        repeating,
+    )
 
 
 def _participant_roles(
@@ -530,12 +592,40 @@ def _cluster_field(
         raise ConfigError(f"--cluster-field {df.name!r} is a {f.type} field, not a cluster id")
 
 
-def _requirements(t: TablePlan, vocab: Vocabularies, warnings: list[str]) -> None:
+def _borrow(
+    ref: str, t: TablePlan, d: Dictionary, rec: Records, events: list[Event], vocab: Vocabularies
+) -> bool:
+    """Add to ``t`` the field ``ref`` of another form when every row ``t`` takes holds
+    it (a form of the same events; forms of one event share a row), so that branching
+    logic naming it can be evaluated; whether it was added."""
+    name = ref.split("(")[0]
+    if t.repeating or not t.events or not d.has(name):
+        return False
+    df = d.field(name)
+    at = [e for e in events if e.name in t.events]
+    if not all(df.form in e.forms for e in at) or not all(c in rec.header for c in df.columns):
+        return False
+    if any(df.form in rec.repeating().get(e.name, ()) for e in at):
+        return False
+    plans = convert(df, {f.name for f in t.fields}, vocab)
+    for p in plans:
+        p.required, p.note = (
+            False,
+            f"from form {df.form} (the same row): its branching logic names it",
+        )
+    t.fields += plans
+    return bool(plans)
+
+
+def _requirements(t: TablePlan, warnings: list[str], borrow: Callable[[str], bool]) -> None:
     """Required fields with branching logic: ``required_if`` or ``required_if_unchecked``."""
     by_redcap: dict[str, FieldPlan] = {f.redcap: f for f in t.fields if f.redcap}
 
     def resolve(ref: str) -> Target:
         f = by_redcap.get(ref)
+        if f is None and borrow(ref):
+            by_redcap.update({g.redcap: g for g in t.fields if g.redcap})
+            f = by_redcap.get(ref)
         if f is None:
             raise Unevaluable(f"[{ref}] is not a field of table {t.name}")
         return Target(
@@ -543,7 +633,7 @@ def _requirements(t: TablePlan, vocab: Vocabularies, warnings: list[str]) -> Non
         )
 
     role_fields = set(t.roles.values())
-    for f in t.fields:
+    for f in list(t.fields):
         logic = f.branching
         if not logic or not f.required or f.name in role_fields:
             continue
@@ -699,18 +789,14 @@ def _document(
     visits: list[tuple[int, int]],
     cutoff: date,
 ) -> str:
-    from odtrial import __version__
-
     lines: list[str] = []
     add = lines.append
-    add(
-        f"# Trial definition written by `odtrial init` (odtrial {__version__}) from a REDCap project:"
-    )
+    add("# Trial definition written by `odtrial init` from a REDCap project's exports:")
     add(f"#   data dictionary:  {_rel(options.dictionary, out)}")
     if options.events is not None:
         add(f"#   designations:     {_rel(options.events, out)}")
     add(f"#   records:          {_rel(options.records, out)}")
-    add(f"#   randomisation:    {_rel(record.folder, out)} (log head {record.head[:16]})")
+    add(f"#   randomisation:    {_rel(record.folder, out)} (the record odtrial randomise wrote)")
     lines += toml.comment(
         "Edit it as the trial needs: `odtrial init` does not overwrite it once it has "
         "changed. What init decided and how to change it: docs/redcap.md; lines marked "
@@ -745,6 +831,8 @@ def _document(
             note = f"events {', '.join(e.name for e in evs)}"
             if "order" in hows:
                 note += ": edit: the month is the event's place in order (its name gives none)"
+            elif "dates" in hows:
+                note += ": edit: the month is the median time from consent to its forms' dates"
             elif hows & {"weeks", "days"}:
                 note += ": its weeks or days rounded to months"
             items.append({"#": note, "month": m, "window_days": w})

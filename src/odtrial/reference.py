@@ -218,6 +218,7 @@ def _spec_type(spec: Spec) -> tuple[str, str]:
         ps.Terms: ("array of strings", "formula terms"),
         ps.Names: ("array of strings", "distinct names, at least one"),
         ps.Values: ("array", "strings, integers or booleans, at least one"),
+        ps.Numbers: ("array of numbers", "at least one"),
         ps.Table: ("table", ""),
         ps.TableOf: ("table", "one entry per id"),
         ps.ArrayOf: ("array of tables", ""),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -16,7 +17,7 @@ from odtrial.randomise.space import count_stratified
 TOP_KEYS = {
     "schema", "title", "trial", "plan", "freeze", "software", "seed", "report_type", "arms",
     "derivation", "flow", "baseline", "outcomes", "sensitivity", "missing_data", "tables",
-    "figures", "design",
+    "figures", "design", "multiple_imputation",
 }  # fmt: skip
 # results.json keeps 10 significant digits; the direct fit runs the same code on the
 # same rows (the CSV round-trips floats exactly), so only that rounding separates them.
@@ -224,3 +225,51 @@ def test_tables_match_results(blinded_run) -> None:
     diag = pd.read_csv(blinded_run.out / "tables" / "diagnostics.csv")
     assert {"work_study_24m", "gee_kc"} <= set(diag["analysis"])
     assert diag.set_index("analysis").loc["work_study_24m", "singular"] in (True, False)
+
+
+def test_multiple_imputation_beside_complete_case(blinded_run, open_run) -> None:
+    """The plan's [missing_data.imputation]: the complete-case row is the primary
+    analysis itself; the pooled one is what odtrial.missing gives on the same data."""
+    from odtrial.missing import impute
+    from odtrial.models.glmm import fit_glmm
+
+    mi = blinded_run.results["multiple_imputation"]
+    assert (mi["outcome"], mi["m"], mi["auxiliaries"]) == ("work_study_24m", 20, ["work_study_12m"])
+    primary = blinded_run.outcome("work_study_24m")["effect"]
+    assert mi["complete_case"] == primary
+    d = _dataset(blinded_run.out)
+    assert mi["missing"]["work_study_24m"] == int(d["work_study_24m"].isna().sum()) > 0
+    assert mi["n"] == len(d) and mi["n_complete"] == int(d["work_study_24m"].notna().sum())
+    # the same imputation and model run directly
+    d["work_study_12m"] = d["work_study_12m"].map(
+        {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0}
+    )
+    frame = d[["cluster_id", *mi["variables"]]].astype({"work_study_24m": float})
+    imps = impute(frame, cluster="cluster_id", m=20, seed=mi["seed"], variables=mi["variables"])
+    pooled = imps.fit(
+        fit_glmm,
+        "work_study_24m ~ treat + C(catchment) + baseline_work_study",
+        family="binomial",
+        method="REML",
+    )
+    ci = pooled.conf_int().loc["treat"]
+    assert mi["pooled"]["estimate"] == pytest.approx(math.exp(pooled.params["treat"]), rel=1e-6)
+    assert mi["pooled"]["ci_lower"] == pytest.approx(math.exp(ci["lower"]), rel=1e-6)
+    assert mi["pooled"]["df"] == pytest.approx(pooled.df["treat"], rel=1e-6)
+    assert mi["pooled"]["fmi"] == pytest.approx(pooled.fmi["treat"], rel=1e-6)
+    assert 0 < mi["pooled"]["fmi"] < 1 and mi["pooled"]["df"] < mi["complete_case"]["df"] + 1
+    # tipping point: delta 0 is the MAR analysis; raising arm A's imputed log-odds
+    # raises the odds ratio of A against B
+    tp = mi["tipping_point"]
+    assert tp["shift"] == "intervention" and tp["scale"] == "logit"
+    rows = tp["rows"]
+    assert [r["delta"] for r in rows] == sorted(r["delta"] for r in rows) and len(rows) == 8
+    mar = next(r for r in rows if r["delta"] == 0.0)
+    assert mar["estimate"] == pytest.approx(mi["pooled"]["estimate"], rel=1e-9)
+    assert all(a["estimate"] < b["estimate"] for a, b in itertools.pairwise(rows))
+    for side in ("below", "above"):
+        v = tp[side]
+        assert v is None or rows[0]["delta"] <= v <= rows[-1]["delta"]
+    # an open report describes the imputation, compares nothing
+    open_mi = open_run.results["multiple_imputation"]
+    assert open_mi["outcome"] == "work_study_24m" and "pooled" not in open_mi

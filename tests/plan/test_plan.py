@@ -40,6 +40,8 @@ def test_shipped_plan_loads(raw):
     }
     assert len(plan.sha256) == 64
     assert plan.outcomes["bed_days"].model.options["offset"] == "log_followup_years"
+    assert plan.imputation is not None and plan.imputation["m"] == 20
+    assert "imputation" not in plan.sections["missing_data"]  # settings, not words
 
 
 def _set(raw: dict, path: tuple, value) -> dict:
@@ -119,6 +121,28 @@ _DELETE = object()
             ("outcomes", "cpz_mean_daily_dose", "model", "estimation"),
             "ML",
             r"'outcomes\.cpz_mean_daily_dose\.model\.estimation' applies to a glmm model only",
+        ),
+        (
+            ("missing_data", "imputation", "outcome"),
+            "work_study_42m",
+            r"'missing_data\.imputation\.outcome' names unknown outcome 'work_study_42m'; "
+            r"did you mean 'work_study_24m'\?",
+        ),
+        (
+            ("missing_data", "imputation", "outcome"),
+            "relapse",
+            r"'missing_data\.imputation\.outcome' 'relapse' is a time to event",
+        ),
+        (("missing_data", "imputation", "m"), 1, r"imputation\.m' must be in \[2, 1000\]"),
+        (
+            ("missing_data", "imputation", "tipping_point"),
+            {"deltas": [], "shift": "treated"},
+            r"tipping_point\.deltas' must be a non-empty list of numbers",
+        ),
+        (
+            ("missing_data", "imputation", "tipping_point"),
+            {"deltas": [1.0], "shift": "treated"},
+            r"tipping_point\.shift' must be one of intervention, control, both",
         ),
     ],
 )

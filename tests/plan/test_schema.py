@@ -218,6 +218,14 @@ ENUMERATED = [
     (("sensitivity", 3, "options", "estimation"), "sensitivity[*].options<glmm>.estimation"),
     (("sensitivity", 3, "options", "df"), "sensitivity[*].options<glmm>.df"),
     (("sensitivity", 3, "options", "family"), "sensitivity[*].options<glmm>.family"),
+    (
+        ("missing_data", "imputation", "tipping_point", "shift"),
+        "missing_data.imputation.tipping_point.shift",
+    ),
+    (
+        ("missing_data", "imputation", "tipping_point", "scale"),
+        "missing_data.imputation.tipping_point.scale",
+    ),
 ]
 
 

@@ -184,6 +184,22 @@ MEANINGS: Final[dict[str, str]] = {
     "(default: the primary outcome)",
     "missing_data.variables[].column": "an analysis dataset column",
     "missing_data.variables[].time_point": "its time point, as the table shows it",
+    "missing_data.imputation": "multiple imputation of an outcome under MAR (clusters as "
+    "random intercepts), analysed beside the complete-case analysis",
+    "missing_data.imputation.outcome": "the outcome imputed and analysed (default: the primary)",
+    "missing_data.imputation.m": "the number of imputations",
+    "missing_data.imputation.seed": "the imputation's random seed",
+    "missing_data.imputation.auxiliaries": "dataset columns used to impute but not in the "
+    "analysis model (e.g. an earlier visit's value)",
+    "missing_data.imputation.n_burn": "iterations before a chain's first imputation (default 200)",
+    "missing_data.imputation.n_between": "iterations between imputations (default 20)",
+    "missing_data.imputation.tipping_point": "a missing-not-at-random analysis: imputed "
+    "outcomes shifted by each delta",
+    "missing_data.imputation.tipping_point.deltas": "the shifts (0, missing at random, is added)",
+    "missing_data.imputation.tipping_point.shift": "the arm whose imputed outcomes are shifted: "
+    "`intervention` (default), `control` or `both`",
+    "missing_data.imputation.tipping_point.scale": "the scale of the shift: `logit` (binary, "
+    "default), `probit`, `identity` (continuous), `log` (count, default)",
     "harms": "how harms are reported",
     "harms.approach": "the approach, in words",
     "software": "the software used",

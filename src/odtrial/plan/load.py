@@ -147,7 +147,11 @@ def parse_plan(
         sections=MappingProxyType(
             {
                 name: MappingProxyType(
-                    {k: _frozen(v) for k, v in raw[name].items() if k != "variables"}
+                    {
+                        k: _frozen(v)
+                        for k, v in raw[name].items()
+                        if k not in ("variables", "imputation")
+                    }
                 )
                 for name in _FREE_TEXT_SECTIONS
                 if name in raw  # [summary] is optional
@@ -162,6 +166,9 @@ def parse_plan(
             (v["column"], v["time_point"]) for v in raw["missing_data"].get("variables", [])
         ),
         variables=MappingProxyType(variables),
+        imputation=_frozen(raw["missing_data"]["imputation"])
+        if "imputation" in raw["missing_data"]
+        else None,
         window_months=raw.get("derivation", {}).get("window_months"),
     )
 

@@ -143,6 +143,8 @@ class Plan:
     path: Path | None
     # [missing_data] variables: (dataset column, time point) tabulated by arm; empty = default
     missing_data: tuple[tuple[str, str], ...] = ()
+    # [missing_data.imputation]: the multiple imputation's settings (None: none)
+    imputation: Mapping[str, Any] | None = None
     # [variables]: derived columns that are not outcomes
     variables: Mapping[str, Variable] = field(default_factory=dict)
     # [derivation] window_months: the default outcome window (None: the trial's follow-up)

@@ -299,6 +299,21 @@ class Table(Spec):
 
 
 @dataclass(frozen=True)
+class Numbers(Spec):
+    """A non-empty list of numbers."""
+
+    required: bool = True
+
+    def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        ok = isinstance(v, list) and bool(v)
+        ok = ok and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+        if not ok or not all(math.isfinite(x) for x in v):
+            errs.add(path, f"must be a non-empty list of numbers, got {_type_name(v)} {_shown(v)}")
+            return False
+        return True
+
+
+@dataclass(frozen=True)
 class TableOf(Spec):
     """A table keyed by ids the plan chooses (``[populations.itt]``), each value one spec."""
 
@@ -578,6 +593,19 @@ def _source_rule(errs: Errors, path: str, src: Mapping[str, Any]) -> None:
         errs.add(f"{path}.merge", "applies to stays (start and end) only")
 
 
+def _imputation_rule(errs: Errors, imp: Mapping[str, Any], outs: Mapping[str, Any]) -> None:
+    """The imputed outcome is one of the plan's, of a type imputation handles."""
+    path = "missing_data.imputation"
+    oid = imp.get("outcome")
+    if oid is not None and oid not in outs:
+        errs.add(f"{path}.outcome", f"names unknown outcome {oid!r}{suggest(oid, list(outs))}")
+        return
+    if oid is None:
+        oid = next((k for k, o in outs.items() if o.get("role") == "primary"), None)
+    if oid is not None and outs[oid].get("type") == "time-to-event":
+        errs.add(f"{path}.outcome", f"{oid!r} is a time to event, which is not imputed")
+
+
 def check_derivation(d: Mapping[str, Any], path: str, errs: Errors) -> None:
     """Rules across one derivation's keys (it has passed :data:`DERIVATION`)."""
     kind = d["kind"]
@@ -611,6 +639,29 @@ def check_derivation(d: Mapping[str, Any], path: str, errs: Errors) -> None:
         if d["equivalence"].startswith("chlorpromazine_") and d.get("class") != "antipsychotic":
             errs.add(f"{path}.class", "must be 'antipsychotic' for a chlorpromazine equivalence")
 
+
+#: Which imputed outcomes a tipping-point analysis shifts (odtrial.analysis.imputation).
+SHIFTED_ARMS: Final = ("intervention", "control", "both")
+DELTA_SCALES: Final = ("logit", "probit", "identity", "log")
+IMPUTATION: Final = Table(
+    {
+        "outcome": Text(required=False),
+        "m": Number(2, 1000, integer=True),
+        "seed": Number(0, 1e9, integer=True),
+        "auxiliaries": Names(required=False),
+        "n_burn": Number(1, 100_000, integer=True, required=False),
+        "n_between": Number(1, 100_000, integer=True, required=False),
+        "tipping_point": Table(
+            {
+                "deltas": Numbers(),
+                "shift": Choice(SHIFTED_ARMS, required=False),
+                "scale": Choice(DELTA_SCALES, required=False),
+            },
+            required=False,
+        ),
+    },
+    required=False,
+)
 
 _P = Number(0, 1, lo_open=True, hi_open=True, required=False)
 # Positive inputs, bounded far beyond any trial so the arithmetic cannot overflow.
@@ -713,6 +764,7 @@ PLAN: Final = Table(
                 "variables": ArrayOf(
                     Table({"column": Text(), "time_point": Text()}), required=False
                 ),
+                "imputation": IMPUTATION,
             }
         ),
         "harms": Table({"approach": Text()}),
@@ -803,6 +855,9 @@ def check_rules(raw: Mapping[str, Any], errs: Errors) -> None:
         if v["column"] in columns:
             errs.add(f"missing_data.variables[{i}].column", f"repeats {v['column']!r}")
         columns.add(v["column"])
+    imp = raw["missing_data"].get("imputation")
+    if imp is not None:
+        _imputation_rule(errs, imp, outs)
     ids: set[str] = set()
     for i, s in enumerate(raw.get("sensitivity", [])):
         _sensitivity_rule(errs, f"sensitivity[{i}]", s, outs)

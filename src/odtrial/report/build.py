@@ -31,6 +31,7 @@ from odtrial.report.docx_report import write_docx
 from odtrial.report.forest import draw_forest
 from odtrial.report.html_report import render_html
 from odtrial.report.sections import ReportContent, build_sections
+from odtrial.report.tipping import draw_tipping
 
 _PNG_DPI = 200
 # fixed hash salt: SVG ids do not change between runs; text as paths: no font needed
@@ -85,6 +86,15 @@ def draw_figures(content: ReportContent, fig_dir: Path) -> dict[str, dict[str, P
             fig = draw_forest(content.effects, arm_labels=(arms[0], arms[1]))
             _save(fig, fig_dir / "forest.png", fig_dir / "forest.svg")
             out["forest"] = {"png": fig_dir / "forest.png", "svg": fig_dir / "forest.svg"}
+        if "tipping_point" in keys and content.imputation:
+            mi = content.imputation
+            arms = content.arm_labels
+            fig = draw_tipping(
+                mi["tipping_point"], measure=mi["pooled"]["abbrev"], arm_labels=(arms[0], arms[1])
+            )
+            png, svg = fig_dir / "tipping_point.png", fig_dir / "tipping_point.svg"
+            _save(fig, png, svg)
+            out["tipping_point"] = {"png": png, "svg": svg}
     return out
 
 
@@ -110,7 +120,11 @@ REPORT_FILES = ("report.docx", "report.html")
 # what a report writes (for the check, before any work, that no file of the user's is in the way)
 REPORT_OUTPUTS = (
     *REPORT_FILES,
-    *(f"figures/{name}.{fmt}" for name in ("consort", "forest") for fmt in ("png", "svg")),
+    *(
+        f"figures/{name}.{fmt}"
+        for name in ("consort", "forest", "tipping_point")
+        for fmt in ("png", "svg")
+    ),
 )
 
 

@@ -89,6 +89,8 @@ class ReportContent:
     arm_codes: tuple[str, ...]
     arm_labels: tuple[str, ...]
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # results.json's multiple_imputation block (the tipping-point figure's data)
+    imputation: Mapping[str, Any] | None = None
 
     def section(self, sid: str) -> Section:
         for s in self.sections:
@@ -1107,6 +1109,105 @@ class _Builder:
             footnotes=tuple(notes),
         )
 
+    def imputation_blocks(self) -> tuple[Block, ...]:
+        """The plan's multiple imputation beside the complete-case analysis, and its
+        tipping-point analysis (results.json ``multiple_imputation``)."""
+        mi = self.r.get("multiple_imputation")
+        if not mi:
+            return ()
+        aux = [str(a).replace("_", " ") for a in mi.get("auxiliaries", [])]
+        model = "the arm and the analysis model's covariates" + (
+            f", with {', '.join(aux)} as auxiliary variable{'s' * (len(aux) > 1)} "
+            "(used to impute, not in the analysis model)"
+            if aux
+            else ""
+        )
+        intro = Para(
+            f"{mi['label']} was also analysed after multiple imputation under missing at "
+            f"random: {mi['m']} imputations (seed {mi['seed']}) from a model with a cluster "
+            f"random intercept holding {model}; each completed dataset was analysed by the "
+            "primary model and the results pooled by Rubin's rules with Barnard-Rubin "
+            "degrees of freedom."
+        )
+        if not self.comparative or "pooled" not in mi:
+            return (intro,)
+        cc, pooled = mi["complete_case"], mi["pooled"]
+        abbrev = str(pooled["abbrev"])
+        rows = [
+            {
+                "Analysis": "Complete case (primary)",
+                "n": f"{mi['n_complete']:,}",
+                f"{abbrev} (95% CI)": fmt.effect_text(cc),
+                "p-value": fmt.pvalue(cc.get("p_value"), prefix=False),
+                "df": fmt.df_text(cc.get("df")),
+                "FMI": fmt.DASH,
+            },
+            {
+                "Analysis": f"Multiple imputation (m = {mi['m']})",
+                "n": f"{mi['n']:,}",
+                f"{abbrev} (95% CI)": fmt.effect_text(pooled),
+                "p-value": fmt.pvalue(pooled.get("p_value"), prefix=False),
+                "df": fmt.df_text(pooled.get("df")),
+                "FMI": fmt.num(pooled.get("fmi"), 2),
+            },
+        ]
+        table = self.table(
+            "imputation",
+            f"{mi['label']}: complete-case and multiple-imputation analyses",
+            pd.DataFrame(rows),
+            footnotes=(
+                "FMI: fraction of missing information about the effect; df: Barnard-Rubin "
+                "degrees of freedom for the imputation analysis.",
+            ),
+        )
+        blocks: list[Block] = [
+            intro,
+            Para(f"{self.refs['imputation']} sets the two analyses side by side."),
+            table,
+        ]
+        tp = mi.get("tipping_point")
+        if tp:
+            blocks += self._tipping_blocks(mi, tp, abbrev)
+        return tuple(blocks)
+
+    def _tipping_blocks(
+        self, mi: Mapping[str, Any], tp: Mapping[str, Any], abbrev: str
+    ) -> list[Block]:
+        from odtrial.report.tipping import SCALE_WORDS, shifted_words
+
+        deltas = [float(r["delta"]) for r in tp["rows"]]
+        who = shifted_words(tp, (self.labels[0], self.labels[1]))
+        scale = SCALE_WORDS.get(str(tp["scale"]), str(tp["scale"]))
+        fig = self.figure(
+            "tipping_point",
+            f"Tipping-point analysis of {_lower_first(str(mi['label']))}",
+            note=(
+                f"Imputed outcomes in {who} shifted by δ on the {scale} scale (missing not at "
+                "random); δ = 0 is the analysis under missing at random."
+            ),
+            width_cm=15.0,
+        )
+        found = [
+            f"{v:.2f} ({'below' if side == 'below' else 'above'} zero)"
+            for side in ("below", "above")
+            if (v := tp.get(side)) is not None
+        ]
+        if found:
+            verdict = f"The conclusion at the 5% level changes at δ = {' and at δ = '.join(found)}."
+        else:
+            verdict = (
+                f"No shift from δ = {min(deltas):g} to {max(deltas):g} changes the "
+                "conclusion at the 5% level."
+            )
+        return [
+            Para(
+                f"{self.refs['tipping_point']} shows the pooled {abbrev} as the imputed "
+                f"outcomes in {who} are made worse or better than missing at random would "
+                f"predict. {verdict}"
+            ),
+            fig,
+        ]
+
     def diagnostics_table(self) -> tuple[TableBlock, Para]:
         rows = []
         notes: list[str] = []
@@ -1278,7 +1379,11 @@ class _Builder:
             Section(
                 "missing_data",
                 "Missing data",
-                (Para(f"{self.refs['missing']} gives missing data by arm and time point."), miss),
+                (
+                    Para(f"{self.refs['missing']} gives missing data by arm and time point."),
+                    miss,
+                    *self.imputation_blocks(),
+                ),
                 level=2,
             )
         )
@@ -1367,6 +1472,7 @@ class _Builder:
             effects=effects,
             arm_codes=self.codes,
             arm_labels=self.labels,
+            imputation=self.r.get("multiple_imputation"),
             metadata={
                 "plan_version": str(self.r["plan"]["version"]),
                 "plan_status": str(self.r["plan"]["status"]),

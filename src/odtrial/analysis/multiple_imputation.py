@@ -1,0 +1,169 @@
+"""The plan's multiple imputation: one outcome imputed under MAR and analysed by its
+own model, beside the complete-case analysis, with a tipping-point analysis.
+
+``[missing_data.imputation]`` names the outcome (default: the primary), ``m``, the
+seed and auxiliary columns (used to impute, not in the analysis model, e.g. an
+earlier visit's value). The imputation model (:func:`odtrial.missing.impute`) holds
+the response, the model's covariates, the auxiliaries and the arm, with a cluster
+random intercept; each completed dataset is analysed exactly as the main analysis
+(:func:`~odtrial.analysis.outcomes.fit_model`) and pooled by Rubin's rules with
+Barnard-Rubin degrees of freedom. ``tipping_point`` shifts the imputed outcomes of
+one arm (or both) by each delta (missing not at random) and finds where the
+conclusion changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from odtrial.analysis.outcomes import (
+    CLUSTER,
+    TREAT,
+    _term_columns,
+    effect_dict,
+    fit_model,
+    followup_of,
+    outcome_data,
+    response_columns,
+)
+from odtrial.errors import PlanError
+from odtrial.models.results import ModelResults
+from odtrial.plan.model import Outcome, Plan
+
+#: Default delta scale by outcome type (odtrial.missing.delta_adjust's scales).
+DEFAULT_SCALE = {"binary": "logit", "count": "log", "continuous": "identity"}
+
+
+def imputation_outcome(pl: Plan) -> Outcome | None:
+    """The outcome the plan imputes, or None without ``[missing_data.imputation]``."""
+    if pl.imputation is None:
+        return None
+    oid = pl.imputation.get("outcome")
+    return pl.primary if oid is None else pl.outcomes[str(oid)]
+
+
+def _columns(pdata: pd.DataFrame, outcome: Outcome, auxiliaries: list[str]) -> list[str]:
+    response, _ = response_columns(outcome, pdata.columns)
+    covs = _term_columns(outcome.model.covariates, pdata.columns)
+    missing = [a for a in auxiliaries if a not in pdata.columns]
+    if missing:
+        raise PlanError(
+            f"missing_data.imputation.auxiliaries: {missing[0]!r} names no column of the "
+            "analysis dataset"
+        )
+    return list(dict.fromkeys([response, *covs, *auxiliaries, TREAT]))
+
+
+def multiple_imputation(
+    pdata: pd.DataFrame, pl: Plan, *, comparative: bool
+) -> dict[str, Any] | None:
+    """The results block of the plan's multiple imputation (None when it has none).
+
+    In a report that does not compare arms (open) only the imputation's description
+    and the missing counts are given."""
+    from odtrial.missing import impute
+
+    outcome = imputation_outcome(pl)
+    if outcome is None:
+        return None
+    assert pl.imputation is not None
+    cfg: Mapping[str, Any] = pl.imputation
+    aux = [str(a) for a in cfg.get("auxiliaries", ())]
+    variables = _columns(pdata, outcome, aux)
+    response = variables[0]
+    keep = [CLUSTER, "arm", *variables, followup_of(outcome, pdata.columns)]
+    frame = pdata[list(dict.fromkeys(keep))].copy()
+    for c in variables:  # booleans as 0/1: the engines take numbers
+        if pd.api.types.is_bool_dtype(frame[c]) or str(frame[c].dtype) == "boolean":
+            frame[c] = frame[c].astype("Float64").astype(float)
+    block: dict[str, Any] = {
+        "outcome": outcome.id,
+        "label": outcome.label,
+        "m": int(cfg["m"]),
+        "seed": int(cfg["seed"]),
+        "variables": variables,
+        "auxiliaries": aux,
+        "missing": {c: int(frame[c].isna().sum()) for c in variables},
+        "n": len(frame),
+    }
+    if not comparative:
+        return block
+    imps = impute(
+        frame,
+        cluster=CLUSTER,
+        m=int(cfg["m"]),
+        seed=int(cfg["seed"]),
+        variables=variables,
+        n_burn=int(cfg.get("n_burn", 200)),
+        n_between=int(cfg.get("n_between", 20)),
+    )
+
+    def fitter(formula: str, data: pd.DataFrame, **_: Any) -> ModelResults:
+        od = outcome_data(data, outcome)
+        return fit_model(od, outcome.type, outcome.model)
+
+    pooled = imps.fit(fitter, "")
+    effect = effect_dict(pooled, outcome.type)
+    i = list(pooled.names).index(TREAT)
+    effect["fmi"] = float(pooled.fmi.to_numpy()[i])
+    effect["riv"] = float(pooled.riv.to_numpy()[i])
+    complete = effect_dict(fitter("", pdata), outcome.type)
+    block.update(
+        {
+            "imputed": list(imps.imputed_columns),
+            "pooled": effect,
+            "complete_case": complete,
+            "n_complete": int(pdata[response].notna().sum()),
+        }
+    )
+    tp = cfg.get("tipping_point")
+    if tp is not None:
+        block["tipping_point"] = _tipping(imps, fitter, outcome, response, tp)
+    return block
+
+
+def _tipping(
+    imps: Any, fitter: Any, outcome: Outcome, response: str, tp: Mapping[str, Any]
+) -> dict[str, Any]:
+    from odtrial.missing import tipping_point
+
+    shift = str(tp.get("shift", "intervention"))
+    scale = str(tp.get("scale", DEFAULT_SCALE[outcome.type]))
+    by, levels = (None, None) if shift == "both" else (TREAT, 1 if shift == "intervention" else 0)
+    res = tipping_point(
+        imps,
+        fitter,
+        "",
+        column=response,
+        term=TREAT,
+        deltas=[float(d) for d in tp["deltas"]],
+        by=by,
+        shift=levels,
+        scale=scale,
+    )
+    log_scale = outcome.type in ("binary", "count")
+    tr = np.exp if log_scale else (lambda v: v)
+    rows = [
+        {
+            "delta": float(r["delta"]),
+            "estimate": float(tr(r["estimate"])),
+            "ci_lower": float(tr(r["ci_lower"])),
+            "ci_upper": float(tr(r["ci_upper"])),
+            "p_value": float(r["p_value"]),
+        }
+        for _, r in res.table.sort_values("delta").iterrows()
+    ]
+    points = res.tipping_points
+    return {
+        "shift": shift,
+        "scale": scale,
+        "log_scale": log_scale,
+        "rows": rows,
+        "tipping_point": res.tipping_point,
+        "below": points["below"],
+        "above": points["above"],
+    }

@@ -152,6 +152,13 @@ def test_blinded_numbers_are_the_unblinded_ones_relabelled(blinded_run, unblinde
         assert same or inverted, ob["id"]
         assert eb["p_value"] == pytest.approx(eu["p_value"], rel=1e-5)
         assert sorted(ob["n_analysed"].values()) == sorted(ou["n_analysed"].values())
+    # the imputations are the same blinded or not: the pooled effect only relabelled
+    pb = blinded_run.results["multiple_imputation"]["pooled"]
+    pu = unblinded_run.results["multiple_imputation"]["pooled"]
+    assert pb["estimate"] == pytest.approx(pu["estimate"], rel=1e-6) or pb[
+        "estimate"
+    ] == pytest.approx(1 / pu["estimate"], rel=1e-6)
+    assert pb["p_value"] == pytest.approx(pu["p_value"], rel=1e-5)
 
 
 def test_sensitivity_analyses(blinded_run) -> None:
@@ -227,7 +234,7 @@ def test_tables_match_results(blinded_run) -> None:
     assert diag.set_index("analysis").loc["work_study_24m", "singular"] in (True, False)
 
 
-def test_multiple_imputation_beside_complete_case(blinded_run, open_run) -> None:
+def test_multiple_imputation_beside_complete_case(blinded_run, unblinded_run, open_run) -> None:
     """The plan's [missing_data.imputation]: the complete-case row is the primary
     analysis itself; the pooled one is what odtrial.missing gives on the same data."""
     from odtrial.missing import impute
@@ -244,7 +251,11 @@ def test_multiple_imputation_beside_complete_case(blinded_run, open_run) -> None
     d["work_study_12m"] = d["work_study_12m"].map(
         {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0}
     )
-    frame = d[["cluster_id", *mi["variables"]]].astype({"work_study_24m": float})
+    # the imputation model holds the real arm (the same imputations blinded or not)
+    assert mi["variables"][-1] == "_real_arm"
+    real = _dataset(unblinded_run.out).set_index("participant_id")["treat"]
+    d["_real_arm"] = d["participant_id"].map(real).astype(float)
+    frame = d[["cluster_id", "treat", *mi["variables"]]].astype({"work_study_24m": float})
     imps = impute(frame, cluster="cluster_id", m=20, seed=mi["seed"], variables=mi["variables"])
     pooled = imps.fit(
         fit_glmm,

@@ -281,7 +281,7 @@ def compute_analysis(
             view.codes,
             missing_data_variables(pl, pdata.columns, window_months=derived.attrs["window_months"]),
         ),
-        "multiple_imputation": multiple_imputation(pdata, pl, comparative=view.comparative),
+        "multiple_imputation": multiple_imputation(pdata, pl, arms, comparative=view.comparative),
         "tables": {name: f"tables/{name}.csv" for name in TABLES},
         "figures": [],  # listed once the report draws them (results_io.record_figures)
     }

@@ -34,6 +34,9 @@ from odtrial.errors import PlanError
 from odtrial.models.results import ModelResults
 from odtrial.plan.model import Outcome, Plan
 
+#: The imputation model's arm: the real first arm's indicator, so that a blinded and an
+#: unblinded report impute the same values (the analysis uses the displayed ``treat``).
+REAL_ARM = "_real_arm"
 #: Default delta scale by outcome type (odtrial.missing.delta_adjust's scales).
 DEFAULT_SCALE = {"binary": "logit", "count": "log", "continuous": "identity"}
 
@@ -55,11 +58,11 @@ def _columns(pdata: pd.DataFrame, outcome: Outcome, auxiliaries: list[str]) -> l
             f"missing_data.imputation.auxiliaries: {missing[0]!r} names no column of the "
             "analysis dataset"
         )
-    return list(dict.fromkeys([response, *covs, *auxiliaries, TREAT]))
+    return list(dict.fromkeys([response, *covs, *auxiliaries, REAL_ARM]))
 
 
 def multiple_imputation(
-    pdata: pd.DataFrame, pl: Plan, *, comparative: bool
+    pdata: pd.DataFrame, pl: Plan, arms: tuple[str, ...], *, comparative: bool
 ) -> dict[str, Any] | None:
     """The results block of the plan's multiple imputation (None when it has none).
 
@@ -75,8 +78,10 @@ def multiple_imputation(
     aux = [str(a) for a in cfg.get("auxiliaries", ())]
     variables = _columns(pdata, outcome, aux)
     response = variables[0]
-    keep = [CLUSTER, "arm", *variables, followup_of(outcome, pdata.columns)]
+    keep = [CLUSTER, "arm", TREAT, *variables[:-1], followup_of(outcome, pdata.columns)]
     frame = pdata[list(dict.fromkeys(keep))].copy()
+    real = pdata["arm_real"] if "arm_real" in pdata.columns else pdata["arm"]
+    frame[REAL_ARM] = (real.astype(str) == str(arms[0])).astype(float)
     for c in variables:  # booleans as 0/1: the engines take numbers
         if pd.api.types.is_bool_dtype(frame[c]) or str(frame[c].dtype) == "boolean":
             frame[c] = frame[c].astype("Float64").astype(float)

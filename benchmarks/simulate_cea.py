@@ -12,7 +12,8 @@ at £30,000 per QALY. Scenarios:
 * ``skewed``: right-skewed (gamma, shape 2) individual cost errors, adjusted.
 
 Both methods are fitted to every trial: the bivariate multilevel model
-(REML, t on clusters - 2 df) and the two-stage bootstrap with shrinkage
+(REML, t on clusters - 2 df; ``bivariate_kr``: with the Kenward-Roger
+covariance and df instead) and the two-stage bootstrap with shrinkage
 (``--n-boot`` samples, percentile intervals). Reported: mean bias of ΔC and
 ΔE with its Monte Carlo SE, coverage of the 95% INMB interval at £20,000 and
 £30,000 with its MC SE, mean interval width, the range of the CEAC, and the
@@ -52,6 +53,7 @@ def run_trial(
     rng = np.random.default_rng(seed)
     data = simulate_cea_trial(scenario, rng)
     covs = ["baseline_cost", "baseline_utility"] if adjust else None
+    df = "kenward-roger" if method == "bivariate_kr" else None
     res = cea(
         data,
         cost="cost",
@@ -60,7 +62,8 @@ def run_trial(
         cluster="cluster",
         covariates=covs,
         wtp=WTP,
-        method=method,
+        method="bivariate" if method == "bivariate_kr" else method,
+        df=df,
         n_boot=n_boot,
         seed=int(seed.generate_state(1)[0]),
     )
@@ -71,6 +74,7 @@ def run_trial(
         "ceac_min": float(res.ceac["probability"].min()),
         "ceac_max": float(res.ceac["probability"].max()),
         "warned": float(bool(res.warnings)),
+        "singular": float(res.fit is not None and res.fit.singular),
     }
     for w in WTP:
         truth = scenario.inmb(w)
@@ -99,6 +103,14 @@ def summarise(rows: pd.DataFrame, scenario: CEAScenario) -> dict[str, str]:
     out["width 20k £"] = f"{rows['width_20000'].mean():.0f}"
     out["CEAC range"] = f"[{rows['ceac_min'].min():.3f}, {rows['ceac_max'].max():.3f}]"
     out["warnings %"] = f"{100 * rows['warned'].mean():.0f}"
+    sing = rows["singular"] == 1
+    out["singular %"] = f"{100 * sing.mean():.1f}"
+    out["coverage 20k if singular / not %"] = (
+        f"{100 * rows.loc[sing, 'cover_20000'].mean():.0f} / "
+        f"{100 * rows.loc[~sing, 'cover_20000'].mean():.1f}"
+        if sing.any()
+        else "-"
+    )
     return out
 
 

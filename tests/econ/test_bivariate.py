@@ -80,3 +80,59 @@ def test_bad_input() -> None:
         fit_bivariate(np.zeros((6, 2)), np.ones((6, 2)), np.arange(6))
     with pytest.raises(EconError, match="'REML' or 'ML'"):
         fit_bivariate(np.zeros((6, 2)), x, np.arange(6), method="GLS")
+
+
+def _dense_kenward_roger(
+    x: np.ndarray, groups: np.ndarray, sigma_e: np.ndarray, sigma_u: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+    """Kenward & Roger (1997) from the full 2n x 2n V, as the textbook writes it."""
+    n, p = x.shape
+    z = np.zeros((2 * n, 2 * p))
+    z[0::2, :p] = x
+    z[1::2, p:] = x
+    same = (groups[:, None] == groups[None, :]).astype(float)
+    v = np.kron(np.eye(n), sigma_e) + np.kron(same, sigma_u)
+    basis = [
+        np.array([[1.0, 0], [0, 0]]),
+        np.array([[0, 1.0], [1.0, 0]]),
+        np.array([[0, 0], [0, 1.0]]),
+    ]
+    dv = [np.kron(np.eye(n), e) for e in basis] + [np.kron(same, e) for e in basis]
+    vi = np.linalg.inv(v)
+    phi = np.linalg.inv(z.T @ vi @ z)
+    pm = [-z.T @ vi @ d @ vi @ z for d in dv]
+    proj = vi - vi @ z @ phi @ z.T @ vi
+    info = np.array([[0.5 * np.trace(proj @ a @ proj @ b) for b in dv] for a in dv])
+    w = np.linalg.inv(info)
+    s = sum(
+        w[i, j] * (z.T @ vi @ dv[i] @ vi @ dv[j] @ vi @ z - pm[i] @ phi @ pm[j])
+        for i in range(6)
+        for j in range(6)
+    )
+    return phi, phi + 2 * phi @ s @ phi, pm, w
+
+
+def test_kenward_roger_matches_the_dense_formulas() -> None:
+    """The per-cluster (Helmert) computation equals the textbook one on the full V."""
+    from odtrial.models.lmm.ddf import kenward_roger_df
+
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(8), [3, 4, 5, 3, 6, 4, 2, 5])
+    n = len(groups)
+    x = np.column_stack([np.ones(n), (groups % 2).astype(float), rng.normal(size=n)])
+    y = rng.normal(size=(n, 2)) * [900.0, 0.1] + rng.normal(size=(8, 2))[groups] * [400.0, 0.05]
+    fit = fit_bivariate(y, x, groups)
+    phi, phi_a, pm, w = _dense_kenward_roger(x, groups, fit.sigma_e, fit.sigma_u)
+    assert fit.cov_kr is not None
+    np.testing.assert_allclose(fit.cov, phi, rtol=1e-8)
+    np.testing.assert_allclose(fit.cov_kr, phi_a, rtol=1e-8)
+    contrast = np.zeros(6)
+    contrast[[1, 4]] = [-1.0, 20000.0]
+    assert fit.kenward_roger_df(contrast) == pytest.approx(
+        kenward_roger_df(contrast, phi, pm, w), rel=1e-8
+    )
+    assert np.all(np.diag(fit.cov_kr) >= np.diag(fit.cov))
+    ml = fit_bivariate(y, x, groups, method="ML")
+    assert ml.cov_kr is None
+    with pytest.raises(EconError, match="needs a REML fit"):
+        ml.kenward_roger_df(contrast)

@@ -37,7 +37,7 @@ def test_bivariate_result_is_the_models_and_inmb_follows(trial: pd.DataFrame) ->
     assert res.df == 22  # clusters - 2
     inmb = res.inmb
     assert list(inmb.index) == [20000.0, 30000.0]
-    assert list(inmb.columns) == ["estimate", "se", "ci_lower", "ci_upper"]
+    assert list(inmb.columns) == ["estimate", "se", "ci_lower", "ci_upper", "df"]
     q = stats.t.ppf(0.975, 22)
     for lam in (20000.0, 30000.0):
         se = np.sqrt(lam**2 * cov[1, 1] + cov[0, 0] - 2 * lam * cov[0, 1])

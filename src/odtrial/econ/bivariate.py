@@ -30,6 +30,7 @@ import numpy as np
 from scipy import optimize
 
 from odtrial.econ._errors import EconError
+from odtrial.models.lmm.ddf import kenward_roger_df
 
 _LOG2PI = float(np.log(2.0 * np.pi))
 
@@ -52,13 +53,31 @@ class BivariateFit:
     max_abs_gradient: float
     n_iterations: int
     warnings: tuple[str, ...] = field(default=())
+    cov_kr: np.ndarray | None = field(default=None, repr=False)  # Kenward-Roger adjusted (REML)
+    _kr: tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray, np.ndarray] | None = field(
+        default=None, repr=False
+    )
 
-    def effect_of(self, term: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(estimates, covariance)`` of ``term`` in the cost and effect equations."""
+    def effect_of(self, term: str, *, kenward_roger: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(estimates, covariance)`` of ``term`` in the cost and effect equations.
+
+        ``kenward_roger=True`` gives the Kenward-Roger adjusted covariance (REML fits).
+        """
         k = self.terms.index(term)
         p = len(self.terms)
         idx = [k, p + k]
-        return self.coef[k].copy(), self.cov[np.ix_(idx, idx)].copy()
+        if kenward_roger and self.cov_kr is None:
+            raise EconError("the Kenward-Roger adjustment needs a REML fit")
+        cov = self.cov_kr if kenward_roger and self.cov_kr is not None else self.cov
+        return self.coef[k].copy(), cov[np.ix_(idx, idx)].copy()
+
+    def kenward_roger_df(self, contrast: np.ndarray) -> float:
+        """Kenward-Roger df of a contrast (one row over the cost, then the effect, coefficients)."""
+        if self._kr is None:
+            raise EconError("the Kenward-Roger adjustment needs a REML fit")
+        phi, p_mats, w, d = self._kr
+        # the fit's own parameters are on the standardised outcome scale
+        return kenward_roger_df(np.asarray(contrast, dtype=float) * d, phi, p_mats, w)
 
 
 def fit_bivariate(
@@ -140,6 +159,11 @@ def fit_bivariate(
     coef_o = coef * scale[None, :]
     d = np.concatenate([np.full(p, scale[0]), np.full(p, scale[1])])
     cov_o = a_inv * np.outer(d, d)
+    cov_kr = kr = None
+    if reml:
+        phi, phi_a, p_mats, w = stats.kenward_roger(theta)
+        cov_kr = phi_a * np.outer(d, d)
+        kr = (phi, p_mats, w, d)
     # log-likelihood of the original data: the Jacobian of the rescaling (for REML,
     # of the 2n - 2p error contrasts)
     loglik = -0.5 * dev - (n - p if reml else n) * float(np.log(scale).sum())
@@ -158,6 +182,8 @@ def fit_bivariate(
         max_abs_gradient=max_grad,
         n_iterations=n_iter,
         warnings=tuple(warnings),
+        cov_kr=cov_kr,
+        _kr=kr,
     )
 
 
@@ -280,3 +306,67 @@ class _Stats:
             return dev, coef, np.empty((0, 0))
         a_inv = np.linalg.inv(a)
         return dev, coef, 0.5 * (a_inv + a_inv.T)
+
+    def kenward_roger(
+        self, theta: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
+        """Kenward & Roger (1997) adjusted covariance of B (as pbkrtest's ``vcovAdj``).
+
+        The variance parameters are the six entries of Sigma_e and Sigma_u, in
+        which V is linear (so the second-derivative term R is 0). Returns
+        ``(Phi, Phi_A, P_i, W)``, the last two for the df of a contrast.
+        """
+        se, su = _sigmas(theta)
+        p = self.p
+        se_inv = np.linalg.inv(se)
+        m_inv = np.linalg.inv(se[None, :, :] + self.nj[:, None, None] * su[None, :, :])
+        xx = np.einsum("jp,jq->jpq", self.xbar, self.xbar)
+        basis = [
+            np.array([[1.0, 0.0], [0.0, 0.0]]),
+            np.array([[0.0, 1.0], [1.0, 0.0]]),
+            np.array([[0.0, 0.0], [0.0, 1.0]]),
+        ]
+        # dV/dsigma_k: within-cluster contrasts (Sigma_e entries only) and cluster means
+        d_within = [*basis, *(np.zeros((2, 2)),) * 3]
+        d_between = [np.broadcast_to(e, (self.n_groups, 2, 2)) for e in basis] + [
+            self.nj[:, None, None] * e[None, :, :] for e in basis
+        ]
+
+        def kron_between(b: np.ndarray) -> np.ndarray:  # sum_j n_j b_j (x) xbar_j xbar_j'
+            out = np.zeros((2 * p, 2 * p))
+            for r in range(2):
+                for c in range(2):
+                    out[r * p : (r + 1) * p, c * p : (c + 1) * p] = np.einsum(
+                        "j,jpq->pq", self.nj * b[:, r, c], xx
+                    )
+            return out
+
+        a = np.kron(se_inv, self.wxx) + kron_between(m_inv)
+        phi = np.linalg.inv(a)
+        phi = 0.5 * (phi + phi.T)
+        k = len(d_within)
+        mw = [se_inv @ d @ se_inv for d in d_within]  # Se^-1 dSe Se^-1
+        mb = [m_inv @ d @ m_inv for d in d_between]  # M^-1 dM M^-1, per cluster
+        p_mats = tuple(-(np.kron(mw[i], self.wxx) + kron_between(mb[i])) for i in range(k))
+        info = np.zeros((k, k))
+        q_sum = np.zeros((2 * p, 2 * p))
+        q_mats = {}
+        for i in range(k):
+            for j in range(i, k):
+                qw = mw[i] @ d_within[j] @ se_inv
+                qb = mb[i] @ d_between[j] @ m_inv
+                q = np.kron(qw, self.wxx) + kron_between(qb)
+                q_mats[i, j] = q
+                tr_v = (self.n_obs - self.n_groups) * np.trace(
+                    se_inv @ d_within[i] @ se_inv @ d_within[j]
+                ) + float(np.einsum("jab,jba->", m_inv @ d_between[i], m_inv @ d_between[j]))
+                tr_p = tr_v - 2.0 * np.trace(phi @ q) + np.trace(phi @ p_mats[i] @ phi @ p_mats[j])
+                info[i, j] = info[j, i] = 0.5 * tr_p
+        w = np.linalg.pinv(info)
+        for i in range(k):
+            for j in range(k):
+                q = q_mats[min(i, j), max(i, j)]
+                q = q if i <= j else q.T
+                q_sum += w[i, j] * (q - p_mats[i] @ phi @ p_mats[j])
+        phi_a = phi + 2.0 * phi @ q_sum @ phi
+        return phi, 0.5 * (phi_a + phi_a.T), p_mats, w

@@ -128,6 +128,11 @@ def slug(label: str, limit: int = 40) -> str:
     return s
 
 
+def _code_name(code: str) -> str:
+    """A choice code in a field name: ``-1`` -> ``m1`` (a checkbox's choice field)."""
+    return ("m" if code.strip().startswith("-") else "") + (slug(code) or "x")
+
+
 def field_name(raw: str, taken: set[str]) -> str:
     """A field or table name from a REDCap name, not reserved, not taken."""
     n = re.sub(r"[^a-z0-9_]", "_", raw.lower())
@@ -228,7 +233,7 @@ def convert(
     if f.type == "checkbox":
         return [
             FieldPlan(
-                field_name(f"{f.name}_{slug(c.code) or 'x'}", taken),
+                field_name(f"{f.name}_{_code_name(c.code)}", taken),
                 "boolean",
                 col,
                 False,

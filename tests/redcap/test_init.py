@@ -1,0 +1,302 @@
+"""``odtrial init`` on projects unlike STEADY: what it decides, and that ingest reads them.
+
+HELIX is written here by hand: an API-style data dictionary, two data access groups, a
+dropdown cluster field whose choice labels are cluster ids (one not randomised), a
+cluster table with no column of group names, follow-up events whose names give no
+month (``fu1_arm_1``: their months come from their dates), a repeating instrument at
+baseline, a checkbox with a negative code, branching logic ordering choice codes,
+naming a checkbox choice, and naming another form's field of the same row. A classic
+project (no events, no groups) is onboarded too, and the rules about replacing a
+``trial.toml`` are checked.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tomllib
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from odtrial.data.ingest import ingest
+from odtrial.errors import ConfigError
+from odtrial.randomise.allocate import constrained
+from odtrial.redcap.init import InitOptions, init
+from odtrial.synth.population import nhs_numbers
+
+META = (
+    "field_name", "form_name", "section_header", "field_type", "field_label",
+    "select_choices_or_calculations", "field_note", "text_validation_type_or_show_slider_number",
+    "text_validation_min", "text_validation_max", "identifier", "branching_logic",
+    "required_field", "custom_alignment", "question_number", "matrix_group_name",
+    "matrix_ranking", "field_annotation",
+)  # fmt: skip
+PAIN = "0, None | 1, Mild | 2, Moderate | 3, Severe | 4, Worst imaginable"
+FIELDS = [
+    # name, form, type, label, choices, validation, min, max, identifier, logic, required
+    ("study_no", "screening", "text", "Study number", "", "", "", "", "", "", ""),
+    ("consent_dt", "screening", "text", "Date consent signed", "", "date_dmy", "", "", "", "", "y"),
+    ("gp_practice", "screening", "dropdown", "Practice", "1, N1 | 2, N2 | 3, S1 | 4, S2 | 5, X9",
+     "", "", "", "", "", "y"),
+    ("nhs", "screening", "text", "NHS No.", "", "", "", "", "y", "", ""),
+    ("initials", "screening", "text", "Initials", "", "", "", "", "y", "", "y"),
+    ("pain", "screening", "radio", "Pain", PAIN, "", "", "", "", "", "y"),
+    ("pain_site", "screening", "text", "Where", "", "", "", "", "", "[pain] > 2", "y"),
+    ("smoker", "screening", "yesno", "Smoker", "", "", "", "", "", "", "y"),
+    ("cigs", "screening", "text", "Cigarettes a day", "", "integer", "1", "80", "",
+     "[smoker] = '1' and [pain] <> '0'", "y"),
+    ("med_name", "meds", "text", "Medicine", "", "", "", "", "", "", "y"),
+    ("med_dose", "meds", "text", "Dose (mg)", "", "number", "0", "", "", "", ""),
+    ("visit_dt", "visit", "text", "Visit date", "", "date_ymd", "", "", "", "", "y"),
+    ("weight", "visit", "text", "Weight (kg)", "", "number", "30", "250", "", "", "y"),
+    ("symptoms", "visit", "checkbox", "Symptoms", "1, Cough | -1, None of these", "", "", "",
+     "", "", ""),
+    ("symptom_days", "visit", "text", "Days of cough", "", "integer", "0", "", "",
+     "[symptoms(1)] = '1'", "y"),
+    ("qol_score", "qol", "text", "Quality of life", "", "integer", "0", "100", "",
+     "[weight] >= 40", "y"),
+]  # fmt: skip
+CLUSTERS = [("N1", "R-N", 10), ("N2", "R-N", 12), ("S1", "R-S", 9), ("S2", "R-S", 14)]
+
+
+def _dictionary(fields: list[tuple[str, ...]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(META)
+    for name, form, ftype, label, choices, val, lo, hi, ident, logic, req in fields:
+        w.writerow([name, form, "", ftype, label, choices, "", val, lo, hi, ident, logic, req,
+                    "", "", "", "", ""])  # fmt: skip
+    return buf.getvalue()
+
+
+def _record(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    table = pd.DataFrame(CLUSTERS, columns=["practice", "region", "size"])
+    (folder / "clusters.csv").write_text(table.to_csv(index=False))
+    alloc = constrained(
+        table, id="practice", strata="region", balance=["size"], seed=7, arms=["I", "C"], cutoff=1.0
+    )
+    alloc.write(folder, source=folder / "clusters.csv")
+    return folder
+
+
+HEADER = [
+    "study_no", "redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance",
+    "redcap_data_access_group", "consent_dt", "gp_practice", "nhs", "initials", "pain",
+    "pain_site", "smoker", "cigs", "screening_complete", "med_name", "med_dose",
+    "meds_complete", "visit_dt", "weight", "symptoms___1", "symptoms____1", "symptom_days",
+    "visit_complete", "qol_score", "qol_complete",
+]  # fmt: skip
+
+
+def _rows() -> list[dict[str, str]]:
+    rows = []
+    nhs = nhs_numbers(8, np.random.default_rng(3))  # valid, in the test range
+    practice = {"N1": "1", "N2": "2", "S1": "3", "S2": "4"}
+    n = 0
+    for cluster, dag in (("N1", "north"), ("N2", "north"), ("S1", "south"), ("S2", "south")):
+        for _ in range(2):
+            n += 1
+            sid = f"H{n:03d}"
+            consent = date(2024, 1, 1) + timedelta(days=9 * n)
+            rows.append({
+                "study_no": sid, "redcap_event_name": "baseline_arm_1",
+                "redcap_data_access_group": dag, "consent_dt": consent.isoformat(),
+                "gp_practice": practice[cluster], "nhs": str(nhs[n - 1]), "initials": "QXZ",
+                "pain": "1", "smoker": "0", "screening_complete": "2",
+                "symptoms___1": "0", "symptoms____1": "0",
+            })  # fmt: skip
+            rows.append({
+                "study_no": sid, "redcap_event_name": "baseline_arm_1",
+                "redcap_repeat_instrument": "meds", "redcap_repeat_instance": "1",
+                "redcap_data_access_group": dag, "med_name": "paracetamol", "med_dose": "500",
+                "meds_complete": "2", "symptoms___1": "0", "symptoms____1": "0",
+            })  # fmt: skip
+            for event, months in (("fu1_arm_1", 3), ("fu2_arm_1", 9)):
+                seen = consent + timedelta(days=round(30.4 * months) + n % 5)
+                rows.append({
+                    "study_no": sid, "redcap_event_name": event, "redcap_data_access_group": dag,
+                    "visit_dt": seen.isoformat(), "weight": "70.5", "symptoms___1": "1",
+                    "symptoms____1": "0", "symptom_days": "4", "visit_complete": "2",
+                    "qol_score": "80", "qol_complete": "2",
+                })  # fmt: skip
+    # faults: a practice not randomised, pain severe with no site, cough with no days,
+    # weight given with no quality of life score
+    rows[0].update(gp_practice="5")
+    rows[4].update(pain="3")
+    rows[6].update(symptom_days="")
+    rows[7].update(qol_score="")
+    return rows
+
+
+@pytest.fixture(scope="module")
+def helix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("helix")
+    (d / "exports").mkdir()
+    (d / "exports" / "dd.csv").write_text(_dictionary(FIELDS))
+    (d / "exports" / "events.csv").write_text(
+        "arm_num,unique_event_name,form\n1,baseline_arm_1,screening\n1,baseline_arm_1,meds\n"
+        "1,fu1_arm_1,visit\n1,fu1_arm_1,qol\n1,fu2_arm_1,visit\n1,fu2_arm_1,qol\n"
+    )
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, HEADER, lineterminator="\n")
+    w.writeheader()
+    w.writerows(_rows())
+    (d / "exports" / "HELIX_DATA_2025-03-31_0930.csv").write_text(buf.getvalue())
+    _record(d / "rnd")
+    return d
+
+
+def _options(d: Path, **kw: object) -> InitOptions:
+    base = {
+        "dictionary": d / "exports" / "dd.csv",
+        "records": d / "exports" / "HELIX_DATA_2025-03-31_0930.csv",
+        "events": d / "exports" / "events.csv",
+        "randomisation": d / "rnd",
+        "cluster_field": "gp_practice",
+        "test_key": "helix-test-key",
+    }
+    return InitOptions(**(base | kw))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def written(helix: Path) -> tuple[Path, dict]:
+    r = init(helix / "trial", _options(helix))
+    return r.path, {"result": r, "toml": tomllib.loads(r.path.read_text())}
+
+
+def _field(t: dict, table: str, name: str) -> dict:
+    return next(f for f in t["tables"][table]["fields"] if f["name"] == name)
+
+
+def test_what_init_decides(written: tuple[Path, dict]) -> None:
+    _, w = written
+    r, t = w["result"], w["toml"]
+    assert r.tables == {"participants": 9, "meds": 5, "visit": 8, "qol": 5}
+    assert r.trusts == ("north", "south") and r.visits == (3, 9)
+    assert t["visits"]["schedule"] == [
+        {"month": 3, "window_days": 41},
+        {"month": 9, "window_days": 83},
+    ]
+    assert t["trial"]["data_cutoff"] == date(2025, 3, 31)
+    p = t["tables"]["participants"]
+    assert (p["key"], p["consent_date"], p["cluster"]) == ("study_no", "consent_dt", "gp_practice")
+    assert _field(t, "participants", "gp_practice")["vocabulary"] == "clusters"
+    assert t["vocabularies"]["clusters"] == ["N1", "N2", "S1", "S2", "X9"]
+    assert _field(t, "participants", "nhs_number")["type"] == "nhs_number"
+    assert _field(t, "participants", "initials")["identifier"] == "drop"
+    assert _field(t, "participants", "pain_site")["required_if"] == (
+        "[pain] = 'severe' or [pain] = 'worst_imaginable'"
+    )
+    assert _field(t, "participants", "cigs")["required_if"] == (
+        "[smoker] = true and [pain] <> 'none'"
+    )
+    assert _field(t, "visit", "symptom_days")["required_if"] == "[symptoms_1] = true"
+    assert [f["name"] for f in t["tables"]["visit"]["fields"]][-3:] == [
+        "symptoms_1", "symptoms_m1", "symptom_days",
+    ]  # fmt: skip
+    # the quality of life form borrows the weight of the visit form (the same row)
+    assert _field(t, "qol", "qol_score")["required_if"] == "[weight] >= 40"
+    assert _field(t, "qol", "weight")["required"] is False
+    meds = t["tables"]["meds"]
+    assert "visit" not in meds and [f["name"] for f in meds["fields"]][:3] == [
+        "study_no", "redcap_event", "redcap_repeat_instance",
+    ]  # fmt: skip
+    assert meds["rules"][0]["fields"] == ["study_no", "redcap_event", "redcap_repeat_instance"]
+    # strata from the record; each cluster's site from where its participants are
+    assert {(s["id"], s["trust"]) for s in t["strata"]} == {("R-N", "north"), ("R-S", "south")}
+    assert any("X9" in w and "unknown_cluster" in w for w in r.warnings)
+    assert any("where its participants are" in w for w in r.warnings)
+    text = written[0].read_text()
+    assert "median time from consent to its forms'" in text
+
+
+def test_it_ingests_and_queries_the_faults(written: tuple[Path, dict], tmp_path: Path) -> None:
+    report = ingest(written[0].parent, tmp_path / "freeze", config=written[0])
+    q = pd.read_csv(tmp_path / "freeze" / "queries.csv", dtype=str, keep_default_na=False)
+    got = {(int(r.source_row), r.rule, r.field) for r in q.itertuples()}
+    assert {
+        (1, "unknown_cluster", "gp_practice"),
+        (2, "unknown_participant", "study_no"),  # the cascade of the first participant
+        (5, "missing_value", "pain_site"),
+        (7, "missing_value", "symptom_days"),
+        (8, "missing_value", "qol_score"),
+    } <= got
+    (entry,) = [f for f in report.files if "records" in f]
+    assert entry["rows_read"] == 32
+    assert entry["rows_accepted"] + entry["rows_quarantined"] == 32
+
+
+def test_a_definition_is_replaced_only_while_odtrial_init_wrote_it(
+    helix: Path, written: tuple[Path, dict]
+) -> None:
+    path = written[0]
+    init(path.parent, _options(helix))  # unchanged since written: replaced
+    path.write_text(path.read_text() + "\n# my note\n")
+    with pytest.raises(ConfigError, match="was edited since odtrial init wrote it"):
+        init(path.parent, _options(helix))
+    assert path.read_text().endswith("# my note\n")
+    mine = helix / "mine"
+    mine.mkdir()
+    (mine / "trial.toml").write_text("# a definition written by hand\n")
+    with pytest.raises(ConfigError, match="exists and was not written by odtrial"):
+        init(mine, _options(helix))
+    assert (mine / "trial.toml").read_text() == "# a definition written by hand\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"cluster_field": "cluster"}, "--cluster-field 'cluster' is not a field"),
+        ({"cluster_field": "med_name"}, "is on a repeating form"),
+        ({"consent_field": "pain"}, "--consent-field 'pain' is not a date field"),
+    ],
+)
+def test_what_init_cannot_use_is_one_line(helix: Path, change: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        init(helix / "other", _options(helix, **change))
+
+
+def test_a_classic_project_with_one_site(tmp_path: Path) -> None:
+    """No events and no data access groups: participants from every form that does not
+    repeat, a table per repeating instrument, one site, a placeholder visit."""
+    fields = [f for f in FIELDS if f[1] in ("screening", "meds")]
+    (tmp_path / "dd.csv").write_text(_dictionary(fields))
+    header = [h for h in HEADER if h in {f[0] for f in fields} or h in (
+        "redcap_repeat_instrument", "redcap_repeat_instance", "screening_complete",
+        "meds_complete",
+    )]  # fmt: skip
+    rows = [
+        {k: v for k, v in r.items() if k in header}
+        for r in _rows()
+        if r["redcap_event_name"] == "baseline_arm_1"
+    ]
+    rows[0]["gp_practice"] = "1"
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, header, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    (tmp_path / "records.csv").write_text(buf.getvalue())
+    r = init(
+        tmp_path / "t",
+        InitOptions(
+            dictionary=tmp_path / "dd.csv",
+            records=tmp_path / "records.csv",
+            randomisation=_record(tmp_path / "rnd"),
+            cluster_field="gp_practice",
+            data_cutoff=date(2025, 1, 31),
+            test_key="classic-key",
+        ),
+    )
+    assert r.tables == {"participants": 9, "meds": 4} and r.trusts == ("site",)
+    rep = ingest(tmp_path / "t", tmp_path / "freeze")
+    # the second participant's severe pain has no site: they and their medicine are out
+    assert rep.by_table().to_dict("index") == {
+        "participants": {"rows_read": 8, "rows_accepted": 7, "rows_quarantined": 1},
+        "meds": {"rows_read": 8, "rows_accepted": 7, "rows_quarantined": 1},
+    }
+    assert set(rep.queries["rule"]) == {"missing_value", "unknown_participant"}

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from odtrial._toml import suggest
 from odtrial.errors import OdtrialError, PlanError
 from odtrial.plan.model import Derivation, Outcome, Plan
 from odtrial.trial import ConfigErrors, ExtractSpec, Trial, load_trial
@@ -207,6 +208,13 @@ def plan_data_errors(trial: Trial, plan: Plan) -> list[str]:
             checks.append(
                 (outcomes[s.outcome], tuple(covs), f"sensitivity[{i}].options.covariates")
             )
+    if plan.imputation is not None:
+        for i, a in enumerate(plan.imputation.get("auxiliaries", ())):
+            if a not in dataset.columns:
+                errors.append(
+                    f"key 'missing_data.imputation.auxiliaries[{i}]' names no column of the "
+                    f"analysis dataset: {a!r}{suggest(str(a), list(dataset.columns))}"
+                )
     for outcome, covs, key in checks:
         if outcome.id in failed:
             continue

@@ -153,8 +153,21 @@ def test_run_goes_from_the_extracts_to_the_report(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert ind[:2] == ["Participants, n", "Age at consent (years), mean (SD)"]
     assert {"Ethnic group, n (%)", "PHQ-9 score at baseline, mean (SD)"} <= set(ind)
+    # PHQ-9 at 12 months multiply imputed (continuous, LMM with Kenward-Roger df per
+    # completed dataset) beside the complete-case analysis, which is the primary one
+    mi = results["multiple_imputation"]
+    assert mi["complete_case"] == e and mi["auxiliaries"] == ["phq9_3m"]
+    assert mi["missing"]["phq9_12m"] > 0 and mi["n"] > mi["n_complete"]
+    assert mi["pooled"]["measure"] == "mean difference" and 0 < mi["pooled"]["fmi"] < 1
+    assert abs(mi["pooled"]["estimate"] - e["estimate"]) < 2 * e["std_error"]
+    rows_tp = mi["tipping_point"]["rows"]
+    assert [r["delta"] for r in rows_tp] == [-10.0, -7.5, -5.0, -2.5, 0.0, 2.5, 5.0]
+    # a shift added to arm A's imputed scores moves A - B by the share imputed
+    slope = (rows_tp[-1]["estimate"] - rows_tp[0]["estimate"]) / 15.0
+    assert 0 < slope < 0.5
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "Non-binary" in html and "Sex, n (%)" not in html
+    assert "Tipping-point analysis of PHQ-9" in html
     assert (tmp_path / "out" / "report.docx").stat().st_size > 0
 
 

@@ -1202,8 +1202,8 @@ class _Builder:
         return [
             Para(
                 f"{self.refs['tipping_point']} shows the pooled {abbrev} as the imputed "
-                f"outcomes in {who} are made worse or better than missing at random would "
-                f"predict. {verdict}"
+                f"outcomes in {who} are shifted down or up from what missing at random "
+                f"would predict. {verdict}"
             ),
             fig,
         ]

@@ -136,7 +136,7 @@ def test_cli_writes_bridge_and_refuses_an_unknown_design(tmp_path: Path) -> None
     assert "150 participants" in r.stdout
     assert json.loads((tmp_path / "b" / "truth.json").read_text())["participants"] == 150
     for args, message in (
-        (["--design", "trial3"], "--design must be one of pod, bridge, got 'trial3'"),
+        (["--design", "trial3"], "--design must be one of pod, bridge, redcap, got 'trial3'"),
         (["--design", "bridge", "--participants", "50"], "--participants must be at least 120"),
     ):
         r = subprocess.run(

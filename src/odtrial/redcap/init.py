@@ -163,7 +163,7 @@ def build(
     if site is None and options.site_field != DAG:
         raise ConfigError(f"--site-field {options.site_field!r} is not a column of the records")
     vocab = Vocabularies()
-    record = _record(options.randomisation)
+    record = _record(options.randomisation, warnings)
     tables = _tables(options, d, rec, events, baseline_events, vocab, record, warnings)
     trusts, cluster_trust = _trusts(options, rec, dags, record, tables[PARTICIPANTS], warnings)
     visits = _visits([e for e in events if e not in baseline_events and e.month > 0])
@@ -244,8 +244,21 @@ def _date_months(
         ),
         None,
     )
-    if not unknown or consent is None or consent not in rec.header:
-        return events
+    out: dict[str, Event] = {}
+    if unknown and consent is not None and consent in rec.header:
+        out = _months_from_dates(unknown, events, d, rec, consent)
+    for e in unknown:
+        if e.name in out:
+            how, month = "the median time from consent to its forms' dates", out[e.name].month
+        else:
+            how, month = "its place in order", e.month
+        warnings.append(f"event {e.name}: its name gives no month; month {month} is {how}")
+    return [out.get(e.name, e) for e in events]
+
+
+def _months_from_dates(
+    unknown: list[Event], events: list[Event], d: Dictionary, rec: Records, consent: str
+) -> dict[str, Event]:
     f = rec.frame
 
     def dates(col: str) -> pd.Series:
@@ -253,7 +266,7 @@ def _date_months(
 
     start = dates(consent).groupby(f[d.record_id]).first()
     taken = {e.month for e in events if e.how != "order"}
-    out = {}
+    out: dict[str, Event] = {}
     for e in unknown:
         cols = [
             x.name
@@ -273,7 +286,7 @@ def _date_months(
         if month >= 1 and month not in taken:
             out[e.name] = replace(e, month=month, how="dates")
             taken.add(month)
-    return [out.get(e.name, e) for e in events]
+    return out
 
 
 def _visits(events: Sequence[Event]) -> list[tuple[int, int]]:
@@ -668,7 +681,7 @@ class _Record:
         return self.table[self.id_col].tolist()
 
 
-def _record(folder: Path) -> _Record:
+def _record(folder: Path, warnings: list[str]) -> _Record:
     from odtrial.randomise.log import LOG_FILE, verify_allocation
 
     if not Path(folder).is_dir():
@@ -690,6 +703,12 @@ def _record(folder: Path) -> _Record:
     if found:
         src = pd.read_csv(found[0], dtype=str, keep_default_na=False)
         table = table.drop(columns=[strata]).merge(src, on=id_col, how="left")
+    else:  # no cluster table: the clusters and strata of allocation.csv, no balance values
+        warnings.append(
+            f"the cluster table the record randomised ({source or 'not named'}) is neither in "
+            f"{folder} nor beside it: the clusters' balance variables are left out"
+        )
+        balance = ()
     return _Record(Path(folder), v.head, v.arms, id_col, strata, balance, table)
 
 

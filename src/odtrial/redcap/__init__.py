@@ -13,8 +13,10 @@ that ingests the records export as it is (``odtrial init``, :mod:`.init`):
   :mod:`odtrial.data.conditions` (or says why it cannot);
 - :mod:`.records` inspects the records export (its columns, data access
   groups, repeating instruments, and whether it is a labels export);
-- :mod:`.init` decides the tables, fields, vocabularies, rules, sites, visits
-  and clusters, and writes a commented ``trial.toml``.
+- :mod:`.clusters` reads the randomisation record and says each cluster's site;
+- :mod:`.fields` and :mod:`.tables` plan the fields and tables;
+- :mod:`.init` decides the sites, visits and data cut-off and writes a commented
+  ``trial.toml`` (:mod:`.render` makes its text); :mod:`.cli` is ``odtrial init``.
 
 Nothing here runs at ingest: the definition it writes uses only generic keys
 (``where``/``filled`` row selection, ``required_if``), so a data manager can

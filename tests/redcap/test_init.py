@@ -2,7 +2,8 @@
 
 HELIX is written here by hand: an API-style data dictionary, two data access groups, a
 dropdown cluster field whose choice labels are cluster ids (one not randomised), a
-cluster table with no column of group names, follow-up events whose names give no
+cluster table with no column of group names, a consent date and time, follow-up events
+whose names give no
 month (``fu1_arm_1``: their months come from their dates), a repeating instrument at
 baseline, a checkbox with a negative code, branching logic ordering choice codes,
 naming a checkbox choice, and naming another form's field of the same row. A classic
@@ -39,7 +40,8 @@ PAIN = "0, None | 1, Mild | 2, Moderate | 3, Severe | 4, Worst imaginable"
 FIELDS = [
     # name, form, type, label, choices, validation, min, max, identifier, logic, required
     ("study_no", "screening", "text", "Study number", "", "", "", "", "", "", ""),
-    ("consent_dt", "screening", "text", "Date consent signed", "", "date_dmy", "", "", "", "", "y"),
+    ("consent_dt", "screening", "text", "Date consent signed", "", "datetime_dmy", "", "", "", "",
+     "y"),
     ("gp_practice", "screening", "dropdown", "Practice", "1, N1 | 2, N2 | 3, S1 | 4, S2 | 5, X9",
      "", "", "", "", "", "y"),
     ("nhs", "screening", "text", "NHS No.", "", "", "", "", "y", "", ""),
@@ -105,7 +107,7 @@ def _rows() -> list[dict[str, str]]:
             consent = date(2024, 1, 1) + timedelta(days=9 * n)
             rows.append({
                 "study_no": sid, "redcap_event_name": "baseline_arm_1",
-                "redcap_data_access_group": dag, "consent_dt": consent.isoformat(),
+                "redcap_data_access_group": dag, "consent_dt": f"{consent.isoformat()} 09:{n:02d}",
                 "gp_practice": practice[cluster], "nhs": str(nhs[n - 1]), "initials": "QXZ",
                 "pain": "1", "smoker": "0", "screening_complete": "2",
                 "symptoms___1": "0", "symptoms____1": "0",
@@ -184,6 +186,9 @@ def test_what_init_decides(written: tuple[Path, dict]) -> None:
     ]
     assert t["trial"]["data_cutoff"] == date(2025, 3, 31)
     p = t["tables"]["participants"]
+    # a date and time: its date is read, whatever the time
+    assert t["extracts"]["north"]["participants"]["date_format"] == "native"
+    assert t["extracts"]["north"]["visit"]["date_format"] == "%Y-%m-%d"
     assert (p["key"], p["consent_date"], p["cluster"]) == ("study_no", "consent_dt", "gp_practice")
     assert _field(t, "participants", "gp_practice")["vocabulary"] == "clusters"
     assert t["vocabularies"]["clusters"] == ["N1", "N2", "S1", "S2", "X9"]

@@ -55,6 +55,7 @@ class FieldPlan:
     kind: str = "text"  # what a branching comparison compares (branching.Target.kind)
     blanks: tuple[str, ...] = ()  # values that do not count as data (filled)
     branching: str = ""  # the REDCap field's branching logic
+    datetime: bool = False  # a date and time in the export (its date is kept)
 
 
 @dataclass
@@ -69,9 +70,13 @@ class TablePlan:
     filled: dict[str, list[str]] = field(default_factory=dict)
     rules: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    date_format: str = "%Y-%m-%d"
     events: tuple[str, ...] = ()  # the events whose rows it takes
     repeating: bool = False
+
+    @property
+    def date_format(self) -> str:
+        """ISO dates, or ``native`` (a date with a time of day) when a field has times."""
+        return "native" if any(f.datetime for f in self.fields) else "%Y-%m-%d"
 
 
 class Vocabularies:
@@ -335,7 +340,8 @@ def convert(
             )
         ]
     if f.type == "text" and is_date:
-        note = "a date and time: its date is kept" if f.validation.startswith("datetime") else None
+        stamped = f.validation.startswith("datetime")
+        note = "a date and time: its date is kept" if stamped else None
         return [
             FieldPlan(
                 name,
@@ -346,6 +352,7 @@ def convert(
                 max=_bound(f.max, "date"),
                 kind="date",
                 note=note,
+                datetime=stamped,
                 **common,
             )
         ]

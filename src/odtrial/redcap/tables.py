@@ -235,7 +235,6 @@ def _form_table(
     where = _where(rec, events, form if repeating else "")
     if rec.repeating_events() & {e.name for e in events} and not repeating:
         warnings.append(f"events of form {form!r} repeat whole: their instances are not told apart")
-    date_format = "native" if any(f.note and "date and time" in f.note for f in own) else "%Y-%m-%d"
     desc = (
         f"Form {form}"
         + (" (repeating)" if repeating else "")
@@ -250,7 +249,6 @@ def _form_table(
         filled,
         rules,
         notes,
-        date_format,
         tuple(e.name for e in events),
         repeating,
     )

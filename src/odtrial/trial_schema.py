@@ -616,7 +616,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
                 "required_if",
                 "string",
                 "required when this condition on the record's fields holds, e.g. "
-                "`\"[admitted] = true and [nights] > 0\"` (`[field]` compared by `=`, `<>`, "
+                '`"[admitted] = true and [nights] > 0"` (`[field]` compared by `=`, `<>`, '
                 "`<`, `<=`, `>`, `>=` with a quoted code or date, a number, `true`/`false`; "
                 "`= ''`: empty; `and`, `or`, parentheses); empty then: `missing_value`. "
                 "Not with `required = true`",
@@ -736,7 +736,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
             Key(
                 "<column>",
                 "string, integer or array of them",
-                "the accepted value(s) of this source column; `\"\"` accepts an empty cell",
+                'the accepted value(s) of this source column; `""` accepts an empty cell',
             ),
         ),
         open=True,
@@ -749,7 +749,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
                 "<column>",
                 "array of strings",
                 "a source column, with the values that count as blank besides an empty "
-                "cell (e.g. `[\"0\"]` for an unticked checkbox)",
+                'cell (e.g. `["0"]` for an unticked checkbox)',
             ),
         ),
         open=True,

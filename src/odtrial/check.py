@@ -107,17 +107,20 @@ def _extract_errors(trial: Trial, src: Path, cfg: Path) -> list[str]:
 
 
 def _header_errors(path: Path, rel: str, spec: ExtractSpec, cfg: Path) -> list[str]:
-    """One line per mapped source column absent from the file's header."""
+    """One line per source column the extract names (mapped, or selecting its rows:
+    ``where``, ``filled``) absent from the file's header."""
     from odtrial.data.readers import read_header, show
 
     try:
         header = set(read_header(path, spec, rel=rel))
     except OdtrialError as e:
         return [_prefixed(cfg, f"extract {e}")]
-    key = f"extracts.{spec.trust}.{spec.table}.columns"
+    key = f"extracts.{spec.trust}.{spec.table}"
+    named = [(f"columns.{canon}", col) for canon, col in spec.columns.items()]
+    named += [(f"{part}.{col}", col) for part in ("where", "filled") for col in getattr(spec, part)]
     return [
-        f"{cfg}: key '{key}.{canon}' names column {show(col)!r}, which {rel} does not have"
-        for canon, col in spec.columns.items()
+        f"{cfg}: key '{key}.{k}' names column {show(col)!r}, which {rel} does not have"
+        for k, col in named
         if col not in header
     ]
 

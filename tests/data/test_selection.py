@@ -235,3 +235,16 @@ def test_two_extracts_of_one_table_may_not_take_one_row(trial_dir: Path, tmp_pat
     t.write_text(t.read_text().replace('site = "south", kind = "baseline"', 'kind = "baseline"'))
     with pytest.raises(IngestError, match=r"row 1 is taken by the participants extracts of"):
         ingest(trial_dir, tmp_path / "freeze")
+
+
+def test_odtrial_check_names_a_selection_column_the_file_lacks(trial_dir: Path) -> None:
+    from odtrial.check import check
+
+    f = trial_dir / "records" / "records_2024.csv"
+    f.write_text(f.read_text().replace("kind", "event"))
+    errors = check(trial_dir).errors
+    assert any(
+        "key 'extracts.N.visits.where.kind' names column 'kind', which "
+        "records/records_2024.csv does not have" in e
+        for e in errors
+    ), errors

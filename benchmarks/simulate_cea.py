@@ -128,7 +128,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2013)
     ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     ap.add_argument(
-        "--methods", nargs="+", default=["bivariate", "tsb"], choices=["bivariate", "tsb"]
+        "--methods",
+        nargs="+",
+        default=["bivariate", "tsb"],
+        choices=["bivariate", "bivariate_kr", "tsb"],
     )
     ap.add_argument("--markdown", help="write the table to this file too")
     args = ap.parse_args()

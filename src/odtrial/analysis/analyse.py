@@ -280,6 +280,10 @@ def compute_analysis(
             pdata,
             view.codes,
             missing_data_variables(pl, pdata.columns, window_months=derived.attrs["window_months"]),
+            labels={
+                **{k: v.label for k, v in pl.variables.items()},
+                **{k: o.label for k, o in pl.outcomes.items()},
+            },
         ),
         "multiple_imputation": multiple_imputation(pdata, pl, arms, comparative=view.comparative),
         "tables": {name: f"tables/{name}.csv" for name in TABLES},
@@ -547,16 +551,22 @@ def missing_data_variables(
 
 
 def _missing(
-    ds: pd.DataFrame, codes: Sequence[str], variables: Sequence[tuple[str, str]]
+    ds: pd.DataFrame,
+    codes: Sequence[str],
+    variables: Sequence[tuple[str, str]],
+    *,
+    labels: Mapping[str, str],
 ) -> list[dict[str, Any]]:
+    """Missing values by variable, time point and arm; ``label`` is the plan's label of
+    the column (an outcome's or a variable's), else the column name."""
     rows = []
     for var, when in variables:
         for c in codes:
             sub = ds if c == "all" else ds[ds["arm"] == c]
             n, miss = len(sub), int(sub[var].isna().sum())
             rows.append(
-                {"variable": var, "time_point": when, "arm": c, "n": n, "missing": miss,
-                 "percent": 100 * miss / n if n else float("nan")}
+                {"variable": var, "label": labels.get(var, var), "time_point": when, "arm": c,
+                 "n": n, "missing": miss, "percent": 100 * miss / n if n else float("nan")}
             )  # fmt: skip
     return rows
 

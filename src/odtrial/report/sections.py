@@ -1095,7 +1095,10 @@ class _Builder:
         mark = _mark(notes, "Cells show participants with the variable missing / participants (%).")
         rows = []
         for var, tp in keys:
-            row = {"Variable": var.replace("_", " ").capitalize(), "Time point": tp}
+            label = next(
+                (str(m["label"]) for m in md if m["variable"] == var and m.get("label")), ""
+            )
+            row = {"Variable": label or var.replace("_", " ").capitalize(), "Time point": tp}
             for c, lab in zip(self.codes, self.labels, strict=True):
                 m = cells.get((var, tp, c))
                 row[lab + mark] = (

@@ -213,7 +213,7 @@ def plan_data_errors(trial: Trial, plan: Plan) -> list[str]:
             )
     if plan.imputation is not None:
         for i, a in enumerate(plan.imputation.get("auxiliaries", ())):
-            if a not in dataset.columns:
+            if a not in dataset.columns and a not in failed:  # else said above
                 errors.append(
                     f"key 'missing_data.imputation.auxiliaries[{i}]' names no column of the "
                     f"analysis dataset: {a!r}{suggest(str(a), list(dataset.columns))}"

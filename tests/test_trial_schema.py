@@ -368,4 +368,4 @@ def test_the_trial_modules_sketch_is_a_valid_definition():
 
     sketch = textwrap.dedent((odtrial.trial.__doc__ or "").split("::\n", 1)[1])
     t = parse_trial(tomllib.loads(sketch), source="odtrial.trial docstring")
-    assert t.stratum_key == "locality" and t.cluster_attributes == ("list_size",)
+    assert t.stratum_key == "region" and t.cluster_attributes == ("size",)

@@ -30,22 +30,22 @@ is a full one)::
 
     [randomisation]            # optional: the record `odtrial randomise` wrote
     record = "randomisation"
-    strata = { column = "locality", label = "Localities" }
-    balance = [{ column = "list_size", label = "List size", decimals = 0 }]
+    strata = { column = "region", label = "Regions" }
+    balance = [{ column = "size", label = "Registered patients", decimals = 0 }]
 
     [[trusts]]
-    id = "GM"
+    id = "S1"
     name = "..."
-    directory = "greater_manchester"
+    directory = "site_one"
 
     [[strata]]
-    id = "GM-MAN"
-    trust = "GM"
+    id = "S1-A"
+    trust = "S1"
 
     [[clusters]]
-    id = "P84019"
-    locality = "GM-MAN"        # its stratum, under the trial's stratum key
-    list_size = 9690           # any other number: a cluster attribute
+    id = "C01"
+    region = "S1-A"            # its stratum, under the trial's stratum key
+    size = 9690                # any other number: a cluster attribute
 
     [vocabularies]
     gender = ["woman", "man"]
@@ -61,15 +61,15 @@ is a full one)::
       { name = "gender", type = "code", vocabulary = "gender" },
     ]
 
-    [extracts.GM.participants]
+    [extracts.S1.participants]
     pattern = "baseline_*.csv"
     format = "csv"             # csv | excel | sav | dta | xpt | sas7bdat
-    [extracts.GM.participants.columns]     # field -> source column
+    [extracts.S1.participants.columns]     # field -> source column
     record_id = "Study ID"
     cluster_id = "Practice"
     consent_date = "Consent"
     gender = "Gender"
-    [extracts.GM.participants.codes.gender] # source value (as text) -> code
+    [extracts.S1.participants.codes.gender] # source value (as text) -> code
     1 = "woman"
     2 = "man"
 """

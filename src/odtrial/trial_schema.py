@@ -161,7 +161,7 @@ def _rule_keys() -> tuple[Key, ...]:
 
 
 _STRATUM_KEY = (
-    "the cluster key naming its stratum (e.g. `locality`): the key whose values are "
+    "the cluster key naming its stratum (e.g. `region`): the key whose values are "
     "stratum ids, else the column of `[randomisation] strata`, else `stratum`"
 )
 
@@ -324,7 +324,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
             Key(
                 "column",
                 "string",
-                "`trust` or the trial's stratum key (e.g. `locality`)",
+                "`trust` or the trial's stratum key (e.g. `region`)",
                 True,
             ),
             Key("label", "string", "its label in the report", default="the column"),
@@ -801,7 +801,7 @@ def section(path: str) -> Section:
 
 
 def section_path(where: str) -> str:
-    """The described path of a concrete key path (``tables.phq9.fields[3]`` ->
+    """The described path of a concrete key path (``tables.visits.fields[3]`` ->
     ``tables.<name>.fields[]``)."""
     parts = re.sub(r"\[\d+\]", "[]", where).split(".") if where else []
     if parts and parts[0] == "tables" and len(parts) > 1:

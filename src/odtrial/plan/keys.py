@@ -87,7 +87,7 @@ MEANINGS: Final[dict[str, str]] = {
     "outcomes.<id>.model.kind": "the model family: mixed (`glmm`, `lmm`), marginal (`gee`) "
     "or Cox (`cox`); the outcome type limits it",
     "outcomes.<id>.model.covariates": "adjustment terms, as formula terms "
-    "(`C(locality)` for a factor); the treatment is added",
+    "(`C(region)` for a factor); the treatment is added",
     "outcomes.<id>.model.family": "the response distribution (the outcome type limits it)",
     "outcomes.<id>.model.estimation": "`REML` (the default, unless `nagq` is given) or `ML`",
     "outcomes.<id>.model.nagq": "adaptive Gauss-Hermite points (ML only; 1 is Laplace)",

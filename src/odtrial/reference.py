@@ -63,8 +63,8 @@ def _walk(t: Table, path: str, case: str, out: list[PlanSection], skip: Any) -> 
 def _child(v: Spec, path: str, out: list[PlanSection], skip: Any) -> None:
     from odtrial.plan.schema import ArrayOf, Switch, Table, TableOf
 
-    if v is skip:
-        return
+    if v is skip or (isinstance(v, Switch) and isinstance(skip, Switch) and v.cases is skip.cases):
+        return  # a derivation (also an optional one): its keys are listed once, under outcomes
     if isinstance(v, Table):
         _walk(v, path, "", out, skip)
     elif isinstance(v, TableOf):

@@ -200,6 +200,62 @@ MEANINGS: Final[dict[str, str]] = {
     "`intervention` (default), `control` or `both`",
     "missing_data.imputation.tipping_point.scale": "the scale of the shift: `logit` (binary, "
     "default), `probit`, `identity` (continuous), `log` (count, default)",
+    # [health_economics]
+    "health_economics": "a within-trial cost-effectiveness analysis (`odtrial.econ`): costs "
+    "and QALYs per participant, the incremental cost, QALYs and net monetary benefit, the "
+    "cost-effectiveness plane and acceptability curve; complete cases",
+    "health_economics.perspective": "the costing perspective, in words (e.g. NHS and "
+    "personal social services)",
+    "health_economics.time_horizon_months": "the period costs and QALYs cover, from consent "
+    "(the last utility visit)",
+    "health_economics.price_year": "the price year of every cost (unit costs are inflated "
+    "to it by the price index)",
+    "health_economics.discount_rate": "the yearly discount rate of costs and QALYs after the "
+    "first year (default 0.035)",
+    "health_economics.method": "the base case: `bivariate` (a bivariate multilevel model of "
+    "cost and QALYs, the default) or `tsb` (two-stage bootstrap with shrinkage)",
+    "health_economics.sensitivity": "sensitivity analyses: `tsb` or `bivariate` (the other "
+    "method), `unadjusted` (no covariates), `kenward-roger` (bivariate, Kenward-Roger df); "
+    "default the other method",
+    "health_economics.wtp": "willingness-to-pay thresholds per QALY (default 20000, 30000)",
+    "health_economics.n_boot": "bootstrap samples (tsb) or plane draws (bivariate; default 1000)",
+    "health_economics.seed": "the random seed of the bootstrap and the draws",
+    "health_economics.covariates": "further analysis dataset columns adjusted for in both "
+    "equations (numeric)",
+    "health_economics.costs": "how resource use is costed",
+    "health_economics.costs.unit_costs": "the unit-cost table (TOML or CSV: item, unit, cost, "
+    "price_year, source, category), relative to the plan",
+    "health_economics.costs.price_index": "the price index by year (TOML or CSV), relative "
+    "to the plan; needed when a unit cost is of another price year",
+    "health_economics.costs.intervention_cost_per_cluster": "the intervention's cost to each "
+    "intervention cluster, shared among its participants (category `intervention`)",
+    "health_economics.costs.baseline_cost": "a dataset column of pre-randomisation cost, "
+    "adjusted for in both equations",
+    "health_economics.resource_use": "the resource-use items, by id (the dataset column of "
+    "its quantity over the horizon)",
+    "health_economics.resource_use.<id>.label": "its name in the report",
+    "health_economics.resource_use.<id>.item": "its item in the unit-cost table",
+    "health_economics.resource_use.<id>.derivation": "how its quantity is derived (as "
+    "`outcomes.<id>.derivation`; a windowed kind is derived over the horizon and at each "
+    "year's end, so its costs are discounted year by year)",
+    "health_economics.resource_use.<id>.column": "instead of a derivation: a dataset column "
+    "holding the quantity over the horizon (counted in the first year, undiscounted)",
+    "health_economics.utilities": "EQ-5D utilities and QALYs (area under the curve)",
+    "health_economics.utilities.version": "the EQ-5D version: `5L` or `3L`",
+    "health_economics.utilities.value_set": "the value set: `england` (5L, Devlin 2018, the "
+    "default) or `uk` (3L, Dolan 1997, the default)",
+    "health_economics.utilities.table": "the frozen table of EQ-5D responses",
+    "health_economics.utilities.fields": "its five dimension fields in EQ-5D order (mobility, "
+    "self-care, usual activities, pain/discomfort, anxiety/depression), levels 1 to 5 (3L: 3)",
+    "health_economics.utilities.visits": "the visit months, from 0 (baseline) to the time "
+    "horizon",
+    "health_economics.utilities.visit_field": "the table's visit field (default: the one "
+    "the trial declares; needed when the baseline month 0 is not a scheduled visit)",
+    "health_economics.utilities.date_field": "the table's date field (default: the declared one)",
+    "health_economics.utilities.choose": "which record when a participant has several at a "
+    "visit (default `latest`)",
+    "health_economics.utilities.adjust_baseline": "adjust for baseline utility in both "
+    "equations (default true; Manca et al. 2005)",
     "harms": "how harms are reported",
     "harms.approach": "the approach, in words",
     "software": "the software used",

@@ -25,17 +25,19 @@ from odtrial.errors import PlanError
 from odtrial.plan.model import (
     Derivation,
     Estimand,
+    HealthEconomics,
     IntercurrentEvent,
     ModelSpec,
     Outcome,
     Plan,
     Population,
+    ResourceUse,
     Sensitivity,
     SignOff,
     Variable,
 )
 from odtrial.plan.sample_size import check_sample_size, sample_size_of
-from odtrial.plan.schema import validate
+from odtrial.plan.schema import HE_WINDOWED, utility_column, validate
 
 _FREE_TEXT_SECTIONS = ("multiplicity", "missing_data", "harms", "software", "summary")
 
@@ -170,6 +172,68 @@ def parse_plan(
         if "imputation" in raw["missing_data"]
         else None,
         window_months=raw.get("derivation", {}).get("window_months"),
+        health_economics=None
+        if "health_economics" not in raw
+        else _health_economics(raw["health_economics"], path),
+    )
+
+
+def _health_economics(he: Mapping[str, Any], path: Path | None) -> HealthEconomics:
+    """``[health_economics]`` as objects; its tables' paths resolved against the plan's folder."""
+    base = path.parent if path else Path.cwd()
+    horizon = int(he["time_horizon_months"])
+    method = he.get("method", "bivariate")
+    costs = he["costs"]
+    resource_use = {}
+    for rid, r in he["resource_use"].items():
+        d = r.get("derivation")
+        der = None if d is None else _derivation(f"health_economics.resource_use.{rid}", rid, d)
+        cumulative = (
+            (*tuple((m, f"{rid}_m{m}") for m in range(12, horizon, 12)), (horizon, rid))
+            if d is not None and d["kind"] in HE_WINDOWED
+            else ()
+        )
+        resource_use[rid] = ResourceUse(
+            rid, r["label"], r["item"], der, r.get("column", rid), cumulative
+        )
+    u = he["utilities"]
+    visits = tuple(int(v) for v in u["visits"])
+    uderiv = []
+    ucols = []
+    for v in visits:
+        cols = []
+        for fld in u["fields"]:
+            col = utility_column(u["table"], v, fld)
+            cols.append(col)
+            params = {"table": u["table"], "field": fld, "visit": v}
+            params |= {k: u[k] for k in ("visit_field", "date_field", "choose") if k in u}
+            uderiv.append(
+                Derivation(
+                    col, "value_at_visit", MappingProxyType(params), "health_economics.utilities"
+                )
+            )
+        ucols.append((v, tuple(cols)))
+    return HealthEconomics(
+        perspective=he["perspective"],
+        time_horizon_months=horizon,
+        price_year=int(he["price_year"]),
+        discount_rate=float(he.get("discount_rate", 0.035)),
+        method=method,
+        sensitivity=tuple(he.get("sensitivity", ["tsb" if method == "bivariate" else "bivariate"])),
+        wtp=tuple(float(w) for w in he.get("wtp", [20000, 30000])),
+        n_boot=int(he.get("n_boot", 1000)),
+        seed=int(he.get("seed", 20130)),
+        covariates=tuple(he.get("covariates", ())),
+        unit_costs=(base / costs["unit_costs"]).resolve(),
+        price_index=None if "price_index" not in costs else (base / costs["price_index"]).resolve(),
+        intervention_cost_per_cluster=costs.get("intervention_cost_per_cluster"),
+        baseline_cost=costs.get("baseline_cost"),
+        resource_use=MappingProxyType(resource_use),
+        version=u["version"],
+        value_set=u.get("value_set", "england" if u["version"] == "5L" else "uk"),
+        utility_columns=tuple(ucols),
+        adjust_baseline_utility=bool(u.get("adjust_baseline", True)),
+        utility_derivations=tuple(uderiv),
     )
 
 

@@ -123,6 +123,64 @@ class Sensitivity:
 
 
 @dataclass(frozen=True)
+class ResourceUse:
+    """A ``[health_economics.resource_use]`` entry: a quantity per participant, costed at
+    the unit cost of ``item``; made by ``derivation`` or read from dataset ``column``."""
+
+    id: str
+    label: str
+    item: str
+    derivation: Derivation | None
+    column: str
+    # with a windowed derivation: (months, column) of the cumulative quantity at each year's
+    # end, the last the horizon's (``column``); empty: the whole horizon, undiscounted
+    cumulative: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class HealthEconomics:
+    """The plan's ``[health_economics]``: a within-trial cost-effectiveness analysis."""
+
+    perspective: str
+    time_horizon_months: int
+    price_year: int
+    discount_rate: float
+    method: str
+    sensitivity: tuple[str, ...]
+    wtp: tuple[float, ...]
+    n_boot: int
+    seed: int
+    covariates: tuple[str, ...]
+    unit_costs: Path
+    price_index: Path | None
+    intervention_cost_per_cluster: float | None
+    baseline_cost: str | None
+    resource_use: Mapping[str, ResourceUse]
+    # utilities: EQ-5D version and value set, and (visit month, {dimension field: column})
+    version: str
+    value_set: str
+    utility_columns: tuple[tuple[int, tuple[str, ...]], ...]
+    adjust_baseline_utility: bool
+    utility_derivations: tuple[Derivation, ...]
+
+    @property
+    def derivations(self) -> tuple[Derivation, ...]:
+        """The columns the analysis dataset needs for the economics: each resource use's
+        (cumulative windows too), then each EQ-5D response at each visit."""
+        out: list[Derivation] = []
+        for r in self.resource_use.values():
+            d = r.derivation
+            if d is None:
+                continue
+            for months, col in r.cumulative or ((0, r.column),):
+                params = dict(d.params)
+                if r.cumulative:
+                    params["window_months"] = months
+                out.append(Derivation(col, d.kind, params, d.key))
+        return (*out, *self.utility_derivations)
+
+
+@dataclass(frozen=True)
 class Plan:
     title: str
     short_title: str
@@ -149,13 +207,18 @@ class Plan:
     variables: Mapping[str, Variable] = field(default_factory=dict)
     # [derivation] window_months: the default outcome window (None: the trial's follow-up)
     window_months: int | None = None
+    # [health_economics] (None: no economic evaluation)
+    health_economics: HealthEconomics | None = None
 
     @property
     def derivations(self) -> tuple[Derivation, ...]:
-        """Every derivation of the plan: the variables', then the outcomes', in plan order."""
+        """Every derivation of the plan: the variables', then the outcomes', in plan order,
+        then the health economics' columns."""
+        he = () if self.health_economics is None else self.health_economics.derivations
         return (
             *(v.derivation for v in self.variables.values()),
             *(o.derivation for o in self.outcomes.values()),
+            *he,
         )
 
     @property

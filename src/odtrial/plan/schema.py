@@ -17,6 +17,7 @@ analysis would ignore is refused.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -663,6 +664,64 @@ IMPUTATION: Final = Table(
     required=False,
 )
 
+#: [health_economics] (odtrial.analysis.health_economics): the CEA methods, the sensitivity
+#: analyses it can run, the EQ-5D versions and value sets odtrial.econ ships.
+HE_METHODS: Final = ("bivariate", "tsb")  # odtrial.econ.cea
+HE_SENSITIVITY: Final = ("bivariate", "tsb", "unadjusted", "kenward-roger")
+EQ5D_VERSIONS: Final = ("5L", "3L")
+EQ5D_VALUE_SETS: Final = ("england", "uk")
+HE_WINDOWED: Final = tuple(k for k, v in DERIVATION_PARAMS.items() if "window_months" in v)
+#: A derivation that may be absent (the same cases as :data:`DERIVATION`).
+OPTIONAL_DERIVATION: Final = Switch("kind", DERIVATION.cases, required=False)
+HEALTH_ECONOMICS: Final = Table(
+    {
+        "perspective": Text(),
+        "time_horizon_months": Number(1, 1200, integer=True),
+        "price_year": Number(1900, 2200, integer=True),
+        "discount_rate": Number(0, 0.2, required=False),
+        "method": Choice(HE_METHODS, required=False),
+        "sensitivity": Names(required=False),
+        "wtp": Numbers(required=False),
+        "n_boot": Number(100, 100_000, integer=True, required=False),
+        "seed": Number(0, 1e9, integer=True, required=False),
+        "covariates": Names(required=False),
+        "costs": Table(
+            {
+                "unit_costs": Text(),
+                "price_index": Text(required=False),
+                "intervention_cost_per_cluster": Number(0, 1e12, required=False),
+                "baseline_cost": Text(required=False),
+            }
+        ),
+        "resource_use": TableOf(
+            Table(
+                {
+                    "label": Text(),
+                    "item": Text(),
+                    # one of the two: made by a derivation, or an analysis dataset column
+                    "derivation": OPTIONAL_DERIVATION,
+                    "column": Text(required=False),
+                }
+            ),
+            min_items=1,
+        ),
+        "utilities": Table(
+            {
+                "version": Choice(EQ5D_VERSIONS),
+                "value_set": Choice(EQ5D_VALUE_SETS, required=False),
+                "table": Text(),
+                "fields": Names(),
+                "visits": Numbers(),
+                "visit_field": Text(required=False),
+                "date_field": Text(required=False),
+                "choose": Choice(CHOOSE, required=False),
+                "adjust_baseline": Bool(required=False),
+            }
+        ),
+    },
+    required=False,
+)
+
 _P = Number(0, 1, lo_open=True, hi_open=True, required=False)
 # Positive inputs, bounded far beyond any trial so the arithmetic cannot overflow.
 _POS = Number(0, 1e12, lo_open=True, required=False)
@@ -767,6 +826,7 @@ PLAN: Final = Table(
                 "imputation": IMPUTATION,
             }
         ),
+        "health_economics": HEALTH_ECONOMICS,
         "harms": Table({"approach": Text()}),
         "software": Table({"analysis": Text()}),
         # the trial's own words in the report: the plain language summary's opening, the
@@ -858,12 +918,104 @@ def check_rules(raw: Mapping[str, Any], errs: Errors) -> None:
     imp = raw["missing_data"].get("imputation")
     if imp is not None:
         _imputation_rule(errs, imp, outs)
+    he = raw.get("health_economics")
+    if he is not None:
+        _health_economics_rule(errs, he, raw)
     ids: set[str] = set()
     for i, s in enumerate(raw.get("sensitivity", [])):
         _sensitivity_rule(errs, f"sensitivity[{i}]", s, outs)
         if s["id"] in ids:
             errs.add(f"sensitivity[{i}].id", f"duplicates the id {s['id']!r}")
         ids.add(s["id"])
+
+
+def he_columns(rid: str, kind: str | None, horizon: int) -> list[str]:
+    """The analysis dataset columns a resource-use entry's derivation makes: its quantity
+    over the horizon, and for a windowed kind the cumulative quantity at each earlier
+    year's end (``<id>_m12``, ...), so its costs can be discounted year by year."""
+    if kind not in HE_WINDOWED:
+        return [rid]
+    return [rid, *(f"{rid}_m{m}" for m in range(12, horizon, 12))]
+
+
+def utility_column(table: str, visit: int, fld: str) -> str:
+    """The analysis dataset column of an EQ-5D response at a visit."""
+    return f"{table}_m{visit}_{fld}"
+
+
+def _health_economics_rule(errs: Errors, he: Mapping[str, Any], raw: Mapping[str, Any]) -> None:
+    """Resource use made one way each, columns unique, visits from 0 to the horizon, the
+    value set one of the version's, sensitivity analyses ones the analysis runs."""
+    path = "health_economics"
+    horizon = he["time_horizon_months"]
+    made = {
+        col
+        for section in ("variables", "outcomes")
+        for oid, e in raw.get(section, {}).items()
+        for col in (
+            [f"{oid}_days", f"{oid}_event"] if e["derivation"]["kind"] == "time_to_event" else [oid]
+        )
+    }
+    for rid, r in he["resource_use"].items():
+        rpath = f"{path}.resource_use.{rid}"
+        d = r.get("derivation")
+        if (d is None) == ("column" not in r):
+            errs.add(rpath, "takes either derivation or column (a dataset column), not both")
+            continue
+        if d is None:
+            continue
+        check_derivation(d, f"{rpath}.derivation", errs)
+        if "window_months" in d:
+            errs.add(
+                f"{rpath}.derivation.window_months",
+                "is set by health_economics.time_horizon_months",
+            )
+        for col in he_columns(rid, d["kind"], horizon):
+            if col in made:
+                errs.add(rpath, f"makes column {col!r}, which the plan already makes")
+            made.add(col)
+    sens = he.get("sensitivity", [])
+    for i, name in enumerate(sens):
+        if name not in HE_SENSITIVITY:
+            errs.add(
+                f"{path}.sensitivity[{i}]",
+                f"must be one of {', '.join(HE_SENSITIVITY)}, got {_shown(name)}"
+                f"{suggest(name, HE_SENSITIVITY)}",
+            )
+        elif name == he.get("method", "bivariate"):
+            errs.add(f"{path}.sensitivity[{i}]", f"{name!r} is the base case method")
+    u = he["utilities"]
+    upath = f"{path}.utilities"
+    allowed_sets = {"5L": ("england",), "3L": ("uk",)}[u["version"]]
+    if "value_set" in u and u["value_set"] not in allowed_sets:
+        errs.add(
+            f"{upath}.value_set",
+            f"must be {' or '.join(allowed_sets)} for EQ-5D-{u['version']}, got {u['value_set']!r}",
+        )
+    if len(u["fields"]) != 5:
+        errs.add(
+            f"{upath}.fields",
+            "must name the 5 dimensions in EQ-5D order (mobility, self-care, usual "
+            f"activities, pain/discomfort, anxiety/depression), got {len(u['fields'])}",
+        )
+    visits = u["visits"]
+    if not all(isinstance(v, int) and 0 <= v <= 1200 for v in visits):
+        errs.add(f"{upath}.visits", f"must be visit months (integers), got {_shown(visits)}")
+    elif visits[0] != 0 or any(b <= a for a, b in itertools.pairwise(visits)):
+        errs.add(f"{upath}.visits", f"must start at 0 (baseline) and increase, got {visits}")
+    elif visits[-1] != horizon:
+        errs.add(
+            f"{upath}.visits",
+            f"must end at the time horizon ({horizon} months), so costs and QALYs cover the "
+            f"same period, got {visits[-1]}",
+        )
+    else:
+        for v in visits:
+            for fld in u["fields"]:
+                col = utility_column(u["table"], v, fld)
+                if col in made:
+                    errs.add(upath, f"makes column {col!r}, which the plan already makes")
+                made.add(col)
 
 
 def _derivation_rules(raw: Mapping[str, Any], errs: Errors) -> None:
@@ -969,6 +1121,7 @@ __all__ = [
     "DERIVATION",
     "DERIVATION_KINDS",
     "DERIVATION_PARAMS",
+    "HEALTH_ECONOMICS",
     "MODEL_KINDS",
     "MODEL_OPTIONS",
     "OUTCOME_MODELS",

@@ -42,15 +42,32 @@ def an_freeze(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def final_plan_text(status: str = "final") -> str:
-    """The shipped SAP as a final plan, its trial config path made absolute."""
+def without_imputation(text: str) -> str:
+    """A plan's text without its ``[missing_data.imputation]`` table: for tests about
+    other things, so they do not pay for 20 imputations and a tipping-point grid."""
+    return re.sub(r"(?ms)^\[missing_data\.imputation\]\n.*?(?=^\[)", "", text)
+
+
+def final_plan_text(status: str = "final", *, imputation: bool = False) -> str:
+    """The shipped SAP as a final plan, its trial config path made absolute (and its
+    multiple imputation left out unless asked for)."""
     text = SAP.read_text(encoding="utf-8")
+    if not imputation:
+        text = without_imputation(text)
     text = re.sub(r'(?m)^status = "draft"', f'status = "{status}"', text)
     return re.sub(
         r'(?m)^trial_config = ".*"$',
         f'trial_config = "{(TRIAL / "trial.toml").as_posix()}"',
         text,
     )
+
+
+@pytest.fixture(scope="session")
+def lean_sap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped draft SAP without its multiple imputation."""
+    p = tmp_path_factory.mktemp("lean_sap") / "pod_synthetic_sap.toml"
+    p.write_text(final_plan_text(status="draft"), encoding="utf-8")
+    return p
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +81,7 @@ def an_final_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from odtrial.plan import lock_plan
 
     p = tmp_path_factory.mktemp("an_plan") / "final_sap.toml"
-    p.write_text(final_plan_text(), encoding="utf-8")
+    p.write_text(final_plan_text(imputation=True), encoding="utf-8")
     lock_plan(p)
     return p
 
@@ -96,7 +113,7 @@ def open_run(an_freeze: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
 
     folder = tmp_path_factory.mktemp("an_open")
     plan = folder / "leucht_sap.toml"
-    text = final_plan_text(status="draft")
+    text = final_plan_text(status="draft", imputation=True)  # described, not run
     marker = "[outcomes.cpz_mean_daily_dose]"
     head, tail = text.split(marker)
     tail = tail.replace(

@@ -210,11 +210,13 @@ def test_real_trial_needs_its_own_blinding_key(tmp_path, monkeypatch):
     assert blinding_key(real_plan) == b"a-separate-secret-key"
 
 
-def test_analyse_replaces_its_own_folder_whole_and_refuses_others(an_freeze, tmp_path) -> None:
+def test_analyse_replaces_its_own_folder_whole_and_refuses_others(
+    an_freeze, lean_sap, tmp_path
+) -> None:
     from odtrial.analysis.analyse import analyse
 
     out = tmp_path / "analysis"
-    analyse(SAP, an_freeze, out)
+    analyse(lean_sap, an_freeze, out)
     # a table an older run wrote (on odtrial's record) goes; a file the user added stays
     stale = out / "tables" / "from_an_older_run.csv"
     stale.write_text("x\n", encoding="utf-8")
@@ -222,7 +224,7 @@ def test_analyse_replaces_its_own_folder_whole_and_refuses_others(an_freeze, tmp
     record["files"]["tables/from_an_older_run.csv"] = sha256_file(stale)
     (out / RECORD).write_text(json.dumps(record), encoding="utf-8")
     (out / "my_notes.txt").write_text("mine\n", encoding="utf-8")
-    analyse(SAP, an_freeze, out)
+    analyse(lean_sap, an_freeze, out)
     assert not stale.exists() and (out / "results.json").is_file()
     assert (out / "my_notes.txt").read_text(encoding="utf-8") == "mine\n"
     assert [p.name for p in tmp_path.iterdir()] == ["analysis"]  # no temporaries
@@ -230,5 +232,5 @@ def test_analyse_replaces_its_own_folder_whole_and_refuses_others(an_freeze, tmp
     mine.mkdir()
     (mine / "draft.docx").write_bytes(b"not ours")
     with pytest.raises(PlanError, match=r"was not written by odtrial"):
-        analyse(SAP, an_freeze, mine)
+        analyse(lean_sap, an_freeze, mine)
     assert [p.name for p in mine.iterdir()] == ["draft.docx"]

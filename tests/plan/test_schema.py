@@ -180,6 +180,10 @@ def _choices(spec: sc.Spec, path: str) -> list[tuple[str, tuple[str, ...]]]:
 
 ENUMERATED = [
     # (a path in the shipped plan, the schema path pattern it exercises)
+    (("health_economics", "method"), "health_economics.method"),
+    (("health_economics", "utilities", "version"), "health_economics.utilities.version"),
+    (("health_economics", "utilities", "value_set"), "health_economics.utilities.value_set"),
+    (("health_economics", "utilities", "choose"), "health_economics.utilities.choose"),
     (("plan", "status"), "plan.status"),
     (("design", "sample_size", "type"), "design.sample_size.type"),
     (("design", "sample_size", "method"), "design.sample_size.method"),
@@ -736,3 +740,91 @@ def test_derived_columns_are_unique_and_composites_acyclic(raw, plan_with) -> No
         "sap.toml: key 'variables.v.derivation.of' makes a cycle through 'w'",
         "sap.toml: key 'variables.w.derivation.of' makes a cycle through 'v'",
     )
+
+
+def _he(raw: dict[str, Any]) -> dict[str, Any]:
+    import copy
+
+    return copy.deepcopy(raw)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda h: h["resource_use"]["gp_consultations"].update(column="gp"),
+            "key 'health_economics.resource_use.gp_consultations' takes either derivation or "
+            "column (a dataset column), not both",
+        ),
+        (
+            lambda h: h["resource_use"]["gp_consultations"]["derivation"].update(window_months=12),
+            "key 'health_economics.resource_use.gp_consultations.derivation.window_months' is "
+            "set by health_economics.time_horizon_months",
+        ),
+        (
+            lambda h: h.update(sensitivity=["tsb", "bivariate"]),
+            "key 'health_economics.sensitivity[1]' 'bivariate' is the base case method",
+        ),
+        (
+            lambda h: h.update(sensitivity=["tbs"]),
+            "key 'health_economics.sensitivity[0]' must be one of bivariate, tsb, unadjusted, "
+            "kenward-roger, got 'tbs'",
+        ),
+        (
+            lambda h: h["utilities"].update(value_set="uk"),
+            "key 'health_economics.utilities.value_set' must be england for EQ-5D-5L, got 'uk'",
+        ),
+        (
+            lambda h: h["utilities"].update(visits=[0, 12]),
+            "key 'health_economics.utilities.visits' must end at the time horizon (24 months)",
+        ),
+        (
+            lambda h: h["utilities"].update(visits=[3, 12, 24]),
+            "key 'health_economics.utilities.visits' must start at 0 (baseline) and increase",
+        ),
+        (
+            lambda h: h["utilities"].update(fields=["mobility"]),
+            "key 'health_economics.utilities.fields' must name the 5 dimensions",
+        ),
+        (
+            lambda h: h["resource_use"].update(
+                bed_days={
+                    "label": "x",
+                    "item": "y",
+                    "derivation": {
+                        "kind": "count_events",
+                        "table": "admissions",
+                        "date": "admission_date",
+                    },
+                }
+            ),
+            "key 'health_economics.resource_use.bed_days' makes column 'bed_days', which the "
+            "plan already makes",
+        ),
+        (
+            lambda h: h["costs"].update(unit_cost="x.toml"),
+            "key 'health_economics.costs.unit_cost' is not a known key; did you mean 'unit_costs'?",
+        ),
+    ],
+)
+def test_health_economics_errors_name_the_key(raw, change, message) -> None:
+    bad = _he(raw)
+    change(bad["health_economics"])
+    errors = errors_of(bad)
+    assert any(e.startswith(f"sap.toml: {message}") for e in errors), errors
+
+
+def test_health_economics_is_loaded_with_its_derivations(sap_path) -> None:
+    from odtrial.plan import load_plan
+
+    pl = load_plan(sap_path)
+    he = pl.health_economics
+    assert he is not None and he.method == "bivariate" and he.sensitivity == ("tsb", "unadjusted")
+    assert he.unit_costs.is_file() and he.price_index is not None and he.price_index.is_file()
+    gp = he.resource_use["gp_consultations"]
+    assert gp.cumulative == ((12, "gp_consultations_m12"), (24, "gp_consultations"))
+    ids = [d.id for d in pl.derivations]
+    assert "gp_consultations_m12" in ids and "eq5d_m24_anxiety_depression" in ids
+    windows = {d.id: d.window_months for d in he.derivations}
+    assert windows["gp_consultations_m12"] == 12 and windows["gp_consultations"] == 24
+    assert [v for v, _ in he.utility_columns] == [0, 12, 24]

@@ -29,15 +29,18 @@ def test_same_seed_same_bytes_for_every_file(three):
     a, b, _ = three
     da, db = _digest(a), _digest(b)
     assert da == db
-    # 6 trusts x 5 tables + trial.toml + truth.json + 5 randomisation + 2 records of odtrial's files
-    assert len(da) == 39
+    # 6 trusts x 7 tables + trial.toml + truth.json + 5 randomisation + 2 records of odtrial's
+    # files + the unit costs and price index of the economic evaluation
+    assert len(da) == 53
 
 
 def test_different_seeds_different_data(three):
     a, _, c = three
     da, dc = _digest(a), _digest(c)
     assert da.keys() == dc.keys()
-    assert all(da[k] != dc[k] for k in da)
+    fixed = {"unit_costs.toml", "price_index.toml"}  # configuration, not data
+    assert all(da[k] != dc[k] for k in da if k not in fixed)
+    assert all(da[k] == dc[k] for k in fixed)
 
 
 def test_regenerating_replaces_odtrials_files_and_keeps_the_users(three, tmp_path):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Final
 
@@ -40,6 +40,8 @@ TEST_KEY: Final = "odtrial-synthetic-test-key-not-secret"
 KEY_ENV: Final = "ODTRIAL_PSEUDONYM_KEY"
 RANDOMISATION_DIR: Final = "randomisation"  # the record of `odtrial randomise`, shipped
 RANDOMISATION_INPUT: Final = "clusters.csv"  # the cluster table it randomised
+UNIT_COSTS: Final = "unit_costs.toml"  # the economic evaluation's unit costs, shipped
+PRICE_INDEX: Final = "price_index.toml"  # and its price index
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,56 @@ TABLE_SOURCE_NAMES: Final = (
     "admissions",
     "crisis_referrals",
     "prescriptions",
+    "eq5d",
+    "community_contacts",
 )
+#: The economic evaluation's tables: drawn after the others from their own random stream
+#: (so the other extracts are those of a trial without them) and given no faults.
+ECON_TABLES: Final = ("eq5d", "community_contacts")
+# Each trust's follow-up file stem, and the stems of its economic tables' files.
+_ECON_STEMS: Final = {
+    "NELFT": ("followup_", "eq5d_", "community_contacts_"),
+    "NEP": ("POD_FollowUp_", "POD_EQ5D_", "POD_Community_Contacts_"),
+    "NOTTS": ("notts_pod_followup_", "notts_pod_eq5d_", "notts_pod_contacts_"),
+    "KMPT": ("KMPT_POD_followup_", "KMPT_POD_eq5d_", "KMPT_POD_contacts_"),
+    "SOMPAR": ("som_pod_fu_", "som_pod_eq5d_", "som_pod_contacts_"),
+    "AWP": ("awp_fu_", "awp_eq5d_", "awp_cont_"),
+}
+# Source columns of the economic tables (SAS transport names: at most 8 characters).
+_EQ5D_COLUMNS: Final = {
+    "month": "EQMONTH",
+    "mobility": "EQMO",
+    "self_care": "EQSC",
+    "usual_activities": "EQUA",
+    "pain_discomfort": "EQPD",
+    "anxiety_depression": "EQAD",
+}
+
+
+def _with_econ(d: Dialect) -> Dialect:
+    """The dialect with the economic tables: file names like its follow-up file's, and its
+    follow-up's identifier and date columns."""
+    fu, eq, cc = _ECON_STEMS[d.trust]
+    fu_cols = d.columns["followup"]
+    files = dict(d.files)
+    patterns = dict(d.patterns)
+    for table, stem in (("eq5d", eq), ("community_contacts", cc)):
+        files[table] = d.files["followup"].replace(fu, stem, 1)
+        patterns[table] = d.patterns["followup"].replace(fu, stem, 1)
+    columns = dict(d.columns)
+    columns["eq5d"] = {
+        "nhs_number": fu_cols["nhs_number"],
+        "month": _EQ5D_COLUMNS["month"],
+        "assessment_date": fu_cols["assessment_date"],
+        **{k: v for k, v in _EQ5D_COLUMNS.items() if k != "month"},
+    }
+    columns["community_contacts"] = {
+        "nhs_number": fu_cols["nhs_number"],
+        "contact_date": "CONTDATE",
+        "service": "SERVICE",
+    }
+    return replace(d, files=files, patterns=patterns, columns=columns)
+
 
 # NHS ethnic category descriptions (used by trusts that send words or labels).
 ETHNICITY_WORDS: Final = dict(
@@ -679,7 +730,7 @@ def dialects(data_cutoff: date) -> tuple[Dialect, ...]:
             drug_case="upper",
         )
     )
-    return tuple(out)
+    return tuple(_with_econ(d) for d in out)
 
 
 # ---------------------------------------------------------------------------- trial.toml

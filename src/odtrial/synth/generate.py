@@ -13,6 +13,7 @@ import pandas as pd
 from odtrial._io import atomic_folder
 from odtrial.errors import ConfigError
 from odtrial.synth import config as cfg
+from odtrial.synth.econ import PRICE_INDEX_TOML, UNIT_COSTS_TOML, econ_tables, econ_truth
 from odtrial.synth.events import add_months, build_tables
 from odtrial.synth.faults import Fault, inject
 from odtrial.synth.outcomes import Parameters, implied_estimands, person_outcomes, truth_parameters
@@ -34,6 +35,8 @@ SORT_DATE = {
     "admissions": "admission_date",
     "crisis_referrals": "referral_date",
     "prescriptions": "start_date",
+    "eq5d": "assessment_date",
+    "community_contacts": "contact_date",
 }
 
 
@@ -102,8 +105,18 @@ def generate(
             t["cluster_id"] = clusters.id[t["cluster_id"].to_numpy()]
     if cutoff < int(fu_end.max()):
         tables = _censor(tables, cutoff)
+    followup = tables["followup"].copy()  # before faults: the EQ-5D questionnaires' visits
 
     tables, faults = inject(tables, p, clusters, fu_end, cutoff, dialects, fault_rate, r_flt)
+    # the economic tables: their own stream (the others stay as they were), no faults
+    r_econ = np.random.default_rng(ss.spawn(1)[0])
+    econ = econ_tables(p, int(clusters.id.size), fu_end, followup, cutoff, r_econ)
+    for name, t in econ.items():
+        pid = t["_pid"].to_numpy()
+        t.insert(1, "nhs_number", p.nhs[pid])
+        t["_rid"] = np.arange(len(t))
+        t["_trust"] = trust_of_pid[pid]
+        econ[name] = t
 
     by_key: dict[tuple[str, int], list[Fault]] = {}
     for f in faults:
@@ -113,7 +126,7 @@ def generate(
         for ti, d in enumerate(dialects):
             trust = cfg.TRUSTS[ti]
             for table in cfg.TABLE_SOURCE_NAMES:
-                t = tables[table]
+                t = tables[table] if table in tables else econ[table]
                 rows = t[t["_trust"] == ti]
                 rows = rows.assign(_nhs=rows["nhs_number"]).sort_values(
                     [SORT_DATE[table], "_nhs", "_rid"], kind="stable", na_position="last"
@@ -156,6 +169,12 @@ def generate(
         truth = _truth(
             seed, participants, fault_rate, cutoff_d, clusters, p, o, prm, tables, records, r_imp
         )
+        truth["health_economics"] = econ_truth(
+            p, int(clusters.id.size), prm, years, truth["implied"], r_econ
+        )
+        truth["health_economics"]["rows"] = {k: len(v) for k, v in econ.items()}
+        (tmp / cfg.UNIT_COSTS).write_text(UNIT_COSTS_TOML, encoding="utf-8", newline="\n")
+        (tmp / cfg.PRICE_INDEX).write_text(PRICE_INDEX_TOML, encoding="utf-8", newline="\n")
         (tmp / "truth.json").write_text(
             json.dumps(truth, indent=1) + "\n", encoding="utf-8", newline="\n"
         )

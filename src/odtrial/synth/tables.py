@@ -42,8 +42,22 @@ DATE_FIELDS: Final = frozenset(
         "referral_date",
         "start_date",
         "end_date",
+        "contact_date",
     }
 )
+#: Integer fields written as numbers (empty when missing): the EQ-5D-5L responses.
+EQ5D_FIELDS: Final = (
+    "mobility",
+    "self_care",
+    "usual_activities",
+    "pain_discomfort",
+    "anxiety_depression",
+)
+INTEGER_FIELDS: Final = frozenset({"month", *EQ5D_FIELDS})
+#: The EQ-5D visits (months after consent): baseline and the follow-up visits.
+EQ5D_MONTHS: Final = (0, 12, 24)
+#: Community services whose contacts are recorded (community_contacts.service).
+SERVICES: Final = ("gp", "cmht")
 
 
 def _list(values: tuple[str, ...]) -> str:
@@ -130,6 +144,32 @@ fields = [
 rules = [
   {{ kind = "date_order", earlier = "start_date", later = "end_date", code = "end_before_start" }},
   {{ kind = "dose", drug = "drug", dose = "daily_dose_mg" }},
+]
+
+[tables.eq5d]
+description = "EQ-5D-5L questionnaires at baseline (month 0) and the follow-up visits"
+link = "nhs_number"
+date = "assessment_date"
+fields = [
+  {{ name = "nhs_number", type = "nhs_number" }},
+  # months after consent; 0 (baseline) is not a scheduled follow-up visit, so a number
+  {{ name = "month", type = "integer", min = 0, max = 24 }},
+  {{ name = "assessment_date", type = "date" }},
+  {{ name = "mobility", type = "integer", required = false, min = 1, max = 5, label = "EQ-5D-5L mobility" }},
+  {{ name = "self_care", type = "integer", required = false, min = 1, max = 5, label = "EQ-5D-5L self-care" }},
+  {{ name = "usual_activities", type = "integer", required = false, min = 1, max = 5, label = "EQ-5D-5L usual activities" }},
+  {{ name = "pain_discomfort", type = "integer", required = false, min = 1, max = 5, label = "EQ-5D-5L pain/discomfort" }},
+  {{ name = "anxiety_depression", type = "integer", required = false, min = 1, max = 5, label = "EQ-5D-5L anxiety/depression" }},
+]
+
+[tables.community_contacts]
+description = "Contacts with GPs and community mental health teams (service use, for costs)"
+link = "nhs_number"
+date = "contact_date"
+fields = [
+  {{ name = "nhs_number", type = "nhs_number" }},
+  {{ name = "contact_date", type = "date" }},
+  {{ name = "service", type = "string", label = "gp or cmht" }},
 ]
 """
 

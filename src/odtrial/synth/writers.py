@@ -20,7 +20,7 @@ import pyreadstat
 
 from odtrial.synth.config import Dialect
 from odtrial.synth.population import EPOCH
-from odtrial.synth.tables import DATE_FIELDS
+from odtrial.synth.tables import DATE_FIELDS, INTEGER_FIELDS
 
 SAS_EPOCH_SHIFT = 3653  # days from 1960-01-01 to 1970-01-01
 NOTES = (
@@ -71,6 +71,10 @@ def _dose_text(x: np.ndarray) -> np.ndarray:
     return np.asarray(["" if np.isnan(v) else f"{v:g}" for v in x], dtype=object)
 
 
+def _int_text(x: np.ndarray) -> np.ndarray:
+    return np.asarray(["" if np.isnan(v) else str(int(v)) for v in x], dtype=object)
+
+
 def _drug_case(names: np.ndarray, case: str) -> np.ndarray:
     s = pd.Series(names, dtype=object)
     if case == "upper":
@@ -109,6 +113,9 @@ def render(
                 has = np.asarray([x in brand_of for x in v])
                 use = has & (rng.random(n) < 0.25)
                 col[use] = [brand_of[x] for x in v[use]]
+        elif fld in INTEGER_FIELDS:
+            x = v.astype(float)
+            col = _int_text(x) if d.text else x
         elif fld == "daily_dose_mg":
             col = _dose_text(v.astype(float)) if d.text else v.astype(float)
         elif fld in d.render:

@@ -281,6 +281,14 @@ def test_multiple_imputation_beside_complete_case(blinded_run, unblinded_run, op
     for side in ("below", "above"):
         v = tp[side]
         assert v is None or rows[0]["delta"] <= v <= rows[-1]["delta"]
+    # the chains' convergence and observed against imputed values are recorded
+    assert {c["variable"] for c in mi["convergence"]} == set(mi["imputed"])
+    assert all(np.isfinite(c["rhat"]) and c["rhat"] > 0.9 for c in mi["convergence"])
+    ovi = {o["variable"]: o for o in mi["observed_vs_imputed"]}
+    y = ovi["work_study_24m"]
+    assert y["n_imputed"] == mi["missing"]["work_study_24m"]
+    assert y["observed_mean"] == pytest.approx(d["work_study_24m"].mean(), rel=1e-9)
+    assert 0 < y["imputed_mean"] < 1
     # an open report describes the imputation, compares nothing
     open_mi = open_run.results["multiple_imputation"]
     assert open_mi["outcome"] == "work_study_24m" and "pooled" not in open_mi

@@ -370,6 +370,10 @@ def test_real_engine_results_make_a_complete_report(
     assert mi_rows[1][2] == fmt.effect_text(mi["complete_case"]) == fmt.effect_text(e)
     assert mi_rows[2][2] == fmt.effect_text(mi["pooled"])
     assert mi_rows[2][5] == fmt.num(mi["pooled"]["fmi"], 2)
+    text = " ".join(p.text for p in doc.paragraphs)
+    converged = all(c["converged"] for c in mi["convergence"])
+    assert converged  # the shipped plan's burn-in is long enough
+    assert "The imputation model's chains converged (split-R̂ at most" in text
     assert (
         "Participant flow" in headings
         and ABBREV.findall(" ".join(b.text for b in _section_blocks(doc, "Plain language summary")))

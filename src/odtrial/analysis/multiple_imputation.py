@@ -120,6 +120,8 @@ def multiple_imputation(
     block.update(
         {
             "imputed": list(imps.imputed_columns),
+            "convergence": _convergence(imps),
+            "observed_vs_imputed": _observed_vs_imputed(imps, frame),
             "pooled": effect,
             "complete_case": complete,
             "n_complete": int(pdata[response].notna().sum()),
@@ -129,6 +131,44 @@ def multiple_imputation(
     if tp is not None:
         block["tipping_point"] = _tipping(imps, fitter, outcome, response, tp)
     return block
+
+
+def _convergence(imps: Any) -> list[dict[str, Any]]:
+    """Split-R-hat of each imputed variable's traced statistics over the chains."""
+    from odtrial.missing import convergence
+
+    table = convergence(imps)
+    return [
+        {
+            "variable": str(r["variable"]),
+            "statistic": str(r["statistic"]),
+            "rhat": float(r["rhat"]),
+            "chains": int(r["chains"]),
+            "iterations": int(r["iterations"]),
+            "converged": bool(r["converged"]),
+        }
+        for _, r in table.iterrows()
+    ]
+
+
+def _observed_vs_imputed(imps: Any, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per imputed column: the mean of the observed values and of the imputed ones
+    (over all imputations); a binary column's means are proportions."""
+    out = []
+    for name in imps.imputed_columns:
+        rows = imps.missing_rows[name]
+        imputed = np.concatenate([d[name].to_numpy(dtype=float)[rows] for d in imps.datasets])
+        observed = frame[name].dropna().to_numpy(dtype=float)
+        out.append(
+            {
+                "variable": name,
+                "n_observed": len(observed),
+                "n_imputed": len(rows),
+                "observed_mean": float(observed.mean()) if len(observed) else None,
+                "imputed_mean": float(imputed.mean()) if len(imputed) else None,
+            }
+        )
+    return out
 
 
 def _tipping(

@@ -1168,10 +1168,36 @@ class _Builder:
             Para(f"{self.refs['imputation']} sets the two analyses side by side."),
             table,
         ]
+        checks = self._imputation_checks(mi)
+        if checks is not None:
+            blocks.append(checks)
         tp = mi.get("tipping_point")
         if tp:
             blocks += self._tipping_blocks(mi, tp, abbrev)
         return tuple(blocks)
+
+    def _imputation_checks(self, mi: Mapping[str, Any]) -> Para | None:
+        """One paragraph: the chains' convergence and observed against imputed means."""
+        conv = mi.get("convergence") or []
+        if not conv:
+            return None
+        worst = max(float(c["rhat"]) for c in conv)
+        bad = sorted({str(c["variable"]) for c in conv if not c["converged"]})
+        chains = f"{conv[0]['chains']} chains, last {conv[0]['iterations']} iterations"
+        text = (
+            f"The imputation model's chains converged (split-R̂ at most {worst:.2f}; {chains})."
+            if not bad
+            else f"The imputation model's chains did not converge for {', '.join(bad)} "
+            f"(split-R̂ up to {worst:.2f}; {chains}): treat the imputation with caution."
+        )
+        means = [
+            f"{str(o['variable']).replace('_', ' ')} {fmt.num(o['observed_mean'], 2)} observed "
+            f"({o['n_observed']}) and {fmt.num(o['imputed_mean'], 2)} imputed ({o['n_imputed']})"
+            for o in mi.get("observed_vs_imputed", [])
+        ]
+        if means:
+            text += " Means: " + "; ".join(means) + "."
+        return Para(text)
 
     def _tipping_blocks(
         self, mi: Mapping[str, Any], tp: Mapping[str, Any], abbrev: str

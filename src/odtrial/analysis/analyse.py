@@ -48,6 +48,7 @@ from odtrial.analysis.blinding import (
     scrub,
     trial_definition,
 )
+from odtrial.analysis.health_economics import health_economics
 from odtrial.analysis.multiple_imputation import multiple_imputation
 from odtrial.analysis.outcomes import (
     CLUSTER,
@@ -229,6 +230,7 @@ def compute_analysis(
     if not view.comparative:
         sens_rows = [_open_sensitivity(r) for r in sens_rows]
 
+    econ, econ_files = health_economics(pdata, pl, arms, view.codes, comparative=view.comparative)
     results: dict[str, Any] = {
         "schema": SCHEMA,
         "title": _title(pl),
@@ -286,12 +288,14 @@ def compute_analysis(
             },
         ),
         "multiple_imputation": multiple_imputation(pdata, pl, arms, comparative=view.comparative),
+        "health_economics": econ,
         "tables": {name: f"tables/{name}.csv" for name in TABLES},
         "figures": [],  # listed once the report draws them (results_io.record_figures)
     }
     results = normalise(scrub(results, view.hidden_terms))
     results["title"] = results["title"][:1].upper() + results["title"][1:]
     files = {f"tables/{k}.csv": v for k, v in _tables(results).items()}
+    files.update(econ_files)
     files[DATASET] = _dataset_csv(pdata, view)
     files["results.json"] = dumps(results)
     for name, text in files.items():

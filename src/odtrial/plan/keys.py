@@ -224,9 +224,10 @@ MEANINGS: Final[dict[str, str]] = {
     "equations (numeric)",
     "health_economics.costs": "how resource use is costed",
     "health_economics.costs.unit_costs": "the unit-cost table (TOML or CSV: item, unit, cost, "
-    "price_year, source, category), relative to the plan",
-    "health_economics.costs.price_index": "the price index by year (TOML or CSV), relative "
-    "to the plan; needed when a unit cost is of another price year",
+    "price_year, source, category): a path relative to the trial's folder (beside "
+    "`trial.toml`) or, when not there, to the plan's",
+    "health_economics.costs.price_index": "the price index by year (TOML or CSV), found as "
+    "`unit_costs` is; needed when a unit cost is of another price year",
     "health_economics.costs.intervention_cost_per_cluster": "the intervention's cost to each "
     "intervention cluster, shared among its participants (category `intervention`)",
     "health_economics.costs.baseline_cost": "a dataset column of pre-randomisation cost, "
@@ -247,8 +248,7 @@ MEANINGS: Final[dict[str, str]] = {
     "health_economics.utilities.table": "the frozen table of EQ-5D responses",
     "health_economics.utilities.fields": "its five dimension fields in EQ-5D order (mobility, "
     "self-care, usual activities, pain/discomfort, anxiety/depression), levels 1 to 5 (3L: 3)",
-    "health_economics.utilities.visits": "the visit months, from 0 (baseline) to the time "
-    "horizon",
+    "health_economics.utilities.visits": "the visit months, from 0 (baseline) to the time horizon",
     "health_economics.utilities.visit_field": "the table's visit field (default: the one "
     "the trial declares; needed when the baseline month 0 is not a scheduled visit)",
     "health_economics.utilities.date_field": "the table's date field (default: the declared one)",

@@ -174,13 +174,27 @@ def parse_plan(
         window_months=raw.get("derivation", {}).get("window_months"),
         health_economics=None
         if "health_economics" not in raw
-        else _health_economics(raw["health_economics"], path),
+        else _health_economics(
+            raw["health_economics"],
+            path,
+            None if trial_config is None else (path.parent if path else Path.cwd()) / trial_config,
+        ),
     )
 
 
-def _health_economics(he: Mapping[str, Any], path: Path | None) -> HealthEconomics:
-    """``[health_economics]`` as objects; its tables' paths resolved against the plan's folder."""
-    base = path.parent if path else Path.cwd()
+def _health_economics(
+    he: Mapping[str, Any], path: Path | None, trial: Path | None
+) -> HealthEconomics:
+    """``[health_economics]`` as objects; its tables' paths relative to the trial's folder
+    (the trial's configuration, beside ``trial.toml``) when the file is there, else to the
+    plan's folder."""
+    plan_dir = path.parent if path else Path.cwd()
+
+    def resolve(name: str) -> Path:
+        if trial is not None and (trial.parent / name).is_file():
+            return (trial.parent / name).resolve()
+        return (plan_dir / name).resolve()
+
     horizon = int(he["time_horizon_months"])
     method = he.get("method", "bivariate")
     costs = he["costs"]
@@ -224,8 +238,8 @@ def _health_economics(he: Mapping[str, Any], path: Path | None) -> HealthEconomi
         n_boot=int(he.get("n_boot", 1000)),
         seed=int(he.get("seed", 20130)),
         covariates=tuple(he.get("covariates", ())),
-        unit_costs=(base / costs["unit_costs"]).resolve(),
-        price_index=None if "price_index" not in costs else (base / costs["price_index"]).resolve(),
+        unit_costs=resolve(costs["unit_costs"]),
+        price_index=None if "price_index" not in costs else resolve(costs["price_index"]),
         intervention_cost_per_cluster=costs.get("intervention_cost_per_cluster"),
         baseline_cost=costs.get("baseline_cost"),
         resource_use=MappingProxyType(resource_use),

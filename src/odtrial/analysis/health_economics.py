@@ -1,0 +1,288 @@
+"""The plan's ``[health_economics]``: a within-trial cost-effectiveness analysis.
+
+Per participant: each resource use's quantity (by year of the horizon, from the
+cumulative derivations the plan adds) costed by :func:`odtrial.econ.participant_costs`
+in the plan's price year and discounted after the first year; the intervention's cost
+per cluster shared among its participants; EQ-5D utilities at each visit and QALYs by
+area under the curve, discounted. These columns join the analysis dataset (``cost_<category>``,
+``cost_total``, ``utility_m<visit>``, ``qaly``), so :func:`odtrial.econ.cea` on the
+dataset's complete cases reproduces the results.
+
+The base case is complete-case (participants with every cost and every utility); the
+sensitivity analyses are the plan's (the other method, no covariates, Kenward-Roger).
+Multiple imputation of costs and QALYs is not done yet. Comparisons use the displayed
+arms (``treat`` = the first displayed arm), so a blinded report shows A and B; an open
+report gets the pooled descriptions only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from odtrial.analysis.outcomes import CLUSTER, TREAT
+from odtrial.econ import (
+    cea,
+    eq5d_utility,
+    intervention_costs,
+    load_price_index,
+    load_unit_costs,
+    participant_costs,
+    qalys,
+)
+from odtrial.econ._errors import EconError
+from odtrial.errors import PlanError
+from odtrial.plan import Plan
+from odtrial.plan.model import HealthEconomics
+
+PLANE_TABLE = "ce_plane"  # tables/ce_plane.csv: the CE plane's draws
+INTERVENTION = "intervention"
+
+
+def economic_columns(
+    pdata: pd.DataFrame, he: HealthEconomics, intervention_arm: str
+) -> pd.DataFrame:
+    """Per participant: cost by category and total, utility at each visit, QALYs."""
+    try:
+        unit = load_unit_costs(he.unit_costs)
+        index = None if he.price_index is None else load_price_index(he.price_index)
+    except (OSError, EconError) as e:
+        raise PlanError(f"health_economics.costs: {e}") from None
+    ids = pdata["participant_id"].astype(str)
+    long = []
+    for r in he.resource_use.values():
+        if r.column not in pdata:
+            raise PlanError(
+                f"health_economics.resource_use.{r.id}: the analysis dataset has no column "
+                f"{r.column!r}"
+            )
+        steps = r.cumulative or ((he.time_horizon_months, r.column),)
+        before = pd.Series(0.0, index=pdata.index)
+        for k, (_, col) in enumerate(steps):
+            cum = pd.to_numeric(pdata[col], errors="coerce").astype(float)
+            q = cum - before
+            before = cum
+            long.append(
+                pd.DataFrame({"participant": ids, "item": r.item, "quantity": q, "time": float(k)})
+            )
+    use = pd.concat(long, ignore_index=True)
+    try:
+        costs = participant_costs(
+            use,
+            unit,
+            price_year=he.price_year,
+            price_index=index,
+            participants=list(ids),
+            time="time",
+            discount=he.discount_rate,
+        )
+    except EconError as e:
+        raise PlanError(f"health_economics.resource_use: {e}") from None
+    out = pd.DataFrame(index=pdata.index)
+    for cat in costs.columns:
+        if cat != "total":
+            out[f"cost_{cat}"] = costs[cat].to_numpy(dtype=float)
+    total = costs["total"].to_numpy(dtype=float)
+    if he.intervention_cost_per_cluster is not None:
+        frame = pd.DataFrame(
+            {"cluster": pdata[CLUSTER].to_numpy(), "treat": pdata["arm_real"].to_numpy()}
+        )
+        share = intervention_costs(
+            frame, he.intervention_cost_per_cluster, treated=intervention_arm
+        ).to_numpy(dtype=float)
+        out[f"cost_{INTERVENTION}"] = share
+        total = total + share
+    out["cost_total"] = total
+    utils = []
+    for visit, cols in he.utility_columns:
+        states = pdata[list(cols)].apply(pd.to_numeric, errors="coerce")
+        u = eq5d_utility(states, version=he.version, value_set=he.value_set)
+        out[f"utility_m{visit}"] = u
+        utils.append(u)
+    times = [v / 12 for v, _ in he.utility_columns]
+    out["qaly"] = qalys(np.column_stack(utils), times, discount=he.discount_rate)
+    return out
+
+
+def _describe(x: pd.Series) -> dict[str, Any]:
+    x = x.dropna()
+    n = len(x)
+    return {
+        "n": n,
+        "mean": float(x.mean()) if n else math.nan,
+        "sd": float(x.std(ddof=1)) if n > 1 else math.nan,
+    }
+
+
+def _by_arm(data: pd.DataFrame, col: str, codes: Sequence[str]) -> dict[str, Any]:
+    out = {}
+    for code in codes:
+        sub = data if code == "all" else data[data["arm"] == code]
+        out[code] = _describe(pd.to_numeric(sub[col], errors="coerce"))
+    return out
+
+
+def _cea_dict(res: Any, level: float = 0.95) -> dict[str, Any]:
+    """The result's numbers with intervals for the incremental cost and QALYs (t on the
+    result's df for the model, bootstrap percentiles for the bootstrap)."""
+    d = res.to_dict()
+    draws = res.draws
+    if res.method == "tsb":
+        lo, hi = (1 - level) / 2, (1 + level) / 2
+        ci_c = draws["incremental_cost"].quantile([lo, hi]).tolist()
+        ci_e = draws["incremental_effect"].quantile([lo, hi]).tolist()
+    else:
+        from scipy import stats
+
+        df = res.df if math.isfinite(res.df) else math.inf
+        t = (
+            float(stats.t.ppf((1 + level) / 2, df))
+            if math.isfinite(df)
+            else float(stats.norm.ppf((1 + level) / 2))
+        )
+        ci_c = [res.incremental_cost - t * res.se_cost, res.incremental_cost + t * res.se_cost]
+        ci_e = [
+            res.incremental_effect - t * res.se_effect,
+            res.incremental_effect + t * res.se_effect,
+        ]
+    d["cost_ci"] = [float(v) for v in ci_c]
+    d["effect_ci"] = [float(v) for v in ci_e]
+    quadrants = {
+        "more_costly_more_effective": float(
+            ((draws.incremental_cost > 0) & (draws.incremental_effect > 0)).mean()
+        ),
+        "less_costly_more_effective": float(
+            ((draws.incremental_cost <= 0) & (draws.incremental_effect > 0)).mean()
+        ),
+        "more_costly_less_effective": float(
+            ((draws.incremental_cost > 0) & (draws.incremental_effect <= 0)).mean()
+        ),
+        "less_costly_less_effective": float(
+            ((draws.incremental_cost <= 0) & (draws.incremental_effect <= 0)).mean()
+        ),
+    }
+    d["plane_quadrants"] = quadrants
+    return d
+
+
+SENSITIVITY_LABELS: Mapping[str, str] = {
+    "tsb": "Two-stage bootstrap with shrinkage correction",
+    "bivariate": "Bivariate multilevel model",
+    "unadjusted": "Without covariates",
+    "kenward-roger": "Bivariate model, Kenward-Roger degrees of freedom",
+}
+
+
+def health_economics(
+    pdata: pd.DataFrame,
+    pl: Plan,
+    arms: Sequence[str],
+    codes: Sequence[str],
+    *,
+    comparative: bool,
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The results block and the files it adds (the CE plane's draws); adds the economic
+    columns to ``pdata`` (in place) for the analysis dataset."""
+    he = pl.health_economics
+    if he is None:
+        return None, {}
+    cols = economic_columns(pdata, he, arms[0])
+    for c in cols.columns:
+        pdata[c] = cols[c].to_numpy()
+    categories = [c for c in cols.columns if c.startswith("cost_")]
+    unit = load_unit_costs(he.unit_costs)
+    index = None if he.price_index is None else load_price_index(he.price_index)
+    used = {r.item for r in he.resource_use.values()}
+    unit_rows = []
+    for row in unit.to_frame().to_dict("records"):
+        if row["item"] not in used:
+            continue
+        year = int(row["price_year"])
+        factor = (
+            1.0 if year == he.price_year or index is None else index.factor(year, he.price_year)
+        )
+        unit_rows.append({**row, "cost_in_price_year": float(row["cost"]) * factor})
+    block: dict[str, Any] = {
+        "perspective": he.perspective,
+        "time_horizon_months": he.time_horizon_months,
+        "price_year": he.price_year,
+        "discount_rate": he.discount_rate,
+        "method": he.method,
+        "eq5d": {"version": he.version, "value_set": he.value_set},
+        "missing": "complete case: participants with every cost and every EQ-5D visit; "
+        "multiple imputation of costs and QALYs is not done",
+        "intervention_cost_per_cluster": he.intervention_cost_per_cluster,
+        "unit_costs": unit_rows,
+        "resource_use": [
+            {
+                "id": r.id,
+                "label": r.label,
+                "item": r.item,
+                "by_arm": _by_arm(pdata, r.column, codes),
+            }
+            for r in he.resource_use.values()
+        ],
+        "costs": [
+            {"category": c.removeprefix("cost_"), "by_arm": _by_arm(pdata, c, codes)}
+            for c in categories
+        ],
+        "utilities": [
+            {"visit": v, "by_arm": _by_arm(pdata, f"utility_m{v}", codes)}
+            for v, _ in he.utility_columns
+        ],
+        "qalys": _by_arm(pdata, "qaly", codes),
+    }
+    covariates = []
+    if he.adjust_baseline_utility:
+        covariates.append(f"utility_m{he.utility_columns[0][0]}")
+    if he.baseline_cost:
+        covariates.append(he.baseline_cost)
+    covariates += list(he.covariates)
+    for c in covariates:
+        if c not in pdata:
+            raise PlanError(f"health_economics: the analysis dataset has no column {c!r}")
+    need = ["cost_total", "qaly", *covariates]
+    complete = pdata.dropna(subset=need)
+    block["complete_cases"] = {
+        code: int(len(complete) if code == "all" else (complete["arm"] == code).sum())
+        for code in codes
+    }
+    block["covariates"] = covariates
+    if not comparative:
+        return block, {}
+
+    def run(method: str, covs: Sequence[str], df: str | None = None) -> Any:
+        return cea(
+            complete,
+            cost="cost_total",
+            effect="qaly",
+            treat=TREAT,
+            cluster=CLUSTER,
+            covariates=list(covs) or None,
+            wtp=he.wtp,
+            n_boot=he.n_boot,
+            seed=he.seed,
+            method=method,
+            treated=1,
+            df=df,
+        )
+
+    base = run(he.method, covariates)
+    block["base_case"] = _cea_dict(base)
+    sens = []
+    for s in he.sensitivity:
+        if s in ("tsb", "bivariate"):
+            res = run(s, covariates)
+        elif s == "unadjusted":
+            res = run(he.method, [])
+        else:
+            res = run("bivariate", covariates, "kenward-roger")
+        sens.append({"id": s, "label": SENSITIVITY_LABELS[s], **_cea_dict(res)})
+    block["sensitivity"] = sens
+    block["plane_table"] = f"tables/{PLANE_TABLE}.csv"
+    draws = base.draws.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    return block, {f"tables/{PLANE_TABLE}.csv": draws}

@@ -1,0 +1,69 @@
+"""[health_economics] in results.json: its shape, its numbers equal odtrial.econ called
+directly on the analysis dataset, the synthetic truth recovered, and the blinded labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from odtrial.econ import cea
+
+TRUTH = Path(__file__).resolve().parents[2] / "data" / "synthetic" / "truth.json"
+
+
+@pytest.fixture(scope="module")
+def he(blinded_run):
+    return blinded_run.results["health_economics"]
+
+
+def test_the_block_has_every_table(he, blinded_run) -> None:
+    assert he["method"] == "bivariate" and he["price_year"] == 2023
+    assert [u["visit"] for u in he["utilities"]] == [0, 12, 24]
+    assert {c["category"] for c in he["costs"]} >= {"intervention", "total"}
+    assert set(he["qalys"]) == {"A", "B"}  # blinded: displayed codes only
+    assert [s["id"] for s in he["sensitivity"]] == ["tsb", "unadjusted"]
+    assert len(he["unit_costs"]) == 4 and all(u["cost_in_price_year"] > 0 for u in he["unit_costs"])
+    plane = pd.read_csv(blinded_run.out / he["plane_table"])
+    assert list(plane.columns) == ["incremental_cost", "incremental_effect"]
+    assert len(plane) == 1000
+
+
+def test_base_case_is_cea_on_the_analysis_dataset(he, blinded_run) -> None:
+    ds = pd.read_csv(blinded_run.out / "analysis_dataset.csv")
+    cc = ds.dropna(subset=["cost_total", "qaly", "utility_m0"])
+    assert len(cc) == sum(he["complete_cases"].values())
+    res = cea(
+        cc,
+        cost="cost_total",
+        effect="qaly",
+        treat="treat",
+        cluster="cluster_id",
+        covariates=["utility_m0"],
+        wtp=[20000, 30000],
+        n_boot=1000,
+        seed=20261207,
+    )
+    b = he["base_case"]
+    assert b["incremental_cost"] == pytest.approx(res.incremental_cost, rel=1e-6)
+    assert b["incremental_effect"] == pytest.approx(res.incremental_effect, rel=1e-6)
+    assert b["inmb"][0]["estimate"] == pytest.approx(res.inmb["estimate"].iloc[0], rel=1e-6)
+
+
+def test_the_synthetic_truth_is_in_the_intervals(unblinded_run) -> None:
+    truth = json.loads(TRUTH.read_text(encoding="utf-8"))["health_economics"]
+    res = unblinded_run.results
+    assert res["arms"][0]["code"] == "POD"  # treat = 1: the intervention
+    b = res["health_economics"]["base_case"]
+    lo, hi = b["cost_ci"]
+    assert lo <= truth["incremental_cost"] <= hi
+    lo, hi = b["effect_ci"]
+    assert lo <= truth["incremental_qalys"] <= hi
+
+
+def test_an_open_report_has_no_comparison(open_run) -> None:
+    he = open_run.results["health_economics"]
+    assert "base_case" not in he and "sensitivity" not in he
+    assert set(he["qalys"]) == {"all"} or len(he["qalys"]) == 1

@@ -45,7 +45,7 @@ def test_the_shipped_trial_and_plan_pass(capsys):
     assert code == 0 and err == ""
     assert out.strip() == r.summary()
     assert re.fullmatch(
-        r".*trial\.toml and .*pod_synthetic_sap\.toml: OK: 6 trusts, 32 clusters, 30 extract "
+        r".*trial\.toml and .*pod_synthetic_sap\.toml: OK: 6 trusts, 32 clusters, 42 extract "
         r"patterns each matching a file, randomisation record verified; plan version \S+, "
         r"\d+ outcomes",
         out.strip(),

@@ -17,7 +17,7 @@ from odtrial.randomise.space import count_stratified
 TOP_KEYS = {
     "schema", "title", "trial", "plan", "freeze", "software", "seed", "report_type", "arms",
     "derivation", "flow", "baseline", "outcomes", "sensitivity", "missing_data", "tables",
-    "figures", "design", "multiple_imputation",
+    "figures", "design", "multiple_imputation", "health_economics",
 }  # fmt: skip
 # results.json keeps 10 significant digits; the direct fit runs the same code on the
 # same rows (the CSV round-trips floats exactly), so only that rounding separates them.

@@ -57,10 +57,16 @@ def test_open_report_pools_arms_and_hides_effects(open_run) -> None:
 def test_each_derivation_is_recorded_and_one_dataset_written(open_run) -> None:
     der = open_run.results["derivation"]
     assert der["window_months"] == 24 and der["dataset"] == "analysis_dataset.csv"
-    assert sorted(der["derivations"]) == sorted([
+    plan = sorted([
         "work_study_12m", "work_study_24m", "any_admission", "bed_days", "any_antipsychotic",
         "cpz_mean_daily_dose", "relapse",
     ])  # fmt: skip
+    # and the health economics' resource use (also at 12 months) and EQ-5D answers
+    assert sorted(k for k in der["derivations"] if not k.startswith("eq5d_")) == sorted(
+        [*plan, *(f"{r}{s}" for r in ("inpatient_days", "crisis_episodes", "gp_consultations",
+                                      "cmht_contacts") for s in ("", "_m12"))]
+    )  # fmt: skip
+    assert len([k for k in der["derivations"] if k.startswith("eq5d_")]) == 15
     assert sorted(p.name for p in open_run.out.glob("analysis_dataset*")) == [der["dataset"]]
     cpz = next(o for o in open_run.results["outcomes"] if o["id"] == "cpz_mean_daily_dose")
     assert cpz["derivation"] == der["derivations"]["cpz_mean_daily_dose"]
@@ -117,7 +123,7 @@ def test_cli_rerun_is_byte_identical(blinded_run, an_freeze, tmp_path, capsys) -
     assert exc.value.code == 0
     assert "blinded results" in capsys.readouterr().out
     first, second = _all_output_text(blinded_run.out), _all_output_text(out)
-    assert first.keys() == second.keys() and len(first) == 1 + 7 + 1
+    assert first.keys() == second.keys() and len(first) == 1 + 7 + 1 + 1  # + ce_plane
     for name in first:
         assert first[name] == second[name], name
     assert not list(out.rglob(".*tmp*"))  # no temporaries left behind

@@ -77,6 +77,8 @@ def test_labels_are_read_from_the_trial_definition(
 
     toml = tmp_path / "trial.toml"
     toml.write_text(_relabelled(TRIAL.read_text(encoding="utf-8")), encoding="utf-8")
+    for name in ("unit_costs.toml", "price_index.toml"):  # the trial's economic configuration
+        (tmp_path / name).write_bytes((TRIAL.parent / name).read_bytes())
     results, _ = compute_analysis(_final_plan(tmp_path, an_plan_text(), toml), an_freeze,
                                   unblind=True)  # fmt: skip
     assert [a["label"] for a in results["arms"]] == ["Dialogue teams", "Usual care"]

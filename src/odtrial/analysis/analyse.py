@@ -230,6 +230,8 @@ def compute_analysis(
     if not view.comparative:
         sens_rows = [_open_sensitivity(r) for r in sens_rows]
 
+    # before the economics add their columns to pdata, which the imputation must not see
+    imputed = multiple_imputation(pdata, pl, arms, comparative=view.comparative)
     econ, econ_files = health_economics(pdata, pl, arms, view.codes, comparative=view.comparative)
     results: dict[str, Any] = {
         "schema": SCHEMA,
@@ -287,7 +289,7 @@ def compute_analysis(
                 **{k: o.label for k, o in pl.outcomes.items()},
             },
         ),
-        "multiple_imputation": multiple_imputation(pdata, pl, arms, comparative=view.comparative),
+        "multiple_imputation": imputed,
         "health_economics": econ,
         "tables": {name: f"tables/{name}.csv" for name in TABLES},
         "figures": [],  # listed once the report draws them (results_io.record_figures)

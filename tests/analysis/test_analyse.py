@@ -256,7 +256,15 @@ def test_multiple_imputation_beside_complete_case(blinded_run, unblinded_run, op
     real = _dataset(unblinded_run.out).set_index("participant_id")["treat"]
     d["_real_arm"] = d["participant_id"].map(real).astype(float)
     frame = d[["cluster_id", "treat", *mi["variables"]]].astype({"work_study_24m": float})
-    imps = impute(frame, cluster="cluster_id", m=20, seed=mi["seed"], variables=mi["variables"])
+    imps = impute(
+        frame,
+        cluster="cluster_id",
+        m=20,
+        seed=mi["seed"],
+        variables=mi["variables"],
+        n_burn=mi["n_burn"],
+        n_between=mi["n_between"],
+    )
     pooled = imps.fit(
         fit_glmm,
         "work_study_24m ~ treat + C(catchment) + baseline_work_study",

@@ -90,6 +90,8 @@ def multiple_imputation(
         "label": outcome.label,
         "m": int(cfg["m"]),
         "seed": int(cfg["seed"]),
+        "n_burn": int(cfg.get("n_burn", 200)),
+        "n_between": int(cfg.get("n_between", 20)),
         "variables": variables,
         "auxiliaries": aux,
         "missing": {c: int(frame[c].isna().sum()) for c in variables},
@@ -103,8 +105,8 @@ def multiple_imputation(
         m=int(cfg["m"]),
         seed=int(cfg["seed"]),
         variables=variables,
-        n_burn=int(cfg.get("n_burn", 200)),
-        n_between=int(cfg.get("n_between", 20)),
+        n_burn=block["n_burn"],
+        n_between=block["n_between"],
     )
 
     def fitter(formula: str, data: pd.DataFrame, **_: Any) -> ModelResults:

@@ -26,6 +26,8 @@ TEST_KEY: Final = "odtrial-bridge-synthetic-test-key-not-secret"
 KEY_ENV: Final = "ODTRIAL_PSEUDONYM_KEY"
 RANDOMISATION_DIR: Final = "randomisation"
 RANDOMISATION_INPUT: Final = "clusters.csv"
+UNIT_COSTS: Final = "unit_costs.toml"  # the economic evaluation's unit costs, shipped
+PRICE_INDEX: Final = "price_index.toml"  # and its price index
 PHQ9_ITEMS: Final = tuple(f"q{i}" for i in range(1, 10))
 PHQ9_ITEM_LABELS: Final = (
     "Little interest or pleasure in doing things",
@@ -84,6 +86,14 @@ VOCABULARIES: Final = {
     "gender": ("woman", "man", "non_binary", "not_stated"),
     "ethnic_group": ("white", "mixed", "asian", "black", "other", "not_stated"),
     "interview_mode": ("telephone", "video", "in_person"),
+    # primary-care contacts costed by the economic evaluation (table contacts)
+    "primary_care_service": (
+        "gp_surgery",
+        "gp_telephone",
+        "practice_nurse",
+        "psychological_therapy",
+        "case_manager",
+    ),
 }
 
 
@@ -182,9 +192,60 @@ SCRIPTS: Final = Table(
         },
     ),
 )
-TABLES: Final = {t.name: t for t in (PARTICIPANTS, PHQ9, SCRIPTS)}
+#: EQ-5D-5L dimensions, in the instrument's order.
+EQ5D_FIELDS: Final = (
+    "mobility",
+    "self_care",
+    "usual_activities",
+    "pain_discomfort",
+    "anxiety_depression",
+)
+EQ5D_LABELS: Final = (
+    "mobility",
+    "self-care",
+    "usual activities",
+    "pain/discomfort",
+    "anxiety/depression",
+)
+#: EQ-5D-5L questionnaires: at the baseline interview (month 0) and each follow-up one.
+EQ5D_MONTHS: Final = (0, *(m for m, _ in VISIT_SCHEDULE))
+EQ5D: Final = Table(
+    "eq5d",
+    "EQ-5D-5L at the baseline (month 0) and follow-up research interviews",
+    {"link": "record_id", "date": "completed_on"},
+    (
+        Field("record_id", "string"),
+        # 0 (baseline) is not a scheduled follow-up visit, so the month is a number
+        Field("month", "integer", min=0, max=FOLLOW_UP_MONTHS, label="Months after consent"),
+        Field("completed_on", "date"),
+        *(
+            Field(f, "integer", required=False, min=1, max=5, label=f"EQ-5D-5L {lab}")
+            for f, lab in zip(EQ5D_FIELDS, EQ5D_LABELS, strict=True)
+        ),
+    ),
+)
+CONTACTS: Final = Table(
+    "contacts",
+    "Primary-care contacts from the practice record (GP, practice nurse, psychological "
+    "therapy, collaborative care case manager), linked by NHS number",
+    {"link": "nhs_number", "date": "contact_date"},
+    (
+        Field("nhs_number", "nhs_number"),
+        Field("contact_date", "date"),
+        Field("service", "code", vocabulary="primary_care_service"),
+    ),
+)
+TABLES: Final = {t.name: t for t in (PARTICIPANTS, PHQ9, SCRIPTS, EQ5D, CONTACTS)}
+#: The economic evaluation's tables: drawn after the faults from their own random stream.
+ECON_TABLES: Final = ("eq5d", "contacts")
 #: The date that orders each table's rows in its files.
-SORT_DATE: Final = {"participants": "consent_date", "phq9": "completed_on", "scripts": "issue_date"}
+SORT_DATE: Final = {
+    "participants": "consent_date",
+    "phq9": "completed_on",
+    "scripts": "issue_date",
+    "eq5d": "completed_on",
+    "contacts": "contact_date",
+}
 
 
 @dataclass(frozen=True)
@@ -310,6 +371,42 @@ def extracts(stamp: str, compact: str) -> dict[str, dict[str, Extract]]:
             drug_case="title",
             drug_brands={"Lustral": "sertraline", "Cipramil": "citalopram", "Prozac": "fluoxetine"},
         ),
+        "eq5d": Extract(
+            "csv",
+            f"BRIDGE-EQ5D_DATA_{stamp}_0900.csv",
+            "BRIDGE-EQ5D_DATA_*.csv",
+            {
+                "record_id": "record_id",
+                "month": "eq5d_month",
+                "completed_on": "eq5d_date",
+                **{f: f"eq5d5l_{f[:2]}" for f in EQ5D_FIELDS},
+            },
+            extra={"eq5d_5l_complete": "2"},
+            bom=True,
+            date_format="%Y-%m-%d",
+        ),
+        "contacts": Extract(
+            "csv",
+            f"GM_GP_consultations_{compact}.csv",
+            "GM_GP_consultations_*.csv",
+            {
+                "nhs_number": "NHS Number",
+                "contact_date": "Consultation Date",
+                "service": "Consultation Type",
+            },
+            render={
+                "service": {
+                    "gp_surgery": "GP Surgery",
+                    "gp_telephone": "GP Telephone",
+                    "practice_nurse": "Practice Nurse",
+                    "psychological_therapy": "Talking Therapies",
+                    "case_manager": "Care Manager",
+                }
+            },
+            encoding="cp1252",
+            line_terminator="\r\n",
+            date_format="%d/%m/%Y",
+        ),
     }
     bnssg = {
         "participants": Extract(
@@ -375,6 +472,35 @@ def extracts(stamp: str, compact: str) -> dict[str, dict[str, Extract]]:
             drug_brands={"ZISPIN": "mirtazapine", "CIPRALEX": "escitalopram"},
             brand_codes=False,
         ),
+        "eq5d": Extract(
+            "excel",
+            f"bnssg_bridge_eq5d_{compact}.xlsx",
+            "bnssg_bridge_eq5d_*.xlsx",
+            {
+                "record_id": "Study ID",
+                "month": "Month",
+                "completed_on": "Date Completed",
+                **{
+                    f: f"EQ-5D {lab.title()}"
+                    for f, lab in zip(EQ5D_FIELDS, EQ5D_LABELS, strict=True)
+                },
+            },
+        ),
+        "contacts": Extract(
+            "excel",
+            f"bnssg_bridge_contacts_{compact}.xlsx",
+            "bnssg_bridge_contacts_*.xlsx",
+            {"nhs_number": "NHS Number", "contact_date": "Date", "service": "Staff Group"},
+            render={
+                "service": {
+                    "gp_surgery": "GP (face to face)",
+                    "gp_telephone": "GP (telephone)",
+                    "practice_nurse": "Nurse",
+                    "psychological_therapy": "IAPT",
+                    "case_manager": "Case Manager",
+                }
+            },
+        ),
     }
     gender_labels = {1: "Woman", 2: "Man", 3: "Non-binary", 4: "Not stated"}
     # NENC sends no prescribing: its participants' medication outcomes are not collected.
@@ -427,6 +553,18 @@ def extracts(stamp: str, compact: str) -> dict[str, dict[str, Extract]]:
                 "mode": {1: "Telephone", 2: "Video call", 3: "Face to face"},
             },
             use_value_labels=True,
+        ),
+        # NENC sends no practice records at all: its service use is not collected either.
+        "eq5d": Extract(
+            "sav",
+            f"NENC_BRIDGE_eq5d_{compact}.sav",
+            "NENC_BRIDGE_eq5d_*.sav",
+            {
+                "record_id": "studyid",
+                "month": "eqmonth",
+                "completed_on": "eqdate",
+                **{f: f"eq{f[:3]}" for f in EQ5D_FIELDS},
+            },
         ),
     }
     return {"GM": gm, "BNSSG": bnssg, "NENC": nenc}

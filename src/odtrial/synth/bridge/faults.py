@@ -367,3 +367,35 @@ def _cascade(ctx: _Ctx) -> None:
                         f"cascade: participant record {why} ({cause.kind})",
                     )
                 )
+
+
+def cascade_to(
+    faults: list[Fault], participants: pd.DataFrame, table: str, t: pd.DataFrame, link: str
+) -> list[Fault]:
+    """The ``unknown_participant`` cascades of a table drawn after the faults (``_rid``,
+    ``_pid``): records of quarantined participants and, for a table linked by NHS number,
+    of participants whose NHS number fails its check."""
+    pid_of = dict(zip(participants["_rid"].tolist(), participants["_pid"].tolist(), strict=True))
+    lost: dict[int, Fault] = {}
+    for f in faults:
+        if f.table != "participants":
+            continue
+        if f.kind in QUARANTINES_PARTICIPANT or (
+            f.kind == "unlinkable_identifier" and link == "nhs_number"
+        ):
+            lost[pid_of[f.rid]] = f
+    out = []
+    for rid, pid in zip(t["_rid"].tolist(), t["_pid"].tolist(), strict=True):
+        if pid in lost:
+            cause = lost[pid]
+            why = "quarantined" if cause.kind in QUARANTINES_PARTICIPANT else "unlinkable"
+            out.append(
+                Fault(
+                    table,
+                    int(rid),
+                    "unknown_participant",
+                    link,
+                    f"cascade: participant record {why} ({cause.kind})",
+                )
+            )
+    return out

@@ -14,7 +14,13 @@ from odtrial._io import atomic_folder
 from odtrial.errors import ConfigError
 from odtrial.synth.bridge import design
 from odtrial.synth.bridge.definition import trial_toml
-from odtrial.synth.bridge.faults import Fault, inject
+from odtrial.synth.bridge.econ import (
+    PRICE_INDEX_TOML,
+    UNIT_COSTS_TOML,
+    econ_tables,
+    econ_truth,
+)
+from odtrial.synth.bridge.faults import Fault, cascade_to, inject
 from odtrial.synth.bridge.outcomes import (
     Outcomes,
     Parameters,
@@ -92,7 +98,18 @@ def generate(
     for t in tables.values():
         t["_rid"] = np.arange(len(t))
     fu_end = add_months(p.consent, design.FOLLOW_UP_MONTHS)
+    interviews = tables["phq9"].copy()  # before faults: the follow-up EQ-5D questionnaires
     tables, faults = inject(tables, p, clusters, fu_end, cutoff, site_ex, fault_rate, r_flt)
+    # the economic tables: their own stream (the others stay as they were), no faults of
+    # their own; a lost participant's records cascade as the interviews' do
+    r_econ = np.random.default_rng(ss.spawn(1)[0])
+    sends_contacts = np.asarray(["contacts" in e for e in site_ex])
+    econ = econ_tables(p, int(clusters.id.size), interviews, sends_contacts, r_econ)
+    for name, t in econ.items():
+        t["_rid"] = np.arange(len(t))
+        link = design.TABLES[name].roles["link"]
+        faults += cascade_to(faults, tables["participants"], name, t, link)
+    tables_all = {**tables, **econ}
 
     by_key: dict[tuple[str, int], list[Fault]] = {}
     for f in faults:
@@ -101,7 +118,7 @@ def generate(
     with atomic_folder(out, kind=SYNTH_KIND, error=ConfigError) as tmp:
         for si, site in enumerate(design.SITES):
             for table, e in site_ex[si].items():
-                t = tables[table]
+                t = tables_all[table]
                 rows = t[t["_site"] == si].sort_values(
                     [design.SORT_DATE[table], "_pid", "_rid"], kind="stable", na_position="last"
                 )
@@ -150,6 +167,10 @@ def generate(
             linked,
             r_imp,
         )
+        truth["rows"] |= {k: len(v) for k, v in econ.items()}
+        truth["health_economics"] = econ_truth(p, int(clusters.id.size), sends_contacts, r_econ)
+        (tmp / design.UNIT_COSTS).write_text(UNIT_COSTS_TOML, encoding="utf-8", newline="\n")
+        (tmp / design.PRICE_INDEX).write_text(PRICE_INDEX_TOML, encoding="utf-8", newline="\n")
         (tmp / "truth.json").write_text(
             json.dumps(truth, indent=1) + "\n", encoding="utf-8", newline="\n"
         )

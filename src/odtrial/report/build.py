@@ -28,6 +28,7 @@ from odtrial._io import atomic_folder, read_record
 from odtrial.errors import ReportError
 from odtrial.report.consort import draw_consort
 from odtrial.report.docx_report import write_docx
+from odtrial.report.econ_figures import draw_ce_plane, draw_ceac
 from odtrial.report.forest import draw_forest
 from odtrial.report.html_report import render_html
 from odtrial.report.sections import ReportContent, build_sections
@@ -95,6 +96,17 @@ def draw_figures(content: ReportContent, fig_dir: Path) -> dict[str, dict[str, P
             png, svg = fig_dir / "tipping_point.png", fig_dir / "tipping_point.svg"
             _save(fig, png, svg)
             out["tipping_point"] = {"png": png, "svg": svg}
+        he = content.health_economics
+        if he:
+            arms = (content.arm_labels[0], content.arm_labels[1])
+            if "ce_plane" in keys:
+                fig = draw_ce_plane(he["base_case"], arm_labels=arms)
+                _save(fig, fig_dir / "ce_plane.png", fig_dir / "ce_plane.svg")
+                out["ce_plane"] = {"png": fig_dir / "ce_plane.png", "svg": fig_dir / "ce_plane.svg"}
+            if "ceac" in keys:
+                fig = draw_ceac(he["base_case"], he["sensitivity"], arm_labels=arms)
+                _save(fig, fig_dir / "ceac.png", fig_dir / "ceac.svg")
+                out["ceac"] = {"png": fig_dir / "ceac.png", "svg": fig_dir / "ceac.svg"}
     return out
 
 
@@ -122,7 +134,7 @@ REPORT_OUTPUTS = (
     *REPORT_FILES,
     *(
         f"figures/{name}.{fmt}"
-        for name in ("consort", "forest", "tipping_point")
+        for name in ("consort", "forest", "tipping_point", "ce_plane", "ceac")
         for fmt in ("png", "svg")
     ),
 )

@@ -91,6 +91,8 @@ class ReportContent:
     metadata: Mapping[str, str] = field(default_factory=dict)
     # results.json's multiple_imputation block (the tipping-point figure's data)
     imputation: Mapping[str, Any] | None = None
+    # the health economics comparison (the CE plane's and CEAC's data; None if not shown)
+    health_economics: Mapping[str, Any] | None = None
 
     def section(self, sid: str) -> Section:
         for s in self.sections:
@@ -427,7 +429,10 @@ class _Builder:
 
     def abbreviations(self) -> Section:
         own = self.r["plan"].get("sections", {}).get("summary", {}).get("abbreviations") or {}
-        merged = dict(_ABBREVIATIONS) | {str(k): str(v) for k, v in own.items()}
+        from odtrial.report.econ_sections import ABBREVIATIONS as ECON
+
+        econ = dict(ECON) if self.r.get("health_economics") else {}
+        merged = dict(_ABBREVIATIONS) | econ | {str(k): str(v) for k, v in own.items()}
         items = tuple(f"{a}: {merged[a]}" for a in sorted(merged, key=str.lower))
         return Section("abbreviations", "List of abbreviations", (Bullets(items),), page_break=True)
 
@@ -1475,6 +1480,8 @@ class _Builder:
         )
 
     def build(self) -> ReportContent:
+        from odtrial.report.econ_sections import economics_data, economics_sections
+
         sections = [
             self.title_page(),
             self.abbreviations(),
@@ -1483,6 +1490,7 @@ class _Builder:
             self.abstract(),
             *self.methods(),
             *self.results(),
+            *economics_sections(self),
             self.appendix(),
         ]
         flow = self.flow()
@@ -1502,6 +1510,7 @@ class _Builder:
             arm_codes=self.codes,
             arm_labels=self.labels,
             imputation=self.r.get("multiple_imputation"),
+            health_economics=economics_data(self),
             metadata={
                 "plan_version": str(self.r["plan"]["version"]),
                 "plan_status": str(self.r["plan"]["status"]),

@@ -222,8 +222,8 @@ BRIDGE_PLAN = ROOT / "analysis_plans" / "bridge_sap.toml"
                 "key 'variables.phq9_3m.derivation.items[8]' names no field of table 'phq9': "
                 "'q10'; did you mean 'q1'?",
                 "key 'outcomes.any_antidepressant_12m.derivation.table' names no table of the "
-                "freeze: 'script'; did you mean 'scripts'? (tables: clusters, participants, "
-                "phq9, scripts)",
+                "freeze: 'script'; did you mean 'scripts'? (tables: clusters, contacts, eq5d, "
+                "participants, phq9, scripts)",
             ],
         ),
     ],

@@ -188,6 +188,11 @@ def mini_validate(src: Path) -> Counter[tuple[str, int, str]]:
             found[rel, i, "unknown_drug"] += 1
         elif r["daily_dose_mg"] <= 0 or r["daily_dose_mg"] > 2 * drug.max_daily_mg:
             found[rel, i, "implausible_dose"] += 1
+    # the economic tables: any record of a participant the link cannot find
+    for name, link, known in (("eq5d", "record_id", consent), ("contacts", "nhs_number", by_nhs)):
+        for rel, i, _, r in rows.get(name, ()):
+            if r[link] not in known:
+                found[rel, i, "unknown_participant"] += 1
     return found
 
 
@@ -220,7 +225,10 @@ def test_every_kind_is_injected_once_before_any_twice(faulty: Path) -> None:
 def test_faults_cascade_from_quarantined_participants(faulty: Path) -> None:
     faults = _truth(faulty)["faults"]
     cascades = [f for f in faults if f["detail"].startswith("cascade")]
-    assert cascades and {f["table"] for f in cascades} <= {"phq9", "scripts"}
+    assert cascades and {f["table"] for f in cascades} <= {"phq9", "scripts", "eq5d", "contacts"}
+    # the economic tables get no faults of their own, only the cascades
+    econ = [f for f in faults if f["table"] in ("eq5d", "contacts")]
+    assert econ and all(f["detail"].startswith("cascade") for f in econ)
 
 
 def test_a_clean_trial_has_no_problems(tmp_path: Path) -> None:

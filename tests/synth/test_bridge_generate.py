@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -23,7 +24,13 @@ EXTRACTS = (
     "bristol/bnssg_bridge_scripts_20250630.xlsx",
     "north_east/NENC_BRIDGE_baseline_20250630.sav",
     "north_east/NENC_BRIDGE_phq9_20250630.sav",
+    "greater_manchester/BRIDGE-EQ5D_DATA_2025-06-30_0900.csv",
+    "greater_manchester/GM_GP_consultations_20250630.csv",
+    "bristol/bnssg_bridge_eq5d_20250630.xlsx",
+    "bristol/bnssg_bridge_contacts_20250630.xlsx",
+    "north_east/NENC_BRIDGE_eq5d_20250630.sav",
 )
+ECON_CONFIG = ("unit_costs.toml", "price_index.toml")
 RECORD = (
     "randomisation/allocation.csv",
     "randomisation/allocation_log.jsonl",
@@ -54,7 +61,7 @@ def three(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 def test_it_writes_the_extracts_definition_truth_and_randomisation_record(three) -> None:
     files = set(_digest(three[0]))
     marks = {".odtrial-written.json", "randomisation/.odtrial-written.json"}
-    assert files == {*EXTRACTS, *RECORD, "trial.toml", "truth.json", *marks}
+    assert files == {*EXTRACTS, *RECORD, *ECON_CONFIG, "trial.toml", "truth.json", *marks}
 
 
 def test_same_seed_same_bytes_different_seed_different_data(three) -> None:
@@ -67,7 +74,9 @@ def test_the_definition_declares_the_design(three) -> None:
     trial = tomllib.loads((three[0] / "trial.toml").read_text(encoding="utf-8"))
     assert [a["code"] for a in trial["trial"]["arms"]] == ["CC", "UC"]
     assert [v["month"] for v in trial["visits"]["schedule"]] == [3, 12, 24]
-    assert set(trial["tables"]) == {"participants", "phq9", "scripts"}
+    assert set(trial["tables"]) == {"participants", "phq9", "scripts", "eq5d", "contacts"}
+    assert trial["tables"]["eq5d"]["link"] == "record_id"
+    assert trial["tables"]["contacts"]["link"] == "nhs_number"
     assert trial["tables"]["participants"]["key"] == "record_id"
     assert trial["tables"]["phq9"]["link"] == "record_id"
     assert trial["tables"]["scripts"]["link"] == "nhs_number"
@@ -75,7 +84,7 @@ def test_the_definition_declares_the_design(three) -> None:
     assert len(trial["strata"]) == 6 and len(trial["clusters"]) == 24
     assert {k for c in trial["clusters"] for k in c} == {"id", "locality", "practice_size", "arm"}
     # the site that keeps no prescribing sends no extract for it
-    assert set(trial["extracts"]["NENC"]) == {"participants", "phq9"}
+    assert set(trial["extracts"]["NENC"]) == {"participants", "phq9", "eq5d"}
     assert trial["extracts"]["BNSSG"]["phq9"]["constants"] == {"mode": "telephone"}
 
 
@@ -122,6 +131,39 @@ def test_truth_holds_the_effects_and_what_was_realised(three) -> None:
     assert truth["fault_counts"] == {
         k: sum(f["kind"] == k for f in truth["faults"]) for k in truth["fault_counts"]
     }
+
+
+def test_the_economic_tables_leave_the_other_extracts_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, three
+) -> None:
+    """The EQ-5D and contacts come from their own stream after the faults: a trial made
+    with both tables empty has the same bytes in every other file."""
+    import importlib
+
+    gen = importlib.import_module("odtrial.synth.bridge.generate")
+    real = gen.econ_tables
+
+    def empty(*args: Any) -> dict[str, pd.DataFrame]:
+        return {k: v.iloc[:0] for k, v in real(*args).items()}
+
+    monkeypatch.setattr(gen, "econ_tables", empty)
+    bare = _digest(generate(tmp_path / "bare", seed=3, participants=MIN_PARTICIPANTS + 30))
+    made = _digest(three[0])
+    for k in (*EXTRACTS[:8], *RECORD):
+        assert made[k] == bare[k], k
+    assert made[EXTRACTS[8]] != bare[EXTRACTS[8]]
+
+
+def test_truth_holds_the_economic_expectations(three) -> None:
+    he = json.loads((three[0] / "truth.json").read_text(encoding="utf-8"))["health_economics"]
+    cc, uc = he["by_arm"]["CC"], he["by_arm"]["UC"]
+    assert he["incremental_cost"] == pytest.approx(cc["cost"] - uc["cost"], abs=0.01)
+    assert he["incremental_qalys"] == pytest.approx(cc["qalys"] - uc["qalys"], abs=1e-5)
+    # collaborative care costs more (case manager, practice cost, more therapy) and helps
+    assert he["incremental_cost"] > cc["intervention_cost"] > 0 == uc["intervention_cost"]
+    assert 0 < he["incremental_qalys"] < 0.2 and 0.5 < uc["qalys"] < 2.0
+    unit = tomllib.loads((three[0] / "unit_costs.toml").read_text(encoding="utf-8"))
+    assert {i["item"] for i in unit["item"]} == set(he["unit_costs_in_price_year"])
 
 
 def test_cli_writes_bridge_and_refuses_an_unknown_design(tmp_path: Path) -> None:

@@ -56,6 +56,9 @@ EQ5D_FIELDS: Final = (
 INTEGER_FIELDS: Final = frozenset({"month", *EQ5D_FIELDS})
 #: The EQ-5D visits (months after consent): baseline and the follow-up visits.
 EQ5D_MONTHS: Final = (0, 12, 24)
+#: The tables of service use and quality of life the health economics read (drawn
+#: after, and apart from, the clinical tables).
+ECONOMICS_TABLES: Final = ("eq5d", "community_contacts")
 #: Community services whose contacts are recorded (community_contacts.service).
 SERVICES: Final = ("gp", "cmht")
 

@@ -687,11 +687,10 @@ def test_freeze_path_agrees_with_mapping(tmp_path) -> None:
 
 def test_a_plan_gives_the_derivations(tmp_path) -> None:
     """derive(freeze, plan): the plan's [variables] then [outcomes], its default window."""
+    import re
     from pathlib import Path
 
     from odtrial.plan import load_plan
-
-    import re
 
     shipped = Path(__file__).resolve().parents[2] / "analysis_plans" / "pod_synthetic_sap.toml"
     # its clinical derivations (the health economics read tables these frames lack)

@@ -364,7 +364,9 @@ def test_real_engine_results_make_a_complete_report(
     e = p["effect"]
     assert rows[1][3].startswith(f"{e['abbrev']} {fmt.effect_text(e)}")
     assert rows[1][4] == fmt.pvalue(e["p_value"], prefix=False)
-    assert len(doc.inline_shapes) == 3  # CONSORT, forest, tipping point
+    # CONSORT, forest, tipping point, CE plane, CEAC
+    assert len(doc.inline_shapes) == 5
+    assert "Health economics" in headings
     mi = res["multiple_imputation"]
     mi_rows = _rows(_table(doc, f"{mi['label']}: complete-case and multiple-imputation analyses"))
     assert mi_rows[1][2] == fmt.effect_text(mi["complete_case"]) == fmt.effect_text(e)

@@ -159,21 +159,23 @@ class _Chapter:
         adj = f", adjusted for {_and_list(covs)}" if covs else ""
         method = _METHODS.get(str(he["method"]), str(he["method"]))
         cc = he.get("complete_cases") or {}
-        counts = _and_list(
-            [f"{cc[c]} in {lab}" for c, lab in zip(self.codes, self.labels, strict=True) if c in cc]
+        per_arm = [
+            f"{cc[c]} in {lab}" if self.b.comparative else str(cc[c])
+            for c, lab in zip(self.codes, self.labels, strict=True)
+            if c in cc
+        ]
+        counts = _and_list(per_arm) if per_arm else ""
+        missing = f"Analysis population and missing data: {he.get('missing', 'complete case')}" + (
+            f" (complete cases: {counts})." if counts else "."
         )
-        text = (
-            f"Incremental costs and QALYs were estimated with {method}{adj}. "
-            f"Missing data were handled by {he.get('missing', 'complete case')}"
-            + (f" (complete cases: {counts})." if counts else ".")
+        if not self.b.comparative:
+            return missing
+        return (
+            f"Incremental costs and QALYs were estimated with {method}{adj}. {missing}"
+            f" Comparisons are {self.labels[0]} minus {self.labels[1]}; the incremental net "
+            "monetary benefit (INMB) is the willingness to pay per QALY times the "
+            "incremental QALYs minus the incremental cost."
         )
-        if self.b.comparative:
-            text += (
-                f" Comparisons are {self.labels[0]} minus {self.labels[1]}; the incremental net "
-                "monetary benefit (INMB) is the willingness to pay per QALY times the "
-                "incremental QALYs minus the incremental cost."
-            )
-        return text
 
     # tables --------------------------------------------------------------------------
     def arm_cells(self, by_arm: Mapping[str, Any], dp: int, *, is_money: bool) -> dict[str, str]:

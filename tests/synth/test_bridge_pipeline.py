@@ -48,7 +48,7 @@ def _truth(src: Path) -> dict[str, Any]:
 def test_check_is_clean_for_the_definition_and_its_plan() -> None:
     r = _odtrial("check", str(SHIPPED), "--plan", str(PLAN))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "3 trusts, 24 clusters, 8 extract patterns" in r.stdout
+    assert "3 trusts, 24 clusters, 13 extract patterns" in r.stdout
 
 
 def test_ingest_finds_every_fault_at_its_row_and_nothing_else(ingested) -> None:
@@ -76,6 +76,7 @@ def test_ingest_counts_add_up(ingested) -> None:
         held = len(pd.read_parquet(fz / "quarantine" / f"{table}.parquet"))
         assert frozen + held == n, table
     assert manifest["tables"]["scripts"]["trusts"] == ["BNSSG", "GM"]
+    assert manifest["tables"]["contacts"]["trusts"] == ["BNSSG", "GM"]
 
 
 def _tables_of_files(src: Path) -> dict[str, str]:
@@ -122,6 +123,15 @@ def test_the_plan_derives_the_outcomes(ingested) -> None:
     unlinked = set(people.loc[~people["has_nhs_number"], "participant_id"])
     assert unlinked
     assert ad[ds["participant_id"].isin(unlinked)].isna().all()
+    # the economic columns: NENC sends no practice records, so its contacts (and a
+    # participant's without an NHS number) are not collected; EQ-5D is collected everywhere
+    gp = ds["gp_surgery"]
+    assert (
+        gp[ds["trust"] == "NENC"].isna().all()
+        and gp[ds["participant_id"].isin(unlinked)].isna().all()
+    )
+    assert gp[(ds["trust"] != "NENC") & ~ds["participant_id"].isin(unlinked)].notna().all()
+    assert ds.loc[ds["trust"] == "NENC", "eq5d_m0_mobility"].notna().mean() > 0.9
 
 
 def test_run_goes_from_the_extracts_to_the_report(tmp_path: Path) -> None:
@@ -169,6 +179,31 @@ def test_run_goes_from_the_extracts_to_the_report(tmp_path: Path) -> None:
     assert "Non-binary" in html and "Sex, n (%)" not in html
     assert "Tipping-point analysis of PHQ-9" in html
     assert (tmp_path / "out" / "report.docx").stat().st_size > 0
+    _check_health_economics(results, _truth(SHIPPED)["health_economics"])
+
+
+def _check_health_economics(results: dict[str, Any], truth: dict[str, Any]) -> None:
+    """The base case and the bootstrap sensitivity analysis cover the true incremental cost
+    and QALYs, with the same sign for both (blinded: A - B is CC - UC or UC - CC)."""
+    he = results["health_economics"]
+    assert he["method"] == "bivariate" and [s["id"] for s in he["sensitivity"]] == ["tsb"]
+    # the complete cases are of the sites that send practice records
+    complete = sum(he["complete_cases"].values())
+    assert 80 < complete < truth["participants"]["CC"] + truth["participants"]["UC"]
+    cost, qaly = truth["incremental_cost"], truth["incremental_qalys"]
+    for res in (he["base_case"], *he["sensitivity"]):
+        covers = [
+            res["cost_ci"][0] < s * cost < res["cost_ci"][1]
+            and res["effect_ci"][0] < s * qaly < res["effect_ci"][1]
+            for s in (1, -1)
+        ]
+        assert any(covers), res
+    # the intervention's cost is in one arm only, at the realised share per participant
+    (interv,) = [c for c in he["costs"] if c["category"] == "intervention"]
+    means = sorted(v["mean"] for k, v in interv["by_arm"].items() if k != "all")
+    assert means[0] == 0 and means[1] == pytest.approx(
+        truth["by_arm"]["CC"]["intervention_cost"], rel=0.15
+    )
 
 
 def test_the_record_re_randomises_from_the_definitions_clusters() -> None:

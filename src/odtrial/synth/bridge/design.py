@@ -212,7 +212,9 @@ EQ5D_MONTHS: Final = (0, *(m for m, _ in VISIT_SCHEDULE))
 EQ5D: Final = Table(
     "eq5d",
     "EQ-5D-5L at the baseline (month 0) and follow-up research interviews",
-    {"link": "record_id", "date": "completed_on"},
+    # no date role: the last interview may be held after 24 months (within its window),
+    # and only a table with a visit field gets follow-up extended to its windows' close
+    {"link": "record_id"},
     (
         Field("record_id", "string"),
         # 0 (baseline) is not a scheduled follow-up visit, so the month is a number

@@ -110,7 +110,13 @@ def test_figures_are_listed_with_their_hashes_and_stable(blinded_run, tmp_path) 
     on_disk = sorted(p.relative_to(a).as_posix() for p in (a / "figures").rglob("*") if p.is_file())
     assert [f["path"] for f in ra["figures"]] == on_disk
     assert {f["format"] for f in ra["figures"]} == {"png", "svg"}
-    assert {Path(f["path"]).stem for f in ra["figures"]} == {"consort", "forest", "tipping_point"}
+    assert {Path(f["path"]).stem for f in ra["figures"]} == {
+        "consort",
+        "forest",
+        "tipping_point",
+        "ce_plane",
+        "ceac",
+    }
     for f in ra["figures"]:
         assert f["sha256"] == hashlib.sha256((a / f["path"]).read_bytes()).hexdigest()
     # only the figures list changed, and a second report gives the same bytes

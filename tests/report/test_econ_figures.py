@@ -43,7 +43,7 @@ def test_figures_label_axes_with_the_displayed_arms_and_pounds() -> None:
     assert ax.get_ylabel() == "Incremental cost, £ (Arm A minus Arm B)"
     texts = " ".join(t.get_text() for t in ax.texts)
     assert "90.0% of draws" in texts and "10.0% of draws" in texts
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = [t.get_text() for t in plane.legends[0].get_texts()]
     assert "£20,000 per QALY" in labels and "£30,000 per QALY" in labels
     ceac = draw_ceac(RES, [{**RES, "label": "Bootstrap"}], arm_labels=("Arm A", "Arm B"))
     cax = ceac.axes[0]

@@ -11,6 +11,7 @@ curve results.json stores.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -93,12 +94,17 @@ def draw_ce_plane(
                     ha=ha, va=va, fontsize=7.5, color="0.25")  # fmt: skip
     ax.set_ylim(-half_y, half_y)
     ax.set_xlim(-half_x, half_x)
-    ax.set_xlabel(f"Incremental QALYs ({a} minus {b})", fontsize=9)
-    ax.set_ylabel(f"Incremental cost, £ ({a} minus {b})", fontsize=9)
+    diff = f"({a} minus {b})"
+    # long (unblinded) arm names: the difference on a line of its own, wrapped
+    wrapped = "\n".join(textwrap.wrap(diff, 40))
+    ax.set_xlabel(f"Incremental QALYs {diff}" if len(diff) < 40 else f"Incremental QALYs\n{wrapped}",
+                  fontsize=9)  # fmt: skip
+    ax.set_ylabel(f"Incremental cost, £ {diff}" if len(diff) < 30 else f"Incremental cost, £\n{wrapped}",
+                  fontsize=9)  # fmt: skip
     ax.yaxis.set_major_formatter(FuncFormatter(_money_tick))
     ax.xaxis.set_major_formatter(FuncFormatter(_num_tick))
     ax.tick_params(labelsize=8.5)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8, frameon=False)
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 

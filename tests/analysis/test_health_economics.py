@@ -22,7 +22,7 @@ def he(blinded_run):
 def test_the_block_has_every_table(he, blinded_run) -> None:
     assert he["method"] == "bivariate" and he["price_year"] == 2023
     assert [u["visit"] for u in he["utilities"]] == [0, 12, 24]
-    assert {c["category"] for c in he["costs"]} >= {"intervention", "total"}
+    assert "total" in {c["category"] for c in he["costs"]}
     assert set(he["qalys"]) == {"A", "B"}  # blinded: displayed codes only
     assert [s["id"] for s in he["sensitivity"]] == ["tsb", "unadjusted"]
     assert len(he["unit_costs"]) == 4 and all(u["cost_in_price_year"] > 0 for u in he["unit_costs"])
@@ -67,3 +67,16 @@ def test_an_open_report_has_no_comparison(open_run) -> None:
     he = open_run.results["health_economics"]
     assert "base_case" not in he and "sensitivity" not in he
     assert set(he["qalys"]) == {"all"} or len(he["qalys"]) == 1
+
+
+def test_a_blinded_report_leaves_the_intervention_cost_out(he, blinded_run, unblinded_run) -> None:
+    """Only the intervention arm has the intervention's own cost: a blinded file that
+    carried it (by arm, in the totals, in the dataset) would reveal the allocation."""
+    assert he["intervention_cost_withheld"] is True
+    assert "intervention" not in {c["category"] for c in he["costs"]}
+    ds = pd.read_csv(blinded_run.out / "analysis_dataset.csv", nrows=1)
+    assert "cost_intervention" not in ds.columns
+    un = unblinded_run.results["health_economics"]
+    assert un["intervention_cost_withheld"] is False
+    by_cat = {c["category"]: c["by_arm"] for c in un["costs"]}
+    assert "intervention" in by_cat

@@ -160,8 +160,18 @@ def test_unblinded_chapter_uses_real_labels_and_shows_the_intervention_cost(
     he = _relabel(real["health_economics"], names)
     c = build_sections({**unblinded_results, "health_economics": he})
     costs = _table(c, "Costs per participant")
-    assert "Intervention" in list(costs.iloc[:, 0])
+    # relabelled from a blinded file, which leaves the intervention's own cost out
+    assert he["intervention_cost_withheld"] is True
+    assert "Intervention" not in list(costs.iloc[:, 0])
     assert "Peer-supported Open Dialogue: mean (SD)" in costs.columns
+    # with it (an unblinded analysis's file), its row is shown
+    un = {**he, "intervention_cost_withheld": False}
+    un["costs"] = [
+        {"category": "intervention", "by_arm": he["costs"][0]["by_arm"]},
+        *he["costs"],
+    ]
+    c2 = build_sections({**unblinded_results, "health_economics": un})
+    assert "Intervention" in list(_table(c2, "Costs per participant").iloc[:, 0])
     base = _table(c, "Base-case cost-effectiveness of Peer-supported Open Dialogue compared with")
     assert len(base) == 3 + 2 * len(he["base_case"]["inmb"])
 

@@ -232,7 +232,14 @@ def compute_analysis(
 
     # before the economics add their columns to pdata, which the imputation must not see
     imputed = multiple_imputation(pdata, pl, arms, comparative=view.comparative)
-    econ, econ_files = health_economics(pdata, pl, arms, view.codes, comparative=view.comparative)
+    econ, econ_files = health_economics(
+        pdata,
+        pl,
+        arms,
+        view.codes,
+        comparative=view.comparative,
+        blinded=view.report_type == "blinded",
+    )
     results: dict[str, Any] = {
         "schema": SCHEMA,
         "title": _title(pl),

@@ -44,9 +44,16 @@ INTERVENTION = "intervention"
 
 
 def economic_columns(
-    pdata: pd.DataFrame, he: HealthEconomics, intervention_arm: str
+    pdata: pd.DataFrame,
+    he: HealthEconomics,
+    intervention_arm: str,
+    *,
+    include_intervention: bool = True,
 ) -> pd.DataFrame:
-    """Per participant: cost by category and total, utility at each visit, QALYs."""
+    """Per participant: cost by category and total, utility at each visit, QALYs.
+
+    ``include_intervention`` False leaves the intervention's own cost out (a blinded
+    report: that cost is non-zero in one arm only, so it would reveal the allocation)."""
     try:
         unit = load_unit_costs(he.unit_costs)
         index = None if he.price_index is None else load_price_index(he.price_index)
@@ -87,7 +94,7 @@ def economic_columns(
         if cat != "total":
             out[f"cost_{cat}"] = costs[cat].to_numpy(dtype=float)
     total = costs["total"].to_numpy(dtype=float)
-    if he.intervention_cost_per_cluster is not None:
+    if he.intervention_cost_per_cluster is not None and include_intervention:
         frame = pd.DataFrame(
             {"cluster": pdata[CLUSTER].to_numpy(), "treat": pdata["arm_real"].to_numpy()}
         )
@@ -184,13 +191,16 @@ def health_economics(
     codes: Sequence[str],
     *,
     comparative: bool,
+    blinded: bool = False,
 ) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The results block and the files it adds (the CE plane's draws); adds the economic
     columns to ``pdata`` (in place) for the analysis dataset."""
     he = pl.health_economics
     if he is None:
         return None, {}
-    cols = economic_columns(pdata, he, arms[0])
+    # blinded: without the intervention's own cost, which only one arm has
+    withheld = blinded and he.intervention_cost_per_cluster is not None
+    cols = economic_columns(pdata, he, arms[0], include_intervention=not withheld)
     for c in cols.columns:
         pdata[c] = cols[c].to_numpy()
     categories = [c for c in cols.columns if c.startswith("cost_")]
@@ -216,6 +226,7 @@ def health_economics(
         "missing": "complete case: participants with every cost and every EQ-5D visit; "
         "multiple imputation of costs and QALYs is not done",
         "intervention_cost_per_cluster": he.intervention_cost_per_cluster,
+        "intervention_cost_withheld": withheld,
         "unit_costs": unit_rows,
         "resource_use": [
             {

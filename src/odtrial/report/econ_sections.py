@@ -146,7 +146,13 @@ class _Chapter:
             "QALYs are the area under the utility curve."
         )
         per_cluster = he.get("intervention_cost_per_cluster")
-        if per_cluster is not None:
+        if per_cluster is not None and he.get("intervention_cost_withheld"):
+            text += (
+                " The intervention's own cost is left out of every cost in this blinded report "
+                "(only one arm has it, so it would reveal the allocation); it enters at "
+                "unblinding."
+            )
+        elif per_cluster is not None:
             text += (
                 f" The intervention cost {pounds(float(per_cluster))} per cluster, shared equally "
                 "among the cluster's participants."

@@ -24,7 +24,7 @@ def test_the_block_has_every_table(he, blinded_run) -> None:
     assert [u["visit"] for u in he["utilities"]] == [0, 12, 24]
     assert "total" in {c["category"] for c in he["costs"]}
     assert set(he["qalys"]) == {"A", "B"}  # blinded: displayed codes only
-    assert [s["id"] for s in he["sensitivity"]] == ["tsb", "unadjusted"]
+    assert [s["id"] for s in he["sensitivity"]] == ["tsb", "unadjusted", "multiple-imputation"]
     assert len(he["unit_costs"]) == 4 and all(u["cost_in_price_year"] > 0 for u in he["unit_costs"])
     plane = pd.read_csv(blinded_run.out / he["plane_table"])
     assert list(plane.columns) == ["incremental_cost", "incremental_effect"]
@@ -80,3 +80,45 @@ def test_a_blinded_report_leaves_the_intervention_cost_out(he, blinded_run, unbl
     assert un["intervention_cost_withheld"] is False
     by_cat = {c["category"]: c["by_arm"] for c in un["costs"]}
     assert "intervention" in by_cat
+
+
+def test_multiple_imputation_of_costs_and_qalys(he, blinded_run) -> None:
+    """The sensitivity analysis: every participant, missing costs and QALYs imputed with
+    the plan's imputation settings, the bivariate CEA on each completed dataset pooled by
+    Rubin's rules (the pooled increments are the means of the per-dataset ones)."""
+    import numpy as np
+
+    from odtrial.missing import impute
+
+    (mi,) = [s for s in he["sensitivity"] if s["id"] == "multiple-imputation"]
+    ds = pd.read_csv(blinded_run.out / "analysis_dataset.csv")
+    assert mi["n_obs"] == len(ds) > sum(he["complete_cases"].values())
+    variables = ["cost_total", "qaly", "utility_m0", "treat"]
+    settings = blinded_run.results["multiple_imputation"]
+    imps = impute(
+        ds[["cluster_id", *variables]],
+        cluster="cluster_id",
+        m=settings["m"],
+        seed=settings["seed"],
+        variables=variables,
+        n_burn=settings["n_burn"],
+    )
+    fits = [
+        cea(
+            d, cost="cost_total", effect="qaly", treat="treat", cluster="cluster_id",
+            covariates=["utility_m0"], wtp=[20000, 30000], n_boot=1000, seed=20261207,
+        )
+        for d in imps.datasets
+    ]  # fmt: skip
+    assert mi["incremental_cost"] == pytest.approx(
+        np.mean([f.incremental_cost for f in fits]), rel=1e-6
+    )
+    assert mi["incremental_effect"] == pytest.approx(
+        np.mean([f.incremental_effect for f in fits]), rel=1e-6
+    )
+    inmb = mi["inmb"][0]
+    assert inmb["estimate"] == pytest.approx(
+        20000 * mi["incremental_effect"] - mi["incremental_cost"], rel=1e-9
+    )
+    assert 0 < mi["fmi"]["effect"] < 1 and mi["se_effect"] > 0
+    assert all(0 <= r["probability"] <= 1 for r in mi["ceac"])

@@ -768,7 +768,7 @@ def _he(raw: dict[str, Any]) -> dict[str, Any]:
         (
             lambda h: h.update(sensitivity=["tbs"]),
             "key 'health_economics.sensitivity[0]' must be one of bivariate, tsb, unadjusted, "
-            "kenward-roger, got 'tbs'",
+            "kenward-roger, multiple-imputation, got 'tbs'",
         ),
         (
             lambda h: h["utilities"].update(value_set="uk"),
@@ -819,7 +819,16 @@ def test_health_economics_is_loaded_with_its_derivations(sap_path) -> None:
 
     pl = load_plan(sap_path)
     he = pl.health_economics
-    assert he is not None and he.method == "bivariate" and he.sensitivity == ("tsb", "unadjusted")
+    assert (
+        he is not None
+        and he.method == "bivariate"
+        and he.sensitivity
+        == (
+            "tsb",
+            "unadjusted",
+            "multiple-imputation",
+        )
+    )
     assert he.unit_costs.is_file() and he.price_index is not None and he.price_index.is_file()
     gp = he.resource_use["gp_consultations"]
     assert gp.cumulative == ((12, "gp_consultations_m12"), (24, "gp_consultations"))

@@ -215,8 +215,10 @@ MEANINGS: Final[dict[str, str]] = {
     "health_economics.method": "the base case: `bivariate` (a bivariate multilevel model of "
     "cost and QALYs, the default) or `tsb` (two-stage bootstrap with shrinkage)",
     "health_economics.sensitivity": "sensitivity analyses: `tsb` or `bivariate` (the other "
-    "method), `unadjusted` (no covariates), `kenward-roger` (bivariate, Kenward-Roger df); "
-    "default the other method",
+    "method), `unadjusted` (no covariates), `kenward-roger` (bivariate, Kenward-Roger df), "
+    "`multiple-imputation` (missing costs, QALYs and covariates imputed under MAR with cluster "
+    "random intercepts, m and seed from [missing_data.imputation] or 20 and the seed; the "
+    "bivariate model pooled by Rubin's rules); default the other method",
     "health_economics.wtp": "willingness-to-pay thresholds per QALY (default 20000, 30000)",
     "health_economics.n_boot": "bootstrap samples (tsb) or plane draws (bivariate; default 1000)",
     "health_economics.seed": "the random seed of the bootstrap and the draws",

@@ -667,7 +667,13 @@ IMPUTATION: Final = Table(
 #: [health_economics] (odtrial.analysis.health_economics): the CEA methods, the sensitivity
 #: analyses it can run, the EQ-5D versions and value sets odtrial.econ ships.
 HE_METHODS: Final = ("bivariate", "tsb")  # odtrial.econ.cea
-HE_SENSITIVITY: Final = ("bivariate", "tsb", "unadjusted", "kenward-roger")
+HE_SENSITIVITY: Final = (
+    "bivariate",
+    "tsb",
+    "unadjusted",
+    "kenward-roger",
+    "multiple-imputation",
+)
 EQ5D_VERSIONS: Final = ("5L", "3L")
 EQ5D_VALUE_SETS: Final = ("england", "uk")
 HE_WINDOWED: Final = tuple(k for k, v in DERIVATION_PARAMS.items() if "window_months" in v)

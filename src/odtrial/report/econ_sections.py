@@ -387,7 +387,13 @@ class _Chapter:
             footnotes=(
                 f"{self.labels[0]} compared with {self.labels[1]}; the base case is that of "
                 f"{self.b.refs['econ_base_case']}. Intervals from the t "
-                "distribution for the bivariate model, bootstrap percentiles for the bootstrap.",
+                "distribution for the bivariate model, bootstrap percentiles for the bootstrap"
+                + (
+                    "; multiple imputation: the bivariate model on each completed dataset, "
+                    "pooled by Rubin's rules (Barnard-Rubin df)."
+                    if any(s.get("method") == "multiple-imputation" for s in sens)
+                    else "."
+                ),
             ),
             abbreviations="CI, confidence interval; ICER, incremental cost-effectiveness ratio; "
             "INMB, incremental net monetary benefit; P(CE), probability cost-effective; QALY, quality-adjusted "

@@ -242,6 +242,7 @@ def test_multiple_imputation_beside_complete_case(blinded_run, unblinded_run, op
 
     mi = blinded_run.results["multiple_imputation"]
     assert (mi["outcome"], mi["m"], mi["auxiliaries"]) == ("work_study_24m", 20, ["work_study_12m"])
+    assert mi["methods"] == {"work_study_24m": "probit", "work_study_12m": "probit"}
     primary = blinded_run.outcome("work_study_24m")["effect"]
     assert mi["complete_case"] == primary
     d = _dataset(blinded_run.out)

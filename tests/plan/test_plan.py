@@ -135,6 +135,11 @@ _DELETE = object()
         ),
         (("missing_data", "imputation", "m"), 1, r"imputation\.m' must be in \[2, 1000\]"),
         (
+            ("missing_data", "imputation", "methods"),
+            {"work_study_24m": "logistic"},
+            r"imputation\.methods\.work_study_24m' must be one of norm, pmm, probit, catprobit",
+        ),
+        (
             ("missing_data", "imputation", "tipping_point"),
             {"deltas": [], "shift": "treated"},
             r"tipping_point\.deltas' must be a non-empty list of numbers",

@@ -230,6 +230,10 @@ ENUMERATED = [
         ("missing_data", "imputation", "tipping_point", "scale"),
         "missing_data.imputation.tipping_point.scale",
     ),
+    (
+        ("missing_data", "imputation", "methods", "work_study_24m"),
+        "missing_data.imputation.methods.*",
+    ),
 ]
 
 

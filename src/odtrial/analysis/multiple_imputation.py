@@ -99,12 +99,21 @@ def multiple_imputation(
     }
     if not comparative:
         return block
+    methods = {str(k): str(v) for k, v in (cfg.get("methods") or {}).items()}
+    unknown = sorted(set(methods) - set(variables))
+    if unknown:
+        raise PlanError(
+            f"missing_data.imputation.methods.{unknown[0]}: not a column of the imputation "
+            f"model ({', '.join(variables[:-1])})"
+        )
+    block["methods"] = methods
     imps = impute(
         frame,
         cluster=CLUSTER,
         m=int(cfg["m"]),
         seed=int(cfg["seed"]),
         variables=variables,
+        methods=methods or None,
         n_burn=block["n_burn"],
         n_between=block["n_between"],
     )

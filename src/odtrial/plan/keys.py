@@ -191,6 +191,10 @@ MEANINGS: Final[dict[str, str]] = {
     "missing_data.imputation.seed": "the imputation's random seed",
     "missing_data.imputation.auxiliaries": "dataset columns used to impute but not in the "
     "analysis model (e.g. an earlier visit's value)",
+    "missing_data.imputation.methods": "per imputed column, its method: `norm` or `pmm` "
+    "(continuous), `probit` (binary), `pmm` (count), `catprobit` (categorical); default by "
+    "the column's kind",
+    "missing_data.imputation.methods.<name>": "the method of that column",
     "missing_data.imputation.n_burn": "iterations before a chain's first imputation (default 200)",
     "missing_data.imputation.n_between": "iterations between imputations (default 20)",
     "missing_data.imputation.tipping_point": "a missing-not-at-random analysis: imputed "

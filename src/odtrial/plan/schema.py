@@ -644,12 +644,14 @@ def check_derivation(d: Mapping[str, Any], path: str, errs: Errors) -> None:
 #: Which imputed outcomes a tipping-point analysis shifts (odtrial.analysis.imputation).
 SHIFTED_ARMS: Final = ("intervention", "control", "both")
 DELTA_SCALES: Final = ("logit", "probit", "identity", "log")
+IMPUTATION_METHODS: Final = ("norm", "pmm", "probit", "catprobit")  # odtrial.missing
 IMPUTATION: Final = Table(
     {
         "outcome": Text(required=False),
         "m": Number(2, 1000, integer=True),
         "seed": Number(0, 1e9, integer=True),
         "auxiliaries": Names(required=False),
+        "methods": TableOf(Choice(IMPUTATION_METHODS), required=False),
         "n_burn": Number(1, 100_000, integer=True, required=False),
         "n_between": Number(1, 100_000, integer=True, required=False),
         "tipping_point": Table(

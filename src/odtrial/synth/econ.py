@@ -90,19 +90,29 @@ source = "illustrative values for the synthetic trial"
 """
 
 
-def _unit_costs() -> dict[str, float]:
-    """Each item's unit cost in the analysis price year."""
+def unit_costs_in(unit_costs_toml: str, price_index_toml: str, year: int) -> dict[str, float]:
+    """Each item's unit cost of a synthetic trial's unit-cost table moved to ``year``
+    with its price index (both TOML texts)."""
     import tomllib
 
-    idx = {int(k): v for k, v in tomllib.loads(PRICE_INDEX_TOML)["index"].items()}
-    items = tomllib.loads(UNIT_COSTS_TOML)["item"]
-    return {i["item"]: i["cost"] * idx[PRICE_YEAR] / idx[i["price_year"]] for i in items}
+    idx = {int(k): v for k, v in tomllib.loads(price_index_toml)["index"].items()}
+    items = tomllib.loads(unit_costs_toml)["item"]
+    return {i["item"]: i["cost"] * idx[year] / idx[i["price_year"]] for i in items}
+
+
+def eq5d_levels(h: np.ndarray, offsets: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """EQ-5D-5L levels (n x 5) from latent health ``h`` (n): each dimension's severity
+    (``offsets``, mobility ... anxiety/depression, plus noise) against shared thresholds."""
+    sev = -h[:, None] + offsets[None, :] + rng.normal(0, 0.7, (len(h), 5))
+    return 1 + (sev[:, :, None] > THRESHOLDS[None, None, :]).sum(axis=2)
+
+
+def _unit_costs() -> dict[str, float]:
+    return unit_costs_in(UNIT_COSTS_TOML, PRICE_INDEX_TOML, PRICE_YEAR)
 
 
 def _levels(h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """EQ-5D-5L levels (n x 5) from latent health ``h`` (n)."""
-    sev = -h[:, None] + OFFSETS[None, :] + rng.normal(0, 0.7, (len(h), 5))
-    return 1 + (sev[:, :, None] > THRESHOLDS[None, None, :]).sum(axis=2)
+    return eq5d_levels(h, OFFSETS, rng)
 
 
 def _health(

@@ -26,7 +26,6 @@ and price year written beside ``trial.toml``.
 
 from __future__ import annotations
 
-import tomllib
 from typing import Any, Final
 
 import numpy as np
@@ -35,12 +34,12 @@ import pandas as pd
 from odtrial.econ import eq5d_utility, qalys
 from odtrial.synth.bridge.design import EQ5D_FIELDS, EQ5D_MONTHS
 from odtrial.synth.bridge.population import Participants
+from odtrial.synth.econ import eq5d_levels, unit_costs_in
 from odtrial.synth.events import add_months
 
 MU: Final = {0: -0.6, 3: -0.2, 12: 0.1, 24: 0.2}  # latent health, usual care
 CC_EFFECT: Final = {0: 0.0, 3: 0.15, 12: 0.25, 24: 0.15}  # on the latent health
 OFFSETS: Final = np.array([-0.7, -0.9, -0.1, 0.0, 0.6])  # mobility ... anxiety/depression
-THRESHOLDS: Final = np.array([-0.3, 0.5, 1.2, 2.0])
 CLUSTER_SD: Final = 0.25
 RESIDUAL_SD: Final = 0.5
 BASELINE_MISSING: Final = 0.03
@@ -122,15 +121,11 @@ source = "illustrative values for the synthetic trial"
 
 def unit_costs() -> dict[str, float]:
     """Each item's unit cost in the analysis price year."""
-    idx = {int(k): v for k, v in tomllib.loads(PRICE_INDEX_TOML)["index"].items()}
-    items = tomllib.loads(UNIT_COSTS_TOML)["item"]
-    return {i["item"]: i["cost"] * idx[PRICE_YEAR] / idx[i["price_year"]] for i in items}
+    return unit_costs_in(UNIT_COSTS_TOML, PRICE_INDEX_TOML, PRICE_YEAR)
 
 
 def _levels(h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """EQ-5D-5L levels (n x 5) from latent health ``h`` (n)."""
-    sev = -h[:, None] + OFFSETS[None, :] + rng.normal(0, 0.7, (len(h), 5))
-    return 1 + (sev[:, :, None] > THRESHOLDS[None, None, :]).sum(axis=2)
+    return eq5d_levels(h, OFFSETS, rng)
 
 
 def _health(

@@ -339,38 +339,19 @@ def _mutate(ctx: _Ctx, kind: str, table: str, pos: int) -> Fault | None:
 
 
 def _cascade(ctx: _Ctx) -> None:
-    """Records of a participant they can no longer link to become unknown_participant:
-    interviews and prescriptions of a quarantined participant, prescriptions (linked by
-    NHS number) of one whose NHS number fails its check."""
-    pt = ctx.tables["participants"]
-    pid_of = dict(zip(pt["_rid"].tolist(), pt["_pid"].tolist(), strict=True))
-    lost: dict[str, dict[Any, Fault]] = {"phq9": {}, "scripts": {}}
-    for f in ctx.faults:
-        if f.table != "participants":
-            continue
-        if f.kind in QUARANTINES_PARTICIPANT:
-            lost["phq9"][pid_of[f.rid]] = lost["scripts"][pid_of[f.rid]] = f
-        elif f.kind == "unlinkable_identifier":
-            lost["scripts"][pid_of[f.rid]] = f
+    """Records of a participant they can no longer link to become unknown_participant
+    (:func:`cascade_to`): interviews and prescriptions of a quarantined participant,
+    prescriptions (linked by NHS number) of one whose NHS number fails its check."""
+    causes = [f for f in ctx.faults if f.table == "participants"]
     for table, link in (("phq9", "record_id"), ("scripts", "nhs_number")):
-        t = ctx.tables[table]
-        for rid, pid in zip(t["_rid"].tolist(), t["_pid"].tolist(), strict=True):
-            if pid in lost[table]:
-                cause = lost[table][pid]
-                why = "quarantined" if cause.kind in QUARANTINES_PARTICIPANT else "unlinkable"
-                ctx.faults.append(
-                    Fault(
-                        table,
-                        int(rid),
-                        "unknown_participant",
-                        link,
-                        f"cascade: participant record {why} ({cause.kind})",
-                    )
-                )
+        ctx.faults += cascade_to(causes, ctx.tables["participants"], table, ctx.tables[table], link)
+
+
+Rows = pd.DataFrame | dict[str, np.ndarray]  # columns _rid and _pid at least
 
 
 def cascade_to(
-    faults: list[Fault], participants: pd.DataFrame, table: str, t: pd.DataFrame, link: str
+    faults: list[Fault], participants: Rows, table: str, t: Rows, link: str
 ) -> list[Fault]:
     """The ``unknown_participant`` cascades of a table drawn after the faults (``_rid``,
     ``_pid``): records of quarantined participants and, for a table linked by NHS number,

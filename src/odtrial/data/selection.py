@@ -32,7 +32,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from odtrial.data.catalogue import RULES
+from odtrial.data.catalogue import FAILURE_COLUMNS, RULES
 from odtrial.data.mapping import MappedExtract, as_text, empty_failures, map_extract
 from odtrial.data.readers import RawExtract, read_extract
 from odtrial.errors import ConfigError, IngestError
@@ -67,6 +67,10 @@ class SharedFile:
     taken: tuple[np.ndarray, ...]
     unassigned: pd.DataFrame
     rows_read: int
+
+
+# every failure column but source_row is text
+_TEXT_COLUMNS: Final = {c: "string" for c in FAILURE_COLUMNS if c != "source_row"}
 
 
 def read_shared(path: Path, rel: str, specs: Sequence[ExtractSpec], trial: Trial) -> SharedFile:
@@ -257,21 +261,7 @@ def _unassigned(
             "severity": [RULES[str(r)].severity for r in out["rule"]],
             "message": out["message"],
         }
-    ).astype(
-        {
-            c: "string"
-            for c in (
-                "table",
-                "trust",
-                "source_file",
-                "field",
-                "value",
-                "rule",
-                "severity",
-                "message",
-            )
-        }
-    )
+    ).astype(_TEXT_COLUMNS)
 
 
 def _listing(values: Sequence[str]) -> str:
@@ -310,21 +300,7 @@ def _malformed(
             "severity": [RULES["malformed_line"].severity] * n,
             "message": message.to_numpy(dtype=object),
         }
-    ).astype(
-        {
-            c: "string"
-            for c in (
-                "table",
-                "trust",
-                "source_file",
-                "field",
-                "value",
-                "rule",
-                "severity",
-                "message",
-            )
-        }
-    )
+    ).astype(_TEXT_COLUMNS)
 
 
 def unassigned_quarantine(failures: pd.DataFrame) -> pd.DataFrame:

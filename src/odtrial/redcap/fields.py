@@ -313,28 +313,16 @@ def convert(
                 **common,
             )
         ]
-    if f.type == "text" and f.validation.startswith("integer"):
+    numeric = next((t for t in ("integer", "number") if f.validation.startswith(t)), None)
+    if f.type == "text" and numeric is not None:
         return [
             FieldPlan(
                 name,
-                "integer",
+                numeric,
                 f.name,
                 f.required,
-                min=_bound(f.min, "integer"),
-                max=_bound(f.max, "integer"),
-                kind="number",
-                **common,
-            )
-        ]
-    if f.type == "text" and f.validation.startswith("number"):
-        return [
-            FieldPlan(
-                name,
-                "number",
-                f.name,
-                f.required,
-                min=_bound(f.min, "number"),
-                max=_bound(f.max, "number"),
+                min=_bound(f.min, numeric),
+                max=_bound(f.max, numeric),
                 kind="number",
                 **common,
             )

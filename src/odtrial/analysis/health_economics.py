@@ -35,6 +35,7 @@ from odtrial.econ import (
     qalys,
 )
 from odtrial.econ._errors import EconError
+from odtrial.econ.costs import PriceIndex, UnitCostTable
 from odtrial.errors import PlanError
 from odtrial.plan import Plan
 from odtrial.plan.model import HealthEconomics
@@ -43,22 +44,30 @@ PLANE_TABLE = "ce_plane"  # tables/ce_plane.csv: the CE plane's draws
 INTERVENTION = "intervention"
 
 
+def cost_tables(he: HealthEconomics) -> tuple[UnitCostTable, PriceIndex | None]:
+    """The plan's unit-cost table and price index, read once."""
+    try:
+        unit = load_unit_costs(he.unit_costs)
+        index = None if he.price_index is None else load_price_index(he.price_index)
+    except (OSError, EconError) as e:
+        raise PlanError(f"health_economics.costs: {e}") from None
+    return unit, index
+
+
 def economic_columns(
     pdata: pd.DataFrame,
     he: HealthEconomics,
     intervention_arm: str,
     *,
     include_intervention: bool = True,
+    tables: tuple[UnitCostTable, PriceIndex | None] | None = None,
 ) -> pd.DataFrame:
     """Per participant: cost by category and total, utility at each visit, QALYs.
 
     ``include_intervention`` False leaves the intervention's own cost out (a blinded
-    report: that cost is non-zero in one arm only, so it would reveal the allocation)."""
-    try:
-        unit = load_unit_costs(he.unit_costs)
-        index = None if he.price_index is None else load_price_index(he.price_index)
-    except (OSError, EconError) as e:
-        raise PlanError(f"health_economics.costs: {e}") from None
+    report: that cost is non-zero in one arm only, so it would reveal the allocation).
+    ``tables``: the unit costs and price index, if already read (:func:`cost_tables`)."""
+    unit, index = cost_tables(he) if tables is None else tables
     ids = pdata["participant_id"].astype(str)
     long = []
     for r in he.resource_use.values():
@@ -278,12 +287,13 @@ def health_economics(
         return None, {}
     # blinded: without the intervention's own cost, which only one arm has
     withheld = blinded and he.intervention_cost_per_cluster is not None
-    cols = economic_columns(pdata, he, arms[0], include_intervention=not withheld)
+    unit, index = cost_tables(he)
+    cols = economic_columns(
+        pdata, he, arms[0], include_intervention=not withheld, tables=(unit, index)
+    )
     for c in cols.columns:
         pdata[c] = cols[c].to_numpy()
     categories = [c for c in cols.columns if c.startswith("cost_")]
-    unit = load_unit_costs(he.unit_costs)
-    index = None if he.price_index is None else load_price_index(he.price_index)
     used = {r.item for r in he.resource_use.values()}
     unit_rows = []
     for row in unit.to_frame().to_dict("records"):

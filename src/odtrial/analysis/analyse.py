@@ -49,7 +49,7 @@ from odtrial.analysis.blinding import (
     trial_definition,
 )
 from odtrial.analysis.health_economics import health_economics
-from odtrial.analysis.multiple_imputation import multiple_imputation
+from odtrial.analysis.multiple_imputation import imputation_outcome, multiple_imputation
 from odtrial.analysis.outcomes import (
     CLUSTER,
     TREAT,
@@ -231,7 +231,16 @@ def compute_analysis(
         sens_rows = [_open_sensitivity(r) for r in sens_rows]
 
     # before the economics add their columns to pdata, which the imputation must not see
-    imputed = multiple_imputation(pdata, pl, arms, comparative=view.comparative)
+    mi_outcome = imputation_outcome(pl)
+    imputed = multiple_imputation(
+        pdata,
+        pl,
+        arms,
+        comparative=view.comparative,
+        complete_case=next(
+            (r["effect"] for r in outcome_rows if mi_outcome and r["id"] == mi_outcome.id), None
+        ),
+    )
     econ, econ_files = health_economics(
         pdata,
         pl,

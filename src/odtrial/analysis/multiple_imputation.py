@@ -62,9 +62,17 @@ def _columns(pdata: pd.DataFrame, outcome: Outcome, auxiliaries: list[str]) -> l
 
 
 def multiple_imputation(
-    pdata: pd.DataFrame, pl: Plan, arms: tuple[str, ...], *, comparative: bool
+    pdata: pd.DataFrame,
+    pl: Plan,
+    arms: tuple[str, ...],
+    *,
+    comparative: bool,
+    complete_case: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """The results block of the plan's multiple imputation (None when it has none).
+
+    ``complete_case`` is the outcome's own (complete-case) effect, as the main analysis
+    found it (None: not estimable), set beside the pooled one.
 
     In a report that does not compare arms (open) only the imputation's description
     and the missing counts are given."""
@@ -127,14 +135,13 @@ def multiple_imputation(
     i = list(pooled.names).index(TREAT)
     effect["fmi"] = float(pooled.fmi.to_numpy()[i])
     effect["riv"] = float(pooled.riv.to_numpy()[i])
-    complete = effect_dict(fitter("", pdata), outcome.type)
     block.update(
         {
             "imputed": list(imps.imputed_columns),
             "convergence": _convergence(imps),
             "observed_vs_imputed": _observed_vs_imputed(imps, frame),
             "pooled": effect,
-            "complete_case": complete,
+            "complete_case": complete_case,
             "n_complete": int(pdata[response].notna().sum()),
         }
     )

@@ -1139,7 +1139,7 @@ class _Builder:
         )
         if not self.comparative or "pooled" not in mi:
             return (intro,)
-        cc, pooled = mi["complete_case"], mi["pooled"]
+        cc, pooled = mi["complete_case"] or {}, mi["pooled"]
         abbrev = str(pooled["abbrev"])
         rows = [
             {

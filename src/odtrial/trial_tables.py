@@ -39,7 +39,8 @@ FIELD_TYPES: Final[dict[str, tuple[str, str | None]]] = {
     "drug": ("code", "drug"),
     "nhs_number": ("str", None),
 }
-FIELD_KEYS: Final = {
+#: A field's keys, in the order odtrial writes them (the synthetic trials, odtrial init).
+FIELD_KEYS: Final = (
     "name",
     "type",
     "required",
@@ -51,7 +52,7 @@ FIELD_KEYS: Final = {
     "identifier",
     "required_if",
     "required_if_unchecked",
-}
+)
 PARTICIPANT_ROLES: Final = ("key", "consent_date", "cluster", "date_of_birth", "practice")
 EVENT_ROLES: Final = ("link", "date", "visit")
 TABLE_KEYS: Final = {"description", "fields", "rules", *PARTICIPANT_ROLES, *EVENT_ROLES}
@@ -212,7 +213,7 @@ def _parse_table(r: TomlReader, name: str, vocabularies: Mapping[str, Any]) -> T
 
 
 def _parse_field(r: TomlReader, vocabularies: Mapping[str, Any]) -> Field:
-    r.unknown_keys(FIELD_KEYS)
+    r.unknown_keys(set(FIELD_KEYS))
     name = r.get("name", str)
     if not _NAME.fullmatch(name):
         raise r.fail("name", f"{name!r} must be a lower-case name (letters, digits, _)")

@@ -6,10 +6,11 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any, Final
+from typing import Any
 
 from odtrial.redcap.fields import TablePlan
 from odtrial.redcap.records import EXPORT_AGAIN
+from odtrial.trial_tables import FIELD_KEYS
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -74,20 +75,6 @@ def array_of_tables(items: Sequence[Mapping[str, Any]], indent: str = "  ") -> l
     return lines
 
 
-_FIELD_KEYS: Final = (
-    "name",
-    "type",
-    "required",
-    "vocabulary",
-    "min",
-    "max",
-    "label",
-    "identifier",
-    "required_if",
-    "required_if_unchecked",
-)
-
-
 def table_text(t: TablePlan) -> list[str]:
     """``[tables.<name>]``: description, roles, fields (each note as a comment), rules."""
     lines = [f"[tables.{t.name}]", f"description = {value(t.description)}"]
@@ -96,8 +83,8 @@ def table_text(t: TablePlan) -> list[str]:
     items = []
     for f in t.fields:
         item: dict[str, Any] = {"#": f.note} if f.note else {}
-        for k in _FIELD_KEYS:
-            v = getattr(f, k)
+        for k in FIELD_KEYS:
+            v = getattr(f, k, None)
             if k == "required":
                 if not v and f.required_if is None and f.required_if_unchecked is None:
                     item[k] = False

@@ -28,8 +28,7 @@ from odtrial.synth.bridge.design import (
     Table,
 )
 from odtrial.synth.config import _key, _q
-
-_FIELD_KEYS = ("type", "required", "vocabulary", "min", "max", "unit", "label")
+from odtrial.trial_tables import FIELD_KEYS
 
 
 def _inline(d: dict[str, Any]) -> str:
@@ -38,8 +37,8 @@ def _inline(d: dict[str, Any]) -> str:
 
 def _field(f: Field) -> str:
     d: dict[str, Any] = {"name": f.name}
-    for k in _FIELD_KEYS:
-        v = getattr(f, k)
+    for k in FIELD_KEYS[1:]:  # name first, above
+        v = getattr(f, k, None)
         if k == "required":
             if not v:
                 d[k] = False

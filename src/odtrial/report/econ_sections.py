@@ -3,8 +3,9 @@
 Descriptive parts (unit costs, resource use, costs, utilities and QALYs by arm) appear
 in every report; the comparison (base case, sensitivity analyses, CE plane, CEAC) only
 in a comparative one. Arms are named by their displayed labels, so a blinded report
-says A and B. The intervention's own cost is not shown by arm in a blinded report: one
-arm's would be zero and reveal the allocation.
+says A and B. A blinded analysis leaves the intervention's own cost out of every cost
+(results.json ``intervention_cost_withheld``; only one arm has it), and the opening text
+says so.
 
 Money is whole pounds with thousands separators, utilities and QALYs to 3 dp,
 probabilities to 2 dp; every number is read from the file, never recomputed (the
@@ -52,8 +53,6 @@ _QUADRANTS = (
     ("more_costly_less_effective", "more costly and less effective"),
     ("less_costly_less_effective", "less costly and less effective"),
 )
-
-INTERVENTION = "intervention"  # the cost category of the intervention's own cost
 
 
 def money(x: float | None) -> str:
@@ -121,7 +120,6 @@ class _Chapter:
         self.codes = b.codes
         self.labels = b.labels
         self.visits = [int(u["visit"]) for u in he.get("utilities", [])]
-        self.blinded = b.kind == "blinded"
 
     # words ---------------------------------------------------------------------------
     def methods_text(self) -> str:
@@ -244,31 +242,17 @@ class _Chapter:
         )
 
     def cost_table(self) -> TableBlock:
-        notes: list[str] = []
         rows = []
-        hidden = False
         for c in self.he.get("costs", []):
             cat = str(c["category"])
-            if cat == INTERVENTION and self.blinded:
-                hidden = True
-                continue
             label = "Total" if cat == "total" else _category_label(cat)
             rows.append({"Cost category": label, **self.arm_cells(c["by_arm"], 0, is_money=True)})
-        if hidden and rows:
-            mark = _mark(
-                notes,
-                "The intervention's own cost is not shown by arm in a blinded report (it would "
-                "reveal the allocation); it is included in the total.",
-            )
-            last = rows[-1]
-            last["Cost category"] = str(last["Cost category"]) + mark
         rate = float(self.he["discount_rate"])
         disc = ", discounted" if rate > 0 else ""
         return self.b.table(
             "econ_costs",
             f"Costs per participant by category, £ ({self.he['price_year']} prices{disc})",
             pd.DataFrame(rows),
-            footnotes=tuple(notes),
         )
 
     def utility_table(self) -> TableBlock:

@@ -108,7 +108,8 @@ def unblinded_run(
 
 @pytest.fixture(scope="session")
 def open_run(an_freeze: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """Open report of a draft variant whose CPZ dose uses Leucht 2015."""
+    """Open report of a draft variant whose CPZ dose uses Leucht 2015 and whose EQ-5D-5L is
+    valued by NICE's 5L-to-3L mapping."""
     from odtrial.analysis.analyse import analyse
 
     folder = tmp_path_factory.mktemp("an_open")
@@ -118,6 +119,11 @@ def open_run(an_freeze: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
     head, tail = text.split(marker)
     tail = tail.replace(
         'equivalence = "chlorpromazine_woods2003"', 'equivalence = "chlorpromazine_leucht2015"', 1
+    )
+    tail = tail.replace(
+        'value_set = "england"',
+        'value_set = "3l_mapping"\nage = "age_at_consent"\nsex = "sex"',
+        1,
     )
     plan.write_text(head + marker + tail, encoding="utf-8")
     out = folder / "out"

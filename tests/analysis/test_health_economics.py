@@ -122,3 +122,43 @@ def test_multiple_imputation_of_costs_and_qalys(he, blinded_run) -> None:
     )
     assert 0 < mi["fmi"]["effect"] < 1 and mi["se_effect"] > 0
     assert all(0 <= r["probability"] <= 1 for r in mi["ceac"])
+
+
+def test_the_5l_to_3l_mapping_values_each_participant_by_age_and_sex(open_run) -> None:
+    from odtrial.econ import eq5d_utility
+
+    he = open_run.results["health_economics"]
+    mapping = he["eq5d"]["mapping"]
+    assert he["eq5d"]["value_set"] == "3l_mapping"
+    assert "Hernández Alava" in mapping["citation"]
+    data = pd.read_csv(open_run.out / "analysis_dataset.csv")
+    dims = ["mobility", "self_care", "usual_activities", "pain_discomfort", "anxiety_depression"]
+    states = data[[f"eq5d_m12_{d}" for d in dims]]
+    known = data["sex"].isin(["male", "female"])
+    assert mapping["sex_averaged"] == int((~known).sum()) > 0  # the synthetic trial has "other"
+    assert mapping["age_below_youngest_band"] == int((data["age_at_consent"] < 18).sum())
+    expected = eq5d_utility(
+        states[known],
+        version="5L",
+        value_set="3l_mapping",
+        age=data.loc[known, "age_at_consent"].clip(lower=18),  # under 18: the youngest band
+        sex=data.loc[known, "sex"],
+    )
+    got = data.loc[known, "utility_m12"].to_numpy()
+    assert ((pd.isna(expected)) == pd.isna(got)).all()
+    assert abs(got - expected)[~pd.isna(got)].max() < 1e-12
+    other = data.loc[~known].iloc[0]
+    both = [
+        eq5d_utility(
+            states.loc[[other.name]],
+            version="5L",
+            value_set="3l_mapping",
+            age=other["age_at_consent"],
+            sex=s,
+        )[0]
+        for s in ("male", "female")
+    ]
+    if not pd.isna(other["utility_m12"]):
+        assert other["utility_m12"] == pytest.approx(sum(both) / 2, abs=1e-12)
+    england = eq5d_utility(states[known], version="5L", value_set="england")
+    assert (abs(england - expected) > 1e-6)[~pd.isna(got)].mean() > 0.9

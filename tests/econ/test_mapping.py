@@ -1,4 +1,5 @@
-"""The 5L-to-3L lookup by age band and sex (on a made-up table of the published layout)."""
+"""The 5L-to-3L lookup by age band and sex: the shipped NICE DSU table, and a user's table
+(a made-up one of the published layout)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from odtrial.econ import EconError, map_5l_to_3l
+from odtrial.econ import EconError, eq5d_utility, map_5l_to_3l
 
 BANDS = ["18-34", "35-44", "45-54", "55-64", "65+"]
 
@@ -68,3 +69,65 @@ def test_incomplete_or_malformed_table_is_refused(table: pd.DataFrame, tmp_path:
         map_5l_to_3l(["11111"], [40], ["m"], lookup=table.drop(columns="utility"))
     with pytest.raises(EconError, match="cannot read"):
         map_5l_to_3l(["11111"], [40], ["m"], lookup=tmp_path / "absent.csv")
+
+
+# The NICE DSU table that ships with odtrial. Published cells, written out here
+# independently of the shipped TOML: the R package eq5d's own checks of its
+# eq5dmap() (12345 female 30 = 0.067; 24112 female 50 = 0.761; 23421 male 65+
+# = 0.60885463) and cells read from its DSU5L table at 8 decimals.
+PUBLISHED_DSU = [
+    ("12345", 30, "female", 0.06718718),
+    ("24112", 50, "female", 0.76065003),
+    ("23421", 70, "male", 0.60885463),
+    ("11112", 18, "male", 0.89307115),
+    ("11111", 100, "female", 0.98791272),
+    ("55555", 64.5, "male", -0.53103013),
+    ("33333", 35, "female", 0.42393321),
+]
+
+
+@pytest.mark.parametrize(("state", "age", "sex", "value"), PUBLISHED_DSU)
+def test_shipped_nice_dsu_table_gives_the_published_values(
+    state: str, age: float, sex: str, value: float
+) -> None:
+    got = map_5l_to_3l([state], [age], [sex])
+    assert got[0] == pytest.approx(value, abs=5e-9)
+
+
+def test_shipped_table_anchors_are_the_published_ones() -> None:
+    from odtrial.econ.mapping import mapping_source
+
+    src = mapping_source()
+    assert "Hernández Alava" in src["citation"]
+    shipped = {(s, b, x): u for s, b, x, u in src["anchors"]}
+    band = {
+        30: "18-34",
+        50: "45-54",
+        70: "65+",
+        18: "18-34",
+        100: "65+",
+        64.5: "55-64",
+        35: "35-44",
+    }
+    for state, age, sex, value in PUBLISHED_DSU:
+        assert shipped[(state, band[age], sex)] == value
+
+
+def test_eq5d_utility_offers_the_mapping_with_age_and_sex() -> None:
+    states = ["12345", "11111", "55555"]
+    mapped = eq5d_utility(states, version="5L", value_set="3l_mapping", age=40, sex="m")
+    np.testing.assert_array_equal(mapped, map_5l_to_3l(states, [40] * 3, ["male"] * 3))
+    # the mapped 3L utilities are not the 5L England values, and are lower at the worst state
+    england = eq5d_utility(states, version="5L")
+    assert mapped[2] < england[2] < 0
+    for alias in ("nice_dsu", "hernandez_alava", "DSU"):
+        again = eq5d_utility(states, version="5L", value_set=alias, age=40, sex="m")
+        np.testing.assert_array_equal(again, mapped)
+    with pytest.raises(EconError, match="depends on age and sex"):
+        eq5d_utility(states, version="5L", value_set="3l_mapping")
+    with pytest.raises(EconError, match="not EQ-5D-3L"):
+        eq5d_utility(["11111"], version="3L", value_set="3l_mapping", age=40, sex="m")
+    with pytest.raises(EconError, match="does not use them"):
+        eq5d_utility(states, version="5L", value_set="england", age=40, sex="m")
+    with pytest.raises(EconError, match="outside the mapping's age bands"):
+        eq5d_utility(["11111"], version="5L", value_set="3l_mapping", age=16, sex="m")

@@ -776,7 +776,17 @@ def _he(raw: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             lambda h: h["utilities"].update(value_set="uk"),
-            "key 'health_economics.utilities.value_set' must be england for EQ-5D-5L, got 'uk'",
+            "key 'health_economics.utilities.value_set' must be england or 3l_mapping for "
+            "EQ-5D-5L, got 'uk'",
+        ),
+        (
+            lambda h: h["utilities"].update(value_set="3l_mapping", age="age_at_consent"),
+            "key 'health_economics.utilities' value_set 3l_mapping needs sex (the dataset "
+            "column of sex)",
+        ),
+        (
+            lambda h: h["utilities"].update(sex="sex"),
+            "key 'health_economics.utilities.sex' is only for value_set 3l_mapping",
         ),
         (
             lambda h: h["utilities"].update(visits=[0, 12]),

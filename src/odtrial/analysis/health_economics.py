@@ -116,12 +116,70 @@ def economic_columns(
     utils = []
     for visit, cols in he.utility_columns:
         states = pdata[list(cols)].apply(pd.to_numeric, errors="coerce")
-        u = eq5d_utility(states, version=he.version, value_set=he.value_set)
+        u = _utilities(states, pdata, he)
         out[f"utility_m{visit}"] = u
         utils.append(u)
     times = [v / 12 for v, _ in he.utility_columns]
     out["qaly"] = qalys(np.column_stack(utils), times, discount=he.discount_rate)
     return out
+
+
+_MAPPED_SEXES = ("male", "female")
+MAPPING_MIN_AGE = 18.0  # the youngest age band of the NICE DSU mapping is 18-34
+
+
+def _utilities(states: pd.DataFrame, pdata: pd.DataFrame, he: HealthEconomics) -> np.ndarray:
+    """Utilities by the plan's value set; the 5L-to-3L mapping takes each participant's age and
+    sex, values a sex other than male or female (or none) at the mean of the two, and an age
+    below the youngest band (18) in that band."""
+    if he.age_column is None or he.sex_column is None:
+        return eq5d_utility(states, version=he.version, value_set=he.value_set)
+    for key, col in (("age", he.age_column), ("sex", he.sex_column)):
+        if col not in pdata:
+            raise PlanError(
+                f"health_economics.utilities.{key}: the analysis dataset has no column {col!r}"
+            )
+    age = np.fmax(_mapping_age(pdata, he), MAPPING_MIN_AGE)
+    sex = mapped_sex(pdata[he.sex_column])
+    by_sex = []
+    try:
+        for s in _MAPPED_SEXES:
+            by_sex.append(
+                eq5d_utility(states, version="5L", value_set=he.value_set, age=age, sex=s)
+            )
+    except EconError as e:
+        raise PlanError(f"health_economics.utilities: {e}") from None
+    u = np.where(sex == "male", by_sex[0], by_sex[1])
+    return np.where(sex == "", (by_sex[0] + by_sex[1]) / 2, u)
+
+
+def _mapping_age(pdata: pd.DataFrame, he: HealthEconomics) -> np.ndarray:
+    return pd.to_numeric(pdata[he.age_column], errors="coerce").to_numpy(dtype=float)
+
+
+def mapped_sex(values: pd.Series) -> np.ndarray:
+    """``male``, ``female`` or ``""`` (anything else, or missing) for each value."""
+    norm = values.astype("string").str.strip().str.lower()
+    norm = norm.replace({"m": "male", "f": "female"})
+    return np.where(norm.isin(_MAPPED_SEXES).fillna(False).to_numpy(bool), norm.fillna(""), "")
+
+
+def _mapping_block(pdata: pd.DataFrame, he: HealthEconomics) -> dict[str, Any]:
+    """For the 5L-to-3L mapping: its source and how many sexes were averaged."""
+    if he.sex_column is None or he.sex_column not in pdata:
+        return {}
+    from odtrial.econ.mapping import mapping_source
+
+    src = mapping_source()
+    return {
+        "mapping": {
+            "citation": " ".join(src["citation"].split()),
+            "age": he.age_column,
+            "sex": he.sex_column,
+            "sex_averaged": int((mapped_sex(pdata[he.sex_column]) == "").sum()),
+            "age_below_youngest_band": int((_mapping_age(pdata, he) < MAPPING_MIN_AGE).sum()),
+        }
+    }
 
 
 def _describe(x: pd.Series) -> dict[str, Any]:
@@ -310,7 +368,7 @@ def health_economics(
         "price_year": he.price_year,
         "discount_rate": he.discount_rate,
         "method": he.method,
-        "eq5d": {"version": he.version, "value_set": he.value_set},
+        "eq5d": {"version": he.version, "value_set": he.value_set} | _mapping_block(pdata, he),
         "missing": "complete case: participants with every cost and every EQ-5D visit"
         + (
             "; multiple imputation of missing costs and QALYs as a sensitivity analysis"

@@ -1,8 +1,8 @@
 """Health economics for cluster randomised trials (the NICE reference case).
 
 * EQ-5D utilities from published value sets (:func:`eq5d_utility`) and the
-  5L-to-3L mapping by age and sex (:func:`map_5l_to_3l`, with a user-supplied
-  lookup table);
+  NICE's 5L-to-3L mapping by age and sex (:func:`map_5l_to_3l`, the NICE DSU
+  table shipped);
 * QALYs by area under the curve, discounted after the first year (:func:`qalys`);
 * costs from resource use and a versioned unit-cost table, inflated to one
   price year (:func:`participant_costs`, :func:`intervention_costs`);

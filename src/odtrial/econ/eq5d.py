@@ -41,6 +41,12 @@ _FILES = {
     ("3L", "uk"): "eq5d_3l_uk_tto.toml",
     ("5L", "england"): "eq5d_5l_england.toml",
 }
+#: The 5L value "set" that is NICE's mapping to 3L UK utilities by age and sex
+#: (:mod:`odtrial.econ.mapping`), and the other names it answers to.
+MAPPING = "3l_mapping"
+_MAPPING_ALIASES = frozenset(
+    {MAPPING, "mapping", "uk_3l_mapping", "dsu", "nice_dsu", "uk_dsu", "hernandez_alava"}
+)
 
 
 @dataclass(frozen=True)
@@ -71,8 +77,13 @@ class ValueSet:
 
 
 def available_value_sets() -> list[tuple[str, str]]:
-    """``(version, value_set)`` pairs that ship with odtrial."""
-    return sorted(_FILES)
+    """``(version, value_set)`` pairs that ship with odtrial (the mapping included)."""
+    return sorted([*_FILES, ("5L", MAPPING)])
+
+
+def is_mapping(value_set: str | None) -> bool:
+    """Whether ``value_set`` names the 5L-to-3L mapping (which needs age and sex)."""
+    return value_set is not None and value_set.lower() in _MAPPING_ALIASES
 
 
 @cache
@@ -80,6 +91,11 @@ def load_value_set(version: str = "5L", value_set: str | None = None) -> ValueSe
     """The shipped value set for ``version`` ("3L" or "5L") and ``value_set`` (country)."""
     version = _check_version(version)
     name = (value_set or DEFAULT_VALUE_SET[version]).lower()
+    if is_mapping(name):
+        raise EconError(
+            f"{value_set!r} is the 5L-to-3L mapping, not an additive value set: use "
+            "eq5d_utility(..., age=, sex=) or map_5l_to_3l"
+        )
     try:
         filename = _FILES[(version, name)]
     except KeyError:
@@ -105,7 +121,14 @@ def load_value_set(version: str = "5L", value_set: str | None = None) -> ValueSe
     )
 
 
-def eq5d_utility(states: Any, *, version: str = "5L", value_set: str | None = None) -> np.ndarray:
+def eq5d_utility(
+    states: Any,
+    *,
+    version: str = "5L",
+    value_set: str | None = None,
+    age: Any = None,
+    sex: Any = None,
+) -> np.ndarray:
     """EQ-5D utilities of ``states``, in order, from a published value set.
 
     Parameters
@@ -119,8 +142,13 @@ def eq5d_utility(states: Any, *, version: str = "5L", value_set: str | None = No
         ``"5L"`` (levels 1-5) or ``"3L"`` (levels 1-3).
     value_set
         ``"england"`` (5L, Devlin et al. 2018) or ``"uk"`` (3L, Dolan 1997);
-        the default is the one for ``version``. NICE's position is to report
-        5L data through the 5L-to-3L mapping (:func:`map_5l_to_3l`).
+        the default is the one for ``version``. ``"3l_mapping"`` (also
+        ``"nice_dsu"``, ``"hernandez_alava"``) values 5L responses by NICE's
+        mapping to 3L UK utilities (Hernández Alava et al. 2023), which needs
+        ``age`` and ``sex``; see :func:`map_5l_to_3l`.
+    age, sex
+        One per state, for the mapping only: age in years (18 or over) and
+        ``"male"``/``"female"`` (``"m"``/``"f"``).
 
     Returns
     -------
@@ -140,6 +168,19 @@ def eq5d_utility(states: Any, *, version: str = "5L", value_set: str | None = No
     >>> float(eq5d_utility("33333", version="3L", value_set="uk")[0])
     -0.594
     """
+    if is_mapping(value_set):
+        if _check_version(version) != "5L":
+            raise EconError(f"the 5L-to-3L mapping values 5L responses, not EQ-5D-{version}")
+        if age is None or sex is None:
+            raise EconError("the 5L-to-3L mapping depends on age and sex: pass age= and sex=")
+        from odtrial.econ.mapping import map_5l_to_3l  # mapping imports this module
+
+        return map_5l_to_3l(states, age, sex)
+    if age is not None or sex is not None:
+        raise EconError(
+            f"age and sex are for the 5L-to-3L mapping (value_set={MAPPING!r}); the "
+            f"{value_set or DEFAULT_VALUE_SET.get(version, version)!r} value set does not use them"
+        )
     vs = load_value_set(version, value_set)
     levels, missing = parse_states(states, version=vs.version)
     out = np.full(levels.shape[0], np.nan)

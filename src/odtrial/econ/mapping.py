@@ -4,25 +4,30 @@ NICE asks for 5L data to be valued through the mapping of Hernández Alava et
 al. (EEPRU / NICE DSU): the expected 3L UK TTO utility given a 5L state, age
 band and sex, from a copula model fitted to people who completed both
 instruments. The model is published as a lookup table of 3125 states x 5
-age bands x 2 sexes.
+age bands (18-34, 35-44, 45-54, 55-64, 65+) x 2 sexes.
 
-odtrial does not ship that table: it could not be obtained here in a form
-that may be redistributed with the package. The user supplies it as
-published (``lookup``: a CSV path or a DataFrame) with columns ``state``
-(five digits), ``age_band`` (``"18-34"``, ``"35-44"``, ``"45-54"``,
-``"55-64"``, ``"65+"``), ``sex`` (``"male"``/``"female"``) and ``utility``;
-this module checks it is complete and looks each response up.
+odtrial ships that table (``value_sets/eq5d_5l_to_3l_uk_dsu.csv.gz``, the
+copula model's UK predictions to 8 decimals, as redistributed under the MIT
+licence by the R package eq5d, Morton & Nijjar; its provenance and checked
+values are in ``eq5d_5l_to_3l_uk_dsu.toml``). A user may pass another
+published table instead (``lookup``: a CSV path or a DataFrame) with columns
+``state`` (five digits), ``age_band`` (``"18-34"`` ... ``"65+"``), ``sex``
+(``"male"``/``"female"``) and ``utility``; it is checked to be complete.
 
 References: Hernández Alava M, Pudney S, Wailoo A. Estimating the relationship
 between EQ-5D-5L and EQ-5D-3L: results from a UK population study.
-PharmacoEconomics 2023;41:199-207 (NICE DSU report 2022); Hernández Alava M,
-Wailoo A, Pudney S. Methods for mapping between the EQ-5D-5L and the 3L for
-technology appraisal. NICE DSU report 2017.
+PharmacoEconomics 2023;41:199-207; Hernández Alava M, Pudney S. Econometric
+modelling of multiple self-reports of health states: the switch from EQ-5D-3L
+to EQ-5D-5L in evaluating drug therapies for rheumatoid arthritis. J Health
+Econ 2017;55:139-152.
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
+from functools import cache
+from importlib import resources
 from os import PathLike
 from typing import Any
 
@@ -42,7 +47,7 @@ def map_5l_to_3l(
     age: Any,
     sex: Any,
     *,
-    lookup: str | PathLike[str] | pd.DataFrame,
+    lookup: str | PathLike[str] | pd.DataFrame | None = None,
 ) -> np.ndarray:
     """Expected EQ-5D-3L UK utility of each 5L state for a person's age and sex.
 
@@ -51,23 +56,24 @@ def map_5l_to_3l(
     states
         5L states, in any form :func:`eq5d_utility` accepts.
     age
-        Age in years, one per state (the band is taken from the lookup's
+        Age in years, one per state or one for all (the band is taken from the lookup's
         ``age_band`` labels; an age below the lowest band is an error).
     sex
-        ``"male"``/``"female"`` (or ``"m"``/``"f"``), one per state.
+        ``"male"``/``"female"`` (or ``"m"``/``"f"``), one per state or one for all.
     lookup
-        The published mapping table (see the module docstring for its columns).
+        A mapping table in the published layout (see the module docstring);
+        by default the NICE DSU UK table that ships with odtrial.
 
     Returns
     -------
     numpy.ndarray
         One utility per state; ``NaN`` where the state, age or sex is missing.
     """
-    table, bands = _load_lookup(lookup)
+    table, bands = _shipped_table() if lookup is None else _load_lookup(lookup)
     levels, missing = parse_states(states, version="5L")
     n = levels.shape[0]
-    ages = pd.to_numeric(pd.Series(np.asarray(age, dtype=object).ravel()), errors="coerce")
-    sexes = pd.Series(np.asarray(sex, dtype=object).ravel())
+    ages = pd.to_numeric(pd.Series(_per_state(age, n)), errors="coerce")
+    sexes = pd.Series(_per_state(sex, n))
     if len(ages) != n or len(sexes) != n:
         raise EconError(f"map_5l_to_3l: {n} states but {len(ages)} ages and {len(sexes)} sexes")
     out = np.full(n, np.nan)
@@ -83,6 +89,31 @@ def map_5l_to_3l(
         band = _band_of(float(ages.iloc[i]), bands, i)
         out[i] = table[codes[i], band, _SEX_COLUMN[s]]
     return out
+
+
+SHIPPED_TABLE = "eq5d_5l_to_3l_uk_dsu"
+
+
+def mapping_source() -> dict[str, Any]:
+    """The shipped table's name, citation and the published values the tests check."""
+    text = resources.files("odtrial.econ").joinpath("value_sets", f"{SHIPPED_TABLE}.toml")
+    return tomllib.loads(text.read_text("utf-8"))
+
+
+@cache
+def _shipped_table() -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    path = resources.files("odtrial.econ").joinpath("value_sets", f"{SHIPPED_TABLE}.csv.gz")
+    with resources.as_file(path) as f:
+        df = pd.read_csv(f, dtype={"state": str, "age_band": str, "sex": str})
+    table, bands = _load_lookup(df)
+    table.setflags(write=False)
+    return table, bands
+
+
+def _per_state(x: Any, n: int) -> np.ndarray:
+    """``x`` as one value per state: a single age or sex applies to every state."""
+    arr = np.asarray(x, dtype=object).ravel()
+    return np.repeat(arr, n) if arr.size == 1 and n != 1 else arr
 
 
 def _state_index(levels: np.ndarray) -> np.ndarray:

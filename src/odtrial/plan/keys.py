@@ -250,7 +250,12 @@ MEANINGS: Final[dict[str, str]] = {
     "health_economics.utilities": "EQ-5D utilities and QALYs (area under the curve)",
     "health_economics.utilities.version": "the EQ-5D version: `5L` or `3L`",
     "health_economics.utilities.value_set": "the value set: `england` (5L, Devlin 2018, the "
-    "default) or `uk` (3L, Dolan 1997, the default)",
+    "default), `3l_mapping` (5L valued by NICE's mapping to 3L UK utilities, Hernández Alava "
+    "et al. 2023; needs `age` and `sex`) or `uk` (3L, Dolan 1997, the default)",
+    "health_economics.utilities.age": "for `3l_mapping`: the dataset column of age in years "
+    "(an age under 18 takes the youngest band, 18-34)",
+    "health_economics.utilities.sex": "for `3l_mapping`: the dataset column of sex (`male`/"
+    "`female`, `m`/`f`; any other value, or none, gets the mean of the two mappings)",
     "health_economics.utilities.table": "the frozen table of EQ-5D responses",
     "health_economics.utilities.fields": "its five dimension fields in EQ-5D order (mobility, "
     "self-care, usual activities, pain/discomfort, anxiety/depression), levels 1 to 5 (3L: 3)",

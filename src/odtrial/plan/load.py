@@ -245,6 +245,8 @@ def _health_economics(
         resource_use=MappingProxyType(resource_use),
         version=u["version"],
         value_set=u.get("value_set", "england" if u["version"] == "5L" else "uk"),
+        age_column=u.get("age"),
+        sex_column=u.get("sex"),
         utility_columns=tuple(ucols),
         adjust_baseline_utility=bool(u.get("adjust_baseline", True)),
         utility_derivations=tuple(uderiv),

@@ -159,6 +159,9 @@ class HealthEconomics:
     # utilities: EQ-5D version and value set, and (visit month, {dimension field: column})
     version: str
     value_set: str
+    # the 5L-to-3L mapping's age and sex columns of the analysis dataset (else None)
+    age_column: str | None
+    sex_column: str | None
     utility_columns: tuple[tuple[int, tuple[str, ...]], ...]
     adjust_baseline_utility: bool
     utility_derivations: tuple[Derivation, ...]

@@ -677,7 +677,7 @@ HE_SENSITIVITY: Final = (
     "multiple-imputation",
 )
 EQ5D_VERSIONS: Final = ("5L", "3L")
-EQ5D_VALUE_SETS: Final = ("england", "uk")
+EQ5D_VALUE_SETS: Final = ("england", "uk", "3l_mapping")
 HE_WINDOWED: Final = tuple(k for k, v in DERIVATION_PARAMS.items() if "window_months" in v)
 #: A derivation that may be absent (the same cases as :data:`DERIVATION`).
 OPTIONAL_DERIVATION: Final = Switch("kind", DERIVATION.cases, required=False)
@@ -717,6 +717,9 @@ HEALTH_ECONOMICS: Final = Table(
             {
                 "version": Choice(EQ5D_VERSIONS),
                 "value_set": Choice(EQ5D_VALUE_SETS, required=False),
+                # the 5L-to-3L mapping's age and sex: analysis dataset columns
+                "age": Text(required=False),
+                "sex": Text(required=False),
                 "table": Text(),
                 "fields": Names(),
                 "visits": Numbers(),
@@ -994,12 +997,22 @@ def _health_economics_rule(errs: Errors, he: Mapping[str, Any], raw: Mapping[str
             errs.add(f"{path}.sensitivity[{i}]", f"{name!r} is the base case method")
     u = he["utilities"]
     upath = f"{path}.utilities"
-    allowed_sets = {"5L": ("england",), "3L": ("uk",)}[u["version"]]
+    allowed_sets = {"5L": ("england", "3l_mapping"), "3L": ("uk",)}[u["version"]]
     if "value_set" in u and u["value_set"] not in allowed_sets:
         errs.add(
             f"{upath}.value_set",
             f"must be {' or '.join(allowed_sets)} for EQ-5D-{u['version']}, got {u['value_set']!r}",
         )
+    mapped = u.get("value_set") == "3l_mapping"
+    for key in ("age", "sex"):
+        if mapped and key not in u:
+            errs.add(
+                upath,
+                f"value_set 3l_mapping needs {key} (the dataset column of {key}): "
+                "the mapping depends on age and sex",
+            )
+        elif key in u and not mapped:
+            errs.add(f"{upath}.{key}", "is only for value_set 3l_mapping")
     if len(u["fields"]) != 5:
         errs.add(
             f"{upath}.fields",

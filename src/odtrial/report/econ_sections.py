@@ -39,6 +39,8 @@ ABBREVIATIONS = (
 _VALUE_SETS = {
     ("5L", "england"): "the England value set (Devlin et al., Health Econ 2018)",
     ("3L", "uk"): "the UK time trade-off value set (Dolan, Med Care 1997)",
+    ("5L", "3l_mapping"): "NICE's mapping to EQ-5D-3L UK utilities by age and sex "
+    "(Hernández Alava et al., PharmacoEconomics 2023), as NICE recommends",
 }
 
 _METHODS = {
@@ -143,6 +145,19 @@ class _Chapter:
             f"was measured with the EQ-5D-{version} at months {visits}, valued with {value_set}; "
             "QALYs are the area under the utility curve."
         )
+        averaged = (eq.get("mapping") or {}).get("sex_averaged", 0)
+        if averaged:
+            text += (
+                f" The mapping is published for men and women; {averaged} participant"
+                f"{'s' if averaged != 1 else ''} with another or no recorded sex "
+                f"{'were' if averaged != 1 else 'was'} valued at the mean of the two."
+            )
+        young = (eq.get("mapping") or {}).get("age_below_youngest_band", 0)
+        if young:
+            text += (
+                f" {young} participant{'s' if young != 1 else ''} younger than 18, the mapping's "
+                "youngest age, took the 18 to 34 band."
+            )
         per_cluster = he.get("intervention_cost_per_cluster")
         if per_cluster is not None and he.get("intervention_cost_withheld"):
             text += (

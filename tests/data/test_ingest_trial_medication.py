@@ -125,5 +125,8 @@ def test_rules_take_the_dictionary_and_default_to_the_shipped_one(tmp_path):
     assert rules.unknown_drugs(rx, med).empty
     assert rules.unknown_drugs(rx)["row"].tolist() == [0, 1]
     # a brand resolves to its generic's maximum; the shipped olanzapine maximum still applies
-    assert rules.implausible_doses(rx, med)["row"].tolist() == [0, 2]
-    assert rules.implausible_doses(rx)["row"].tolist() == [2]
+    assert rules.implausible_doses(rx, med, drug="drug", dose="daily_dose_mg")["row"].tolist() == [
+        0,
+        2,
+    ]
+    assert rules.implausible_doses(rx, drug="drug", dose="daily_dose_mg")["row"].tolist() == [2]

@@ -64,6 +64,49 @@ def test_csv_malformed_lines_are_kept_and_the_rest_stays_aligned(tmp_path):
     assert raw.data["REF"].tolist() == ["2024-01-01", "2024-01-05", "2024-01-07", "2024-01-08"]
 
 
+def test_csv_quoted_line_breaks_stay_inside_their_record(tmp_path):
+    # REDCap and EHR free text: a quoted value may hold line breaks (and doubled quotes);
+    # source_row counts records, not physical lines.
+    lines = [
+        "NHS,NOTE,REF",
+        "111,plain,2024-01-01",  # record 1
+        '222,"asked for the ""pack"".',  # record 2 spans three lines
+        "",
+        'call back",2024-01-02',
+        '333,"one',  # record 3: a CRLF inside the quoted value
+        'two",2024-01-03',
+        '444,5" tall,2024-01-04',  # record 4: a stray quote inside a value, alone
+        '555,"never closed,2024-01-05',  # record 5: broken quoting, alone
+        "666,ok,2024-01-06",  # record 6
+    ]
+    p = _write(tmp_path, "\r\n".join(lines) + "\r\n")
+    spec = ExtractSpec(
+        trust="T",
+        table="t",
+        pattern="*",
+        format="csv",
+        columns={"nhs_number": "NHS", "note": "NOTE", "referral_date": "REF"},
+    )
+    raw = read_extract(p, spec, rel="t/x.csv")
+    assert raw.rows_read == 6
+    assert raw.malformed["source_row"].tolist() == [5]
+    assert raw.data.index.tolist() == [1, 2, 3, 4, 6]
+    assert raw.data.loc[2, "NOTE"] == 'asked for the "pack".\n\ncall back'
+    assert raw.data.loc[3, "NOTE"] == "one\ntwo"
+    assert raw.data.loc[4, "NOTE"] == '5" tall'
+    assert raw.data.loc[6, "REF"] == "2024-01-06"
+
+
+def test_csv_stray_quotes_do_not_swallow_the_lines_between_them(tmp_path):
+    # two unbalanced lines whose join is not one record of the header's width stay apart
+    lines = ["NHS,REF", '111,"2024-01-01', "222,2024-01-02", '333,"2024-01-03', "444,2024-01-04"]
+    p = _write(tmp_path, "\n".join(lines) + "\n")
+    raw = read_extract(p, _spec(), rel="t/x.csv")
+    assert raw.rows_read == 4
+    assert raw.malformed["source_row"].tolist() == [1, 3]
+    assert raw.data.index.tolist() == [2, 4]
+
+
 def test_csv_stray_carriage_return_and_nul_are_malformed_not_misaligned(tmp_path):
     # pandas' C parser treats a lone CR as a line end; the reader must not misalign.
     p = _write(tmp_path, "NHS,REF\n1\r1,2024-01-01\n222,2024-01-02\n3\x003,2024-01-03\n")

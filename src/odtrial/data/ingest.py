@@ -41,6 +41,7 @@ from odtrial.data.mapping import FAILURE_COLUMNS, check_formats, empty_failures,
 from odtrial.data.masking import mask_nhs
 from odtrial.data.pseudonym import nhs_valid, pseudonymise, resolve_key
 from odtrial.data.queries import (
+    IdentifierFields,
     build_queries,
     mask_failures,
     write_queries_csv,
@@ -220,8 +221,9 @@ def ingest(
 
     linker = _Linker(trial.participants, mapped[PARTICIPANTS], secret)
     participant = _participant_of_failures(failures, mapped, held_back, linker, trial)
-    queries = build_queries(failures, participant)
-    masked = mask_failures(failures)
+    identifiers = IdentifierFields.of(trial.tables.values())
+    queries = build_queries(failures, participant, identifiers)
+    masked = mask_failures(failures, identifiers)
 
     accepted: dict[str, pd.DataFrame] = {}
     quarantine: dict[str, pd.DataFrame] = {}

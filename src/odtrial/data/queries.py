@@ -11,13 +11,23 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import numpy as np
 import pandas as pd
 
-from odtrial.data.masking import mask_dob, mask_dob_message, mask_nhs, mask_text
+from odtrial.data.canonical import TableSpec
+from odtrial.data.masking import (
+    mask_dob,
+    mask_dob_message,
+    mask_free_text,
+    mask_nhs,
+    mask_nhs_text,
+    mask_text,
+)
 
 QUERY_COLUMNS: Final = (
     "trust",
@@ -34,22 +44,62 @@ _FIXED_TIME: Final = "2000-01-01T00:00:00Z"
 _ZIP_TIME: Final = (1980, 1, 1, 0, 0, 0)
 
 
-def mask_failures(failures: pd.DataFrame) -> pd.DataFrame:
+@dataclass(frozen=True)
+class IdentifierFields:
+    """Which ``(table, field)`` pairs hold identifiers, by how a query shows them."""
+
+    nhs: frozenset[tuple[str, str]] = frozenset()
+    date_of_birth: frozenset[tuple[str, str]] = frozenset()
+    other: frozenset[tuple[str, str]] = frozenset()  # names, postcodes, e-mails ...
+
+    @classmethod
+    def of(cls, tables: Iterable[TableSpec]) -> IdentifierFields:
+        """The declared identifiers of ``tables`` (the trial's, not guessed from names)."""
+        nhs, dob, other = set(), set(), set()
+        for t in tables:
+            for f in t.fields:
+                pair = (t.name, f.name)
+                if f.nhs:
+                    nhs.add(pair)
+                elif f.name == t.date_of_birth:
+                    dob.add(pair)
+                elif f.identifier is not None:
+                    other.add(pair)
+        return cls(frozenset(nhs), frozenset(dob), frozenset(other))
+
+
+def _flags(failures: pd.DataFrame, pairs: frozenset[tuple[str, str]]) -> np.ndarray:
+    keys = zip(failures["table"].astype(object), failures["field"].astype(object), strict=True)
+    return np.fromiter((k in pairs for k in keys), dtype=bool, count=len(failures))
+
+
+def mask_failures(failures: pd.DataFrame, identifiers: IdentifierFields) -> pd.DataFrame:
     """Failures with identifiers masked in ``value`` and ``message``.
 
-    NHS numbers become ``*** *** 1234``, dates of birth their year, and any
-    NHS-number-like run of digits in other values or messages is masked too.
+    The trial's NHS-number fields become ``*** *** 1234``, its date of birth
+    its year, its other identifier fields ``****``; any NHS-number-like run of
+    digits in other values or messages is masked too.
     """
     m = failures.reset_index(drop=True).copy()
-    field = m["field"].astype("string")
     value = m["value"].astype("string").fillna("")
     message = m["message"].astype("string").fillna("")
-    is_nhs = (field == "nhs_number").fillna(False).to_numpy(dtype=bool)
-    is_dob = (field == "date_of_birth").fillna(False).to_numpy(dtype=bool)
+    is_nhs = _flags(m, identifiers.nhs)
+    is_dob = _flags(m, identifiers.date_of_birth)
+    is_other = _flags(m, identifiers.other)
     m["value"] = mask_text(value)
     m["message"] = mask_text(message)
     if is_nhs.any():
         m.loc[is_nhs, "value"] = mask_nhs(value[is_nhs]).to_numpy()
+        m.loc[is_nhs, "message"] = [
+            mask_free_text(msg.replace(raw, mask_nhs_text(raw)) if raw else msg)
+            for msg, raw in zip(message[is_nhs], value[is_nhs], strict=True)
+        ]
+    if is_other.any():
+        m.loc[is_other, "value"] = value[is_other].where(value[is_other] == "", "****").to_numpy()
+        m.loc[is_other, "message"] = [
+            mask_free_text(msg.replace(raw, "****") if raw else msg)
+            for msg, raw in zip(message[is_other], value[is_other], strict=True)
+        ]
     if is_dob.any():
         m.loc[is_dob, "value"] = mask_dob(value[is_dob]).to_numpy()
         m.loc[is_dob, "message"] = [  # few rows: date-of-birth failures only
@@ -59,7 +109,9 @@ def mask_failures(failures: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
-def build_queries(failures: pd.DataFrame, participant: pd.Series) -> pd.DataFrame:
+def build_queries(
+    failures: pd.DataFrame, participant: pd.Series, identifiers: IdentifierFields
+) -> pd.DataFrame:
     """Queries from failures, with identifiers masked.
 
     Parameters
@@ -70,8 +122,10 @@ def build_queries(failures: pd.DataFrame, participant: pd.Series) -> pd.DataFram
     participant
         Per failure, the participant pseudonym (or masked NHS number); aligned
         with ``failures`` by position.
+    identifiers
+        The trial's identifier fields (:meth:`IdentifierFields.of`).
     """
-    f = mask_failures(failures)
+    f = mask_failures(failures, identifiers)
     q = pd.DataFrame(
         {
             "trust": f["trust"].astype("string"),

@@ -331,7 +331,7 @@ def _split_csv(raw: bytes, lines: list[str], spec: ExtractSpec, rel: str) -> Raw
     missing = not set(spec.columns.values()) <= set(header)
     _check_columns(header, spec, rel, hint=_delimiter_hint(lines[0], spec) if missing else "")
     k = len(header)
-    body = lines[1:]
+    body = _join_quoted_line_breaks(lines[1:], k, spec.quotechar, dialect)
     n = len(body)
 
     nfields, parsed = _field_counts(body, spec, dialect)
@@ -364,6 +364,55 @@ def _split_csv(raw: bytes, lines: list[str], spec: ExtractSpec, rel: str) -> Raw
     data.columns = pd.Index(needed)
     data.index = pd.Index(good_idx + 1, dtype="int64", name="source_row")
     return RawExtract(rel, data, malformed, n)
+
+
+MAX_LINES_PER_RECORD = 1000  # a quoted value may span lines; beyond this, broken quoting
+
+
+def _join_quoted_line_breaks(
+    body: list[str], k: int, quotechar: str, dialect: dict[str, Any]
+) -> list[str]:
+    """Physical lines joined into records where a quoted value holds a line break.
+
+    A line with an odd number of quote characters opens a quoted value; it is
+    joined with the lines up to the next such line when the result parses to
+    exactly ``k`` fields (REDCap notes, free text). Otherwise the line stays
+    alone and is reported as broken quoting, as before: a stray quote never
+    swallows its neighbours.
+    """
+    if not body:
+        return body
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    quotes = pc.count_substring(pa.array(body, type=pa.large_string()), pattern=quotechar)
+    odd = np.flatnonzero(quotes.to_numpy() % 2 == 1)
+    if odd.size < 2:
+        return body
+    out: list[str] = []
+    done = 0  # body[:done] is in out
+    a = 0
+    while a + 1 < odd.size:
+        i, j = int(odd[a]), int(odd[a + 1])
+        record = "\n".join(body[i : j + 1])
+        if j - i < MAX_LINES_PER_RECORD and _fields(record, dialect) == k:
+            out.extend(body[done:i])
+            out.append(record)
+            done = j + 1
+            a += 2
+        else:
+            a += 1
+    out.extend(body[done:])
+    return out
+
+
+def _fields(record: str, dialect: dict[str, Any]) -> int:
+    """Fields of one record, or -1 if it does not parse as exactly one record."""
+    try:
+        recs = list(csv.reader(io.StringIO(record, newline=""), **dialect))
+    except csv.Error:
+        return -1
+    return len(recs[0]) if len(recs) == 1 else -1
 
 
 def _field_counts(

@@ -86,7 +86,7 @@ def nhs_number_invalid(
     frame: pd.DataFrame,
     *,
     valid: np.ndarray,
-    field: str = "nhs_number",
+    field: str,
     code: str = "nhs_number_invalid",
 ) -> pd.DataFrame:
     """``nhs_number_invalid``: present but not 10 digits or failing Modulus 11.
@@ -623,8 +623,8 @@ def unknown_participants(
     accepted: np.ndarray,
     keys: np.ndarray,
     valid: np.ndarray,
-    field: str = "nhs_number",
-    what: str = "NHS number",
+    field: str,
+    what: str,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """``unknown_participant``: a valid link value (``field``) naming no accepted
     participant.
@@ -673,8 +673,8 @@ def implausible_doses(
     prescriptions: pd.DataFrame,
     dictionary: MedicationDictionary | None = None,
     *,
-    drug: str = "drug",
-    dose: str = "daily_dose_mg",
+    drug: str,
+    dose: str,
     code: str = "implausible_dose",
 ) -> pd.DataFrame:
     """``implausible_dose`` (or the rule's own ``code``): a daily dose not above

@@ -35,7 +35,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         plan: Annotated[
             Path | None,
-            typer.Option("--plan", help="Analysis plan (default: the shipped SAP)."),
+            typer.Option(
+                "--plan",
+                help="Analysis plan (default: the plan in analysis_plans/ that names SRC).",
+            ),
         ] = None,
         seed: Annotated[int | None, typer.Option("--seed", help=SEED_HELP)] = None,
         unblind: Unblind = False,

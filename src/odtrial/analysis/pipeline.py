@@ -55,13 +55,14 @@ def run(
 ) -> RunResult:
     """Ingest the trial at ``src`` (default: the shipped synthetic trial) into the
     freeze folder ``freeze`` (default ``<out>-freeze``), run the analysis plan
-    (default: the shipped SAP) and write results and report into ``out``."""
+    (default: the plan in ``analysis_plans/`` for ``src``) and write results and report
+    into ``out``."""
     from tqdm import tqdm
 
     from odtrial.analysis.analyse import DEFAULT_SEED, compute_analysis, output_folder, write_files
     from odtrial.analysis.blinding import resolve_report_type
     from odtrial.data.ingest import ingest
-    from odtrial.paths import shipped_plan, shipped_trial_dir
+    from odtrial.paths import plan_for, shipped_trial_dir
     from odtrial.plan import load_plan
     from odtrial.plan.lock import check_lock
     from odtrial.report.build import REPORT_OUTPUTS, write_report_files
@@ -70,7 +71,7 @@ def run(
     # Everything that can be refused is refused before the freeze is written:
     # the plan (valid, locked if final, final if unblinding) and the output
     # folder here; ingest checks its own folder before it reads anything.
-    sap = load_plan(Path(plan) if plan is not None else shipped_plan())
+    sap = load_plan(Path(plan) if plan is not None else plan_for(source))
     check_lock(sap)
     report_type = "open" if open_report else None
     resolve_report_type(sap, unblind=unblind, report_type=report_type)

@@ -127,8 +127,16 @@ def test_arm_labels_and_grid(trial: pd.DataFrame) -> None:
 
 
 def test_bad_input(trial: pd.DataFrame) -> None:
-    with pytest.raises(EconError, match="1 of 478 rows have missing"):
+    with pytest.raises(
+        EconError,
+        match=r"1 of 478 rows have missing values \(rows missing, by "
+        r"column: cost \(1\)\)",
+    ):
         _run(trial.assign(cost=trial["cost"].where(trial.index != 5)))
+    with pytest.raises(EconError, match="'qaly' is the same for every participant"):
+        _run(trial.assign(qaly=0.5))
+    with pytest.raises(EconError, match="seed must be an integer"):
+        _run(trial, seed=None)
     mixed = trial.copy()
     mixed.loc[0, "treat"] = 1 - mixed.loc[0, "treat"]
     with pytest.raises(EconError, match="has participants in both arms"):

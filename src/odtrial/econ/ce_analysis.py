@@ -246,6 +246,8 @@ def cea(
     covs = tuple(covariates or ())
     y, x, groups, arm, n_clusters = _prepare(data, cost, effect, treat, cluster, covs, treated)
     grid = _grid(wtp_t, ceac_wtp)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise EconError(f"seed must be an integer (the bootstrap's, recorded), got {seed!r}")
     rng = np.random.default_rng(seed)
     lam = np.asarray(wtp_t)
     alpha = 1 - level
@@ -417,11 +419,14 @@ def _prepare(
     for c in (cost, effect, *covs):
         if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]):
             raise EconError(f"CEA column {c!r} must be numeric (code categories as 0/1 columns)")
-    incomplete = data[cols].isna().any(axis=1)
+    gaps = data[cols].isna()
+    incomplete = gaps.any(axis=1)
     if incomplete.any():
+        which = ", ".join(f"{c} ({int(n)})" for c, n in gaps.sum().items() if n)
         raise EconError(
-            f"{int(incomplete.sum())} of {len(data)} rows have missing {', '.join(cols)}: "
-            "impute (multiple imputation) or choose complete cases explicitly before the CEA"
+            f"{int(incomplete.sum())} of {len(data)} rows have missing values (rows missing, by "
+            f"column: {which}): impute (multiple imputation) or choose complete cases "
+            "explicitly before the CEA"
         )
     arms = pd.unique(data[treat])
     if len(arms) != 2:
@@ -459,6 +464,12 @@ def _prepare(
     )
     if not np.isfinite(x).all() or not np.isfinite(y).all():
         raise EconError("CEA data must be finite (no infinite costs, effects or covariates)")
+    flat = [name for name, col in ((cost, y[:, 0]), (effect, y[:, 1])) if np.ptp(col) == 0]
+    if flat:
+        raise EconError(
+            f"{' and '.join(repr(c) for c in flat)} {'is' if len(flat) == 1 else 'are'} the same "
+            "for every participant: there is no variation to compare between the arms"
+        )
     if np.linalg.matrix_rank(x) < x.shape[1]:
         raise EconError(f"covariates {list(covs)} are collinear with each other or the arm")
     return y, x, groups, arm, n_clusters

@@ -236,6 +236,20 @@ def test_it_ingests_and_queries_the_faults(written: tuple[Path, dict], tmp_path:
     assert entry["rows_accepted"] + entry["rows_quarantined"] == 32
 
 
+def test_without_designations_the_record_id_makes_no_form_look_collected(
+    helix: Path, written: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """The record id is on every row: read as data, the screening form (its form)
+    would look collected at every event and become a table of its own."""
+    r = init(tmp_path / "t", _options(helix, events=None))
+    assert r.tables == written[1]["result"].tables
+    t = tomllib.loads(r.path.read_text())
+    assert t["vocabularies"]["redcap_events"] == ["baseline_arm_1", "fu1_arm_1", "fu2_arm_1"]
+    # the same tables and extracts as the designations give
+    assert t["tables"] == written[1]["toml"]["tables"]
+    assert t["extracts"] == written[1]["toml"]["extracts"]
+
+
 def test_a_definition_is_replaced_only_while_odtrial_init_wrote_it(
     helix: Path, written: tuple[Path, dict]
 ) -> None:

@@ -61,7 +61,7 @@ from odtrial.redcap.fields import (
     Vocabularies,
 )
 from odtrial.redcap.options import InitOptions
-from odtrial.redcap.records import DAG, EVENT, Records, read_records
+from odtrial.redcap.records import DAG, EVENT, SYSTEM_COLUMNS, Records, read_records
 from odtrial.redcap.tables import plan_tables
 
 KIND: Final = "a trial definition"
@@ -193,7 +193,15 @@ def _events(options: InitOptions, d: Dictionary, rec: Records, warnings: list[st
     for e in rec.values(EVENT):
         sub = rec.frame[rec.frame[EVENT] == e]
         for form in d.forms:
-            cols = [c for f in d.form_fields(form) for c in f.columns if c in sub.columns]
+            # the record id (the first form's first field) is on every row: it says
+            # nothing of which forms the event collects
+            cols = [
+                c
+                for f in d.form_fields(form)
+                if f.name != d.record_id
+                for c in f.columns
+                if c in sub.columns and c not in SYSTEM_COLUMNS
+            ]
             blanks = {c: ("0",) if "___" in c else () for c in cols}
             if any(((sub[c] != "") & ~sub[c].isin(blanks[c])).any() for c in cols):
                 rows.append((1, e, form))

@@ -28,6 +28,8 @@ EVENT: Final = "redcap_event_name"
 INSTRUMENT: Final = "redcap_repeat_instrument"
 INSTANCE: Final = "redcap_repeat_instance"
 DAG: Final = "redcap_data_access_group"
+#: Columns REDCap adds to a records export besides the project's fields.
+SYSTEM_COLUMNS: Final = frozenset({EVENT, INSTRUMENT, INSTANCE, DAG, "redcap_survey_identifier"})
 EXPORT_AGAIN: Final = (
     "export the records again as raw data (Data Exports: 'CSV / Microsoft Excel (raw "
     "data)'; the API: rawOrLabel=raw, rawOrLabelHeaders=raw)"

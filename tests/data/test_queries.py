@@ -82,3 +82,12 @@ def test_queries_mask_identifiers_whatever_their_field_names() -> None:
     assert shown["'****' is too long"] == "****"
     assert shown["'****' is not a postcode"] == "****"
     assert shown["'S-0042' has no participant"] == "S-0042"  # not an identifier: a study id
+
+
+def test_a_row_feeding_two_tables_is_queried_once() -> None:
+    row = ("visits", "study_id", "S-0042", "'S-0042' has no participant")
+    fails = _failures([row, row])
+    fails["source_row"] = 7  # the same records row, read for two tables
+    fails.loc[1, "table"] = "participants"  # (the table is not a column of a query)
+    q = build_queries(fails, pd.Series(["p", "p"]), IdentifierFields.of([PEOPLE, VISITS]))
+    assert len(q) == 1 and q.loc[0, "source_row"] == 7

@@ -257,7 +257,7 @@ def ingest(
     if shared:
         quarantine[UNASSIGNED] = unassigned_quarantine(failures)
     counts = {c: 0 for c in sorted(trial_rules(trial))}
-    for c, n in failures["rule"].value_counts().items():
+    for c, n in queries["rule"].value_counts().items():  # as the sites are asked
         counts[str(c)] = int(n)
 
     out = Path(out)

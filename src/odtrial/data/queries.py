@@ -112,7 +112,7 @@ def mask_failures(failures: pd.DataFrame, identifiers: IdentifierFields) -> pd.D
 def build_queries(
     failures: pd.DataFrame, participant: pd.Series, identifiers: IdentifierFields
 ) -> pd.DataFrame:
-    """Queries from failures, with identifiers masked.
+    """Queries from failures, with identifiers masked, each distinct query once.
 
     Parameters
     ----------
@@ -139,6 +139,9 @@ def build_queries(
             "message": f["message"].astype("string"),
         }
     )
+    # one records row can feed several tables (REDCap forms of one event): a site gets
+    # each problem once
+    q = q.drop_duplicates(ignore_index=True)
     q = q.sort_values(["trust", "file", "source_row", "field", "rule"], kind="stable")
     return q.reset_index(drop=True)
 

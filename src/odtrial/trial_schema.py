@@ -470,7 +470,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
             Key(
                 "<attribute>",
                 "number",
-                "a numeric cluster attribute the trial declares (e.g. `practice_size`): "
+                "a numeric cluster attribute the trial declares (e.g. `ward_beds`, `staff_fte`): "
                 "every cluster gives the same ones as the first; not "
                 f"{_codes(CLUSTER_FIXED)}",
             ),

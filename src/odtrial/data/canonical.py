@@ -193,8 +193,8 @@ def frozen_cluster_columns(stratum: str, attributes: Sequence[str]) -> tuple[str
 
     Examples
     --------
-    >>> frozen_cluster_columns("region", ["beds"])
-    ('cluster_id', 'trust', 'region', 'n_practices', 'beds', 'arm')
+    >>> frozen_cluster_columns("area", ["staff_fte"])
+    ('cluster_id', 'trust', 'area', 'n_practices', 'staff_fte', 'arm')
     """
     return ("cluster_id", "trust", stratum, "n_practices", *attributes, "arm")
 

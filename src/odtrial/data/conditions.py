@@ -3,7 +3,7 @@
 A condition compares fields of the same record with values, joined by ``and``
 and ``or`` (``and`` binds tighter; parentheses group)::
 
-    [hospital_admission] = true and ([nights] > 2 or [ward] <> 'general')
+    [fell_since_last_visit] = true and ([falls] > 2 or [injury] <> 'none')
 
 - ``[field]`` names a field of the table; the value compared is the mapped,
   canonical one (a code of the field's vocabulary, ``true``/``false`` for a

@@ -13,14 +13,14 @@ its analysis plan (TOML or CSV):
 
 Unit-cost TOML::
 
-    version = "2025-1"
+    version = "1"
     [[item]]
-    item = "gp_consultation"
-    unit = "surgery consultation (9.22 min)"
-    cost = 42.0
-    price_year = 2022
-    source = "PSSRU 2022, section 10.3b"
-    category = "primary_care"
+    item = "physiotherapy_session"
+    unit = "one-to-one session (30 min)"
+    cost = 55.0
+    price_year = 2021
+    source = "where the figure comes from (table and year)"
+    category = "community_care"
 
 Price-index TOML::
 

@@ -273,7 +273,7 @@ MEANINGS: Final[dict[str, str]] = {
     "software.analysis": "the analysis software, in words",
     "summary": "the trial's own words in the report",
     "summary.plain_language": "the opening of the plain language summary",
-    "summary.clusters": "a plain name for the clusters (e.g. `practices`)",
+    "summary.clusters": "a plain name for the clusters (e.g. `schools`, `wards`)",
     "summary.abbreviations": "the trial's abbreviations, added to the statistical ones",
     "summary.abbreviations.<name>": "what the abbreviation stands for",
 }

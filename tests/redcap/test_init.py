@@ -273,11 +273,41 @@ def test_a_definition_is_replaced_only_while_odtrial_init_wrote_it(
         ({"cluster_field": "cluster"}, "--cluster-field 'cluster' is not a field"),
         ({"cluster_field": "med_name"}, "is on a repeating form"),
         ({"consent_field": "pain"}, "--consent-field 'pain' is not a date field"),
+        # a typo would leave the field it meant as it is
+        (
+            {"pseudonymise": ("initals",)},
+            "^--pseudonymise 'initals' is not a field of the data dictionary; did you mean "
+            "'initials'\\?$",
+        ),
+        ({"pseudonymise": ("qzx",)}, r"\(its identifier fields: nhs, initials\)$"),
+        ({"pseudonymise": ("pain",)}, "'pain' is a radio field, not an identifier"),
+        ({"pseudonymise": ("weight",)}, r"'weight' is a text field \(number\), not an"),
+        ({"pseudonymise": ("gp_practice",)}, "'gp_practice' is the cluster field"),
     ],
 )
 def test_what_init_cannot_use_is_one_line(helix: Path, change: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         init(helix / "other", _options(helix, **change))
+
+
+def test_what_pseudonymise_does_with_each_field(helix: Path, tmp_path: Path) -> None:
+    """An identifier or free text is pseudonymised; a field odtrial keeps out of the
+    freeze anyway is a warning saying how."""
+    names = ("initials", "med_name", "nhs", "study_no")
+    r = init(tmp_path / "t", _options(helix, pseudonymise=names))
+    t = tomllib.loads(r.path.read_text())
+    assert _field(t, "participants", "initials")["identifier"] == "pseudonymise"
+    assert _field(t, "meds", "med_name")["identifier"] == "pseudonymise"
+    assert _field(t, "participants", "nhs_number")["type"] == "nhs_number"
+    said = [w for w in r.warnings if w.startswith("--pseudonymise")]
+    assert said == [
+        "--pseudonymise 'med_name' is not marked an identifier in the data dictionary: "
+        "frozen as a keyed pseudonym as asked",
+        "--pseudonymise 'nhs': an NHS number is checked (Modulus 11) and never frozen; "
+        "nothing more to do",
+        "--pseudonymise 'study_no': the record id is frozen only as participant_id, a keyed "
+        "pseudonym; nothing more to do",
+    ]
 
 
 def test_a_classic_project_with_one_site(tmp_path: Path) -> None:

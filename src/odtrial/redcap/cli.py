@@ -69,8 +69,8 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(
                 "--pseudonymise",
-                help="Comma-separated identifier fields to freeze as keyed pseudonyms "
-                "(others are dropped).",
+                help="Comma-separated identifier (or free-text) fields to freeze as keyed "
+                "pseudonyms (other identifiers are dropped).",
             ),
         ] = "",
         test_key: Annotated[

@@ -13,13 +13,16 @@ masked as such); any other identifier is dropped or pseudonymised.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import pandas as pd
 
+from odtrial._toml import suggest
 from odtrial.data.canonical import BUILTIN_VOCABULARIES
-from odtrial.redcap.dictionary import Choice, DictField
+from odtrial.errors import ConfigError
+from odtrial.redcap.dictionary import Choice, DictField, Dictionary
 from odtrial.trial_tables import RESERVED
 
 #: Fields init adds to a table besides the form's own, and its own vocabularies.
@@ -186,6 +189,88 @@ def _label(f: DictField, extra: str = "") -> str | None:
     return text if len(text) <= 90 else text[:87].rsplit(" ", 1)[0] + "..."
 
 
+def is_nhs_number(f: DictField) -> bool:
+    """An NHS number, by its name or label (checked, never frozen)."""
+    label = f.label.lower()
+    return bool(_NHS.search(f.name)) or "nhs number" in label or "nhs no" in label
+
+
+def is_date_of_birth(f: DictField) -> bool:
+    """A date of birth: a date field so named or labelled (frozen as age at consent)."""
+    is_date = f.validation.startswith(("date_", "datetime_"))
+    return is_date and bool(_DOB.search(f.name) or _DOB.search(f.label))
+
+
+def _free_text(f: DictField) -> bool:
+    """Text a person typed (no number or date validation): what may identify someone."""
+    numeric = f.validation.startswith(("integer", "number", "date", "datetime", "time"))
+    return f.type in ("text", "notes") and not numeric
+
+
+def check_pseudonymise(
+    names: Sequence[str],
+    d: Dictionary,
+    header: Collection[str],
+    cluster_field: str,
+    warnings: list[str],
+) -> None:
+    """Check ``--pseudonymise``: a name that is no field is an error (a typo would
+    leave the field it meant as it is); a field odtrial already keeps out of the
+    freeze (the record id, an NHS number, a date of birth, a file, a field not in the
+    export) is a warning saying so; a field that is not an identifier is pseudonymised
+    when it is free text, and is an error otherwise (a code, number or date is not
+    frozen as a pseudonym: its value is what the analysis reads).
+
+    Raises
+    ------
+    ConfigError
+        A name is no field of the dictionary, the cluster field, or a field that is
+        neither an identifier nor free text.
+    """
+    idents = [f.name for f in d.fields if f.identifier]
+    for name in names:
+        if not d.has(name):
+            near = suggest(name, idents) or suggest(name, [f.name for f in d.fields])
+            shown = f" (its identifier fields: {', '.join(idents)})" if idents and not near else ""
+            raise ConfigError(
+                f"--pseudonymise {name!r} is not a field of the data dictionary{near}{shown}"
+            )
+        f = d.field(name)
+        fate = None
+        if name == d.record_id:
+            fate = "the record id is frozen only as participant_id, a keyed pseudonym"
+        elif is_nhs_number(f):
+            fate = "an NHS number is checked (Modulus 11) and never frozen"
+        elif is_date_of_birth(f):
+            fate = "a date of birth is frozen only as age at consent"
+        elif f.type in ("file", "descriptive"):
+            fate = f"a {f.type} field holds no value in the records: it is left out"
+        elif any(c not in header for c in f.columns):
+            fate = "it is not in the records export: left out"
+        if fate is not None:
+            warnings.append(f"--pseudonymise {name!r}: {fate}; nothing more to do")
+            continue
+        if name == cluster_field:
+            raise ConfigError(
+                f"--pseudonymise {name!r} is the cluster field: it is frozen as the cluster "
+                "id, which the analysis needs"
+            )
+        if f.identifier:
+            continue
+        if not _free_text(f):
+            raise ConfigError(
+                f"--pseudonymise {name!r} is a {f.type} field"
+                + (f" ({f.validation})" if f.validation else "")
+                + ", not an identifier (Identifier? = y) nor free text: its values would be "
+                "frozen as they are; leave it out, or mark it an identifier in REDCap so that "
+                "it is dropped"
+            )
+        warnings.append(
+            f"--pseudonymise {name!r} is not marked an identifier in the data dictionary: "
+            "frozen as a keyed pseudonym as asked"
+        )
+
+
 def convert(
     f: DictField, taken: set[str], vocab: Vocabularies, pseudonymise: tuple[str, ...] = ()
 ) -> list[FieldPlan]:
@@ -193,7 +278,7 @@ def convert(
     if f.type in ("descriptive", "file"):
         return []
     common: dict[str, Any] = {"redcap": f.name, "label": _label(f)}
-    if _NHS.search(f.name) or "nhs number" in f.label.lower() or "nhs no" in f.label.lower():
+    if is_nhs_number(f):
         return [
             FieldPlan(
                 field_name("nhs_number", taken),
@@ -205,7 +290,7 @@ def convert(
             )
         ]
     is_date = f.validation.startswith(("date_", "datetime_"))
-    if is_date and (_DOB.search(f.name) or _DOB.search(f.label)):
+    if is_date_of_birth(f):
         return [
             FieldPlan(
                 field_name("date_of_birth", taken),
@@ -217,8 +302,9 @@ def convert(
                 note="a date of birth: the freeze gives age at consent instead",
             )
         ]
-    if f.identifier:
+    if f.identifier or f.name in pseudonymise:  # named: free text (check_pseudonymise)
         action = "pseudonymise" if f.name in pseudonymise else "drop"
+        why = "Identifier? = y" if f.identifier else "--pseudonymise"
         return [
             FieldPlan(
                 field_name(f.name, taken),
@@ -227,7 +313,7 @@ def convert(
                 f.required,
                 identifier=action,
                 **common,
-                note="Identifier? = y: "
+                note=f"{why}: "
                 + (
                     "frozen as a keyed pseudonym"
                     if action == "pseudonymise"

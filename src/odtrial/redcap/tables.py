@@ -30,6 +30,7 @@ from odtrial.redcap.fields import (
     FieldPlan,
     TablePlan,
     Vocabularies,
+    check_pseudonymise,
     convert,
     field_name,
 )
@@ -48,6 +49,7 @@ def plan_tables(
     warnings: list[str],
 ) -> dict[str, TablePlan]:
     header = set(rec.header)
+    check_pseudonymise(options.pseudonymise, d, header, options.cluster_field, warnings)
     repeating = rec.repeating()
     base_forms = (
         baseline[0].forms

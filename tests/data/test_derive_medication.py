@@ -218,3 +218,42 @@ def test_classify_brands_and_a_trial_dictionary(tmp_path) -> None:
     c.dictionary = d
     res = mean_dose(c, "k", **CPZ, equivalence="chlorpromazine_leucht2015")
     assert res.columns[""][0] == pytest.approx(38.9)
+
+
+def test_a_class_the_trials_dictionary_declares(tmp_path) -> None:
+    import json
+
+    from odtrial.data.medication_dictionary import load_medication_dictionary
+    from odtrial.errors import DeriveError
+
+    rows = [(0, "simvastatin", 40.0, 0, None), (1, "olanzapine", 10.0, 0, None)]
+    c = cohort(rows, [0, 0], [100, 100])
+    # the shipped dictionary has no such class: the plan key is named, with the classes
+    with pytest.raises(
+        DeriveError,
+        match=r"^key 'k\.class' names 'lipid_regulating', not a class of the trial's "
+        r"medication dictionary \(antipsychotic, antidepressant, .*, other\)$",
+    ):
+        medication_any(c, "k", **RX, drug_class="lipid_regulating")
+    with pytest.raises(
+        DeriveError, match=r"names 'antipsychotics', .*did you mean 'antipsychotic'"
+    ):
+        mean_dose(c, "k", **CPZ | {"drug_class": "antipsychotics"}, equivalence="mg")
+    # a trial's extension declares it (a statin is not a psychotropic)
+    more = tmp_path / "more.csv"
+    more.write_text("generic,class\nsimvastatin,lipid_regulating\n", encoding="utf-8")
+    more.with_suffix(".json").write_text(
+        json.dumps(
+            {"version": "t1", "date": "2026-01-01", "sources": {},
+             "classes": {"lipid_regulating": "statins (BNF 2.12)"}}
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    c.dictionary = load_medication_dictionary(extend=more)
+    statin = medication_any(c, "k", **RX, drug_class="lipid_regulating")
+    assert statin.columns[""].tolist() == [True, False]
+    assert statin.counts["unknown_drugs"] == []
+    mg = mean_dose(c, "k", **CPZ | {"drug_class": "lipid_regulating"}, equivalence="mg")
+    np.testing.assert_allclose(mg.columns[""], [40.0, 0.0])
+    ap = medication_any(c, "k", **RX, drug_class="antipsychotic")
+    assert ap.columns[""].tolist() == [False, True]

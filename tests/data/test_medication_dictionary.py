@@ -15,7 +15,6 @@ import pytest
 from odtrial.data.drugs import DICTIONARY, DRUGS, cpz_equivalent
 from odtrial.data.medication_dictionary import (
     COLUMNS,
-    DRUG_CLASSES,
     load_medication_dictionary,
     shipped_path,
 )
@@ -66,7 +65,9 @@ def test_shipped_dictionary_loads_with_header() -> None:
     assert d.version == "1"
     (header,) = d.headers
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(header["date"]))
-    assert set(DRUG_CLASSES) == {x.drug_class for x in d.drugs.values()}
+    # the classes are the header's, each used
+    assert dict(d.classes) == header["classes"]
+    assert set(d.classes) == {x.drug_class for x in d.drugs.values()}
     # every source named in a row is cited in the header
     cited = header["sources"]
     assert isinstance(cited, dict)
@@ -146,7 +147,7 @@ def test_classes_atc_bnf_consistent() -> None:
         # CPZ equivalents exist only for antipsychotics
         if not d.antipsychotic:
             assert d.woods2003_mg_per_100cpz is None and d.leucht2015_mg_per_1olz is None
-    counts = {c: len(DICTIONARY.by_class(c)) for c in DRUG_CLASSES}
+    counts = {c: len(DICTIONARY.by_class(c)) for c in DICTIONARY.classes}
     assert all(n >= 2 for n in counts.values()), counts
 
 
@@ -232,7 +233,9 @@ def test_extend_refuses_a_name_already_defined(tmp_path: Path) -> None:
         ),
         (
             ["generic,class", "a,antipsychotic", "b,sedative"],
-            r"line 3, column 'class': 'sedative' is not one of",
+            r"line 3, column 'class': 'sedative' is not a declared class \(antipsychotic, "
+            r"antidepressant, .*\); declare it with a description in the header bad\.json: "
+            r'"classes": \{"sedative": "\.\.\."\}',
         ),
         (["generic,class", ",other"], r"line 2, column 'generic': empty"),
         (["generic,class", "a,other,extra"], r"line 2: 3 cells, expected 2"),
@@ -286,6 +289,76 @@ def test_malformed_files_give_one_line_errors(
         load_medication_dictionary(p)
     assert isinstance(e.value, OdtrialError)
     assert "\n" not in str(e.value) and str(p) in str(e.value)
+
+
+# -- classes are data: declared by a header, extended by a trial -------------------------
+
+_LIPID = {
+    "version": "t1",
+    "date": "2026-01-01",
+    "sources": {"BNF": "British National Formulary"},
+    "classes": {"lipid_regulating": "BNF 2.12; ATC C10"},
+}
+_STATIN = ["generic,class,brands,atc_code", "simvastatin,lipid_regulating,Zocor,C10AA01"]
+
+
+def test_an_extension_declares_a_new_class(tmp_path: Path) -> None:
+    d = load_medication_dictionary(extend=_write(tmp_path, "more.csv", _STATIN, _LIPID))
+    assert list(d.classes) == [*DICTIONARY.classes, "lipid_regulating"]
+    assert d.classes["lipid_regulating"] == "BNF 2.12; ATC C10"
+    assert d.by_class("lipid_regulating") == ("simvastatin",)
+    assert d.canonical_name("ZOCOR") == "simvastatin"
+    assert not d.resolve("simvastatin").antipsychotic  # type: ignore[union-attr]
+    # without the declaration, the class is refused with how to declare it
+    with pytest.raises(
+        ConfigError,
+        match=r"more2\.csv: line 2, column 'class': 'lipid_regulating' is not a declared "
+        r"class \(antipsychotic, .*, other\); declare it with a description in the header "
+        r"more2\.json",
+    ):
+        load_medication_dictionary(extend=_write(tmp_path, "more2.csv", _STATIN))
+
+
+def test_a_replacement_declares_its_own_classes(tmp_path: Path) -> None:
+    own = _write(tmp_path, "own.csv", _STATIN, _LIPID)
+    d = load_medication_dictionary(own)
+    assert dict(d.classes) == {"lipid_regulating": "BNF 2.12; ATC C10"}
+    # a class the shipped dictionary has is not declared by this one
+    rows = [*_STATIN, "olanzapine,antipsychotic,,N05AH03"]
+    with pytest.raises(ConfigError, match=r"line 3, column 'class': 'antipsychotic' is not"):
+        load_medication_dictionary(_write(tmp_path, "own.csv", rows, _LIPID))
+    # chlorpromazine equivalents stay an antipsychotic's, whatever the classes declared
+    rows = ["generic,class,woods2003_mg_per_100cpz,woods2003_source", "x,lipid_regulating,5,BNF"]
+    with pytest.raises(
+        ConfigError,
+        match=r"line 2, column 'woods2003_mg_per_100cpz': chlorpromazine equivalents are for "
+        r"antipsychotics only \(class 'antipsychotic'\), not class 'lipid_regulating'",
+    ):
+        load_medication_dictionary(_write(tmp_path, "own.csv", rows, _LIPID))
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        ({}, r"key 'classes' must be an object of class name -> description"),
+        (["statin"], r"key 'classes' must be an object"),
+        ({"Statin": "x"}, r"key 'classes' declares 'Statin': a class name is lower-case"),
+        ({"statin drugs": "x"}, r"declares 'statin drugs'"),
+        ({"statin": ""}, r"key 'classes\.statin' must be a description"),
+        ({"statin": 3}, r"key 'classes\.statin' must be a description"),
+        (
+            {"antidepressant": "again"},
+            r"more\.json: key 'classes' declares 'antidepressant', which medication_v\d+\.csv "
+            r"already declares",
+        ),
+    ],
+)
+def test_class_declaration_errors(tmp_path: Path, classes: object, message: str) -> None:
+    header = {**_LIPID, "classes": classes}
+    p = _write(tmp_path, "more.csv", ["generic,class", "x,other"], header)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=message) as e:
+        load_medication_dictionary(extend=p)
+    assert "\n" not in str(e.value)
 
 
 def test_header_errors(tmp_path: Path) -> None:
@@ -435,6 +508,41 @@ def test_check_reports_a_missing_dictionary(tmp_path: Path, capsys: pytest.Captu
         main(["check", str(trial)])
     err = capsys.readouterr().err
     assert info.value.code == 2 and "key 'medication.extend' names 'meds.csv'" in err
+
+
+_ON_STATIN = """
+[variables.on_statin]
+label = "Any statin"
+definition = "A statin prescribed in the window."
+derivation = { kind = "medication_any", table = "prescriptions", drug = "drug", start = "start_date", end = "end_date", class = "lipid_regulating" }
+"""
+
+
+def test_check_takes_the_plans_classes_from_the_trials_dictionary(tmp_path: Path) -> None:
+    import shutil
+
+    from odtrial.check import check
+
+    root = Path(__file__).resolve().parents[2]
+    trial = tmp_path / "trial"
+    shutil.copytree(root / "data" / "synthetic", trial)
+    plan = tmp_path / "sap.toml"
+    text = (root / "analysis_plans" / "pod_synthetic_sap.toml").read_text(encoding="utf-8")
+    text = text.replace('"../data/synthetic/trial.toml"', f'"{trial / "trial.toml"}"')
+    plan.write_text(text.replace("\n[outcomes.", _ON_STATIN + "\n[outcomes.", 1))
+    # the shipped dictionary has no such class: odtrial check names the plan key
+    (err,) = check(trial, plan).errors
+    assert err.startswith(
+        f"{plan}: key 'variables.on_statin.derivation.class' names 'lipid_regulating', not a "
+        "class of the trial's medication dictionary (antipsychotic, "
+    )
+    # the trial's extension declares it
+    _write(trial, "meds.csv", _STATIN, _LIPID)
+    _trial_with(trial, 'extend = "meds.csv"')
+    r = check(trial, plan)
+    assert r.ok, r.errors
+    assert r.trial is not None and r.trial.medication is not None
+    assert "lipid_regulating" in r.trial.medication.classes
 
 
 def test_derive_classifies_with_the_trials_dictionary(tmp_path: Path) -> None:

@@ -198,10 +198,6 @@ ENUMERATED = [
     ((*WS, "derivation", "kind"), "outcomes.*.derivation<value_at_visit>.kind"),
     ((*WS, "derivation", "choose"), "outcomes.*.derivation<value_at_visit>.choose"),
     (
-        ("outcomes", "any_antipsychotic", "derivation", "class"),
-        "outcomes.*.derivation<medication_any>.class",
-    ),
-    (
         ("outcomes", "cpz_mean_daily_dose", "derivation", "equivalence"),
         "outcomes.*.derivation<mean_dose>.equivalence",
     ),

@@ -31,7 +31,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from odtrial.data.derive_context import Cohort, Derived
+from odtrial._toml import suggest
+from odtrial.data.derive_context import Cohort, Derived, fail
 from odtrial.data.derive_events import overlap_days
 from odtrial.data.drugs import DICTIONARY, cpz_equivalent
 from odtrial.data.medication_dictionary import Drug, MedicationDictionary
@@ -114,6 +115,13 @@ def exposure(
     """The kept prescriptions (with a start date) with their class, exposure days and
     equivalent daily dose."""
     c.table(table, f"{key}.table")
+    classes = (c.dictionary or DICTIONARY).classes
+    if drug_class is not None and drug_class not in classes:
+        raise fail(
+            f"{key}.class",
+            f"names {drug_class!r}, not a class of the trial's medication dictionary "
+            f"({', '.join(classes)}){suggest(drug_class, list(classes))}",
+        )
     w = c.window(window_months)
     names_col = c.column(table, drug, f"{key}.drug")
     s_day, s_missing = c.days(table, start, f"{key}.start")

@@ -1,13 +1,16 @@
 """The medication dictionary: a versioned data file, not code.
 
 The package ships ``dictionaries/medication_v1.csv`` (one row per generic
-drug) with a JSON header of the same stem (name, version, date, the full
-citation of every source, notes). Columns:
+drug) with a JSON header of the same stem (name, version, date, the drug
+classes it declares, the full citation of every source, notes). Columns:
 
 ``generic``
     Canonical name, compared lower case.
 ``class``
-    One of :data:`DRUG_CLASSES`.
+    A class the dictionary declares: its header's ``classes`` (class name ->
+    description). A file that declares none uses the shipped dictionary's; an
+    extension may declare more. ``antipsychotic`` is the class chlorpromazine
+    equivalents are defined for.
 ``brands``
     Common UK brand names, ``;``-separated; a brand resolves to its generic.
 ``bnf_section``, ``atc_code``
@@ -24,9 +27,10 @@ source needs a value. An empty cell means "not recorded", never zero. When the
 file has a header, every source must be one it cites.
 
 A trial extends the shipped dictionary with its own file (``extend=``: rows
-are added; a name or brand already present is an error) or replaces it
-(``path=``). A trial names its files in its definition's ``[medication]``
-table (``dictionary`` replaces, ``extend`` adds; see :mod:`odtrial.trial`).
+and classes are added; a name, brand or class already present is an error) or
+replaces it (``path=``). A trial names its files in its definition's
+``[medication]`` table (``dictionary`` replaces, ``extend`` adds; see
+:mod:`odtrial.trial`).
 """
 
 from __future__ import annotations
@@ -44,15 +48,12 @@ from typing import Final
 
 from odtrial.errors import ConfigError
 
-DRUG_CLASSES: Final = (
-    "antipsychotic",
-    "antidepressant",
-    "mood_stabiliser",
-    "anxiolytic_hypnotic",
-    "other",
-)
+# The class chlorpromazine equivalents are defined for (a pharmacological fact, not a
+# choice of the shipped dictionary).
+ANTIPSYCHOTIC: Final = "antipsychotic"
 DDD_UNITS: Final = ("mg", "mmol")
-SHIPPED: Final = "medication_v1.csv"
+SHIPPED_VERSIONS: Final = ("1",)  # dictionaries/medication_v<version>.csv
+SHIPPED: Final = f"medication_v{SHIPPED_VERSIONS[-1]}.csv"
 
 # value column -> its source column
 _VALUED: Final = {
@@ -79,6 +80,7 @@ COLUMNS: Final = (
 )
 _BNF = re.compile(r"\d{1,2}(\.\d{1,2}){0,3}")
 _ATC = re.compile(r"[A-Z]\d\d[A-Z]{2}\d\d")
+_CLASS = re.compile(r"[a-z][a-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -103,17 +105,19 @@ class Drug:
 
     @property
     def antipsychotic(self) -> bool:
-        return self.drug_class == "antipsychotic"
+        return self.drug_class == ANTIPSYCHOTIC
 
 
 @dataclass(frozen=True)
 class MedicationDictionary:
-    """Drugs by generic name, brand index, and the provenance of each file loaded."""
+    """Drugs by generic name, brand index, the classes declared, and the provenance of
+    each file loaded."""
 
     drugs: Mapping[str, Drug]
     brands: Mapping[str, str]  # lower-case brand -> generic
     headers: tuple[Mapping[str, object], ...]  # one per file (empty if it has none)
     files: tuple[str, ...]
+    classes: Mapping[str, str]  # class -> description, in declaration order
 
     def resolve(self, name: str) -> Drug | None:
         """The drug called ``name`` (generic or brand, any case/surrounding space), or None."""
@@ -144,9 +148,16 @@ class MedicationDictionary:
         return len(self.drugs)
 
 
-def shipped_path() -> Path:
-    """Where the shipped dictionary is (inside the installed package)."""
-    ref = resources.files("odtrial.data").joinpath("dictionaries", SHIPPED)
+def shipped_path(version: str | None = None) -> Path:
+    """Where a shipped dictionary is (inside the installed package): ``version`` (one
+    of :data:`SHIPPED_VERSIONS`), or the newest when None."""
+    if version is not None and version not in SHIPPED_VERSIONS:
+        raise ConfigError(
+            f"medication dictionary version {version!r} is not shipped "
+            f"(shipped: {', '.join(SHIPPED_VERSIONS)})"
+        )
+    name = SHIPPED if version is None else f"medication_v{version}.csv"
+    ref = resources.files("odtrial.data").joinpath("dictionaries", name)
     return Path(str(ref))
 
 
@@ -161,8 +172,9 @@ def load_medication_dictionary(
         The dictionary file (CSV); None for the shipped one. Passing a trial's
         own file replaces the shipped dictionary.
     extend
-        A further file whose rows are added; a generic or brand name it shares
-        with ``path`` is an error (to change a shipped row, replace the file).
+        A further file whose rows (and the classes its header declares) are added; a
+        generic or brand name or a class it shares with ``path`` is an error (to
+        change a shipped row, replace the file).
 
     Raises
     ------
@@ -176,11 +188,25 @@ def load_medication_dictionary(
     brands: dict[str, str] = {}
     where: dict[str, str] = {}  # lower-case name or brand -> "file line N"
     headers = []
-    for f in files:
+    classes: dict[str, str] = {}
+    for i, f in enumerate(files):
         header = _header(f)
         headers.append(MappingProxyType(header))
+        own = header.get("classes")
+        if i == 0 and own is None:  # declares no classes: the shipped dictionary's
+            own = _header(shipped_path()).get("classes")
+            if own is None:  # pragma: no cover - the shipped header declares them
+                raise ConfigError(f"medication dictionary {shipped_path()}: no 'classes'")
+        assert own is None or isinstance(own, dict)  # checked by _header
+        for cls, description in (own or {}).items():
+            if cls in classes:
+                raise ConfigError(
+                    f"medication dictionary header {f.with_suffix('.json')}: key 'classes' "
+                    f"declares {cls!r}, which {Path(files[0]).name} already declares"
+                )
+            classes[cls] = description
         cited = header.get("sources")
-        for line, drug in _rows(f, cited if isinstance(cited, Mapping) else None):
+        for line, drug in _rows(f, cited if isinstance(cited, Mapping) else None, classes):
             for key, what in [(drug.name, "generic"), *((b.lower(), "brand") for b in drug.brands)]:
                 if key in where:
                     raise ConfigError(
@@ -196,6 +222,7 @@ def load_medication_dictionary(
         brands=MappingProxyType(brands),
         headers=tuple(headers),
         files=tuple(str(f) for f in files),
+        classes=MappingProxyType(classes),
     )
 
 
@@ -215,11 +242,31 @@ def _header(csv_path: Path) -> dict[str, object]:
             raise ConfigError(f"medication dictionary header {hp}: key '{key}' is missing")
     if not isinstance(header["sources"], dict):
         raise ConfigError(f"medication dictionary header {hp}: key 'sources' must be an object")
+    classes = header.get("classes")
+    if classes is not None:
+        if not isinstance(classes, dict) or not classes:
+            raise ConfigError(
+                f"medication dictionary header {hp}: key 'classes' must be an object of "
+                "class name -> description"
+            )
+        for cls, description in classes.items():
+            if not _CLASS.fullmatch(cls):
+                raise ConfigError(
+                    f"medication dictionary header {hp}: key 'classes' declares {cls!r}: a "
+                    "class name is lower-case letters, digits and _ (e.g. lipid_regulating)"
+                )
+            if not isinstance(description, str) or not description.strip():
+                raise ConfigError(
+                    f"medication dictionary header {hp}: key 'classes.{cls}' must be a "
+                    "description (text)"
+                )
     return header
 
 
-def _rows(f: Path, cited: Mapping[str, object] | None) -> Iterator[tuple[int, Drug]]:
-    """(line number, drug) per data row of ``f``."""
+def _rows(
+    f: Path, cited: Mapping[str, object] | None, classes: Mapping[str, str]
+) -> Iterator[tuple[int, Drug]]:
+    """(line number, drug) per data row of ``f``; ``classes`` are those declared."""
     try:
         text = f.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
@@ -258,10 +305,16 @@ def _rows(f: Path, cited: Mapping[str, object] | None) -> Iterator[tuple[int, Dr
                 f"medication dictionary {f}: line {line}: {len(cells)} cells, expected {len(head)}"
             )
         row = {h: c.strip() for h, c in zip(head, cells, strict=True)}
-        yield line, _drug(f, line, row, cited)
+        yield line, _drug(f, line, row, cited, classes)
 
 
-def _drug(f: Path, line: int, row: Mapping[str, str], cited: Mapping[str, object] | None) -> Drug:
+def _drug(
+    f: Path,
+    line: int,
+    row: Mapping[str, str],
+    cited: Mapping[str, object] | None,
+    classes: Mapping[str, str],
+) -> Drug:
     def bad(col: str, why: str) -> ConfigError:
         return ConfigError(f"medication dictionary {f}: line {line}, column '{col}': {why}")
 
@@ -269,8 +322,13 @@ def _drug(f: Path, line: int, row: Mapping[str, str], cited: Mapping[str, object
     if not name:
         raise bad("generic", "empty")
     cls = row["class"]
-    if cls not in DRUG_CLASSES:
-        raise bad("class", f"{cls!r} is not one of {', '.join(DRUG_CLASSES)}")
+    if cls not in classes:
+        raise bad(
+            "class",
+            f"{cls!r} is not a declared class ({', '.join(classes)}); declare it with a "
+            f"description in the header {f.with_suffix('.json').name}: "
+            f'"classes": {{"{cls}": "..."}}',
+        )
     brands = tuple(b.strip() for b in row.get("brands", "").split(";") if b.strip())
     lowered = [b.lower() for b in brands]
     if len(set(lowered)) != len(lowered) or name in lowered:
@@ -303,8 +361,12 @@ def _drug(f: Path, line: int, row: Mapping[str, str], cited: Mapping[str, object
             raise bad(src_col, f"source {src!r} is not cited in the header's 'sources'")
         values[col], sources[col] = v, src
     for col in ("woods2003_mg_per_100cpz", "leucht2015_mg_per_1olz"):
-        if values[col] is not None and cls != "antipsychotic":
-            raise bad(col, "chlorpromazine equivalents are for antipsychotics only")
+        if values[col] is not None and cls != ANTIPSYCHOTIC:
+            raise bad(
+                col,
+                f"chlorpromazine equivalents are for antipsychotics only (class "
+                f"{ANTIPSYCHOTIC!r}), not class {cls!r}",
+            )
     unit = row.get("ddd_unit", "")
     if (values["ddd"] is None) != (not unit):
         raise bad("ddd_unit", "a DDD needs its unit and a unit needs a DDD")

@@ -148,7 +148,8 @@ MEANINGS: Final[dict[str, str]] = {
     f"{_D}.events[].where.in": "the values kept",
     f"{_D}.drug": "the drug field (generic names of the medication dictionary)",
     f"{_D}.dose": "the daily dose field",
-    f"{_D}.class": "the drug class of the medication dictionary",
+    f"{_D}.class": "a drug class the trial's medication dictionary declares (the shipped "
+    "one's, or one a trial's own file adds; `odtrial check` checks it)",
     f"{_D}.equivalence": "the dose unit: chlorpromazine equivalents (Woods 2003, Leucht "
     "2015), defined daily doses, or mg",
     f"{_D}.of": "the ids of the variables or outcomes it combines",

@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from odtrial._errorlist import Errors
 from odtrial._toml import suggest
-from odtrial.data.medication_dictionary import DRUG_CLASSES
+from odtrial.data.medication_dictionary import ANTIPSYCHOTIC
 from odtrial.plan.model import (
     ESTIMAND_LEVELS,
     IE_STRATEGIES,
@@ -549,11 +549,13 @@ DERIVATION_PARAMS: Final[Mapping[str, Mapping[str, Spec]]] = {
         "window_months": _WINDOW,
     },
     "time_to_event": {"events": ArrayOf(Table(dict(_SOURCE))), "window_months": _WINDOW},
-    "medication_any": {**_PRESCRIPTIONS, "class": Choice(DRUG_CLASSES)},
+    # a class of the trial's medication dictionary: the plan does not know the trial, so
+    # odtrial check and the derivation check it (odtrial.data.derive_medication)
+    "medication_any": {**_PRESCRIPTIONS, "class": _NAME},
     "mean_dose": {
         **_PRESCRIPTIONS,
         "dose": _NAME,
-        "class": Choice(DRUG_CLASSES, required=False),
+        "class": _OPT_NAME,
         "equivalence": Choice(EQUIVALENCES),
     },
     "composite": {"of": Names(), "rule": Choice(COMPOSITE_RULES)},
@@ -637,8 +639,13 @@ def check_derivation(d: Mapping[str, Any], path: str, errs: Errors) -> None:
         if pro is not None and pro["max_missing"] >= len(d["items"]):
             errs.add(f"{path}.prorate.max_missing", "must be fewer than the number of items")
     elif kind == "mean_dose":
-        if d["equivalence"].startswith("chlorpromazine_") and d.get("class") != "antipsychotic":
-            errs.add(f"{path}.class", "must be 'antipsychotic' for a chlorpromazine equivalence")
+        if d["equivalence"].startswith("chlorpromazine_") and d.get("class") != ANTIPSYCHOTIC:
+            errs.add(
+                f"{path}.class",
+                f"must be {ANTIPSYCHOTIC!r} for a chlorpromazine equivalence (chlorpromazine "
+                "equivalents are defined for antipsychotics only; equivalence 'ddd' or 'mg' "
+                "takes any class)",
+            )
 
 
 #: Which imputed outcomes a tipping-point analysis shifts (odtrial.analysis.imputation).

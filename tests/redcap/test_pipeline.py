@@ -236,6 +236,49 @@ def test_a_labels_export_is_refused_in_one_line(
     )
 
 
+LABELS_ADVICE = (
+    "; export the records again as raw data (Data Exports: 'CSV / Microsoft Excel (raw "
+    "data)'; the API: rawOrLabel=raw, rawOrLabelHeaders=raw)\n"
+)
+
+
+@pytest.mark.parametrize("events", ["raw", "labels"])
+def test_ingest_refuses_a_labels_export_as_init_does(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], events: str
+) -> None:
+    """A labels export dropped in after init: refused with init's line, nothing written
+    (it used to be read: every row unmatched, a freeze of no participant, exit 0)."""
+    rec = _labelled(project)
+    if events == "labels":
+        rec["redcap_event_name"] = rec["redcap_event_name"].map(
+            lambda e: e.replace("_arm_1", "").replace("_", " ").title() + " (Arm 1: Arm 1)"
+        )
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy)
+    (copy / RECORDS).write_text(rec.to_csv(index=False))
+    code, err = _fails(
+        capsys, "init", tmp_path / "t", "--redcap-dictionary", copy / DICTIONARY,
+        "--redcap-records", copy / RECORDS, "--randomisation", copy / "randomisation",
+        "--cluster-field", "care_home",
+    )  # fmt: skip
+    said_by_init = err.removeprefix(f"odtrial: error: {copy / RECORDS}: ")
+    code, err = _fails(
+        capsys, "ingest", copy, "--out", tmp_path / "f", "--key-file", copy / "key.txt"
+    )
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1
+    if events == "labels":
+        reason = (
+            "a labels export (event 'Baseline (Arm 1: Arm 1)' is a label, not a unique event name)"
+        )
+        assert err == f"odtrial: error: {RECORDS}: {reason}{LABELS_ADVICE}"
+        assert said_by_init == f"{reason}{LABELS_ADVICE}"
+    else:  # raw events, choice labels: the definition's codes tell them from codes
+        assert err.startswith(f"odtrial: error: {RECORDS}: a labels export (choice labels such as ")
+        assert err.endswith(f" instead of their codes){LABELS_ADVICE}")
+        assert said_by_init.startswith("a labels export (choice labels such as ")
+    assert not (tmp_path / "f").exists()
+
+
 def test_odtrial_run_analyses_it_with_its_plan(freeze: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     text = _odtrial(

@@ -50,6 +50,7 @@ from odtrial.data.queries import (
 from odtrial.data.readers import check_dialect, read_extract
 from odtrial.data.selection import UNASSIGNED, SharedFile, read_shared, unassigned_quarantine
 from odtrial.errors import IngestError
+from odtrial.redcap.records import refuse_labels_export
 from odtrial.trial import ExtractSpec, Trial, load_trial
 
 Validator = Callable[[dict[str, pd.DataFrame], Trial], pd.DataFrame]
@@ -183,6 +184,7 @@ def ingest(
         if len(specs) == 1 and not specs[0].selects:  # the common case: one file, one extract
             spec = specs[0]
             raw = read_extract(path, spec, rel=rel)
+            refuse_labels_export(raw.data, specs, rel)
             parts = [(spec, map_extract(raw, spec, trial))]
             del raw
         else:

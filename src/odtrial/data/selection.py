@@ -36,6 +36,7 @@ from odtrial.data.catalogue import FAILURE_COLUMNS, RULES
 from odtrial.data.mapping import MappedExtract, as_text, empty_failures, map_extract
 from odtrial.data.readers import RawExtract, read_extract
 from odtrial.errors import ConfigError, IngestError
+from odtrial.redcap.records import refuse_labels_export
 from odtrial.trial import ExtractSpec, Trial
 
 #: The ``table`` of failures and the quarantine file of rows assigned to no table
@@ -90,6 +91,7 @@ def read_shared(path: Path, rel: str, specs: Sequence[ExtractSpec], trial: Trial
     except IngestError as e:
         hint = next((s.hint for s in specs if s.hint), "")
         raise IngestError(f"{e} ({hint})" if hint else str(e)) from None
+    refuse_labels_export(raw.data, specs, rel)
     data = raw.data
     masks = [_where_masks(data, s) for s in specs]
     taken_masks = [m.all(axis=0) & _filled(data, s) for m, s in zip(masks, specs, strict=True)]

@@ -154,6 +154,20 @@ def plain(text: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
+def slug(label: str, limit: int = 40) -> str:
+    """A code from a label: lower case, runs of other characters as ``_``.
+
+    Examples
+    --------
+    >>> slug("Prefer not to say"), slug("Asian / Asian British"), slug("18-24")
+    ('prefer_not_to_say', 'asian_asian_british', '18_24')
+    """
+    s = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+    if len(s) > limit:
+        s = s[:limit].rsplit("_", 1)[0] or s[:limit]
+    return s
+
+
 def read_dictionary(path: str | Path) -> Dictionary:
     """Read a data dictionary CSV (UTF-8, with or without a byte order mark).
 

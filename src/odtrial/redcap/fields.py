@@ -22,7 +22,7 @@ import pandas as pd
 from odtrial._toml import suggest
 from odtrial.data.canonical import BUILTIN_VOCABULARIES
 from odtrial.errors import ConfigError
-from odtrial.redcap.dictionary import Choice, DictField, Dictionary
+from odtrial.redcap.dictionary import Choice, DictField, Dictionary, slug
 from odtrial.trial_tables import RESERVED
 
 #: Fields init adds to a table besides the form's own, and its own vocabularies.
@@ -120,20 +120,6 @@ class Vocabularies:
 
     def fixed(self, name: str, values: list[Any]) -> None:
         self.values[name] = values
-
-
-def slug(label: str, limit: int = 40) -> str:
-    """A code from a label: lower case, runs of other characters as ``_``.
-
-    Examples
-    --------
-    >>> slug("Prefer not to say"), slug("Asian / Asian British"), slug("18-24")
-    ('prefer_not_to_say', 'asian_asian_british', '18_24')
-    """
-    s = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
-    if len(s) > limit:
-        s = s[:limit].rsplit("_", 1)[0] or s[:limit]
-    return s
 
 
 def _code_name(code: str) -> str:

@@ -14,15 +14,19 @@ refused with one line saying how to export the raw data.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import pandas as pd
 
-from odtrial.errors import ConfigError
-from odtrial.redcap.dictionary import Dictionary
+from odtrial.errors import ConfigError, IngestError
+from odtrial.redcap.dictionary import Dictionary, slug
+
+if TYPE_CHECKING:
+    from odtrial.trial import ExtractSpec
 
 EVENT: Final = "redcap_event_name"
 INSTRUMENT: Final = "redcap_repeat_instrument"
@@ -35,6 +39,12 @@ EXPORT_AGAIN: Final = (
     "data)'; the API: rawOrLabel=raw, rawOrLabelHeaders=raw)"
 )
 _LABELLED_HEADERS: Final = ("record id", "event name", "repeat instrument", "data access group")
+#: The hint init writes on each extract of a records export.
+RECORDS_HINT: Final = "a REDCap raw records export: " + EXPORT_AGAIN
+#: System columns holding REDCap's unique names (a labels export writes labels).
+_SYSTEM_NAMES: Final = {EVENT: "event", INSTRUMENT: "instrument", DAG: "data access group"}
+#: Labels of a yes/no, true/false or checkbox choice in a labels export (as slugs).
+_BOOLEAN_LABELS: Final = frozenset({"yes", "no", "true", "false", "checked", "unchecked"})
 
 
 @dataclass(frozen=True)
@@ -129,35 +139,91 @@ def _refuse_labels(records: Records, dictionary: Dictionary) -> None:
             f"{p}: has no column {rid!r}, the record id (the dictionary's first field); is it "
             "this project's records export?"
         )
-    if records.longitudinal:
-        odd = [e for e in records.values("redcap_event_name") if not re.fullmatch(r"[a-z0-9_]+", e)]
-        if odd:
-            raise ConfigError(
-                f"{p}: a labels export (event {odd[0]!r} is a label, not a unique event "
-                "name); " + EXPORT_AGAIN
-            )
-    label_like = code_like = 0
-    example = ""
+    choices: list[tuple[str, Collection[str], Collection[str]]] = []
     for f in dictionary.fields:
         if f.type in ("radio", "dropdown", "yesno", "truefalse") and f.name in header:
             codes = {c.code for c in f.choices} or {"0", "1"}
-            names = {c.label.casefold() for c in f.choices} or {"yes", "no", "true", "false"}
-            for v in records.values(f.name):
-                if v in codes:
-                    code_like += 1
-                elif v.casefold() in names:
-                    label_like += 1
-                    example = example or v
+            names = {slug(c.label) for c in f.choices} or _BOOLEAN_LABELS
+            choices.append((f.name, codes, names))
         elif f.type == "checkbox":
-            for col in f.columns:
-                for v in records.values(col):
-                    if v.casefold() in ("checked", "unchecked"):
-                        label_like += 1
-                        example = example or v
-                    elif v in ("0", "1"):
-                        code_like += 1
+            choices += [(c, ("0", "1"), _BOOLEAN_LABELS) for c in f.columns if c in header]
+    reason = labels_reason(records.values, header, choices)
+    if reason is not None:
+        raise ConfigError(f"{p}: {reason}; " + EXPORT_AGAIN)
+
+
+def labels_reason(
+    values: Callable[[str], list[str]],
+    header: Collection[str],
+    choices: Iterable[tuple[str, Collection[str], Collection[str]]],
+) -> str | None:
+    """Why a records export is a labels export, or None: a system column holding a
+    label (``Baseline (Arm 1: Arm 1)`` for ``baseline_arm_1``), or choice columns
+    holding their labels at least as often as their codes.
+
+    Parameters
+    ----------
+    values
+        A column's distinct non-empty values.
+    header
+        The export's columns.
+    choices
+        Per choice column: its codes and the slugs of its labels
+        (:func:`~odtrial.redcap.dictionary.slug`).
+    """
+    for col, what in _SYSTEM_NAMES.items():
+        if col in header:
+            odd = [v for v in values(col) if not re.fullmatch(r"[a-z0-9_]+", v)]
+            if odd:
+                return f"a labels export ({what} {odd[0]!r} is a label, not a unique {what} name)"
+    label_like = code_like = 0
+    example = ""
+    for col, codes, names in choices:
+        for v in values(col):
+            if v in codes:
+                code_like += 1
+            elif slug(v) in names:
+                label_like += 1
+                example = example or v
     if label_like and label_like >= code_like:
-        raise ConfigError(
-            f"{p}: a labels export (choice labels such as {example!r} instead of their "
-            "codes); " + EXPORT_AGAIN
-        )
+        return f"a labels export (choice labels such as {example!r} instead of their codes)"
+    return None
+
+
+def is_records_extract(spec: ExtractSpec) -> bool:
+    """Whether an extract of a trial definition reads a REDCap records export: it names
+    a column REDCap adds (``where`` or ``columns``), or has the hint init writes."""
+    named = set(spec.where) | set(spec.columns.values())
+    return bool(named & SYSTEM_COLUMNS) or spec.hint == RECORDS_HINT
+
+
+def refuse_labels_export(data: pd.DataFrame, specs: Sequence[ExtractSpec], rel: str) -> None:
+    """At ingest: refuse a labels export read for extracts of a REDCap records export,
+    as init does, the definition's codes standing in for the dictionary's choices.
+
+    Raises
+    ------
+    IngestError
+        The file is a labels export (one line saying how to export the raw data).
+    """
+    if not any(is_records_extract(s) for s in specs):
+        return
+
+    def values(col: str) -> list[str]:
+        s = data[col].dropna().astype(str)
+        return list(dict.fromkeys(s[s != ""]))
+
+    choices: list[tuple[str, Collection[str], Collection[str]]] = []
+    for spec in specs:
+        for canon, codes in spec.codes.items():
+            col = spec.columns.get(canon)
+            if col is None or col not in data.columns:
+                continue
+            if all(isinstance(v, bool) for v in codes.values()):
+                names: Collection[str] = _BOOLEAN_LABELS
+            else:
+                names = {slug(str(v)) for v in codes.values()}
+            choices.append((col, {str(c) for c in codes}, names))
+    reason = labels_reason(values, set(data.columns), choices)
+    if reason is not None:
+        raise IngestError(f"{rel}: {reason}; " + EXPORT_AGAIN)

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from odtrial.redcap.fields import TablePlan
-from odtrial.redcap.records import EXPORT_AGAIN
+from odtrial.redcap.records import RECORDS_HINT
 from odtrial.trial_tables import FIELD_KEYS
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
@@ -118,7 +118,7 @@ def extract_text(t: TablePlan, trust: str, first: str, site: str | None, pattern
         'format = "csv"',
         'encoding = "utf-8"',
         f"date_format = {value(t.date_format)}",
-        f"hint = {value('a REDCap raw records export: ' + EXPORT_AGAIN)}",
+        f"hint = {value(RECORDS_HINT)}",
         f"where = {inline(where)}",
     ]
     if t.filled:

@@ -279,6 +279,25 @@ def test_ingest_refuses_a_labels_export_as_init_does(
     assert not (tmp_path / "f").exists()
 
 
+def test_a_second_records_export_in_the_folder_is_refused(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each export holds every record: reading an older and a newer one would quarantine
+    the newer as duplicates, so ingest names both and reads neither."""
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy)
+    newer = "redcap/STEADY_DATA_2025-07-31_1200.csv"
+    shutil.copy(copy / RECORDS, copy / newer)
+    code, err = _fails(
+        capsys, "ingest", copy, "--out", tmp_path / "f", "--key-file", copy / "key.txt"
+    )
+    assert code == 2 and err == (
+        f"odtrial: error: redcap/STEADY_DATA_*.csv: matches 2 REDCap records exports ({RECORDS}, "
+        f"{newer}); each holds every record, so keep only the latest in the folder\n"
+    )
+    assert not (tmp_path / "f").exists()
+
+
 def test_odtrial_run_analyses_it_with_its_plan(freeze: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     text = _odtrial(

@@ -50,7 +50,7 @@ from odtrial.data.queries import (
 from odtrial.data.readers import check_dialect, read_extract
 from odtrial.data.selection import UNASSIGNED, SharedFile, read_shared, unassigned_quarantine
 from odtrial.errors import IngestError
-from odtrial.redcap.records import refuse_labels_export
+from odtrial.redcap.records import is_records_extract, refuse_labels_export
 from odtrial.trial import ExtractSpec, Trial, load_trial
 
 Validator = Callable[[dict[str, pd.DataFrame], Trial], pd.DataFrame]
@@ -303,6 +303,12 @@ def _plan(src: Path, trial: Trial) -> list[tuple[Path, str, list[ExtractSpec]]]:
                 raise IngestError(
                     f"{trust.directory}/{spec.pattern}: no file matches the {table} extract "
                     f"pattern of trust {trust.id}"
+                )
+            if len(found) > 1 and is_records_extract(spec):  # each export holds every record
+                raise IngestError(
+                    f"{trust.directory}/{spec.pattern}: matches {len(found)} REDCap records "
+                    f"exports ({', '.join(rel for rel, _ in found)}); each holds every record, "
+                    "so keep only the latest in the folder"
                 )
             jobs.extend((p, rel, spec) for rel, p in found)
     by_file: dict[str, tuple[Path, str, list[ExtractSpec]]] = {}

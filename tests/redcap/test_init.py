@@ -310,42 +310,87 @@ def test_what_pseudonymise_does_with_each_field(helix: Path, tmp_path: Path) -> 
     ]
 
 
-def test_a_classic_project_with_one_site(tmp_path: Path) -> None:
-    """No events and no data access groups: participants from every form that does not
-    repeat, a table per repeating instrument, one site, a placeholder visit."""
-    fields = [f for f in FIELDS if f[1] in ("screening", "meds")]
-    (tmp_path / "dd.csv").write_text(_dictionary(fields))
-    header = [h for h in HEADER if h in {f[0] for f in fields} or h in (
-        "redcap_repeat_instrument", "redcap_repeat_instance", "screening_complete",
-        "meds_complete",
+def _classic(folder: Path, forms: tuple[str, ...], started: int) -> Path:
+    """A classic project (no events, no groups) of HELIX's ``forms``: each record's
+    first follow-up values are on its one row for the first ``started`` records."""
+    fields = [f for f in FIELDS if f[1] in forms]
+    names = {f[0] for f in fields}
+    header = [h for h in HEADER if h.split("___")[0] in names or h in (
+        "redcap_repeat_instrument", "redcap_repeat_instance",
+        *(f"{form}_complete" for form in forms),
     )]  # fmt: skip
-    rows = [
-        {k: v for k, v in r.items() if k in header}
-        for r in _rows()
-        if r["redcap_event_name"] == "baseline_arm_1"
-    ]
+    rows, n = [], 0
+    for r in _rows():
+        if r["redcap_event_name"] == "baseline_arm_1":
+            rows.append({k: v for k, v in r.items() if k in header})
+            n += not r.get("redcap_repeat_instrument")
+        elif r["redcap_event_name"] == "fu1_arm_1" and n <= started:
+            base = next(b for b in rows if b["study_no"] == r["study_no"])
+            base.update({k: v for k, v in r.items() if k in header and k != "study_no"})
     rows[0]["gp_practice"] = "1"
+    folder.mkdir()
+    (folder / "dd.csv").write_text(_dictionary(fields))
     buf = io.StringIO()
     w = csv.DictWriter(buf, header, lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
-    (tmp_path / "records.csv").write_text(buf.getvalue())
-    r = init(
-        tmp_path / "t",
-        InitOptions(
-            dictionary=tmp_path / "dd.csv",
-            records=tmp_path / "records.csv",
-            randomisation=_record(tmp_path / "rnd"),
-            cluster_field="gp_practice",
-            data_cutoff=date(2025, 1, 31),
-            test_key="classic-key",
-        ),
-    )
-    assert r.tables == {"participants": 9, "meds": 4} and r.trusts == ("site",)
-    rep = ingest(tmp_path / "t", tmp_path / "freeze")
-    # the second participant's severe pain has no site: they and their medicine are out
+    (folder / "records.csv").write_text(buf.getvalue())
+    _record(folder / "rnd")
+    return folder
+
+
+def _classic_options(folder: Path, **kw: object) -> InitOptions:
+    base = {
+        "dictionary": folder / "dd.csv",
+        "records": folder / "records.csv",
+        "randomisation": folder / "rnd",
+        "cluster_field": "gp_practice",
+        "data_cutoff": date(2025, 1, 31),
+        "test_key": "classic-key",
+    }
+    return InitOptions(**(base | kw))  # type: ignore[arg-type]
+
+
+def test_a_classic_project_with_one_site(tmp_path: Path) -> None:
+    """No events and no data access groups: the participants are the cluster field's
+    form; a later form is a table of the rows where it holds data, at the visit its
+    dates give; a repeating instrument a table of its rows; one site. A record whose
+    follow-up form is not started yet is missing data, not a quarantined baseline."""
+    d = _classic(tmp_path / "c", ("screening", "meds", "visit"), started=6)
+    r = init(d / "t", _classic_options(d))
+    assert r.tables == {"participants": 9, "meds": 4, "visit": 7} and r.trusts == ("site",)
+    assert r.visits == (3,)
+    t = tomllib.loads(r.path.read_text())
+    visit = t["tables"]["visit"]
+    assert (visit["link"], visit["visit"], visit["date"]) == ("study_no", "visit", "visit_dt")
+    assert visit["rules"][0]["code"] == "duplicate_record"
+    assert t["extracts"]["site"]["visit"]["constants"] == {"visit": 3}
+    assert t["visits"]["schedule"] == [{"month": 3, "window_days": 41}]
+    assert t["trial"]["follow_up_months"] == 3
+    assert any("form 'visit': its visit, month 3" in w for w in r.warnings)
+    rep = ingest(d / "t", tmp_path / "freeze")
+    # the second participant's severe pain has no site: they, their medicine and their
+    # visit are out; the last two have no visit yet and are in
     assert rep.by_table().to_dict("index") == {
         "participants": {"rows_read": 8, "rows_accepted": 7, "rows_quarantined": 1},
         "meds": {"rows_read": 8, "rows_accepted": 7, "rows_quarantined": 1},
+        "visit": {"rows_read": 6, "rows_accepted": 5, "rows_quarantined": 1},
     }
     assert set(rep.queries["rule"]) == {"missing_value", "unknown_participant"}
+    frozen = pd.read_parquet(tmp_path / "freeze" / "tables" / "visit.parquet")
+    assert set(frozen["visit"]) == {3}
+
+
+def test_a_classic_project_with_no_dated_later_form_has_a_placeholder_visit(
+    tmp_path: Path,
+) -> None:
+    """Nothing after baseline gives a month, but a definition needs a visit: the one
+    written is the longest follow-up the export holds (first consent, 2024-01-10, to the
+    cut-off), marked as a placeholder to edit."""
+    d = _classic(tmp_path / "c", ("screening", "meds"), started=0)
+    r = init(d / "t", _classic_options(d, data_cutoff=date(2024, 11, 30)))
+    assert r.tables == {"participants": 9, "meds": 4} and r.visits == (10,)
+    assert any("is a placeholder" in w for w in r.warnings)
+    text = r.path.read_text()
+    assert "follow_up_months = 10  # edit: a placeholder" in text
+    assert "# edit: a placeholder: no event or form after baseline gives a visit month" in text

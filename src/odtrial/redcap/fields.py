@@ -59,6 +59,7 @@ class FieldPlan:
     blanks: tuple[str, ...] = ()  # values that do not count as data (filled)
     branching: str = ""  # the REDCap field's branching logic
     datetime: bool = False  # a date and time in the export (its date is kept)
+    constant: Any = None  # the value of every row (no column holds it): a classic form's visit
 
 
 @dataclass
@@ -75,6 +76,8 @@ class TablePlan:
     notes: list[str] = field(default_factory=list)
     events: tuple[str, ...] = ()  # the events whose rows it takes
     repeating: bool = False
+    month: int | None = None  # a classic project's form: its visit month (from its dates)
+    form: str = ""  # the form whose rows it takes ("" for the participants)
 
     @property
     def date_format(self) -> str:

@@ -10,7 +10,9 @@ data manager can read and change it; ``docs/redcap.md`` says more):
   record of it: ``filled``), linked by the record id, with the event
   (``redcap_event``) and, when all its events are follow-ups, the visit. A
   repeating instrument is a table of its rows, with ``redcap_repeat_instance``;
-  a record/event (and instance) may appear once (``unique`` rules).
+  a record/event (and instance) may appear once (``unique`` rules). In a classic
+  project (no events) the participants are the cluster field's form and every other
+  form is a table of the rows where it holds data.
 - **Fields.** Radio and dropdown fields become ``code`` fields whose vocabulary
   is their choices (codes -> slugs of the labels; fields with the same choices
   share one), but a matrix of numbered choices (a questionnaire's items) stays
@@ -29,7 +31,9 @@ data manager can read and change it; ``docs/redcap.md`` says more):
   their rows told apart by the group (``where``); the cluster table's column of
   group names (or else the participants' records) says whose each cluster is.
 - **Visits.** Each follow-up event is a visit at the month its name gives
-  (:mod:`.events`), its window half the gap to the nearest other visit.
+  (:mod:`.events`), its window half the gap to the nearest other visit; a classic
+  project's form dated a month or more after consent, at that month. With none, a
+  placeholder visit at the longest follow-up the export holds, marked to edit.
 - **Clusters.** The randomisation record gives the arms, clusters, strata and
   the numeric balance variables; the cluster field names a cluster.
 """
@@ -136,8 +140,21 @@ def build(
     trusts, cluster_trust = cluster_sites(
         options, rec, dags, record, tables[PARTICIPANTS], warnings
     )
-    visits = _visits([e for e in events if e not in baseline_events and e.month > 0])
+    if events:
+        months = {e.month for e in events if e not in baseline_events and e.month > 0}
+    else:  # a classic project: the forms dated a month or more after consent
+        months = {t.month for t in tables.values() if t.month}
     cutoff = _cutoff(options, rec, d, warnings)
+    placeholder = None
+    if not months:  # the definition needs a visit: the longest follow-up the export holds
+        placeholder = _placeholder_month(rec, tables, cutoff)
+        months = {placeholder}
+        warnings.append(
+            f"no event or form after baseline gives a visit month: the visit written (month "
+            f"{placeholder}, from the first consent to the data cut-off) is a placeholder: "
+            "edit [visits] and follow_up_months to the protocol's"
+        )
+    visits = _visits(sorted(months))
     text = _document(
         out,
         options,
@@ -152,6 +169,7 @@ def build(
         site,
         visits,
         cutoff,
+        placeholder,
     )
     import tomllib
 
@@ -238,11 +256,7 @@ def _months_from_dates(
     unknown: list[Event], events: list[Event], d: Dictionary, rec: Records, consent: str
 ) -> dict[str, Event]:
     f = rec.frame
-
-    def dates(col: str) -> pd.Series:
-        return pd.to_datetime(f[col].str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
-
-    start = dates(consent).groupby(f[d.record_id]).first()
+    start = f[d.record_id].map(rec.dates(consent).groupby(f[d.record_id]).first())
     taken = {e.month for e in events if e.how != "order"}
     out: dict[str, Event] = {}
     for e in unknown:
@@ -258,19 +272,16 @@ def _months_from_dates(
         rows = f[EVENT] == e.name
         if not cols or not rows.any():
             continue
-        seen = pd.concat([dates(c)[rows] for c in cols], axis=1).bfill(axis=1).iloc[:, 0]
-        gap = (seen - f.loc[rows, d.record_id].map(start)).dt.days.dropna()
-        month = round(float(gap.median()) / 30.4375) if len(gap) else 0
+        month = rec.median_months(cols, rows, start) or 0
         if month >= 1 and month not in taken:
             out[e.name] = replace(e, month=month, how="dates")
             taken.add(month)
     return out
 
 
-def _visits(events: Sequence[Event]) -> list[tuple[int, int]]:
-    """(month, window days) per follow-up month: half the gap to the nearest other visit
-    (or to consent), at most three months."""
-    months = sorted({e.month for e in events})
+def _visits(months: Sequence[int]) -> list[tuple[int, int]]:
+    """(month, window days) per follow-up month (ascending): half the gap to the nearest
+    other visit (or to consent), at most three months."""
     out = []
     for i, m in enumerate(months):
         gaps = [m - (months[i - 1] if i else 0)]
@@ -278,6 +289,17 @@ def _visits(events: Sequence[Event]) -> list[tuple[int, int]]:
             gaps.append(months[i + 1] - m)
         out.append((m, max(1, min(_MAX_WINDOW, (28 * min(gaps) - 1) // 2))))
     return out
+
+
+def _placeholder_month(rec: Records, tables: dict[str, TablePlan], cutoff: date) -> int:
+    """Whole months from the first consent to the data cut-off (at least 1): no visit
+    can be later in this export."""
+    p = tables[PARTICIPANTS]
+    consent = next(f.source for f in p.fields if f.name == p.roles["consent_date"])
+    first = rec.dates(consent).min()
+    if pd.isna(first):
+        return 1
+    return max(1, int((pd.Timestamp(cutoff) - first).days // 30.4375))
 
 
 def _cutoff(options: InitOptions, rec: Records, d: Dictionary, warnings: list[str]) -> date:
@@ -320,6 +342,7 @@ def _document(
     site: str | None,
     visits: list[tuple[int, int]],
     cutoff: date,
+    placeholder: int | None,
 ) -> str:
     lines: list[str] = []
     add = lines.append
@@ -344,20 +367,31 @@ def _document(
     add(
         f"arms = {toml.value(list(record.arms))}  # from the randomisation record, intervention first"
     )
-    follow_up = max((m for m, _ in visits), default=12)
-    add(f"follow_up_months = {follow_up}" + ("  # the last visit" if visits else "  # edit"))
+    follow_up = visits[-1][0]
+    add(
+        f"follow_up_months = {follow_up}"
+        + ("  # edit: a placeholder" if placeholder else "  # the last visit")
+    )
     how = "the records' export date" if options.data_cutoff is None and rec.export_date() else None
     add(f"data_cutoff = {cutoff.isoformat()}" + (f"  # edit: {how}" if how else ""))
     add("")
     add("[visits]")
-    if visits:
+    if placeholder is not None:
         lines += toml.comment(
-            "Each follow-up event is a visit, due at its month after consent and accepted "
-            "up to window_days either side (half the gap to the nearest other visit; edit "
-            "to the protocol's windows)."
+            "edit: a placeholder: no event or form after baseline gives a visit month, and a "
+            "definition needs one. This one is the longest follow-up the export holds (the "
+            "first consent to the data cut-off); put the protocol's visits here."
         )
-        items = []
-        for m, w in visits:
+    else:
+        lines += toml.comment(
+            f"Each follow-up {'event' if events else 'form'} is a visit, due at its month "
+            "after consent and accepted up to window_days either side (half the gap to the "
+            "nearest other visit; edit to the protocol's windows)."
+        )
+    items = []
+    for m, w in visits:
+        note = None
+        if events and placeholder is None:
             evs = [e for e in events if e.month == m]
             hows = {e.how for e in evs}
             note = f"events {', '.join(e.name for e in evs)}"
@@ -367,14 +401,19 @@ def _document(
                 note += ": edit: the month is the median time from consent to its forms' dates"
             elif hows & {"weeks", "days"}:
                 note += ": its weeks or days rounded to months"
-            items.append({"#": note, "month": m, "window_days": w})
-        lines += [
-            "schedule = " + toml.array_of_tables(items)[0],
-            *toml.array_of_tables(items)[1:],
-        ]
-    else:
-        lines += toml.comment("edit: a classic project has no events; this visit is a placeholder")
-        add("schedule = [{ month = 12, window_days = 92 }]")
+        elif placeholder is None:
+            forms = [t.form for t in tables.values() if t.month == m]
+            note = (
+                f"forms {', '.join(forms)}: edit: the month is the median time from consent "
+                "to their dates"
+            )
+        items.append(
+            {"#": note, "month": m, "window_days": w} if note else {"month": m, "window_days": w}
+        )
+    lines += [
+        "schedule = " + toml.array_of_tables(items)[0],
+        *toml.array_of_tables(items)[1:],
+    ]
     add("")
     add("[eligibility]")
     add(f"min_age = {options.min_age}  # edit: completed years at consent (younger: a warning)")

@@ -88,6 +88,21 @@ class Records:
         f = self.frame[(self.frame[INSTANCE] != "") & (instrument == "")]
         return set(f[EVENT])
 
+    def dates(self, column: str) -> pd.Series:
+        """A column's dates (of a date and time, its date; NaT where none)."""
+        return pd.to_datetime(
+            self.frame[column].str.slice(0, 10), format="%Y-%m-%d", errors="coerce"
+        )
+
+    def median_months(
+        self, columns: Sequence[str], rows: pd.Series, start: pd.Series
+    ) -> int | None:
+        """The median time in whole months from ``start`` (a date per row) to the first
+        of ``columns`` holding a date, over ``rows`` (None: no row has both)."""
+        seen = pd.concat([self.dates(c)[rows] for c in columns], axis=1).bfill(axis=1).iloc[:, 0]
+        gap = (seen - start[rows]).dt.days.dropna()
+        return round(float(gap.median()) / 30.4375) if len(gap) else None
+
     def export_date(self) -> date | None:
         """The export's date from its file name (``PROJECT_DATA_2025-06-30_1200.csv``)."""
         m = re.search(r"(\d{4})-(\d{2})-(\d{2})", self.path.name)

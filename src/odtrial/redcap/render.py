@@ -125,7 +125,12 @@ def extract_text(t: TablePlan, trust: str, first: str, site: str | None, pattern
         lines.append(f"filled = {inline(t.filled)}")
     lines.append("")
     lines.append(f"[extracts.{key(trust)}.{t.name}.columns]")
-    lines += [f"{key(f.name)} = {value(f.source)}" for f in t.fields]
+    lines += [f"{key(f.name)} = {value(f.source)}" for f in t.fields if f.constant is None]
+    constants = [f for f in t.fields if f.constant is not None]
+    if constants:
+        lines.append("")
+        lines.append(f"[extracts.{key(trust)}.{t.name}.constants]")
+        lines += [f"{key(f.name)} = {value(f.constant)}" for f in constants]
     coded = [f for f in t.fields if f.codes]
     if coded:
         lines.append("")

@@ -3,7 +3,10 @@
 The event holding the cluster field's form is the baseline: its row is the
 participant, so every form it collects makes the ``participants`` table. Every other
 form is a table of its rows at its other events (with the event and, for follow-ups,
-the visit), every repeating instrument a table of its rows (with the instance).
+the visit), every repeating instrument a table of its rows (with the instance). A
+classic project (no events) has the cluster field's form as the participants and
+every other form as a table of the rows where it holds data (a form not started is
+missing, not an empty required field), at the visit its dates give.
 Required fields with branching logic get ``required_if`` (its translation) or
 ``required_if_unchecked``; a field of another form of the same row that the logic
 names is added to the table.
@@ -13,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import pandas as pd
 
 from odtrial.data.canonical import PARTICIPANTS
 from odtrial.data.conditions import render as render_condition
@@ -33,6 +38,7 @@ from odtrial.redcap.fields import (
     check_pseudonymise,
     convert,
     field_name,
+    is_date_of_birth,
 )
 from odtrial.redcap.options import InitOptions
 from odtrial.redcap.records import EVENT, INSTANCE, INSTRUMENT, Records
@@ -51,12 +57,15 @@ def plan_tables(
     header = set(rec.header)
     check_pseudonymise(options.pseudonymise, d, header, options.cluster_field, warnings)
     repeating = rec.repeating()
-    base_forms = (
-        baseline[0].forms
-        if baseline
-        else tuple(f for f in d.forms if not any(f in s for s in repeating.values()))
-    )
-    base_repeating = {f for e in baseline for f in repeating.get(e.name, ())}
+    classic = not events  # one row per record (and a row per repeat of an instrument)
+    if classic:
+        # the participant is the cluster field's form; every other form is a table of
+        # its own rows, so that a form not yet started is missing, not a broken baseline
+        base_forms: tuple[str, ...] = (d.field(options.cluster_field).form,)
+        base_repeating = repeating.get("", set())
+    else:
+        base_forms = baseline[0].forms
+        base_repeating = {f for e in baseline for f in repeating.get(e.name, ())}
     base_forms = tuple(f for f in base_forms if f not in base_repeating)
     if d.field(options.cluster_field).form not in base_forms:
         raise ConfigError(
@@ -108,28 +117,33 @@ def plan_tables(
     for form in d.forms:
         if not d.form_fields(form):
             continue
+        if classic:
+            if form not in base_forms:
+                rep = form in base_repeating
+                tables[form] = _form_table(
+                    form, [], rep, d, rec, names, fields_of, warnings, classic=True
+                )
+            continue
         at = [
             e
             for e in events
             if form in e.forms and e not in baseline and form not in repeating.get(e.name, ())
         ]
-        reps = [e for e in events if form in repeating.get(e.name, ())] if events else []
-        classic_rep = not events and form in repeating.get("", set())
+        reps = [e for e in events if form in repeating.get(e.name, ())]
         if at:
             tables[form] = _form_table(form, at, False, d, rec, names, fields_of, warnings)
-        if reps or classic_rep:
+        if reps:
             name = form if not at else f"{form}_repeats"
             tables[name] = _form_table(
                 name, reps, True, d, rec, names, fields_of, warnings, form=form
             )
-        if (
-            not at
-            and not reps
-            and not classic_rep
-            and form not in base_forms
-            and form not in base_repeating
-        ):
+        if not at and not reps and form not in base_forms and form not in base_repeating:
             warnings.append(f"form {form!r} is collected at no event: left out")
+    if classic:
+        consent = next(f.source for f in pfields if f.name == roles["consent_date"])
+        for t in tables.values():
+            if t.name != PARTICIPANTS and not t.repeating:
+                _classic_visit(t, d, rec, consent, warnings)
     for t in tables.values():
 
         def borrow(ref: str, t: TablePlan = t) -> bool:
@@ -163,6 +177,7 @@ def _form_table(
     warnings: list[str],
     *,
     form: str | None = None,
+    classic: bool = False,
 ) -> TablePlan:
     form = form or name
     tname = field_name(name, names)
@@ -215,9 +230,13 @@ def _form_table(
         [d.record_id] + ([EVENT_FIELD] if events else []) + ([INSTANCE_FIELD] if repeating else [])
     )
     rules = []
-    if len(key) > 1:
+    if len(key) > 1 or classic:  # a classic form: one record per record
         code = "duplicate_instance" if repeating else "duplicate_event"
         what = "record, event and instance" if repeating else "record and event"
+        if len(key) == 1:
+            code, what = "duplicate_record", "record"
+        elif classic:
+            what = "record and instance"
         rules.append(
             {
                 "kind": "unique",
@@ -253,6 +272,48 @@ def _form_table(
         notes,
         tuple(e.name for e in events),
         repeating,
+        form=form,
+    )
+
+
+def _classic_visit(
+    t: TablePlan, d: Dictionary, rec: Records, consent: str, warnings: list[str]
+) -> None:
+    """A classic project's form: a visit at the median time from consent to its dates,
+    when that is a month or more (a constant ``visit``); else no visit (a form filled at
+    consent, or undated)."""
+    form = t.form
+    cols = [
+        f.name
+        for f in d.form_fields(form)
+        if f.validation.startswith("date")
+        and not f.identifier
+        and not is_date_of_birth(f)
+        and f.name != consent
+        and f.name in rec.header
+    ]
+    if not cols:
+        return
+    f = rec.frame
+    rows = f[INSTRUMENT] == "" if INSTRUMENT in f.columns else pd.Series(True, index=f.index)
+    month = rec.median_months(cols, rows, rec.dates(consent))  # consent: the same row
+    if month is None or month < 1:
+        return
+    t.month = month
+    visit = FieldPlan(
+        VISIT_FIELD,
+        "visit",
+        "",
+        True,
+        label="Visit (months after consent)",
+        constant=month,
+        note=f"every record of the form is at month {month} (edit: the median time from "
+        "consent to its dates)",
+    )
+    t.fields.insert(1, visit)
+    t.roles = {"link": t.roles["link"], "visit": VISIT_FIELD} | t.roles
+    warnings.append(
+        f"form {form!r}: its visit, month {month}, is the median time from consent to its dates"
     )
 
 
@@ -346,14 +407,20 @@ def _borrow(
     it (a form of the same events; forms of one event share a row), so that branching
     logic naming it can be evaluated; whether it was added."""
     name = ref.split("(")[0]
-    if t.repeating or not t.events or not d.has(name):
+    if t.repeating or (events and not t.events) or not d.has(name):
         return False
     df = d.field(name)
-    at = [e for e in events if e.name in t.events]
-    if not all(df.form in e.forms for e in at) or not all(c in rec.header for c in df.columns):
+    if not all(c in rec.header for c in df.columns):
         return False
-    if any(df.form in rec.repeating().get(e.name, ()) for e in at):
-        return False
+    if not events:  # a classic project: every form but a repeating one is on the row
+        if df.form in rec.repeating().get("", ()):
+            return False
+    else:
+        at = [e for e in events if e.name in t.events]
+        if not all(df.form in e.forms for e in at):
+            return False
+        if any(df.form in rec.repeating().get(e.name, ()) for e in at):
+            return False
     plans = convert(df, {f.name for f in t.fields}, vocab)
     for p in plans:
         p.required, p.note = (

@@ -98,7 +98,7 @@ def random_tables(n: int, m: int, seed: int) -> dict[str, pd.DataFrame]:
     )
     k = int(m * 0.40)
     pid, c = pick(k)
-    names = [*DRUGS, "flupentixol"]
+    names = [*DRUGS, "olanzipine"]  # the last: a misspelling no dictionary has
     start = c + rng.integers(-200, 750, k)
     end = start + rng.integers(0, 365, k)
     prescriptions = pd.DataFrame(

@@ -238,8 +238,8 @@ PRESCRIPTIONS = [
     # a non-antipsychotic, and an antipsychotic that ended before consent
     ("P16", "sertraline", 100.0, "2022-01-01", None),
     ("P16", "risperidone", 6.0, "2021-01-01", "2021-12-31"),
-    # a drug not in the catalogue: ignored, counted
-    ("P17", "flupentixol", 3.0, "2022-01-01", None),
+    # a drug not in the catalogue (a made-up name): ignored, counted
+    ("P17", "testapine", 3.0, "2022-01-01", None),
 ]
 
 
@@ -418,7 +418,7 @@ def test_attrs(woods: pd.DataFrame) -> None:
     cpz = d["cpz_mean_daily_dose"]
     assert cpz["uncovered_participants"] == 1 and cpz["uncovered_drugs"] == ["clozapine"]
     assert cpz["unknown_drug_rows"] == 1 and cpz["unknown_drug_participants_in_window"] == 1
-    assert cpz["unknown_drugs"] == ["flupentixol"]
+    assert cpz["unknown_drugs"] == ["testapine"]
     assert d["bed_days"]["rows_unknown_participant"] == 1
     assert d["work_study_24m"]["duplicate_records"] == 1
     assert d["work_study_24m"]["missing"] == len(PARTICIPANTS) - 2

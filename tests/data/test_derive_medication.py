@@ -64,7 +64,7 @@ CPZ = {**RX, "dose": "daily_dose_mg", "drug_class": "antipsychotic"}
 
 
 def test_classify_drugs() -> None:
-    names = ["risperidone", " Haloperidol ", "clozapine", "sertraline", "flupentixol"]
+    names = ["risperidone", " Haloperidol ", "clozapine", "sertraline", "olanzipine"]
     kinds, woods = classify_drugs(names, "antipsychotic", "chlorpromazine_woods2003")
     assert kinds.tolist() == [IN_CLASS, IN_CLASS, IN_CLASS, OTHER_CLASS, UNKNOWN]
     # Woods: mg CPZ per mg = 100 / (mg equal to 100 mg CPZ)
@@ -121,9 +121,9 @@ def test_uncovered_drug_only_under_woods() -> None:
 
 def test_unknown_drug_ignored_and_counted() -> None:
     rows = [
-        (0, "flupentixol", 3.0, 0, None),
-        (1, "flupentixol", 3.0, 500, 510),  # outside the window: a row, not a participant in window
-        (1, "Zuclopenthixol", 10.0, 0, 5),
+        (0, "olanzipine", 3.0, 0, None),  # misspelt: no dictionary has it
+        (1, "olanzipine", 3.0, 500, 510),  # outside the window: a row, not a participant in window
+        (1, "Quetiapene", 10.0, 0, 5),
     ]
     c = cohort(rows, [0, 0], [100, 100])
     res = mean_dose(c, "k", **CPZ, equivalence="chlorpromazine_woods2003")
@@ -131,7 +131,7 @@ def test_unknown_drug_ignored_and_counted() -> None:
     assert not medication_any(c, "k", **RX, drug_class="antipsychotic").columns[""].any()
     assert res.counts["unknown_drug_rows"] == 3
     assert res.counts["unknown_drug_participants_in_window"] == 2
-    assert res.counts["unknown_drugs"] == ["flupentixol", "zuclopenthixol"]
+    assert res.counts["unknown_drugs"] == ["olanzipine", "quetiapene"]
 
 
 @pytest.mark.parametrize("equivalence", ["chlorpromazine_woods2003", "chlorpromazine_leucht2015"])

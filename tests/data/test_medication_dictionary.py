@@ -15,6 +15,7 @@ import pytest
 from odtrial.data.drugs import DICTIONARY, DRUGS, cpz_equivalent
 from odtrial.data.medication_dictionary import (
     COLUMNS,
+    SHIPPED_VERSIONS,
     load_medication_dictionary,
     shipped_path,
 )
@@ -62,7 +63,7 @@ FORMER = {
 
 def test_shipped_dictionary_loads_with_header() -> None:
     d = load_medication_dictionary()
-    assert d.version == "1"
+    assert d.version == "2" and d.files == (str(shipped_path("2")),)
     (header,) = d.headers
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(header["date"]))
     # the classes are the header's, each used
@@ -95,9 +96,73 @@ def test_former_catalogue_unchanged() -> None:
         d = DRUGS[name]
         assert (d.antipsychotic, d.max_daily_mg) == (ap, mx), name
         assert (d.woods2003_mg_per_100cpz, d.leucht2015_mg_per_1olz) == (woods, leucht), name
-    # the names the synthetic trial uses as outside the catalogue stay outside it
-    for name in ("lurasidone", "cariprazine", "paliperidone", "asenapine", "flupentixol"):
-        assert DICTIONARY.resolve(name) is None
+    # the synthetic trial's unknown drugs are misspellings that no version has
+    from odtrial.synth.faults import UNKNOWN_DRUGS
+
+    for version in SHIPPED_VERSIONS:
+        d = load_medication_dictionary(shipped_path(version))
+        assert all(d.resolve(name) is None for name in UNKNOWN_DRUGS), version
+
+
+# Version 2's antipsychotics: (ATC, BNF maximum mg/day, Leucht 2015, WHO oral DDD mg, brands).
+# ATC codes and oral DDDs: WHO ATC/DDD Index (DDDs agree with the DDD-based equivalents of
+# Leucht et al., Schizophr Bull 2016). Leucht 2015 has asenapine 0.9 and no data for
+# lurasidone and paliperidone; Woods 2003 covers none of them. Asenapine is sublingual (no
+# oral DDD); lurasidone's DDD is of the hydrochloride, UK strengths of the base (not recorded).
+ADDED_IN_2 = {
+    "promazine": ("N05AA03", None, None, 300, ()),
+    "fluphenazine": ("N05AB02", None, None, 10, ("Modecate", "Moditen")),
+    "perphenazine": ("N05AB03", None, None, 30, ("Fentazin",)),
+    "periciazine": ("N05AC01", None, None, 50, ()),
+    "benperidol": ("N05AD07", None, None, 1.5, ()),
+    "lurasidone": ("N05AE05", 148, None, None, ("Latuda",)),
+    "flupentixol": ("N05AF01", 18, None, 6, ("Depixol", "Fluanxol")),
+    "zuclopenthixol": ("N05AF05", 150, None, 30, ("Clopixol",)),
+    "pimozide": ("N05AG02", 20, None, 4, ("Orap",)),
+    "asenapine": ("N05AH05", 20, 0.9, None, ("Sycrest",)),
+    "paliperidone": ("N05AX13", 12, None, 6, ("Invega", "Xeplion", "Trevicta")),
+    "cariprazine": ("N05AX15", 6, None, 3, ("Reagila",)),
+}
+
+
+def test_version_2_adds_antipsychotics_and_keeps_version_1() -> None:
+    v1 = load_medication_dictionary(shipped_path("1"))
+    assert v1.version == "1" and len(v1) == 49
+    assert set(DRUGS) == set(v1) | set(ADDED_IN_2) and not set(v1) & set(ADDED_IN_2)
+    for name in v1:  # version 1's rows are unchanged
+        assert DRUGS[name] == v1.drugs[name], name
+    assert dict(DICTIONARY.classes) == dict(v1.classes)
+    for name, (atc, mx, leucht, ddd, brands) in ADDED_IN_2.items():
+        d = DRUGS[name]
+        assert (d.drug_class, d.bnf_section, d.atc_code) == ("antipsychotic", "4.2.1", atc), name
+        assert math.isnan(d.max_daily_mg) if mx is None else d.max_daily_mg == mx, name
+        assert d.woods2003_mg_per_100cpz is None and d.leucht2015_mg_per_1olz == leucht, name
+        assert (d.ddd, d.ddd_unit) == (ddd, "mg" if ddd is not None else ""), name
+        assert d.brands == brands, name
+        given = {"max_daily_mg": mx, "leucht2015_mg_per_1olz": leucht, "ddd": ddd}
+        assert set(d.sources) == {k for k, v in given.items() if v is not None}, name
+    # a brand finds its generic; the CPZ equivalent exists where a method covers the drug
+    assert DICTIONARY.canonical_name("XEPLION") == "paliperidone"
+    assert cpz_equivalent("Sycrest", 9.0, "leucht2015") == pytest.approx(9.0 / 0.9 * 38.9)
+    assert cpz_equivalent("Depixol", 6.0, "leucht2015") is None
+    with pytest.raises(ConfigError, match=r"version '3' is not shipped \(shipped: 1, 2\)"):
+        shipped_path("3")
+
+
+def test_a_trial_pins_version_1_by_naming_its_file(tmp_path: Path) -> None:
+    import shutil
+
+    from odtrial.data.freeze import copy_medication_dictionary
+    from odtrial.trial import load_trial
+
+    for suffix in (".csv", ".json"):
+        shutil.copy(shipped_path("1").with_suffix(suffix), tmp_path)
+    t = load_trial(_trial_with(tmp_path, 'dictionary = "medication_v1.csv"'))
+    assert t.medication is not None and t.medication.version == "1"
+    assert t.medication.resolve("flupentixol") is None and len(t.medication) == 49
+    # the freeze copies the pinned file and records its version
+    entry = copy_medication_dictionary(t, tmp_path / "freeze")
+    assert entry is not None and (entry["mode"], entry["version"]) == ("replace", "1")
 
 
 def test_ddd_values() -> None:
@@ -188,7 +253,7 @@ def test_extend_adds_rows(tmp_path: Path) -> None:
         {"version": "t1", "date": "2026-01-01", "sources": {"Leucht 2015": "Leucht 2015"}},
     )
     d = load_medication_dictionary(extend=extra)
-    assert len(d) == len(DRUGS) + 1 and d.version == "1+t1"
+    assert len(d) == len(DRUGS) + 1 and d.version == "2+t1"
     z = d.resolve("zoleptil")
     assert z is not None and z.name == "zotepine" and math.isnan(z.max_daily_mg)
     assert cpz_equivalent("zotepine", 13.2, "leucht2015", dictionary=d) == pytest.approx(38.9)
@@ -212,7 +277,7 @@ def test_extend_refuses_a_name_already_defined(tmp_path: Path) -> None:
     extra = _write(tmp_path, "x.csv", ["generic,class,brands", "newdrug,other,Zyprexa"])
     with pytest.raises(
         ConfigError,
-        match=r"x\.csv: line 2, column 'brands': brand name 'zyprexa' is already defined \(medication_v1\.csv line \d+\)",
+        match=r"x\.csv: line 2, column 'brands': brand name 'zyprexa' is already defined \(medication_v2\.csv line \d+\)",
     ):
         load_medication_dictionary(extend=extra)
     extra = _write(tmp_path, "y.csv", ["generic,class", "Sertraline,antidepressant"])
@@ -412,14 +477,15 @@ def test_ingest_maps_brands_to_generics() -> None:
     lookup = _canonical_lookup(Field("drug", "code", vocab="drug"), shipped)
     assert lookup("Zyprexa") == "olanzapine"
     assert lookup(" Quetiapine ") == "quetiapine"
-    assert lookup("lurasidone") is None  # kept lower-cased by map_codes, flagged unknown_drug
+    assert lookup("Latuda") == "lurasidone"
+    assert lookup("olanzipine") is None  # kept lower-cased by map_codes, flagged unknown_drug
 
 
 # -- the trial definition's [medication] table ------------------------------------------
 
-_FLUPENTIXOL = [
+_TESTAPINE = [  # a made-up antipsychotic
     "generic,class,woods2003_mg_per_100cpz,woods2003_source",
-    "flupentixol,antipsychotic,3.0,test factor",
+    "testapine,antipsychotic,3.0,test factor",
 ]
 
 
@@ -441,20 +507,20 @@ def test_the_shipped_trial_names_no_dictionary() -> None:
 def test_trial_extends_the_shipped_dictionary(tmp_path: Path) -> None:
     from odtrial.trial import load_trial
 
-    _write(tmp_path, "extra.csv", _FLUPENTIXOL)
+    _write(tmp_path, "extra.csv", _TESTAPINE)
     t = load_trial(_trial_with(tmp_path, 'extend = "extra.csv"'))
     assert t.medication is not None and len(t.medication) == len(DRUGS) + 1
     assert t.medication.files == (str(shipped_path()), str(tmp_path / "extra.csv"))
-    assert t.medication.resolve("Flupentixol").antipsychotic  # type: ignore[union-attr]
+    assert t.medication.resolve("Testapine").antipsychotic  # type: ignore[union-attr]
 
 
 def test_trial_replaces_the_shipped_dictionary(tmp_path: Path) -> None:
     from odtrial.trial import load_trial
 
     _write(tmp_path, "own.csv", ["generic,class", "sertraline,antidepressant"])
-    _write(tmp_path, "extra.csv", _FLUPENTIXOL)
+    _write(tmp_path, "extra.csv", _TESTAPINE)
     t = load_trial(_trial_with(tmp_path, 'dictionary = "own.csv"\nextend = "extra.csv"'))
-    assert t.medication is not None and list(t.medication) == ["sertraline", "flupentixol"]
+    assert t.medication is not None and list(t.medication) == ["sertraline", "testapine"]
     assert t.medication.resolve("olanzapine") is None
 
 
@@ -501,7 +567,7 @@ def test_check_reports_a_missing_dictionary(tmp_path: Path, capsys: pytest.Captu
     assert check(trial).errors == (
         f"{cfg}: key 'medication.extend' names 'meds.csv', not a file in {trial}",
     )
-    _write(trial, "meds.csv", _FLUPENTIXOL)
+    _write(trial, "meds.csv", _TESTAPINE)
     assert check(trial).ok
     (trial / "meds.csv").unlink()
     with pytest.raises(SystemExit) as info:
@@ -556,10 +622,10 @@ def test_derive_classifies_with_the_trials_dictionary(tmp_path: Path) -> None:
     spec.loader.exec_module(cases)  # the derivation's hand-checked tables
     trial_tables, pod = cases.trial_tables, cases.pod  # derive() with the POD derivations
 
-    extended = load_medication_dictionary(extend=_write(tmp_path, "extra.csv", _FLUPENTIXOL))
+    extended = load_medication_dictionary(extend=_write(tmp_path, "extra.csv", _TESTAPINE))
     shipped = pod(trial_tables()).set_index("participant_id")
     own = pod(trial_tables(), dictionary=extended).set_index("participant_id")
-    # P17's flupentixol 3 mg/day, unknown to the shipped dictionary, is 100 mg CPZ per day
+    # P17's testapine 3 mg/day, unknown to the shipped dictionary, is 100 mg CPZ per day
     assert not shipped.loc["P17", "any_antipsychotic"] and own.loc["P17", "any_antipsychotic"]
     assert own.loc["P17", "cpz_mean_daily_dose"] > 0
     assert own.attrs["counts"]["derivations"]["cpz_mean_daily_dose"]["unknown_drugs"] == []

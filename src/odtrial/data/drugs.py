@@ -1,16 +1,18 @@
 """The drug catalogue: the shipped medication dictionary, and CPZ equivalents.
 
 The drugs, their classes and dose factors are data
-(``dictionaries/medication_v1.csv``, loaded by
+(``dictionaries/medication_v<N>.csv``, loaded by
 :mod:`odtrial.data.medication_dictionary`); :data:`DRUGS` is the shipped
 dictionary by generic name.
 
 CPZ equivalence methods disagree, so the method is a parameter:
 - ``woods2003`` (Woods, J Clin Psychiatry 2003;64:663): mg equal to 100 mg CPZ.
-  Clozapine and amisulpride are not covered (None): their CPZ equivalent is
-  missing under this method and the derivation reports it.
 - ``leucht2015`` (Leucht et al., Schizophr Bull 2015;41:1397, the classical
   mean dose method): mg equal to 1 mg olanzapine; 1 mg olanzapine = 38.9 mg CPZ.
+
+An antipsychotic a method does not cover (clozapine under Woods 2003; most
+first-generation drugs under both) has no factor (None): its CPZ equivalent is
+missing under that method and the derivation reports it.
 
 ``max_daily_mg`` is the BNF adult maximum (NaN when none is recorded); a
 prescription above ``PLAUSIBLE_FACTOR`` times it, or not above zero, is

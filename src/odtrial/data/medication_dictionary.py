@@ -1,8 +1,14 @@
 """The medication dictionary: a versioned data file, not code.
 
-The package ships ``dictionaries/medication_v1.csv`` (one row per generic
-drug) with a JSON header of the same stem (name, version, date, the drug
-classes it declares, the full citation of every source, notes). Columns:
+The package ships ``dictionaries/medication_v<N>.csv`` (one row per generic
+drug), each with a JSON header of the same stem (name, version, date, the drug
+classes it declares, the full citation of every source, notes). The newest
+version is the default (:data:`SHIPPED`). A shipped version's rows never change:
+adding or changing a row classifies the same prescriptions differently, so it
+makes a new version, and the earlier files stay in the package. A trial pins a
+version by naming that file (a copy of ``shipped_path("1")`` next to its
+``trial.toml``) as its ``[medication] dictionary``; ingest then copies it into
+the freeze, whose manifest records its version. Columns:
 
 ``generic``
     Canonical name, compared lower case.
@@ -52,7 +58,7 @@ from odtrial.errors import ConfigError
 # choice of the shipped dictionary).
 ANTIPSYCHOTIC: Final = "antipsychotic"
 DDD_UNITS: Final = ("mg", "mmol")
-SHIPPED_VERSIONS: Final = ("1",)  # dictionaries/medication_v<version>.csv
+SHIPPED_VERSIONS: Final = ("1", "2")  # dictionaries/medication_v<version>.csv
 SHIPPED: Final = f"medication_v{SHIPPED_VERSIONS[-1]}.csv"
 
 # value column -> its source column

@@ -476,7 +476,11 @@ def _outcome(
     if not view.comparative:
         row["notes"].append("open report: arms pooled, no comparative estimates")
         return row
-    row["effect"] = effect_dict(res, o.type)
+    try:
+        row["effect"] = effect_dict(res, o.type)
+    except ModelError as e:  # e.g. a CI on 0 df: the fit is kept, the effect is not given
+        row["notes"].append(f"model not estimable: {e}")
+        return row
     try:
         row["absolute"] = absolute_difference(od, res, o.type)
     except OdtrialError as e:
@@ -485,6 +489,30 @@ def _outcome(
     row["cluster_var"] = res.cluster_var
     row["theta"] = res.theta
     return row
+
+
+def estimability_warnings(results: Mapping[str, Any]) -> list[str]:
+    """One line per outcome whose main model was not estimable (what the command line
+    prints as warnings; the report says the same in its tables). An outcome without
+    any observed value is usually a configuration fault (a derivation that finds
+    nothing, rows quarantined at ingest), so its line says where to look."""
+    out = []
+    for o in results.get("outcomes", []):
+        why = next(
+            (str(n).split(": ", 1)[1] for n in o.get("notes") or []
+             if str(n).startswith("model not estimable: ")),
+            None,
+        )  # fmt: skip
+        if why is None:
+            continue
+        line = f"{o.get('role', '')} outcome {o['id']} is not estimable: {why}".lstrip()
+        if why.startswith("no observed values"):
+            line += (
+                "; check its derivation in the plan and the freeze's queries.csv "
+                "(rows quarantined at ingest)"
+            )
+        out.append(line)
+    return out
 
 
 def _open_sensitivity(row: dict[str, Any]) -> dict[str, Any]:
@@ -674,4 +702,4 @@ def write_files(folder: Path, files: Mapping[str, str]) -> None:
         path.write_bytes(text.encode("utf-8"))
 
 
-__all__ = ["DEFAULT_SEED", "SCHEMA", "TABLES", "analyse"]
+__all__ = ["DEFAULT_SEED", "SCHEMA", "TABLES", "analyse", "estimability_warnings"]

@@ -60,6 +60,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"freeze:  {r.freeze}")
         typer.echo(f"results: {r.results} ({r.report_type}; {r.n_participants} participants)")
         typer.echo(f"report:  {r.report_docx}  {r.report_html}")
+        _warn(r.results)
 
     @app.command("analyse")
     def analyse_cmd(
@@ -80,6 +81,7 @@ def register(app: typer.Typer) -> None:
             report_type="open" if open_report else None,
         )  # fmt: skip
         typer.echo(f"{res['report_type']} results: {out / 'results.json'}")
+        _warn(out / "results.json")
         for o in res["outcomes"]:
             e = o["effect"]
             if e:
@@ -87,3 +89,13 @@ def register(app: typer.Typer) -> None:
                     f"  {o['id']}: {e['abbrev']} {e['estimate']:.3g} "
                     f"(95% CI {e['ci_lower']:.3g} to {e['ci_upper']:.3g}), p = {e['p_value']:.3g}"
                 )
+
+
+def _warn(results: Path) -> None:
+    """Outcomes the analysis could not estimate, one warning line each on stderr."""
+    import json
+
+    from odtrial.analysis.analyse import estimability_warnings
+
+    for line in estimability_warnings(json.loads(results.read_text(encoding="utf-8"))):
+        typer.echo(f"odtrial: warning: {line}", err=True)

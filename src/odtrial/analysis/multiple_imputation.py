@@ -24,13 +24,14 @@ from odtrial.analysis.outcomes import (
     CLUSTER,
     TREAT,
     _term_columns,
+    check_estimable,
     effect_dict,
     fit_model,
     followup_of,
     outcome_data,
     response_columns,
 )
-from odtrial.errors import PlanError
+from odtrial.errors import ModelError, PlanError
 from odtrial.models.results import ModelResults
 from odtrial.plan.model import Outcome, Plan
 
@@ -76,8 +77,6 @@ def multiple_imputation(
 
     In a report that does not compare arms (open) only the imputation's description
     and the missing counts are given."""
-    from odtrial.missing import impute
-
     outcome = imputation_outcome(pl)
     if outcome is None:
         return None
@@ -85,7 +84,6 @@ def multiple_imputation(
     cfg: Mapping[str, Any] = pl.imputation
     aux = [str(a) for a in cfg.get("auxiliaries", ())]
     variables = _columns(pdata, outcome, aux)
-    response = variables[0]
     keep = [CLUSTER, "arm", TREAT, *variables[:-1], followup_of(outcome, pdata.columns)]
     frame = pdata[list(dict.fromkeys(keep))].copy()
     real = pdata["arm_real"] if "arm_real" in pdata.columns else pdata["arm"]
@@ -115,6 +113,34 @@ def multiple_imputation(
             f"model ({', '.join(variables[:-1])})"
         )
     block["methods"] = methods
+    try:
+        return block | _impute_and_pool(frame, pdata, outcome, cfg, block, complete_case)
+    except ModelError as e:  # an outcome the data cannot support: said, not fatal
+        return block | {"note": f"not estimable: {e}", "complete_case": complete_case}
+
+
+def _impute_and_pool(
+    frame: pd.DataFrame,
+    pdata: pd.DataFrame,
+    outcome: Outcome,
+    cfg: Mapping[str, Any],
+    block: Mapping[str, Any],
+    complete_case: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Impute, analyse each completed dataset and pool: the comparative part of the
+    block. The observed responses must be able to estimate an arm effect at all
+    (:func:`~odtrial.analysis.outcomes.check_estimable`): imputing from none, or from
+    one arm, would only restate the imputation model's assumptions."""
+    from odtrial.missing import impute
+
+    variables, methods = block["variables"], block["methods"]
+    response = variables[0]
+    _, event = response_columns(outcome, pdata.columns)
+    seen = frame[frame[response].notna()]
+    check_estimable(
+        seen, outcome.type, response=response, n_total=len(frame),
+        event=event if event in frame.columns else None,
+    )  # fmt: skip
     imps = impute(
         frame,
         cluster=CLUSTER,
@@ -135,20 +161,18 @@ def multiple_imputation(
     i = list(pooled.names).index(TREAT)
     effect["fmi"] = float(pooled.fmi.to_numpy()[i])
     effect["riv"] = float(pooled.riv.to_numpy()[i])
-    block.update(
-        {
-            "imputed": list(imps.imputed_columns),
-            "convergence": _convergence(imps),
-            "observed_vs_imputed": _observed_vs_imputed(imps, frame),
-            "pooled": effect,
-            "complete_case": complete_case,
-            "n_complete": int(pdata[response].notna().sum()),
-        }
-    )
+    out: dict[str, Any] = {
+        "imputed": list(imps.imputed_columns),
+        "convergence": _convergence(imps),
+        "observed_vs_imputed": _observed_vs_imputed(imps, frame),
+        "pooled": effect,
+        "complete_case": complete_case,
+        "n_complete": int(pdata[response].notna().sum()),
+    }
     tp = cfg.get("tipping_point")
     if tp is not None:
-        block["tipping_point"] = _tipping(imps, fitter, outcome, response, tp)
-    return block
+        out["tipping_point"] = _tipping(imps, fitter, outcome, response, tp)
+    return out
 
 
 def _convergence(imps: Any) -> list[dict[str, Any]]:

@@ -25,6 +25,12 @@ Conventions (all outcomes):
   ratio; no absolute difference; ICC of the event indicator (proportion scale,
   ANOVA), a description of clustering only.
 
+An outcome whose analysed rows cannot identify an arm effect (none at all, one arm
+only, fewer than :data:`MIN_CLUSTERS_PER_ARM` clusters with data in an arm, no events
+or only events) is not estimable: :func:`check_estimable` raises a
+:class:`~odtrial.errors.ModelError` saying why, before any model is fitted, and
+every analysis of the outcome reports it as not estimable instead of failing.
+
 ICCs are estimated on the analysed rows without covariates or treatment
 (:func:`~odtrial.models.icc`), the quantity a future trial's sample size uses.
 ``summary_by_arm[arm]["value"]`` is the proportion (binary), the mean
@@ -43,7 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from odtrial.errors import PlanError
+from odtrial.errors import ModelError, PlanError
 from odtrial.models.results import ModelResults
 from odtrial.plan.model import ModelSpec, Outcome
 
@@ -60,6 +66,9 @@ EFFECTS: dict[str, tuple[str, str, bool]] = {
     "continuous": ("mean difference", "MD", False),
 }
 GEE_FAMILY = {"binary": "binomial", "count": "poisson", "continuous": "gaussian"}
+#: Clusters with data each arm needs: with one, the arm effect is confounded with that
+#: cluster's effect (between-cluster degrees of freedom 0).
+MIN_CLUSTERS_PER_ARM = 2
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,55 @@ def outcome_data(
     return OutcomeData(frame, response, event, tuple(covs), offset, exclusions)
 
 
+def _n(k: int, word: str) -> str:
+    return f"{k:,} {word}{'' if k == 1 else 's'}"
+
+
+def check_estimable(
+    frame: pd.DataFrame,
+    outcome_type: str,
+    *,
+    response: str,
+    event: str | None = None,
+    n_total: int | None = None,
+    treatment: bool = True,
+) -> None:
+    """Refuse, with the reason, analysed rows that cannot estimate an arm effect.
+
+    ``frame`` holds the rows analysed (``cluster_id``, ``treat``, the response and
+    the event column); ``n_total`` is the number of participants they came from.
+    The reasons name no arm, so they are safe in blinded and open reports.
+
+    Raises
+    ------
+    ModelError
+        No rows; (with ``treatment``) rows in one arm only or fewer than
+        :data:`MIN_CLUSTERS_PER_ARM` clusters with data in an arm; a binary or
+        time-to-event outcome with no events or only events.
+    """
+    n = len(frame)
+    if n == 0:
+        among = "" if n_total is None else f" among the {_n(n_total, 'participant')}"
+        raise ModelError(f"no observed values{among} of the analysis dataset")
+    if treatment:
+        per_arm = frame.groupby(TREAT)[CLUSTER].nunique()
+        if len(per_arm) < 2:
+            raise ModelError(f"{_n(n, 'participant')} observed, all in one arm")
+        if int(per_arm.min()) < MIN_CLUSTERS_PER_ARM:
+            raise ModelError(
+                f"an arm has fewer than {MIN_CLUSTERS_PER_ARM} clusters with observed values, "
+                "so the arm effect cannot be told apart from the clusters' own "
+                f"({' and '.join(str(int(k)) for k in per_arm.sort_values())} clusters with data)"
+            )
+    if outcome_type in ("binary", "count", "time-to-event"):
+        ev = frame[event if event is not None else response].astype(float)
+        k = int((ev > 0).sum())
+        if k == 0 or (outcome_type == "binary" and k == n):
+            raise ModelError(
+                f"{'no' if k == 0 else 'every'} participant had the event ({n:,} observed)"
+            )
+
+
 def formula(od: OutcomeData, *, treatment: bool = True) -> str:
     rhs = [TREAT] if treatment else []
     rhs += list(od.covariates)
@@ -158,7 +216,21 @@ def formula(od: OutcomeData, *, treatment: bool = True) -> str:
 def fit_model(
     od: OutcomeData, outcome_type: str, spec: ModelSpec, *, treatment: bool = True
 ) -> ModelResults:
-    """Fit the SAP's model for one outcome (see the module notes)."""
+    """Fit the SAP's model for one outcome (see the module notes); an outcome
+    :func:`check_estimable` refuses raises its :class:`~odtrial.errors.ModelError`."""
+    check_estimable(
+        od.frame, outcome_type, response=od.response, event=od.event,
+        n_total=len(od.frame) + sum(od.exclusions.values()), treatment=treatment,
+    )  # fmt: skip
+    try:
+        return _fit(od, outcome_type, spec, treatment=treatment)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
+        # a numerical failure of an engine on data this thin (e.g. a root finder meeting
+        # NaN): the outcome is not estimable, and the report says why
+        raise ModelError(f"the model fit failed on these data ({type(e).__name__}: {e})") from e
+
+
+def _fit(od: OutcomeData, outcome_type: str, spec: ModelSpec, *, treatment: bool) -> ModelResults:
     f = formula(od, treatment=treatment)
     opts = spec.options
     if spec.kind == "glmm":
@@ -213,6 +285,11 @@ def effect_of(
     est = float(res.params[term])
     # A label of the (unique) term index selects one row, a Series.
     lo, hi = (float(v) for v in cast("pd.Series", res.conf_int().loc[term]))
+    if not np.isfinite([est, lo, hi]).all():
+        raise ModelError(
+            f"the {measure} or its confidence interval is not finite "
+            f"(estimate {est:.4g}, {float(res.df[term]):g} df)"
+        )
     tr = np.exp if log_scale else (lambda v: v)
     return {
         "measure": measure,
@@ -317,23 +394,38 @@ def icc_dict(od: OutcomeData, outcome_type: str, nagq: int | None) -> dict[str, 
     }
 
 
+NO_VALUES = "no observed values"
+_STATISTIC = {
+    "binary": "n (%)",
+    "continuous": "mean (SD)",
+    "count": "events / person-years",
+    "time-to-event": "events / person-years",
+}
+
+
 def _fmt(x: float, nd: int) -> str:
-    return f"{x:,.{nd}f}"
+    """Thousands separators; an undefined value (the SD of one value) as an en dash."""
+    return f"{x:,.{nd}f}" if np.isfinite(x) else "\u2013"
 
 
 def summary_by_arm(od: OutcomeData, outcome_type: str, arms: tuple[str, ...]) -> dict[str, Any]:
-    """Descriptive summary of the analysed participants, per displayed arm."""
+    """Descriptive summary of the analysed participants, per displayed arm (``display``
+    says "no observed values" for an arm without any)."""
     out: dict[str, Any] = {}
     f = od.frame
     for arm in arms:
         sub = f if arm == "all" else f[f["arm"] == arm]
         n = len(sub)
+        if n == 0:
+            out[arm] = {"n": 0, "statistic": _STATISTIC[outcome_type],
+                        "display": NO_VALUES, "value": None}  # fmt: skip
+            continue
         if outcome_type == "binary":
             k = int(sub[od.response].sum())
-            p = k / n if n else float("nan")
+            p = k / n
             out[arm] = {
                 "n": n,
-                "statistic": "n (%)",
+                "statistic": _STATISTIC[outcome_type],
                 "display": f"{k:,}/{n:,} ({100 * p:.1f})",
                 "value": p,
                 "events": k,
@@ -342,7 +434,7 @@ def summary_by_arm(od: OutcomeData, outcome_type: str, arms: tuple[str, ...]) ->
             m, s = float(sub[od.response].mean()), float(sub[od.response].std(ddof=1))
             out[arm] = {
                 "n": n,
-                "statistic": "mean (SD)",
+                "statistic": _STATISTIC[outcome_type],
                 "display": f"{_fmt(m, 1)} ({_fmt(s, 1)})",
                 "value": m,
                 "sd": s,
@@ -354,11 +446,12 @@ def summary_by_arm(od: OutcomeData, outcome_type: str, arms: tuple[str, ...]) ->
             if od.event is not None:  # person-time at risk ends at the event or censoring
                 py = float(sub[od.response].sum()) / DAYS_PER_YEAR
             rate = events / py if py > 0 else float("nan")
+            shown = f"{rate:.2f} per person-year" if py > 0 else "no person-time"
             label = "events" if od.event is not None else od.response
             out[arm] = {
                 "n": n,
-                "statistic": "events / person-years",
-                "display": f"{events:,} / {_fmt(py, 1)} ({rate:.2f} per person-year)",
+                "statistic": _STATISTIC[outcome_type],
+                "display": f"{events:,} / {_fmt(py, 1)} ({shown})",
                 "value": rate,
                 "events": events,
                 "person_years": py,

@@ -37,6 +37,8 @@ from odtrial.analysis.outcomes import (
     CLUSTER,
     GEE_FAMILY,
     TREAT,
+    OutcomeData,
+    check_estimable,
     effect_dict,
     effect_of,
     fit_model,
@@ -140,6 +142,7 @@ def _cluster_level(outcome: Outcome, dataset: pd.DataFrame, opts: dict[str, Any]
     if outcome.type not in GEE_FAMILY:
         raise PlanError(f"cluster-level analysis is not available for a {outcome.type} outcome")
     od = outcome_data(dataset, outcome)
+    _check(od, outcome)
     rhs = " + ".join(outcome.model.covariates) or "1"
     family = GEE_FAMILY[outcome.type]
     res = cluster_level(
@@ -198,6 +201,8 @@ def _permutation(
 
     if outcome.type not in GEE_FAMILY:
         raise PlanError(f"the permutation test is not available for a {outcome.type} outcome")
+    od = outcome_data(dataset, outcome)
+    _check(od, outcome)
     real_arm = dict(
         zip(clusters["cluster_id"].astype(str), clusters["arm_real"].astype(str), strict=True)
     )
@@ -205,7 +210,6 @@ def _permutation(
         space, size, how = _recorded_space(record, arms, real_arm)
     else:
         space, size, how = _regenerated_space(clusters, arms, real_arm, seed, opts, allocation)
-    od = outcome_data(dataset, outcome)
     data = od.frame.assign(_arm=od.frame[CLUSTER].astype(str).map(real_arm))
     res = permutation_test(
         data, outcome=od.response, cluster=CLUSTER, arm="_arm", space=space,
@@ -216,6 +220,14 @@ def _permutation(
     note = f"{how}; statistic = mean cluster residual difference {stat:.4f}"
     return {"p_value": res.pvalue, "statistic": stat, "space": size, "note": note,
             "n_analysed": len(od.frame), "n_clusters": int(od.frame[CLUSTER].nunique())}  # fmt: skip
+
+
+def _check(od: OutcomeData, outcome: Outcome) -> None:
+    """The outcome's estimability check (the model fits make it themselves)."""
+    check_estimable(
+        od.frame, outcome.type, response=od.response, event=od.event,
+        n_total=len(od.frame) + sum(od.exclusions.values()),
+    )  # fmt: skip
 
 
 def _observed(ids: list[str], arms: tuple[str, str], real_arm: dict[str, str]) -> np.ndarray:

@@ -105,6 +105,12 @@ def permutation_test(
     for col in (outcome, cluster, arm):
         if col not in data.columns:
             raise RandomisationError(f"column {col!r} is not in the data")
+    n_obs = len(data)
+    if n_obs == 0 or data[cluster].nunique() < 2:
+        raise RandomisationError(
+            f"the test needs data from at least 2 clusters (got {n_obs} rows from "
+            f"{data[cluster].nunique()} clusters)"
+        )
     rhs = " + ".join(covariates) if covariates else "1"
     design = build_design(f"{outcome} ~ {rhs}", data, cluster=cluster, extra=(arm,))
     import statsmodels.api as sm

@@ -79,5 +79,11 @@ def sci(x: float | None) -> str:
     return f"{mant.replace('-', MINUS)} × 10{sup}"
 
 
+def count(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 cluster``, ``2 clusters``, ``1,204 participants``: the number and the noun
+    that agrees with it (``plural`` for an irregular one, default ``singular + "s"``)."""
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
+
+
 def yes_no(flag: bool | None) -> str:
     return DASH if flag is None else ("Yes" if flag else "No")

@@ -174,12 +174,15 @@ def _need(obj: Mapping[str, Any], key: str, where: str) -> Any:
     return obj[key]
 
 
-def _covariates(formula: str) -> list[str]:
-    """Right-hand-side terms other than the treatment indicator, as readable names."""
-    if "~" not in formula:
-        return []
-    rhs = formula.split("~", 1)[1]
-    terms = [t.strip() for t in rhs.split("+") if t.strip()]
+def _covariates(model: Mapping[str, Any]) -> list[str]:
+    """A model's adjustment terms as readable names: the fitted formula's right-hand side
+    without the treatment indicator, or the planned covariates of a model not fitted."""
+    formula = str(model.get("formula") or "")
+    if "~" in formula:
+        rhs = formula.split("~", 1)[1]
+        terms = [t.strip() for t in rhs.split("+") if t.strip()]
+    else:
+        terms = [str(t) for t in model.get("covariates") or []]
     out = []
     for t in terms:
         if t in ("treat", "1", "0", "-1"):
@@ -386,13 +389,31 @@ class _Builder:
         return self.labels[self.codes.index(code)]
 
     def effect_of(self, o: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        return o.get("effect") if self.comparative else None
+        """The outcome's effect, if the report compares arms and it has an estimate and CI."""
+        e = o.get("effect") if self.comparative else None
+        if not e or any(e.get(k) is None for k in ("estimate", "ci_lower", "ci_upper")):
+            return None
+        return e
 
     def effect_sentence(self, o: Mapping[str, Any]) -> str:
         e = self.effect_of(o)
         if not e:
             return ""
         return f"{e['measure']} {fmt.effect_text(e)}, {fmt.pvalue(e.get('p_value'))}"
+
+    def not_estimable(self, o: Mapping[str, Any]) -> str:
+        """Why a comparative report has no effect for the outcome (from the analysis's
+        notes), or "" when it has one."""
+        if not self.comparative or self.effect_of(o):
+            return ""
+        return next(
+            (
+                str(n).split(": ", 1)[1]
+                for n in o.get("notes") or []
+                if str(n).startswith(("model not estimable: ", "model not fitted: "))
+            ),
+            "the analysis gave no estimate",
+        )
 
     # sections --------------------------------------------------------------------------
     def title_page(self) -> Section:
@@ -482,7 +503,11 @@ class _Builder:
         )
         if self.comparative:
             a, b = self.labels
-            results_txt += f" Adjusted {self.effect_sentence(p)} for {a} versus {b}."
+            results_txt += (
+                f" Adjusted {self.effect_sentence(p)} for {a} versus {b}."
+                if self.effect_of(p)
+                else f" The effect on the primary outcome was not estimable: {self.not_estimable(p)}."
+            )
             icc = p.get("icc")
             if icc:
                 results_txt += (
@@ -497,13 +522,27 @@ class _Builder:
             if sec:
                 results_txt += " Secondary outcomes: " + "; ".join(sec) + "."
             sens = [s for s in self.r.get("sensitivity", []) if s.get("outcome") == p["id"]]
-            if sens:
-                sig = [_is_significant(s.get("p_value")) for s in sens]
-                agree = all(x == _is_significant(p["effect"].get("p_value")) for x in sig)
+            tested = [s for s in sens if s.get("p_value") is not None]
+            pe = self.effect_of(p)
+            if tested and pe:
+                sig = [_is_significant(s.get("p_value")) for s in tested]
+                agree = all(x == _is_significant(pe.get("p_value")) for x in sig)
                 results_txt += (
-                    f" The {len(sens)} sensitivity analyses of the primary outcome "
-                    + ("all agreed with" if agree else "did not all agree with")
+                    f" {_cap(fmt.count(len(tested), 'sensitivity analysis', 'sensitivity analyses'))}"
+                    " of the primary outcome "
+                    + (
+                        ("all agreed with" if agree else "did not all agree with")
+                        if len(tested) > 1
+                        else ("agreed with" if agree else "did not agree with")
+                    )
                     + " the primary analysis at the 5% level."
+                )
+            if len(tested) < len(sens):
+                results_txt += (
+                    f" {_cap(fmt.count(len(sens) - len(tested), 'sensitivity analysis', 'sensitivity analyses'))}"
+                    " of the primary outcome "
+                    + ("was" if len(sens) - len(tested) == 1 else "were")
+                    + " not estimable."
                 )
         else:
             results_txt += " Comparisons between arms are not shown in an open report."
@@ -515,8 +554,12 @@ class _Builder:
             )
         elif self.kind == "open":
             concl = "Pooled data only, for the data monitoring committee."
+        elif (pe := self.effect_of(p)) is None:
+            concl = (
+                "The effect on the primary outcome could not be estimated from these data, so "
+                "they do not answer the trial's main question."
+            )
         else:
-            pe = p["effect"]
             concl = (
                 f"The primary analysis {'showed' if _is_significant(pe.get('p_value')) else 'did not show'} "
                 f"evidence of a difference between {self.labels[0]} and {self.labels[1]} at "
@@ -569,9 +612,12 @@ class _Builder:
             )
         else:
             parts = [f"in {self.arm_label(c)}, {plain(c)}" for c in self.codes]
+            pe = self.effect_of(p)
             chance = (
-                "The difference between the two is unlikely to be due to chance alone."
-                if _is_significant(p["effect"].get("p_value"))
+                "There was not enough information to compare the two."
+                if pe is None
+                else "The difference between the two is unlikely to be due to chance alone."
+                if _is_significant(pe.get("p_value"))
                 else "The difference between the two could be due to chance."
             )
             found = (
@@ -630,7 +676,11 @@ class _Builder:
         ]
         res = [f"Primary outcome: {self._arm_phrase(p)}"]
         if self.comparative:
-            res[0] += f"; adjusted {self.effect_sentence(p)}"
+            res[0] += (
+                f"; adjusted {self.effect_sentence(p)}"
+                if self.effect_of(p)
+                else f"; effect not estimable: {self.not_estimable(p)}"
+            )
             if p.get("absolute"):
                 res[0] += f"; {p['absolute']['measure']} {fmt.effect_text(p['absolute'])}"
             if p.get("icc"):
@@ -655,7 +705,7 @@ class _Builder:
         per_arm = ", ".join(
             f"{a['randomised_clusters']} to {self.arm_label(a['arm'])}" for a in flow["arms"]
         )
-        covs = _covariates(str(p["model"].get("formula", "")))
+        covs = _covariates(p["model"])
         cluster_col = p["model"].get("cluster", "cluster_id")
         kinds = {str(o["model"].get("kind")) for o in self.outcomes}
         dfs = sorted(
@@ -689,7 +739,7 @@ class _Builder:
                     "Type": str(o.get("type", "")),
                     "Population": str(o.get("population", "")),
                     "Model": model_short(m),
-                    "Adjusted for": ", ".join(_covariates(str(m.get("formula", "")))) or "none",
+                    "Adjusted for": ", ".join(_covariates(m)) or "none",
                     "Summary measure": summary,
                 }
             )
@@ -876,7 +926,7 @@ class _Builder:
             m = o["model"]
             e = o.get("effect") or {}
             text = model_text(m)[0].upper() + model_text(m)[1:]
-            covs = _covariates(str(m.get("formula", "")))
+            covs = _covariates(m)
             text += ", adjusted for " + (", ".join(covs) if covs else "no covariates") + "."
             if self.comparative and e.get("measure"):
                 text += f" Effect measure: {e['measure']}"
@@ -959,7 +1009,8 @@ class _Builder:
                     row[effect_head] = f"{e['abbrev']} {fmt.effect_text(e)}{m}"
                     row["p-value"] = fmt.pvalue(e.get("p_value"), prefix=False)
                 else:
-                    row[effect_head] = fmt.DASH
+                    why = _mark(notes, f"Not estimable: {self.not_estimable(o)}.")
+                    row[effect_head] = "Not estimable" + why
                     row["p-value"] = fmt.DASH
                 ab = o.get("absolute")
                 if ab:
@@ -1012,8 +1063,15 @@ class _Builder:
                     }
                 )
             else:
+                failed = [
+                    str(n)
+                    for n in o.get("notes") or []
+                    if str(n).startswith(("model not estimable: ", "ICC not estimable: "))
+                ]
                 reason = (
-                    "No random-effects model for this outcome (cluster-robust variance), so no ICC."
+                    _cap(failed[0]) + "."
+                    if failed
+                    else "No random-effects model for this outcome (cluster-robust variance), so no ICC."
                     if o["model"].get("kind") in ("cox", "gee")
                     else "ICC not estimated for this model family."
                 )
@@ -1048,7 +1106,7 @@ class _Builder:
             sens = by_outcome.get(str(o["id"]))
             if not sens:
                 continue
-            e = o.get("effect")
+            e = self.effect_of(o)
             mark = _mark(
                 notes,
                 "The prespecified primary analysis, repeated from the outcomes table for "
@@ -1060,7 +1118,7 @@ class _Builder:
                     "Analysis": f"Primary analysis{mark}: {model_short(o['model'])}",
                     "Effect (95% CI)": f"{e['abbrev']} {fmt.effect_text(e)}" if e else fmt.DASH,
                     "p-value": fmt.pvalue(e.get("p_value") if e else None, prefix=False),
-                    "Note": "",
+                    "Note": "" if e else f"not estimable: {self.not_estimable(o)}",
                 }
             )
             for s in sens:
@@ -1137,8 +1195,11 @@ class _Builder:
             "primary model and the results pooled by Rubin's rules with Barnard-Rubin "
             "degrees of freedom."
         )
-        if not self.comparative or "pooled" not in mi:
+        if not self.comparative:
             return (intro,)
+        if "pooled" not in mi:
+            why = str(mi.get("note") or "not estimable").removeprefix("not estimable: ")
+            return intro, Para(f"The multiple-imputation analysis was not estimable: {why}.")
         cc, pooled = mi["complete_case"] or {}, mi["pooled"]
         abbrev = str(pooled["abbrev"])
         rows = [
@@ -1347,6 +1408,9 @@ class _Builder:
                 Para(
                     f"Primary outcome ({_lower_first(p['label'])}): adjusted "
                     f"{self.effect_sentence(p)}, comparing {self.labels[0]} with {self.labels[1]}."
+                    if self.effect_of(p)
+                    else f"Primary outcome ({_lower_first(p['label'])}): the adjusted effect "
+                    f"was not estimable: {self.not_estimable(p)}."
                 ),
             )
             effects = [o for o in self.outcomes if self.effect_of(o)]
@@ -1495,10 +1559,10 @@ class _Builder:
         ]
         flow = self.flow()
         effects = tuple(
-            Effect(str(o["label"]), str(o["effect"]["abbrev"]), float(o["effect"]["estimate"]),
-                   float(o["effect"]["ci_lower"]), float(o["effect"]["ci_upper"]))
+            Effect(str(o["label"]), str(e["abbrev"]), float(e["estimate"]),
+                   float(e["ci_lower"]), float(e["ci_upper"]))
             for o in self.outcomes
-            if self.effect_of(o)
+            if (e := self.effect_of(o))
         )  # fmt: skip
         return ReportContent(
             title=_cap(str(self.r["title"])),

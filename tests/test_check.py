@@ -210,8 +210,8 @@ BRIDGE_PLAN = ROOT / "analysis_plans" / "bridge_sap.toml"
                 "'followup': 'work_sutdy'; did you mean 'work_study'?",
                 "key 'outcomes.work_study_24m.derivation.field' names no field of table "
                 "'followup': 'work_sutdy'; did you mean 'work_study'?",
-                "outcomes.any_admission.model.covariates: 'C(catchmnt)' names no column of "
-                "the analysis dataset",
+                "key 'outcomes.any_admission.model.covariates[0]' names no column of the "
+                "analysis dataset: 'C(catchmnt)'; did you mean 'C(catchment)'?",
             ],
         ),
         (
@@ -246,3 +246,66 @@ def test_the_plan_is_checked_against_the_trials_tables(
     assert all(e.startswith(f"{bad}: ") for e in r.errors)
     lines = [e.removeprefix(f"{bad}: ") for e in r.errors]
     assert lines == expected
+
+
+@pytest.mark.parametrize(
+    ("trial", "plan", "old", "new", "expected"),
+    [
+        (
+            TRIAL,
+            PLAN,
+            'covariates = ["C(catchment)", "baseline_work_study"]',
+            'covariates = ["C(region)", "baseline_work_stdy"]',
+            [
+                ("outcomes.work_study_24m.model.covariates[0]", "'C(region)'", None),
+                ("outcomes.work_study_24m.model.covariates[1]", "'baseline_work_stdy'",
+                 "'baseline_work_study'"),
+            ],
+        ),
+        (
+            BRIDGE,
+            BRIDGE_PLAN,
+            'covariates = ["C(locality)", "phq9_baseline", "prior_antidepressant"]',
+            'covariates = ["C(localty)", "np.log(phq9_basline + 1)", "C(region)", '
+            '"prior_antidepressant"]',
+            [
+                ("outcomes.any_antidepressant_12m.model.covariates[0]", "'C(localty)'",
+                 "'C(locality)'"),
+                ("outcomes.any_antidepressant_12m.model.covariates[1]",
+                 "'np.log(phq9_basline + 1)'", "'np.log(phq9_baseline + 1)'"),
+                ("outcomes.any_antidepressant_12m.model.covariates[2]", "'C(region)'", None),
+            ],
+        ),
+    ],
+    ids=["pod", "bridge"],
+)  # fmt: skip
+def test_every_bad_covariate_is_listed_with_its_key_and_a_suggestion(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    trial: Path,
+    plan: Path,
+    old: str,
+    new: str,
+    expected: list[tuple[str, str, str | None]],
+) -> None:
+    """Each term naming no column is its own line, with its index in the key path and the
+    nearest term that would be one, else the columns the dataset has."""
+    bad = tmp_path / "sap.toml"
+    shutil.copy(plan, bad)
+    _edit(bad, f'"../data/{trial.name}/trial.toml"', f'"{trial / "trial.toml"}"')
+    _edit(bad, old, new)
+    code, _, err = _run(["check", str(trial), "--plan", str(bad)], capsys)
+    assert code == 2
+    lines = [e.removeprefix(f"odtrial: error: {bad}: ") for e in err.splitlines()[:-1]]
+    assert len(lines) == len(expected), lines
+    for line, (key, term, fix) in zip(lines, expected, strict=True):
+        head = f"key '{key}' names no column of the analysis dataset: {term}"
+        if fix is not None:
+            assert line == f"{head}; did you mean {fix}?"
+        else:  # no near name: the columns there are, without the model's own structure
+            assert line.startswith(f"{head} (columns: ") and line.endswith(")")
+            columns = line.removeprefix(f"{head} (columns: ")[:-1].split(", ")
+            assert columns == sorted(columns)
+            assert {"age_at_consent", "participant_id"} <= set(columns)
+            assert not {"cluster_id", "treat", "arm"} & set(columns)
+    assert err.splitlines()[-1].endswith(f"{len(expected)} errors")

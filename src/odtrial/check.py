@@ -185,7 +185,7 @@ def plan_data_errors(trial: Trial, plan: Plan) -> list[str]:
     """What in ``plan`` the trial's tables cannot give: each derivation is run (with
     the ones before it that worked) on the trial's empty freeze, then each outcome's
     and sensitivity analysis's covariates are looked up in the dataset made."""
-    from odtrial.analysis.outcomes import TREAT, outcome_data
+    from odtrial.analysis.outcomes import TREAT, covariate_errors, outcome_data
     from odtrial.data.derive import derive
     from odtrial.data.empty_freeze import empty_freeze
 
@@ -203,8 +203,10 @@ def plan_data_errors(trial: Trial, plan: Plan) -> list[str]:
     dataset[TREAT] = pd.Series([], dtype="int64")  # added by the analysis
     failed = {d.id for d in plan.derivations} - {d.id for d in good}
     outcomes = plan.outcomes
-    checks: list[tuple[Outcome, tuple[str, ...] | None, str | None]]
-    checks = [(o, None, None) for o in outcomes.values()]
+    checks: list[tuple[Outcome, tuple[str, ...], str]]
+    checks = [
+        (o, o.model.covariates, f"outcomes.{o.id}.model.covariates") for o in outcomes.values()
+    ]
     for i, s in enumerate(plan.sensitivity):
         covs = (s.options or {}).get("covariates")
         if covs is not None and s.outcome in outcomes:
@@ -221,9 +223,12 @@ def plan_data_errors(trial: Trial, plan: Plan) -> list[str]:
     for outcome, covs, key in checks:
         if outcome.id in failed:
             continue
+        bad = covariate_errors(covs, dataset.columns, key)  # every bad term, each its line
+        errors.extend(bad)
+        if bad:
+            continue
         try:
             outcome_data(dataset, outcome, covariates=covs)
         except OdtrialError as e:
-            msg = str(e)
-            errors.append(msg if key is None else f"{key}: {msg.split(': ', 1)[-1]}")
+            errors.append(str(e))
     return list(dict.fromkeys(errors))

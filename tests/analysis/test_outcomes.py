@@ -12,12 +12,15 @@ import pytest
 from odtrial.analysis.outcomes import (
     OutcomeData,
     check_estimable,
+    covariate_errors,
     effect_of,
     fit_model,
+    outcome_data,
     summary_by_arm,
+    term_names,
 )
-from odtrial.errors import ModelError
-from odtrial.plan.model import ModelSpec
+from odtrial.errors import ModelError, PlanError
+from odtrial.plan.model import Derivation, ModelSpec, Outcome
 
 
 def _frame(clusters_per_arm: tuple[int, int] = (3, 3), per_cluster: int = 4) -> pd.DataFrame:
@@ -109,3 +112,47 @@ def test_an_arm_without_data_is_summarised_as_such(kind: str) -> None:
 def test_the_sd_of_one_value_is_shown_as_a_dash() -> None:
     one = _frame().iloc[:1]
     assert summary_by_arm(_od(one), "continuous", ("A",))["A"]["display"] == "0.0 (\u2013)"
+
+
+@pytest.mark.parametrize(
+    ("term", "names"),
+    [
+        ("C(zone)", ["zone"]),
+        ("np.log(x + 1)", ["x"]),
+        ("C(site, Treatment(reference='S1'))", ["site"]),
+        ('C(site, Treatment(reference="S1"))', ["site"]),
+        ("age:sex", ["age", "sex"]),
+        ("I(age**2)", ["age"]),
+        ("x == 1", ["x"]),
+    ],
+)
+def test_the_columns_of_a_formula_term(term: str, names: list[str]) -> None:
+    assert term_names(term) == names
+
+
+def test_every_term_naming_no_column_is_its_own_line() -> None:
+    cols = pd.Index(["cluster_id", "treat", "arm", "zone", "wb_base", "age"])
+    assert covariate_errors(["C(zone)", "C(zones)", "wb_baseline", "C(region)", "age:sx"],
+                            cols, "k") == [
+        "key 'k[1]' names no column of the analysis dataset: 'C(zones)'; did you mean 'C(zone)'?",
+        "key 'k[2]' names no column of the analysis dataset: 'wb_baseline'; did you mean "
+        "'wb_base'?",
+        "key 'k[3]' names no column of the analysis dataset: 'C(region)' (columns: age, "
+        "wb_base, zone)",
+        "key 'k[4]' names no column of the analysis dataset: 'age:sx' (columns: age, wb_base, "
+        "zone)",
+    ]  # fmt: skip
+
+
+def test_the_analysis_names_the_first_bad_covariate_and_how_many_more() -> None:
+    o = Outcome(
+        id="y", label="y", role="primary", type="continuous", definition="", population="itt",
+        estimand=None, derivation=Derivation("y", "score", {}),
+        model=ModelSpec("lmm", None, ("C(regio)", "wb_baseline"), {}),
+    )  # fmt: skip
+    with pytest.raises(PlanError) as e:
+        outcome_data(_frame().assign(region="N", wb_base=1.0), o)
+    assert str(e.value) == (
+        "key 'outcomes.y.model.covariates[0]' names no column of the analysis dataset: "
+        "'C(regio)'; did you mean 'C(region)'? (and 1 more; 'odtrial check' lists them)"
+    )

@@ -40,6 +40,7 @@ ends at the event or censoring).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -88,6 +89,42 @@ def _term_columns(terms: tuple[str, ...], columns: pd.Index) -> list[str]:
     return [c for c in columns if c in names]
 
 
+# Names in a formula term that are not columns: functions and transforms (``C(...)``,
+# ``np.log(...)``), keyword arguments (``Treatment(reference=...)``) and quoted levels.
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?!\w)(?!\s*[.(])(?!\s*=(?!=))")
+# structural columns of the analysis dataset: never an adjustment covariate
+_STRUCTURE = frozenset({CLUSTER, TREAT, "arm", "arm_real"})
+
+
+def term_names(term: str) -> list[str]:
+    """The column names a formula term uses (``C(zone)`` -> ``zone``, ``np.log(x + 1)`` ->
+    ``x``, ``C(site, Treatment(reference='S1'))`` -> ``site``)."""
+    return list(dict.fromkeys(_NAME.findall(_QUOTED.sub("", term))))
+
+
+def covariate_errors(terms: tuple[str, ...] | list[str], columns: pd.Index, key: str) -> list[str]:
+    """One line per term naming something that is not a column of the dataset, with its
+    key path (``key[i]``), the nearest term that would be (did you mean), else the
+    columns there are."""
+    have = [str(c) for c in columns]
+    usable = sorted(c for c in have if c not in _STRUCTURE)
+    out = []
+    for i, t in enumerate(terms):
+        unknown = [n for n in term_names(str(t)) if n not in have]
+        if not unknown:
+            continue
+        fixed = str(t)
+        for n in unknown:
+            close = difflib.get_close_matches(n, usable, n=1, cutoff=0.6)
+            fixed = re.sub(rf"(?<![\w.]){re.escape(n)}(?!\w)", close[0], fixed) if close else ""
+            if not fixed:
+                break
+        tail = f"; did you mean {fixed!r}?" if fixed else f" (columns: {', '.join(usable)})"
+        out.append(f"key '{key}[{i}]' names no column of the analysis dataset: {str(t)!r}{tail}")
+    return out
+
+
 def response_columns(outcome: Outcome, columns: pd.Index) -> tuple[str, str | None]:
     """The dataset column(s) of an outcome: ``id`` itself, or ``id_days``/``id_event``."""
     if outcome.type == "time-to-event":
@@ -120,11 +157,10 @@ def outcome_data(
     covs = outcome.model.covariates if covariates is None else covariates
     response, event = response_columns(outcome, dataset.columns)
     used = [CLUSTER, TREAT, "arm", response, *([event] if event else [])]
-    missing_terms = [t for t in covs if not _term_columns((t,), dataset.columns)]
-    if missing_terms:
-        raise PlanError(
-            f"outcomes.{outcome.id}.model.covariates: {missing_terms[0]!r} names no column of the analysis dataset"
-        )
+    bad = covariate_errors(covs, dataset.columns, f"outcomes.{outcome.id}.model.covariates")
+    if bad:
+        more = f" (and {len(bad) - 1} more; 'odtrial check' lists them)" if len(bad) > 1 else ""
+        raise PlanError(bad[0] + more)
     cov_cols = [c for c in _term_columns(covs, dataset.columns) if c not in used]
     frame = dataset[list(dict.fromkeys([*used, *cov_cols]))].copy()
     frame["followup_days"] = dataset[followup_of(outcome, dataset.columns)]

@@ -309,3 +309,29 @@ def test_every_bad_covariate_is_listed_with_its_key_and_a_suggestion(
             assert {"age_at_consent", "participant_id"} <= set(columns)
             assert not {"cluster_id", "treat", "arm"} & set(columns)
     assert err.splitlines()[-1].endswith(f"{len(expected)} errors")
+
+
+@pytest.mark.parametrize(
+    ("trial", "plan", "columns"),
+    [
+        (TRIAL, PLAN, ("work_study_12m", "work_study_24m")),
+        (BRIDGE, BRIDGE_PLAN, ("phq9_3m", "phq9_24m")),
+    ],
+    ids=["pod", "bridge"],
+)
+def test_every_missing_data_column_the_dataset_lacks_is_listed(
+    tmp_path: Path, trial: Path, plan: Path, columns: tuple[str, str]
+) -> None:
+    bad = tmp_path / "sap.toml"
+    shutil.copy(plan, bad)
+    _edit(bad, f'"../data/{trial.name}/trial.toml"', f'"{trial / "trial.toml"}"')
+    first, last = columns
+    _edit(bad, f'{{ column = "{first}"', f'{{ column = "{first}x"')
+    _edit(bad, f'{{ column = "{last}"', '{ column = "nothing_like_it"')
+    n = 2 if trial == TRIAL else 3
+    assert [e.removeprefix(f"{bad}: ") for e in check(trial, bad).errors] == [
+        "key 'missing_data.variables[0].column' names no column of the analysis dataset: "
+        f"'{first}x'; did you mean '{first}'?",
+        f"key 'missing_data.variables[{n - 1}].column' names no column of the analysis "
+        "dataset: 'nothing_like_it'",
+    ]

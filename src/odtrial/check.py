@@ -9,7 +9,8 @@ when it names one, is this trial's definition, and that the plan fits the trial'
 tables: its derivations run on a freeze with no records
 (:func:`odtrial.data.empty_freeze.empty_freeze`, so every table, field and field
 type they name is checked by the code that will read the real freeze) and each
-model's covariates name columns of the dataset they make.
+model's covariates, imputation auxiliary and missing-data column name columns of the
+dataset they make (every bad one its own line).
 """
 
 from __future__ import annotations
@@ -220,6 +221,12 @@ def plan_data_errors(trial: Trial, plan: Plan) -> list[str]:
                     f"key 'missing_data.imputation.auxiliaries[{i}]' names no column of the "
                     f"analysis dataset: {a!r}{suggest(str(a), list(dataset.columns))}"
                 )
+    for i, (col, _) in enumerate(plan.missing_data):
+        if col not in dataset.columns and col not in failed:
+            errors.append(
+                f"key 'missing_data.variables[{i}].column' names no column of the analysis "
+                f"dataset: {col!r}{suggest(col, list(dataset.columns))}"
+            )
     for outcome, covs, key in checks:
         if outcome.id in failed:
             continue

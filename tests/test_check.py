@@ -335,3 +335,36 @@ def test_every_missing_data_column_the_dataset_lacks_is_listed(
         f"key 'missing_data.variables[{n - 1}].column' names no column of the analysis "
         "dataset: 'nothing_like_it'",
     ]
+
+
+@pytest.mark.parametrize(
+    ("trial", "first", "second"),
+    [
+        (TRIAL, '  { code = "POD", label = "Peer-supported Open Dialogue" },\n',
+         '  { code = "TAU", label = "Treatment as usual" },\n'),
+        (BRIDGE, '  { code = "CC", label = "Collaborative care" },\n',
+         '  { code = "UC", label = "Usual care" },\n'),
+    ],
+    ids=["pod", "bridge"],
+)  # fmt: skip
+def test_a_record_that_disagrees_with_the_definition_is_one_clean_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trial: Path, first: str, second: str
+) -> None:
+    """The record's message names the file and the key once (it used to repeat both)."""
+    src = tmp_path / "trial"
+    shutil.copytree(trial, src)
+    cfg = src / "trial.toml"
+    _edit(cfg, first + second, second + first)
+    a, b = (re.search(r'code = "(\w+)"', x).group(1) for x in (first, second))  # type: ignore[union-attr]
+    want = (
+        f"key 'randomisation.record': the record's arms ['{a}', '{b}'] differ from "
+        f"trial.arms ['{b}', '{a}']"
+    )
+    assert check(src).errors == (f"{cfg}: {want}",)
+    _edit(cfg, 'record = "randomisation"', 'record = "no_such_folder"')
+    (err,) = check(src).errors
+    assert (
+        err == f"{cfg}: key 'randomisation.record': {str(src / 'no_such_folder')!r} is not a folder"
+    )
+    code, _, stderr = _run(["check", str(src)], capsys)
+    assert code == 2 and stderr.splitlines()[0] == f"odtrial: error: {err}"

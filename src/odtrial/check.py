@@ -15,6 +15,7 @@ dataset they make (every bad one its own line).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,16 @@ def _lines(e: OdtrialError) -> tuple[str, ...]:
 
 def _prefixed(path: Path, msg: str) -> str:
     return msg if msg.startswith(f"{path}:") else f"{path}: {msg}"
+
+
+def _record_error(cfg: Path, trial: Trial, e: OdtrialError) -> str:
+    """The record's failure as one line naming the key once: the message may already
+    start with the file and the key (``<file>: randomisation.record: ...``)."""
+    msg = str(e)
+    for where in dict.fromkeys((str(cfg), str(trial.path))):
+        msg = msg.removeprefix(f"{where}: ")
+    msg = re.sub(r"^randomisation\.record:?\s*", "", msg)
+    return f"{cfg}: key 'randomisation.record': {msg}"
 
 
 def _extract_errors(trial: Trial, src: Path, cfg: Path) -> list[str]:
@@ -160,7 +171,7 @@ def check(trial_dir: str | Path, plan: str | Path | None = None) -> CheckResult:
             try:
                 apply_record(trial)
             except OdtrialError as e:
-                errors.append(_prefixed(cfg, f"key 'randomisation.record': {e}"))
+                errors.append(_record_error(cfg, trial, e))
 
     loaded_plan: Plan | None = None
     plan_path = None if plan is None else Path(plan)

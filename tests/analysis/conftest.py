@@ -106,10 +106,36 @@ def unblinded_run(
     return Run(out, json.loads((out / "results.json").read_text(encoding="utf-8")))
 
 
+# Antipsychotics costed by their WHO defined daily doses (an illustrative price, at the
+# plan's price year so no inflation applies).
+ANTIPSYCHOTIC_DDD_PRICE = 2.0
+ANTIPSYCHOTIC_DDD_COST = f"""
+[[item]]
+item = "antipsychotic_ddd"
+unit = "defined daily dose of an antipsychotic"
+cost = {ANTIPSYCHOTIC_DDD_PRICE}
+price_year = 2023
+source = "illustrative"
+category = "medication"
+"""
+ANTIPSYCHOTIC_USE = """[health_economics.resource_use.antipsychotic_ddds]
+label = "Antipsychotic medication (defined daily doses)"
+item = "antipsychotic_ddd"
+derivation = { kind = "total_dose", table = "prescriptions", drug = "drug", dose = "daily_dose_mg", start = "start_date", end = "end_date", class = "antipsychotic", equivalence = "ddd" }
+
+"""
+
+
+@pytest.fixture(scope="session")
+def antipsychotic_ddd_price() -> float:
+    """The open run's price of an antipsychotic DDD (for test modules)."""
+    return ANTIPSYCHOTIC_DDD_PRICE
+
+
 @pytest.fixture(scope="session")
 def open_run(an_freeze: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """Open report of a draft variant whose CPZ dose uses Leucht 2015 and whose EQ-5D-5L is
-    valued by NICE's 5L-to-3L mapping."""
+    """Open report of a draft variant whose CPZ dose uses Leucht 2015, whose EQ-5D-5L is
+    valued by NICE's 5L-to-3L mapping, and which costs antipsychotics by DDD."""
     from odtrial.analysis.analyse import analyse
 
     folder = tmp_path_factory.mktemp("an_open")
@@ -124,6 +150,14 @@ def open_run(an_freeze: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
         'value_set = "england"',
         'value_set = "3l_mapping"\nage = "age_at_consent"\nsex = "sex"',
         1,
+    )
+    costs = folder / "unit_costs.toml"
+    costs.write_text(
+        (TRIAL / "unit_costs.toml").read_text(encoding="utf-8") + ANTIPSYCHOTIC_DDD_COST, "utf-8"
+    )
+    tail = tail.replace('unit_costs = "unit_costs.toml"', f'unit_costs = "{costs.as_posix()}"', 1)
+    tail = tail.replace(
+        "[health_economics.utilities]", ANTIPSYCHOTIC_USE + "[health_economics.utilities]", 1
     )
     plan.write_text(head + marker + tail, encoding="utf-8")
     out = folder / "out"

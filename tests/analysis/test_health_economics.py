@@ -162,3 +162,23 @@ def test_the_5l_to_3l_mapping_values_each_participant_by_age_and_sex(open_run) -
         assert other["utility_m12"] == pytest.approx(sum(both) / 2, abs=1e-12)
     england = eq5d_utility(states[known], version="5L", value_set="england")
     assert (abs(england - expected) > 1e-6)[~pd.isna(got)].mean() > 0.9
+
+
+def test_medication_is_costed_by_its_total_dose_year_by_year(
+    open_run, antipsychotic_ddd_price
+) -> None:
+    he = open_run.results["health_economics"]
+    data = pd.read_csv(open_run.out / "analysis_dataset.csv")
+    year1 = data["antipsychotic_ddds_m12"]
+    both = data["antipsychotic_ddds"]  # over the 24-month horizon
+    assert (year1 <= both + 1e-9).all() and both.max() > 100  # a year of a DDD a day is 365
+    expected = antipsychotic_ddd_price * (year1 + (both - year1) / 1.035)
+    got = data["cost_medication"]
+    assert (got.isna() == expected.isna()).all()
+    assert (got - expected).abs().max() < 1e-6
+    total = data[[c for c in data if c.startswith("cost_") and c != "cost_total"]].sum(
+        axis=1, min_count=1
+    )
+    ok = data["cost_total"].notna()
+    assert (data.loc[ok, "cost_total"] - total[ok]).abs().max() < 1e-6
+    assert any(r.get("item") == "antipsychotic_ddd" for r in he["unit_costs"])

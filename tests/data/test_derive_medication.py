@@ -16,7 +16,9 @@ from odtrial.data.derive_medication import (
     classify_drugs,
     mean_dose,
     medication_any,
+    total_dose,
 )
+from odtrial.errors import DeriveError
 
 BASE = pd.Timestamp("2000-01-01")
 
@@ -257,3 +259,44 @@ def test_a_class_the_trials_dictionary_declares(tmp_path) -> None:
     np.testing.assert_allclose(mg.columns[""], [40.0, 0.0])
     ap = medication_any(c, "k", **RX, drug_class="antipsychotic")
     assert ap.columns[""].tolist() == [False, True]
+
+
+def test_total_dose_of_a_class_or_of_one_drug() -> None:
+    # window [100, 200) for participant 0, [0, 10) for participant 1
+    rows = [
+        (0, "risperidone", 4.0, 50, None),  # 100 days x 4 mg
+        (0, "Risperdal", 2.0, 150, 159),  # the brand of the same drug: 10 days x 2 mg
+        (0, "olanzapine", 10.0, 190, 250),  # 10 days inside x 10 mg
+        (0, "sertraline", 50.0, 100, 199),  # not an antipsychotic
+        (1, "quetiapine", 150.0, 9, 9),  # one day
+        (1, "olanzipine", 5.0, 0, 9),  # unknown: ignored and counted
+    ]
+    c = cohort(rows, [100, 0], [200, 10])
+    mg = total_dose(c, "k", **CPZ)
+    np.testing.assert_allclose(mg.columns[""], [4 * 100 + 2 * 10 + 10 * 10, 150.0])
+    assert mg.counts["unit"] == "mg of the drug" and mg.counts["unknown_drugs"] == ["olanzipine"]
+    one = total_dose(c, "k", **CPZ, generic="RISPERDAL")  # a brand names its generic
+    np.testing.assert_allclose(one.columns[""], [4 * 100 + 2 * 10, 0.0])
+    ddd = total_dose(
+        c, "k", **CPZ, equivalence="ddd"
+    )  # risperidone 5, olanzapine 10, quetiapine 400
+    np.testing.assert_allclose(ddd.columns[""], [420 / 5 + 100 / 10, 150 / 400])
+    # the mean daily dose is the total over the window's days
+    mean = mean_dose(c, "k", **CPZ, equivalence="mg")
+    np.testing.assert_allclose(mean.columns[""], mg.columns[""] / [100, 10])
+
+
+def test_total_dose_unknown_when_a_dose_or_factor_is() -> None:
+    rows = [(0, "clozapine", 300.0, 0, None), (1, "haloperidol", np.nan, 0, 9)]
+    c = cohort(rows, [0, 0], [100, 100])
+    res = total_dose(c, "k", **CPZ, equivalence="chlorpromazine_woods2003")
+    assert np.isnan(res.columns[""]).all()  # Woods has no clozapine; a dose is missing
+    assert res.counts["uncovered_drugs"] == ["clozapine", "haloperidol"]
+
+
+def test_total_dose_generic_must_be_a_drug_of_the_class() -> None:
+    c = cohort([(0, "risperidone", 4.0, 0, None)], [0], [100])
+    with pytest.raises(DeriveError, match=r"k.generic.*'risperidon'.*did you mean 'risperidone'"):
+        total_dose(c, "k", **CPZ, generic="risperidon")
+    with pytest.raises(DeriveError, match="'sertraline' is a drug of class 'antidepressant'"):
+        total_dose(c, "k", **CPZ, generic="sertraline")

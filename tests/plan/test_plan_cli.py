@@ -85,7 +85,7 @@ def test_check_names_a_wrong_derivation_kind_or_parameter(sap_path, tmp_path, ca
     assert err.splitlines() == [
         f"odtrial: error: {p}: key 'outcomes.bed_days.derivation.kind' must be one of "
         "value_at_visit, change_from_baseline, score, any_event, count_events, days_in_state, "
-        "time_to_event, medication_any, mean_dose, composite, got 'days_in_stat'; "
+        "time_to_event, medication_any, mean_dose, total_dose, composite, got 'days_in_stat'; "
         "did you mean 'days_in_state'?",
         f"odtrial: error: {p}: key 'outcomes.any_antipsychotic.derivation.clas' is not a known "
         "key; did you mean 'class'?",

@@ -525,9 +525,10 @@ def test_every_allowed_model_option_reaches_the_fit(monkeypatch, kind) -> None:
     assert set(opts) == set(sc.MODEL_OPTIONS[kind])  # every option of the kind is exercised
     seen = _capture(monkeypatch, module, name)
     otype = {"glmm": "count", "lmm": "continuous", "gee": "count", "cox": "time-to-event"}[kind]
-    ds = pd.DataFrame(
-        {"cluster_id": ["a", "b"], "treat": [1, 0], "arm": ["A", "B"], "y": [1, 2],
-         "y_days": [3.0, 4.0], "y_event": [1, 0], "followup_days": [365.0, 365.0]}
+    ds = pd.DataFrame(  # two clusters per arm: fewer is refused before any fit
+        {"cluster_id": ["a", "b", "c", "d"], "treat": [1, 0, 1, 0], "arm": ["A", "B", "A", "B"],
+         "y": [1, 2, 2, 1], "y_days": [3.0, 4.0, 5.0, 6.0], "y_event": [1, 0, 0, 1],
+         "followup_days": [365.0] * 4}
     )  # fmt: skip
     spec = ModelSpec(kind, opts.get("family"), (), {k: v for k, v in opts.items() if k != "family"})
     from odtrial.plan.model import Derivation, Outcome
@@ -627,6 +628,8 @@ MINIMAL: dict[str, dict[str, Any]] = {
                        "class": "antidepressant"},
     "mean_dose": {"table": "scripts", "drug": "medicine", "dose": "mg", "start": "from",
                   "end": "to", "equivalence": "ddd"},
+    "total_dose": {"table": "scripts", "drug": "medicine", "dose": "mg", "start": "from",
+                   "end": "to", "generic": "sertraline"},
     "composite": {"of": ["work_study_24m", "any_admission"], "rule": "any"},
 }  # fmt: skip
 VAR = ("variables", "v")
@@ -669,7 +672,8 @@ def test_every_derivation_enumeration_is_checked(raw, plan_with) -> None:
         ("value_at_visit", {"window_months": 12},
          "key 'variables.v.derivation.window_months' applies to an any_event derivation or"),
         ("value_at_visit", {"equivalence": "mg"},
-         "key 'variables.v.derivation.equivalence' applies to a mean_dose derivation only "
+         "key 'variables.v.derivation.equivalence' applies to a mean_dose derivation or a "
+         "total_dose derivation only "
          "(this derivation is a value_at_visit)"),
         ("any_event", {"start": "a", "end": "b"},
          "key 'variables.v.derivation' takes either date or start and end, not both"),
@@ -693,6 +697,8 @@ def test_every_derivation_enumeration_is_checked(raw, plan_with) -> None:
          "key 'variables.v.derivation.prorate.max_missing' must be fewer than the number of items"),
         ("score", {"items": ["q1", "q1"]}, "key 'variables.v.derivation.items' repeats a name"),
         ("mean_dose", {"equivalence": "chlorpromazine_woods2003"},
+         "key 'variables.v.derivation.class' must be 'antipsychotic' for a chlorpromazine"),
+        ("total_dose", {"equivalence": "chlorpromazine_leucht2015"},
          "key 'variables.v.derivation.class' must be 'antipsychotic' for a chlorpromazine"),
         ("any_event", {"where": {"field": "team", "in": []}},
          "key 'variables.v.derivation.where.in' must be a non-empty list of values"),

@@ -16,6 +16,7 @@ days_in_state         nights in a state in the window (Int64)         derive_eve
 time_to_event         ``<id>_days`` (Int64), ``<id>_event`` (boolean) derive_event_kinds
 medication_any        exposure to a drug class in the window          derive_medication
 mean_dose             time-weighted mean daily dose (float)           derive_medication
+total_dose            total dose in the window, e.g. mg (float)       derive_medication
 composite             any / all / sum of other derived columns        here
 ====================  ==============================================  ==================
 
@@ -36,7 +37,7 @@ import pandas as pd
 from odtrial._toml import suggest
 from odtrial.data.derive_context import Cohort, Derived, fail
 from odtrial.data.derive_event_kinds import any_event, count_events, days_in_state, time_to_event
-from odtrial.data.derive_medication import mean_dose, medication_any
+from odtrial.data.derive_medication import mean_dose, medication_any, total_dose
 from odtrial.data.derive_visits import change_from_baseline, score, value_at_visit
 from odtrial.plan.model import Derivation
 
@@ -82,6 +83,7 @@ KINDS: Final[Mapping[str, Callable[..., Derived]]] = {
     "time_to_event": time_to_event,
     "medication_any": medication_any,
     "mean_dose": mean_dose,
+    "total_dose": total_dose,
     "composite": composite,
 }
 # the kinds with a follow-up window (they take window_months)

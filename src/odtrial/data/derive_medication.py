@@ -1,5 +1,5 @@
-"""Derivation kinds over prescriptions: any exposure to a drug class, and the
-time-weighted mean daily dose.
+"""Derivation kinds over prescriptions: any exposure to a drug class, the
+time-weighted mean daily dose, and the total dose (what a drug budget is costed on).
 
 A prescription runs from its ``start`` to its ``end`` date inclusive (the end date is the
 last day of supply), i.e. the half-open day interval ``[start, end + 1)``; with no end
@@ -17,9 +17,10 @@ generic:
   under Woods 2003) makes the participant's mean missing, since 0 would be wrong and the
   true value is unknown.
 
-The time-weighted mean daily dose is the sum over prescriptions of ``daily dose x
-equivalence factor x exposure days`` divided by the follow-up days: concurrent drugs add
-up, days without one count as 0.
+The total dose is the sum over prescriptions of ``daily dose x equivalence factor x
+exposure days`` (mg, DDDs or chlorpromazine-equivalent mg over the window), of a class or
+of one drug (``generic``, a generic or brand name); the time-weighted mean daily dose
+divides it by the follow-up days: concurrent drugs add up, days without one count as 0.
 """
 
 from __future__ import annotations
@@ -66,10 +67,12 @@ def classify_drugs(
     equivalence: str = "mg",
     *,
     dictionary: MedicationDictionary | None = None,
+    generic: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class (``OTHER_CLASS``/``IN_CLASS``/``UNKNOWN``) and equivalence factor per mg
     (NaN when not in the class or not covered) of each name (generic or brand, any
-    case). ``drug_class`` None: every drug of the dictionary is in the class."""
+    case). ``drug_class`` None: every drug of the dictionary is in the class;
+    ``generic``: only that drug (a generic name of the dictionary) is."""
     d = dictionary or DICTIONARY
     kinds = np.empty(len(names), dtype=np.int8)
     per_mg = np.full(len(names), np.nan)
@@ -77,7 +80,9 @@ def classify_drugs(
         drug = d.resolve(str(raw))
         if drug is None:
             kinds[i] = UNKNOWN
-        elif drug_class is not None and drug.drug_class != drug_class:
+        elif (drug_class is not None and drug.drug_class != drug_class) or (
+            generic is not None and drug.name != generic
+        ):
             kinds[i] = OTHER_CLASS
         else:
             kinds[i] = IN_CLASS
@@ -111,11 +116,28 @@ def exposure(
     equivalence: str = "mg",
     where: Mapping[str, Any] | None = None,
     window_months: int | None = None,
+    generic: str | None = None,
 ) -> Exposure:
     """The kept prescriptions (with a start date) with their class, exposure days and
-    equivalent daily dose."""
+    equivalent daily dose (``generic``: of that one drug, a generic or brand name)."""
     c.table(table, f"{key}.table")
-    classes = (c.dictionary or DICTIONARY).classes
+    dictionary = c.dictionary or DICTIONARY
+    if generic is not None:
+        name = dictionary.canonical_name(generic)
+        if name is None:
+            raise fail(
+                f"{key}.generic",
+                f"names {generic!r}, not a drug of the trial's medication dictionary"
+                f"{suggest(generic.strip().lower(), list(dictionary.drugs))}",
+            )
+        if drug_class is not None and dictionary.drugs[name].drug_class != drug_class:
+            raise fail(
+                f"{key}.generic",
+                f"{generic!r} is a drug of class {dictionary.drugs[name].drug_class!r}, "
+                f"not {drug_class!r}",
+            )
+        generic = name
+    classes = dictionary.classes
     if drug_class is not None and drug_class not in classes:
         raise fail(
             f"{key}.class",
@@ -131,7 +153,7 @@ def exposure(
     pidx = rows.pidx[keep]
     codes, names = pd.factorize(names_col[rows.keep].astype("string")[keep], use_na_sentinel=False)
     kinds_u, per_mg_u = classify_drugs(
-        list(names), drug_class, equivalence, dictionary=c.dictionary
+        list(names), drug_class, equivalence, dictionary=c.dictionary, generic=generic
     )
     lo, hi = c.consent[pidx], w.end[pidx]
     stop = np.where(e_missing[keep], hi, e_day[keep] + 1)
@@ -180,6 +202,18 @@ def medication_any(
     return Derived({"": pd.Series(pd.array(out, dtype="boolean"))}, counts, (table,))
 
 
+def _dose_days(ex: Exposure, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per participant: the sum of daily dose x days of the kept drugs, whether an
+    exposed drug lacks its dose or factor (the sum is then unknown), and those rows."""
+    used = (ex.kind == IN_CLASS) & (ex.days > 0)
+    uncovered_rows = used & np.isnan(ex.daily)
+    uncovered = np.zeros(n, dtype=bool)
+    uncovered[ex.pidx[uncovered_rows]] = True
+    covered = used & ~uncovered_rows
+    total = np.bincount(ex.pidx[covered], weights=ex.daily[covered] * ex.days[covered], minlength=n)
+    return total, uncovered, uncovered_rows
+
+
 def mean_dose(
     c: Cohort,
     key: str,
@@ -191,38 +225,73 @@ def mean_dose(
     end: str,
     equivalence: str,
     drug_class: str | None = None,
+    generic: str | None = None,
     where: Mapping[str, Any] | None = None,
     window_months: int | None = None,
 ) -> Derived:
     """Time-weighted mean daily dose over the window in ``equivalence`` units, of the
-    drugs of ``class`` (every drug of the dictionary without one): 0 without exposure;
-    NaN when an exposed drug lacks its factor, its dose is missing, or the window has
-    no day."""
+    drugs of ``class`` (every drug of the dictionary without one; ``generic``: one drug):
+    0 without exposure; NaN when an exposed drug lacks its factor, its dose is missing,
+    or the window has no day."""
     ex = exposure(
         c, key, table=table, drug=drug, start=start, end=end, drug_class=drug_class,
         dose=dose, equivalence=equivalence, where=where, window_months=window_months,
+        generic=generic,
     )  # fmt: skip
-    daily = ex.daily
-    used = (ex.kind == IN_CLASS) & (ex.days > 0)
-    uncovered_rows = used & np.isnan(daily)
-    uncovered = np.zeros(c.n, dtype=bool)
-    uncovered[ex.pidx[uncovered_rows]] = True
-    covered = used & ~uncovered_rows
-    dose_days = np.bincount(
-        ex.pidx[covered], weights=daily[covered] * ex.days[covered], minlength=c.n
-    )
+    dose_days, uncovered, uncovered_rows = _dose_days(ex, c.n)
     fu = c.window(window_months).followup_days
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = dose_days / fu
     out = pd.Series(np.where(uncovered | (fu == 0), np.nan, mean), dtype=np.float64)
-    counts = {
+    return Derived(
+        {"": out}, _dose_counts(ex, out, uncovered, uncovered_rows, equivalence), (table,)
+    )
+
+
+def total_dose(
+    c: Cohort,
+    key: str,
+    *,
+    table: str,
+    drug: str,
+    dose: str,
+    start: str,
+    end: str,
+    equivalence: str = "mg",
+    drug_class: str | None = None,
+    generic: str | None = None,
+    where: Mapping[str, Any] | None = None,
+    window_months: int | None = None,
+) -> Derived:
+    """Total dose over the window in ``equivalence`` units (mg by default), of the drugs of
+    ``class`` or of one drug (``generic``): 0 without exposure; NaN when an exposed drug
+    lacks its factor or its dose. Times a unit cost per mg (or per DDD), a drug budget."""
+    ex = exposure(
+        c, key, table=table, drug=drug, start=start, end=end, drug_class=drug_class,
+        dose=dose, equivalence=equivalence, where=where, window_months=window_months,
+        generic=generic,
+    )  # fmt: skip
+    total, uncovered, uncovered_rows = _dose_days(ex, c.n)
+    out = pd.Series(np.where(uncovered, np.nan, total), dtype=np.float64)
+    return Derived(
+        {"": out}, _dose_counts(ex, out, uncovered, uncovered_rows, equivalence), (table,)
+    )
+
+
+def _dose_counts(
+    ex: Exposure,
+    out: pd.Series,
+    uncovered: np.ndarray,
+    uncovered_rows: np.ndarray,
+    equivalence: str,
+) -> dict[str, Any]:
+    return {
         **ex.counts,
         "uncovered_participants": int(uncovered.sum()),
         "uncovered_drugs": _names(ex.names, np.unique(ex.codes[uncovered_rows])),
         "missing": int(out.isna().sum()),
         "unit": EQUIVALENCES[equivalence],
     }
-    return Derived({"": out}, counts, (table,))
 
 
 def _names(names: pd.Index, codes: np.ndarray) -> list[str]:

@@ -150,8 +150,10 @@ MEANINGS: Final[dict[str, str]] = {
     f"{_D}.dose": "the daily dose field",
     f"{_D}.class": "a drug class the trial's medication dictionary declares (the shipped "
     "one's, or one a trial's own file adds; `odtrial check` checks it)",
+    f"{_D}.generic": "one drug only: its generic (or brand) name in the trial's medication "
+    "dictionary",
     f"{_D}.equivalence": "the dose unit: chlorpromazine equivalents (Woods 2003, Leucht "
-    "2015), defined daily doses, or mg",
+    "2015), defined daily doses, or mg (`total_dose`'s default)",
     f"{_D}.of": "the ids of the variables or outcomes it combines",
     f"{_D}.rule": "`any`, `all` or `sum` of them",
     # [[sensitivity]]

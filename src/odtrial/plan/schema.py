@@ -556,7 +556,15 @@ DERIVATION_PARAMS: Final[Mapping[str, Mapping[str, Spec]]] = {
         **_PRESCRIPTIONS,
         "dose": _NAME,
         "class": _OPT_NAME,
+        "generic": _OPT_NAME,
         "equivalence": Choice(EQUIVALENCES),
+    },
+    "total_dose": {
+        **_PRESCRIPTIONS,
+        "dose": _NAME,
+        "class": _OPT_NAME,
+        "generic": _OPT_NAME,
+        "equivalence": Choice(EQUIVALENCES, required=False),
     },
     "composite": {"of": Names(), "rule": Choice(COMPOSITE_RULES)},
 }
@@ -572,6 +580,7 @@ DERIVATION_TYPES: Final[Mapping[str, tuple[str, ...]]] = {
     "time_to_event": ("time-to-event",),
     "medication_any": ("binary",),
     "mean_dose": ("continuous",),
+    "total_dose": ("continuous",),
     "composite": ("binary", "count", "continuous"),
 }
 
@@ -638,8 +647,11 @@ def check_derivation(d: Mapping[str, Any], path: str, errs: Errors) -> None:
         pro = d.get("prorate")
         if pro is not None and pro["max_missing"] >= len(d["items"]):
             errs.add(f"{path}.prorate.max_missing", "must be fewer than the number of items")
-    elif kind == "mean_dose":
-        if d["equivalence"].startswith("chlorpromazine_") and d.get("class") != ANTIPSYCHOTIC:
+    elif kind in ("mean_dose", "total_dose"):
+        if (
+            d.get("equivalence", "mg").startswith("chlorpromazine_")
+            and d.get("class") != ANTIPSYCHOTIC
+        ):
             errs.add(
                 f"{path}.class",
                 f"must be {ANTIPSYCHOTIC!r} for a chlorpromazine equivalence (chlorpromazine "

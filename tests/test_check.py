@@ -368,3 +368,21 @@ def test_a_record_that_disagrees_with_the_definition_is_one_clean_line(
     )
     code, _, stderr = _run(["check", str(src)], capsys)
     assert code == 2 and stderr.splitlines()[0] == f"odtrial: error: {err}"
+
+
+def test_the_summary_counts_agree_with_their_nouns(tmp_path: Path) -> None:
+    """A trial of one trust, one cluster, one extract and a plan of one outcome."""
+    from types import SimpleNamespace
+
+    from odtrial.check import CheckResult
+
+    trial = SimpleNamespace(
+        trusts=["T"], clusters=["C"], extracts={"T": {"t": object()}}, randomisation_record=None
+    )
+    plan = SimpleNamespace(version="1", outcomes={"y": object()})
+    r = CheckResult(tmp_path / "trial.toml", None, (), trial, plan)  # type: ignore[arg-type]
+    assert r.summary().endswith(
+        ": OK: 1 trust, 1 cluster, 1 extract pattern each matching a file; plan version 1, "
+        "1 outcome"
+    )
+    assert CheckResult(tmp_path, None, ("x",)).summary() == f"{tmp_path}: 1 error"

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from odtrial._toml import suggest
+from odtrial._words import count
 from odtrial.errors import OdtrialError, PlanError
 from odtrial.plan.model import Derivation, Outcome, Plan
 from odtrial.trial import ConfigErrors, ExtractSpec, Trial, load_trial
@@ -47,19 +48,20 @@ class CheckResult:
         """One line: OK with what was checked, or the error count."""
         files = str(self.trial_path) + (f" and {self.plan_path}" if self.plan_path else "")
         if self.errors:
-            n = len(self.errors)
-            return f"{files}: {n} error{'s' * (n > 1)}"
+            return f"{files}: {count(len(self.errors), 'error')}"
         assert self.trial is not None
         t = self.trial
         n_files = sum(len(s) for s in t.extracts.values())
         what = (
-            f"{len(t.trusts)} trusts, {len(t.clusters)} clusters, "
-            f"{n_files} extract patterns each matching a file"
+            f"{count(len(t.trusts), 'trust')}, {count(len(t.clusters), 'cluster')}, "
+            f"{count(n_files, 'extract pattern')} each matching a file"
         )
         if t.randomisation_record is not None:
             what += ", randomisation record verified"
         if self.plan is not None:
-            what += f"; plan version {self.plan.version}, {len(self.plan.outcomes)} outcomes"
+            what += (
+                f"; plan version {self.plan.version}, {count(len(self.plan.outcomes), 'outcome')}"
+            )
         return f"{files}: OK: {what}"
 
 

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from odtrial._words import count
+
 REPO = Path(__file__).resolve().parents[2]
 PLANS = {
     "pod": (REPO / "analysis_plans" / "pod_synthetic_sap.toml", REPO / "data" / "synthetic"),
@@ -157,6 +159,8 @@ def test_every_analysis_of_the_outcome_says_it_is_not_estimable(
     assert "sensitivity analyses of the primary outcome were not estimable." in text
     if how == "none":
         assert "Arm A no observed values, Arm B no observed values" in text
+    n_secondary = sum(x["role"] != "primary" for x in r["outcomes"])  # POD 5, BRIDGE 2
+    assert f"and on {count(n_secondary, 'secondary outcome')}: " in text
 
 
 def test_a_trial_whose_visit_codes_are_not_mapped_runs_to_a_report(

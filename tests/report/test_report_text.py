@@ -59,3 +59,41 @@ def test_abbreviations_are_the_statistical_ones_and_the_plans(
     del blinded_results["plan"]["sections"]["summary"]
     generic = _abbreviations(blinded_results)
     assert "GLMM" in generic and not {"GP", "IMD", "NIHR"} & set(generic)
+
+
+def _all_text(results: dict[str, Any]) -> str:
+    return " ".join(
+        b.text for s in build_sections(results).sections for b in s.blocks if isinstance(b, Para)
+    )
+
+
+def test_counts_agree_with_their_nouns(blinded_results: dict[str, Any]) -> None:
+    """One cluster, participant, secondary outcome: no '1 clusters', '1 secondary outcomes'."""
+    r = blinded_results
+    r["outcomes"] = r["outcomes"][:2]  # the primary and one secondary outcome
+    r["flow"]["clusters_randomised"] = 1
+    for a in r["flow"]["arms"]:
+        a["randomised_clusters"], a["recruited"] = 1, 1
+    text = _all_text(r)
+    label = r["outcomes"][1]["label"]
+    for said in (
+        f"and on 1 secondary outcome: {label[:1].lower() + label[1:]}.",
+        "The secondary outcome used a model suited to its type",
+        "1 cluster randomised, 2 participants recruited",
+        "(1 cluster, 1 participant)",
+        "1 cluster was randomised.",
+        "With 1 cluster, uncorrected",
+    ):
+        assert said in text, said
+    assert not re.search(r"\b1 (secondary outcomes|clusters|participants|people)\b", text)
+
+
+def test_a_plan_without_secondary_outcomes_lists_none(blinded_results: dict[str, Any]) -> None:
+    r = blinded_results
+    r["outcomes"] = r["outcomes"][:1]
+    r["sensitivity"] = []
+    paras = [b for s in ("scientific_summary", "abstract") for b in _section(r, s)]
+    text = " ".join(b.text for b in paras if isinstance(b, Para))
+    primary = r["outcomes"][0]["label"]
+    assert f"on the primary outcome, {primary[:1].lower() + primary[1:]}." in text
+    assert "secondary outcome" not in text.lower() and "Secondary" not in text

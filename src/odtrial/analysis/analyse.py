@@ -38,6 +38,7 @@ from typing import Any, Final
 import pandas as pd
 
 from odtrial._io import atomic_folder, check_output_target
+from odtrial._words import count
 from odtrial.analysis import baseline
 from odtrial.analysis.blinding import (
     ArmView,
@@ -590,7 +591,7 @@ def missing_data_variables(
         primary = pl.primary
         params = primary.derivation.params
         months = params.get("visit", params.get("window_months", window_months))
-        return ((response_columns(primary, columns)[0], f"{months} months"),)
+        return ((response_columns(primary, columns)[0], count(int(months), "month")),)
     for i, (col, _) in enumerate(pl.missing_data):
         if col not in columns:
             raise PlanError(

@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
         open_report: OpenReport = False,
     ) -> None:
         """Run the whole job: ingest -> validate -> freeze -> derive -> analyse -> report."""
+        from odtrial._words import count
         from odtrial.analysis.pipeline import run
 
         r = run(
@@ -58,7 +59,8 @@ def register(app: typer.Typer) -> None:
             progress=True,
         )
         typer.echo(f"freeze:  {r.freeze}")
-        typer.echo(f"results: {r.results} ({r.report_type}; {r.n_participants} participants)")
+        who = count(r.n_participants, "participant")
+        typer.echo(f"results: {r.results} ({r.report_type}; {who})")
         typer.echo(f"report:  {r.report_docx}  {r.report_html}")
         _warn(r.results)
 

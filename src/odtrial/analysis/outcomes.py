@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from odtrial._words import count, noun
 from odtrial.errors import ModelError, PlanError
 from odtrial.models.results import ModelResults
 from odtrial.plan.model import ModelSpec, Outcome
@@ -192,10 +193,6 @@ def outcome_data(
     return OutcomeData(frame, response, event, tuple(covs), offset, exclusions)
 
 
-def _n(k: int, word: str) -> str:
-    return f"{k:,} {word}{'' if k == 1 else 's'}"
-
-
 def check_estimable(
     frame: pd.DataFrame,
     outcome_type: str,
@@ -220,17 +217,18 @@ def check_estimable(
     """
     n = len(frame)
     if n == 0:
-        among = "" if n_total is None else f" among the {_n(n_total, 'participant')}"
+        among = "" if n_total is None else f" among the {count(n_total, 'participant')}"
         raise ModelError(f"no observed values{among} of the analysis dataset")
     if treatment:
         per_arm = frame.groupby(TREAT)[CLUSTER].nunique()
         if len(per_arm) < 2:
-            raise ModelError(f"{_n(n, 'participant')} observed, all in one arm")
+            raise ModelError(f"{count(n, 'participant')} observed, all in one arm")
         if int(per_arm.min()) < MIN_CLUSTERS_PER_ARM:
             raise ModelError(
                 f"an arm has fewer than {MIN_CLUSTERS_PER_ARM} clusters with observed values, "
                 "so the arm effect cannot be told apart from the clusters' own "
-                f"({' and '.join(str(int(k)) for k in per_arm.sort_values())} clusters with data)"
+                f"({' and '.join(str(int(k)) for k in per_arm.sort_values())} "
+                f"{noun(int(per_arm.max()), 'cluster')} with data)"
             )
     if outcome_type in ("binary", "count", "time-to-event"):
         ev = frame[event if event is not None else response].astype(float)

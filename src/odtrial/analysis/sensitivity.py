@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from odtrial._words import count
 from odtrial.analysis.outcomes import (
     CLUSTER,
     GEE_FAMILY,
@@ -267,11 +268,11 @@ def _recorded_space(
     }
     drawn = (
         "all" if sp["enumerated"] else f"a sample of {int(sp['n_candidates']):,}"
-    ) + f" of {int(sp['n_stratified']):,} stratified allocations"
+    ) + f" of {count(int(sp['n_stratified']), 'stratified allocation')}"
     how = (
         f"constrained space of the randomisation record (log head {v.head[:12]}, verified): "
         f"{drawn}, best {float(v.parameters['cutoff']):.0%} kept "
-        f"({int(sp['n_constrained']):,} allocations, the one used among them)"
+        f"({count(int(sp['n_constrained']), 'allocation')}, the one used among them)"
     )
     return frame[ids], size, how
 
@@ -331,8 +332,8 @@ def _regenerated_space(
     drawn = "enumerated" if alloc.space.enumerated else f"a seeded sample of {alloc.space.size:,}"
     how = (
         "no randomisation record in the freeze: constrained space regenerated from "
-        f"{drawn} of {alloc.space.n_stratified:,} stratified allocations, "
-        f"best {cutoff:.0%} kept ({alloc.n_constrained:,} allocations)"
+        f"{drawn} of {count(alloc.space.n_stratified, 'stratified allocation')}, "
+        f"best {cutoff:.0%} kept ({count(alloc.n_constrained, 'allocation')})"
         + ("" if in_space else "; the allocation actually used was added to the reference set")
     )
     return space, size, how

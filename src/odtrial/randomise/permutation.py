@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from odtrial._words import count
 from odtrial.errors import RandomisationError
 from odtrial.models.design import build_design
 
@@ -108,8 +109,8 @@ def permutation_test(
     n_obs = len(data)
     if n_obs == 0 or data[cluster].nunique() < 2:
         raise RandomisationError(
-            f"the test needs data from at least 2 clusters (got {n_obs} rows from "
-            f"{data[cluster].nunique()} clusters)"
+            f"the test needs data from at least 2 clusters (got {count(n_obs, 'row')} from "
+            f"{count(int(data[cluster].nunique()), 'cluster')})"
         )
     rhs = " + ".join(covariates) if covariates else "1"
     design = build_design(f"{outcome} ~ {rhs}", data, cluster=cluster, extra=(arm,))

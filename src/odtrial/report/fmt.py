@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from odtrial._words import count as count  # re-exported: the report's one place
+from odtrial._words import noun as noun
+
 MINUS = "\u2212"
 DASH = "\u2013"  # en dash for "not available"
 
@@ -77,12 +80,6 @@ def sci(x: float | None) -> str:
     mant, exp = f"{x:.1e}".split("e")
     sup = str(int(exp)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
     return f"{mant.replace('-', MINUS)} × 10{sup}"
-
-
-def count(n: int, singular: str, plural: str | None = None) -> str:
-    """``1 cluster``, ``2 clusters``, ``1,204 participants``: the number and the noun
-    that agrees with it (``plural`` for an irregular one, default ``singular + "s"``)."""
-    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
 
 
 def yes_no(flag: bool | None) -> str:

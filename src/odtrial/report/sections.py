@@ -315,7 +315,7 @@ def _derivations_text(der: Mapping[str, Any]) -> str:
     parts = []
     # sorted: results.json stores its keys sorted, so a rebuilt report says the same
     for cid, d in sorted(items.items()):
-        window = f", {d['window_months']} months" if d.get("window_months") else ""
+        window = f", {fmt.count(d['window_months'], 'month')}" if d.get("window_months") else ""
         parts.append(f"{cid}: {d.get('kind', '?')}{window}")
     return "; ".join(parts)
 
@@ -477,17 +477,30 @@ class _Builder:
             ),
             Para(
                 f"To estimate the effect of the intervention on the primary outcome, "
-                f"{_lower_first(p['label'])}, and on {len(secondary)} secondary outcomes: "
-                + ", ".join(_lower_first(o["label"]) for o in secondary)
+                f"{_lower_first(p['label'])}"
+                + (
+                    f", and on {fmt.count(len(secondary), 'secondary outcome')}: "
+                    + ", ".join(_lower_first(o["label"]) for o in secondary)
+                    if secondary
+                    else ""
+                )
                 + ".",
                 lead="Objectives.",
             ),
             Para(
-                f"Two-arm cluster randomised controlled trial; {flow['clusters_randomised']} "
-                f"clusters randomised, {recruited} participants recruited. The primary outcome "
-                f"was analysed with a {model_text(p['model'])}. Secondary outcomes used models "
-                "suited to their type, each with a random intercept for cluster or a "
-                "cluster-robust variance. Analyses followed the statistical analysis plan "
+                "Two-arm cluster randomised controlled trial; "
+                f"{fmt.count(flow['clusters_randomised'], 'cluster')} randomised, "
+                f"{fmt.count(recruited, 'participant')} recruited. The primary outcome "
+                f"was analysed with a {model_text(p['model'])}. "
+                + (
+                    f"{_cap(fmt.noun(len(secondary), 'the secondary outcome', 'secondary outcomes'))} "
+                    f"used {fmt.noun(len(secondary), 'a model', 'models')} suited to "
+                    f"{fmt.noun(len(secondary), 'its', 'their')} type, each with a random "
+                    "intercept for cluster or a cluster-robust variance. "
+                    if secondary
+                    else ""
+                )
+                + "Analyses followed the statistical analysis plan "
                 f"version {r['plan']['version']} ({r['plan']['status']}).",
                 lead="Methods.",
             ),
@@ -498,7 +511,8 @@ class _Builder:
                 if self.comparative
                 else ""
             )
-            + f"{analysed} of {recruited} participants had the primary outcome observed. "
+            + f"{analysed:,} of {fmt.count(recruited, 'participant')} had the primary outcome "
+            "observed. "
             f"Primary outcome: {self._arm_phrase(p)}."
         )
         if self.comparative:
@@ -584,8 +598,8 @@ class _Builder:
             ),
             Para(
                 f"{flow['clusters_randomised']} {text.get('clusters') or 'groups'} took part and "
-                f"{recruited} people joined the study"
-                + (f". We followed each person for {window} months" if window else "")
+                f"{fmt.count(recruited, 'person', 'people')} joined the study"
+                + (f". We followed each person for {fmt.count(window, 'month')}" if window else "")
                 + f". The main question was about {_lower_first(_plain_label(p['label']))}. "
                 "We also looked at "
                 + _and_list(
@@ -654,8 +668,8 @@ class _Builder:
             "arms pooled in this report"
             if not self.comparative
             else " and ".join(
-                f"{self.arm_label(a['arm'])} ({a['randomised_clusters']} clusters, "
-                f"{a['recruited']} participants)"
+                f"{self.arm_label(a['arm'])} ({fmt.count(a['randomised_clusters'], 'cluster')}, "
+                f"{fmt.count(a['recruited'], 'participant')})"
                 for a in flow["arms"]
             )
         )
@@ -663,14 +677,18 @@ class _Builder:
             Para(f"{_cap(str(r['trial']['name']))}: {r['title']}.", lead="Background."),
             Para("Two-arm, parallel-group cluster randomised controlled trial.", lead="Design."),
             Para(
-                f"{flow['clusters_randomised']} clusters randomised; {recruited} participants: "
+                f"{fmt.count(flow['clusters_randomised'], 'cluster')} randomised; "
+                f"{fmt.count(recruited, 'participant')}: "
                 f"{arms_txt}.",
                 lead="Participants.",
             ),
             Para(
-                f"Primary: {_lower_first(p['label'])}. Secondary: "
-                + "; ".join(_lower_first(o["label"]) for o in self.outcomes if o is not p)
-                + ".",
+                f"Primary: {_lower_first(p['label'])}."
+                + "".join(
+                    f" Secondary: {'; '.join(_lower_first(o['label']) for o in others)}."
+                    for others in ([o for o in self.outcomes if o is not p],)
+                    if others
+                ),
                 lead="Main outcome measures.",
             ),
         ]
@@ -760,7 +778,8 @@ class _Builder:
                         str(
                             design.get("description")
                             or "Two-arm, parallel-group cluster randomised controlled trial "
-                            f"with allocation of clusters: {flow['clusters_randomised']} clusters "
+                            "with allocation of clusters: "
+                            f"{fmt.count(flow['clusters_randomised'], 'cluster')} "
                             + (
                                 f"randomised ({per_arm})."
                                 if self.comparative
@@ -859,7 +878,7 @@ class _Builder:
                 "Small-sample corrections",
                 (
                     Para(
-                        f"With {flow['clusters_randomised']} clusters, uncorrected mixed models "
+                        f"With {fmt.count(flow['clusters_randomised'], 'cluster')}, uncorrected mixed models "
                         "and GEE can inflate the type I error. Inference therefore uses: "
                         + "; ".join(dfs)
                         + "."
@@ -915,7 +934,7 @@ class _Builder:
         if space.get("source") == "randomisation record":
             text += (
                 f" The permutation test uses that record's constrained space of "
-                f"{int(space['n_constrained']):,} allocations."
+                f"{fmt.count(int(space['n_constrained']), 'allocation')}."
             )
         return [Para(text, lead="Allocation record.")]
 
@@ -1183,7 +1202,7 @@ class _Builder:
             return ()
         aux = [str(a).replace("_", " ") for a in mi.get("auxiliaries", [])]
         model = "the arm and the analysis model's covariates" + (
-            f", with {', '.join(aux)} as auxiliary variable{'s' * (len(aux) > 1)} "
+            f", with {_and_list(aux)} as auxiliary {fmt.noun(len(aux), 'variable')} "
             "(used to impute, not in the analysis model)"
             if aux
             else ""
@@ -1249,7 +1268,10 @@ class _Builder:
             return None
         worst = max(float(c["rhat"]) for c in conv)
         bad = sorted({str(c["variable"]) for c in conv if not c["converged"]})
-        chains = f"{conv[0]['chains']} chains, last {conv[0]['iterations']} iterations"
+        chains = (
+            f"{fmt.count(int(conv[0]['chains']), 'chain')}, last "
+            f"{fmt.count(int(conv[0]['iterations']), 'iteration')}"
+        )
         text = (
             f"The imputation model's chains converged (split-R̂ at most {worst:.2f}; {chains})."
             if not bad
@@ -1342,7 +1364,7 @@ class _Builder:
         dash = _mark(notes, f"{fmt.DASH} Not reported by this fitting method.")
         body = body.rename(columns={"Max |gradient|": "Max |gradient|" + dash})
         summary = Para(
-            f"{len(rows)} fitted models: {len(rows) - n_nonconv} converged, "
+            f"{fmt.count(len(rows), 'fitted model')}: {len(rows) - n_nonconv} converged, "
             f"{n_nonconv} did not converge, {n_sing} with a singular fit. "
             "Every warning raised by the fitting routines is listed below the table and marked "
             "against its model; none was suppressed."
@@ -1360,7 +1382,9 @@ class _Builder:
             width_cm=15.0,
         )
         flow_txt = Para(
-            f"{flow['clusters_randomised']} clusters were randomised. {self.refs['consort']} "
+            f"{fmt.count(flow['clusters_randomised'], 'cluster')} "
+            f"{fmt.noun(flow['clusters_randomised'], 'was', 'were')} randomised. "
+            f"{self.refs['consort']} "
             "shows the flow of clusters and individuals through the trial: randomised, "
             "received the allocation, lost to follow-up and analysed for the primary outcome ("
             f"{_lower_first(str(flow.get('outcome', '')))})."

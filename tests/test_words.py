@@ -1,0 +1,24 @@
+"""Numbers and the nouns that agree with them."""
+
+from __future__ import annotations
+
+import pytest
+
+from odtrial._words import count, noun
+
+
+@pytest.mark.parametrize(
+    ("n", "words", "expected"),
+    [
+        (0, ("trust",), "0 trusts"),
+        (1, ("trust",), "1 trust"),
+        (2, ("secondary outcome",), "2 secondary outcomes"),
+        (1204, ("participant",), "1,204 participants"),
+        (1, ("person", "people"), "1 person"),
+        (3, ("person", "people"), "3 people"),
+        (2, ("sensitivity analysis", "sensitivity analyses"), "2 sensitivity analyses"),
+    ],
+)
+def test_count(n: int, words: tuple[str, ...], expected: str) -> None:
+    assert count(n, *words) == expected
+    assert noun(n, *words) == expected.split(" ", 1)[1]

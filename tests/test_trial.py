@@ -384,7 +384,7 @@ def test_bad_visit_schedule_reports_every_error_with_its_key_path():
         "key 'visits.schedule[5].month' 30 is after the end of follow-up "
         "(trial.follow_up_months = 24)",
         "key 'visits.schedule[6].window' is not a known key; did you mean 'window_days'? "
-        "(allowed: month, window_days)",
+        "(allowed: month, window_after_days, window_before_days, window_days)",
         "key 'visits.schedule[6].window_days' is missing",
         "key 'visits.schedule[7].month' must be a positive whole number of months, got -1",
         "key 'eligibility.max_age' is not a known key; did you mean 'min_age'? (allowed: min_age)",
@@ -420,6 +420,45 @@ def test_visits_and_eligibility_are_required_and_windows_must_not_overlap():
     ]
     raw["visits"]["schedule"][1]["window_days"] = 30
     assert parse_trial(raw).visit_months == (3, 6)
+
+
+def test_a_visit_window_may_have_a_side_each():
+    """REDCap's windows are days before and after: each side its own key, window_days
+    the other's default (or the wider side when both are given); overlap is checked
+    between one visit's later side and the next one's earlier side."""
+    from odtrial.trial import ConfigErrors
+
+    raw = copy.deepcopy(BASE)
+    raw["visits"] = {
+        "schedule": [
+            {"month": 3, "window_before_days": 0, "window_after_days": 14},
+            {"month": 6, "window_days": 60, "window_before_days": 20},
+            {"month": 12, "window_days": 30},
+        ]
+    }
+    t = parse_trial(raw)
+    assert t.visit_sides() == {3: (0, 14), 6: (20, 60), 12: (30, 30)}
+    assert t.visit_windows() == {3: 14, 6: 60, 12: 30}
+    raw["visits"]["schedule"] = [
+        {"month": 3, "window_after_days": 50},  # one side only: window_days needed
+        {"month": 9, "window_before_days": -1, "window_after_days": 10},
+        {"month": 6, "window_before_days": 35, "window_after_days": 10},  # 50 + 35 >= 3 * 28
+    ]
+    with pytest.raises(ConfigErrors) as info:
+        parse_trial(raw, source="t")
+    assert [m.removeprefix("t: ") for m in info.value.messages] == [
+        "key 'visits.schedule[0].window_days' is missing",
+        "key 'visits.schedule[1].window_before_days' must be a whole number of days, 0 or "
+        "more, got -1",
+        "key 'visits.schedule[1].window_days' is missing",
+    ]
+    raw["visits"]["schedule"][0]["window_days"] = 50
+    del raw["visits"]["schedule"][1]
+    with pytest.raises(ConfigErrors) as info:
+        parse_trial(raw, source="t")
+    assert [m.removeprefix("t: ") for m in info.value.messages] == [
+        "key 'visits.schedule' windows of the 3- and 6-month visits (50 + 35 days) may overlap"
+    ]
 
 
 def test_cluster_attributes_are_whatever_the_trial_declares():

@@ -40,7 +40,10 @@ follow_up_months = 12
 data_cutoff = 2025-06-30
 
 [visits]
-schedule = [{ month = 6, window_days = 30 }, { month = 12, window_days = 30 }]
+schedule = [
+  { month = 6, window_days = 30 },
+  { month = 12, window_before_days = 30, window_after_days = 45 },
+]
 
 [eligibility]
 min_age = 16

@@ -221,10 +221,24 @@ CLUSTER_FIXED: Final = ("cluster_id", "trust", "n_practices")
 @dataclass(frozen=True)
 class Visit:
     """A scheduled follow-up assessment: due ``month`` calendar months after
-    consent, accepted up to ``window_days`` days either side of that date."""
+    consent, accepted up to ``window_days`` days either side of that date, or
+    ``window_before_days`` before and ``window_after_days`` after it when given
+    (a protocol's window may be uneven, e.g. REDCap's event offsets)."""
 
     month: int
     window_days: int
+    window_before_days: int | None = None
+    window_after_days: int | None = None
+
+    @property
+    def before(self) -> int:
+        """Days before the due date a record is accepted."""
+        return self.window_days if self.window_before_days is None else self.window_before_days
+
+    @property
+    def after(self) -> int:
+        """Days after the due date a record is accepted."""
+        return self.window_days if self.window_after_days is None else self.window_after_days
 
 
 @dataclass(frozen=True)
@@ -295,8 +309,12 @@ class Trial:
         return tuple(v.month for v in self.visits)
 
     def visit_windows(self) -> dict[int, int]:
-        """Visit month -> its window in days."""
+        """Visit month -> its window in days (``window_days``)."""
         return {v.month: v.window_days for v in self.visits}
+
+    def visit_sides(self) -> dict[int, tuple[int, int]]:
+        """Visit month -> days accepted (before, after) its due date."""
+        return {v.month: (v.before, v.after) for v in self.visits}
 
     def arm_label(self, code: str) -> str:
         """The display label of an arm code (the code itself when none is declared)."""
@@ -652,11 +670,17 @@ def _parse(top: TomlReader, base: Path) -> Trial | None:
     )
 
 
+#: Keys of a visit giving one side of its window its own length.
+_WINDOW_SIDES: Final = ("window_before_days", "window_after_days")
+
+
 def _parse_visits(v: TomlReader, follow_up: int | None) -> tuple[Visit, ...]:
     """``[visits] schedule``: one ``{month, window_days}`` table per visit, each
     month once, within follow-up; windows positive and short enough that
     neighbouring visits' windows do not overlap (a record's visit is its label,
-    but an overlap would let one assessment satisfy two visits)."""
+    but an overlap would let one assessment satisfy two visits). A side may have
+    its own ``window_before_days`` / ``window_after_days`` (0 or more);
+    ``window_days`` may then be left out when both are given."""
     v.unknown_keys({"schedule"})
     out: list[Visit] = []
     where: dict[int, str] = {}  # month -> key path of its first entry
@@ -664,9 +688,14 @@ def _parse_visits(v: TomlReader, follow_up: int | None) -> tuple[Visit, ...]:
     if not rows:
         raise v.fail("schedule", "must list at least one visit")
     for r in rows:
-        r.unknown_keys({"month", "window_days"})
+        r.unknown_keys({"month", "window_days", *_WINDOW_SIDES})
         month = r.value("month", int)
-        window = r.value("window_days", int)
+        sides = {k: r.value(k, int, None) for k in _WINDOW_SIDES}
+        for k, days in sides.items():
+            if days is not None and days < 0:
+                r.report(k, f"must be a whole number of days, 0 or more, got {days}")
+        both = all(d is not None and d >= 0 for d in sides.values())
+        window = r.value("window_days", int, max(sides.values()) if both else ...)
         if month is not None:
             if month <= 0:
                 r.report("month", f"must be a positive whole number of months, got {month}")
@@ -685,15 +714,15 @@ def _parse_visits(v: TomlReader, follow_up: int | None) -> tuple[Visit, ...]:
             r.report("window_days", f"must be a positive whole number of days, got {window}")
             window = None
         if month is not None and window is not None:
-            out.append(Visit(month, window))
+            out.append(Visit(month, window, *sides.values()))
     out.sort(key=lambda x: x.month)
     for a, b in pairwise(out):
         # a month is at least 28 days: windows closer than that may overlap
-        if a.window_days + b.window_days >= 28 * (b.month - a.month):
+        if a.after + b.before >= 28 * (b.month - a.month):
             v.report(
                 "schedule",
                 f"windows of the {a.month}- and {b.month}-month visits "
-                f"({a.window_days} + {b.window_days} days) may overlap",
+                f"({a.after} + {b.before} days) may overlap",
             )
     return tuple(out)
 

@@ -258,7 +258,17 @@ SECTIONS: Final[tuple[Section, ...]] = (
                 "integer",
                 "days either side of the due date a record is accepted (positive); "
                 "outside it: `visit_out_of_window`",
-                True,
+                "unless both sides below are given",
+            ),
+            Key(
+                "window_before_days",
+                "integer",
+                "days before the due date a record is accepted, when not `window_days` (0 or more)",
+            ),
+            Key(
+                "window_after_days",
+                "integer",
+                "days after the due date a record is accepted, when not `window_days` (0 or more)",
             ),
         ),
     ),

@@ -327,6 +327,29 @@ def test_visit_out_of_window(vkit: Any) -> None:
     assert len(validate(m, vkit.make_trial())) == 0
 
 
+def test_an_uneven_visit_window_has_a_side_each(vkit: Any) -> None:
+    """A window of 7 days before and 100 after (REDCap's offsets, say): 8 days early is
+    out, 93 days late is in, and the end of follow-up stretches to the later side."""
+    from dataclasses import replace
+
+    from odtrial.trial import Visit
+
+    trial = vkit.make_trial()
+    trial = replace(trial, visits=(Visit(12, 100, 7, 100), Visit(24, 92)))
+    assert trial.visit_sides() == {12: (7, 100), 24: (92, 92)}
+    m = vkit.clean_mapped()
+    # Person 0: consent 2023-01-10, 12-month visit due 2024-01-10.
+    _set(m, "followup", 0, assessment_date=D("2024-04-12"))  # 93 days late: in
+    assert len(validate(m, trial)) == 0
+    _set(m, "followup", 0, assessment_date=D("2024-01-02"))  # 8 days early: out
+    f = validate(m, trial)
+    _only(vkit, f, "visit_out_of_window", {vkit.row_key("followup", 0)})
+    assert f["message"].item() == (
+        "assessment date 2024-01-02 is 8 days before the 12-month visit due 2024-01-10"
+        " (window 7 days before, 100 after)"
+    )
+
+
 def test_late_24_month_visit_within_window_is_not_after_follow_up(vkit: Any) -> None:
     m = vkit.clean_mapped()
     # Person 0's 24-month visit due 2025-01-10; held 2025-03-01 (50 days late).

@@ -51,7 +51,7 @@ from odtrial.data.readers import check_dialect, read_extract
 from odtrial.data.selection import UNASSIGNED, SharedFile, read_shared, unassigned_quarantine
 from odtrial.errors import IngestError
 from odtrial.redcap.records import is_records_extract, refuse_labels_export
-from odtrial.trial import ExtractSpec, Trial, load_trial
+from odtrial.trial import ExtractSpec, Trial, Visit, load_trial
 
 Validator = Callable[[dict[str, pd.DataFrame], Trial], pd.DataFrame]
 _KEY: Final = ("table", "source_file", "source_row")
@@ -537,6 +537,14 @@ def _participant_ids(
     return out
 
 
+def _visit(v: Visit) -> dict[str, int]:
+    """A visit in the manifest: its month and window (each side only when given)."""
+    out = {"month": v.month, "window_days": v.window_days}
+    if v.window_before_days is not None or v.window_after_days is not None:
+        out |= {"window_before_days": v.before, "window_after_days": v.after}
+    return out
+
+
 def manifest_tables(trial: Trial) -> dict[str, dict[str, Any]]:
     """The manifest's ``tables``: per table its link, date and visit fields, and the
     trusts that sent it (a trust that did not has no records there: not collected,
@@ -749,7 +757,7 @@ def _write(
                 "follow_up_months": trial.follow_up_months,
                 "data_cutoff": trial.data_cutoff.isoformat(),
                 # the visit schedule: derive builds one column per visit from it
-                "visits": [{"month": v.month, "window_days": v.window_days} for v in trial.visits],
+                "visits": [_visit(v) for v in trial.visits],
                 "stratum_column": trial.stratum_column,
             },
             "counts": counts,

@@ -295,7 +295,7 @@ def event_dates(
     consent: pd.Series,
     follow_up_months: int,
     data_cutoff: pd.Timestamp,
-    visit_windows: Mapping[int, int] | None = None,
+    visit_windows: Mapping[int, int | tuple[int, int]] | None = None,
 ) -> pd.DataFrame:
     """``date_before_consent`` / ``date_after_follow_up`` for an event table.
 
@@ -313,9 +313,9 @@ def event_dates(
         for follow-up assessments the end is extended to the close of the
         latest visit window, so a last visit held late but within its window
         is not queried here (``visit_out_of_window`` covers visits outside it).
-    visit_windows : mapping of int to int
-        The visit schedule, month -> window in days
-        (:meth:`odtrial.trial.Trial.visit_windows`); required for a table with visits.
+    visit_windows : mapping of int to int or (int, int)
+        The visit schedule, month -> window in days either side, or (before, after)
+        (:meth:`odtrial.trial.Trial.visit_sides`); required for a table with visits.
     """
     if spec.date is None:
         return concat_hits([])
@@ -327,7 +327,7 @@ def event_dates(
         if not visit_windows:
             raise ValueError(f"event_dates of {spec.name} needs the visit schedule")
         for month, days in visit_windows.items():
-            close = add_months(consent, month) + pd.Timedelta(days=days)
+            close = add_months(consent, month) + pd.Timedelta(days=_sides(days)[1])
             end = end.where(end >= close, close)
     end = end.where(end <= data_cutoff, data_cutoff)
     before = usable & (d < consent).fillna(False).to_numpy(dtype=bool)
@@ -351,11 +351,12 @@ def visit_out_of_window(
     *,
     consent: pd.Series,
     data_cutoff: pd.Timestamp,
-    visit_windows: Mapping[int, int],
+    visit_windows: Mapping[int, int | tuple[int, int]],
 ) -> pd.DataFrame:
     """``visit_out_of_window``: a record dated further from consent + its visit's
-    month than that visit's window (``visit_windows``: month -> days, the trial's
-    schedule); for a table declaring both ``date`` and ``visit``."""
+    month than that visit's window (``visit_windows``: month -> days either side, or
+    days (before, after), the trial's schedule); for a table declaring both ``date``
+    and ``visit``."""
     if spec.date is None or spec.visit is None:
         return concat_hits([])
     d, visit = followup[spec.date], followup[spec.visit]
@@ -365,8 +366,10 @@ def visit_out_of_window(
     )
     target = add_months(consent.where(usable), visit.where(usable))
     gap = (d - target).dt.days
-    window = visit.map(dict(visit_windows)).astype("Int64")
-    rows = _where((gap.abs() > window).fillna(False) & usable)
+    sides = {m: _sides(w) for m, w in visit_windows.items()}
+    before = visit.map({m: b for m, (b, _) in sides.items()}).astype("Int64")
+    after = visit.map({m: a for m, (_, a) in sides.items()}).astype("Int64")
+    rows = _where(((gap < -before) | (gap > after)).fillna(False) & usable)
     if len(rows) == 0:
         return concat_hits([])
     text = _date_text(d, rows)
@@ -384,10 +387,23 @@ def visit_out_of_window(
         + "-month visit due "
         + _date_text(target, rows)
         + " (window "
-        + window.iloc[rows].astype("string").reset_index(drop=True)
-        + " days)"
+        + _window_text(visit.iloc[rows].astype("Int64"), sides)
+        + ")"
     )
     return make_hits(rows, spec.date, text, "visit_out_of_window", msg)
+
+
+def _sides(window: int | tuple[int, int]) -> tuple[int, int]:
+    """A visit window as days (before, after) its due date."""
+    return (window, window) if isinstance(window, int) else window
+
+
+def _window_text(months: pd.Series, sides: Mapping[int, tuple[int, int]]) -> pd.Series:
+    """``92 days`` (either side) or ``7 days before, 14 after``, per visit month."""
+    text = {
+        m: f"{b} days" if b == a else f"{b} days before, {a} after" for m, (b, a) in sides.items()
+    }
+    return months.map(text).astype("string").reset_index(drop=True)
 
 
 def date_order(frame: pd.DataFrame, *, earlier: str, later: str, code: str) -> pd.DataFrame:

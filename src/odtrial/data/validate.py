@@ -111,7 +111,7 @@ def validate(mapped: Mapping[str, pd.DataFrame], trial: Trial) -> pd.DataFrame:
             f"not a table of the trial: {unknown[0]!r} (expected {', '.join(trial.tables)})"
         )
     cutoff = pd.Timestamp(trial.data_cutoff)
-    windows = trial.visit_windows()
+    windows = trial.visit_sides()
     frames: dict[str, pd.DataFrame] = {}
     hits: dict[str, list[pd.DataFrame]] = {}
     for name, spec in trial.tables.items():

@@ -57,6 +57,7 @@ from odtrial.analysis.outcomes import (
     OutcomeData,
     absolute_difference,
     coefficients,
+    covariate_labels,
     effect_dict,
     fit_model,
     icc_dict,
@@ -203,7 +204,8 @@ def compute_analysis(
     primary = pl.primary
     described = derived.attrs["derivations"]
 
-    outcome_rows = [_outcome(o, pdata, view, described[o.id]) for o in ordered]
+    labels = column_labels(pl, definition)
+    outcome_rows = [_outcome(o, pdata, view, described[o.id], labels) for o in ordered]
     flip = view.report_type == "blinded" and view.display[arms[0]] != view.codes[0]
     record = _record(fz)
     strata, balance = allocation_variables(definition, record)
@@ -226,6 +228,7 @@ def compute_analysis(
                 seed=seed,
                 record=record,
                 allocation=allocation,
+                labels=labels,
             )
         )
     if not view.comparative:
@@ -301,10 +304,7 @@ def compute_analysis(
             pdata,
             view.codes,
             missing_data_variables(pl, pdata.columns, window_months=derived.attrs["window_months"]),
-            labels={
-                **{k: v.label for k, v in pl.variables.items()},
-                **{k: o.label for k, o in pl.outcomes.items()},
-            },
+            labels=labels,
         ),
         "multiple_imputation": imputed,
         "health_economics": econ,
@@ -417,8 +417,27 @@ def _by_arm(frame: pd.DataFrame, codes: Sequence[str], what: str) -> dict[str, i
     return out
 
 
+def column_labels(pl: Plan, definition: Trial | None) -> dict[str, str]:
+    """What the report calls each analysis-dataset column: the plan's label of a derived
+    variable or outcome, else the trial definition's label of a baseline variable, of
+    the allocation's stratum or balance variable, or of a participants field."""
+    out: dict[str, str] = {}
+    if definition is not None:
+        out |= {f.name: f.label for f in definition.participants.fields if f.label}
+        out |= {v.column: v.label for v in definition.balance}
+        if definition.strata is not None:
+            out[definition.strata.column] = definition.strata.label
+        out |= {v.column: v.label for v in definition.baseline}
+    out |= {k: v.label for k, v in pl.variables.items()}
+    return out | {k: o.label for k, o in pl.outcomes.items()}
+
+
 def _outcome(
-    o: Outcome, ds: pd.DataFrame, view: ArmView, derivation: Mapping[str, Any]
+    o: Outcome,
+    ds: pd.DataFrame,
+    view: ArmView,
+    derivation: Mapping[str, Any],
+    labels: Mapping[str, str],
 ) -> dict[str, Any]:
     od: OutcomeData = outcome_data(ds, o)
     spec = o.model
@@ -438,6 +457,7 @@ def _outcome(
             "cluster": CLUSTER,
             "df_method": None,
             "covariates": list(spec.covariates),
+            "covariate_labels": covariate_labels(spec.covariates, labels),
             "options": dict(spec.options),
         },
         "n_analysed": _by_arm(od.frame, view.codes, "n"),

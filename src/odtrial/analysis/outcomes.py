@@ -126,6 +126,20 @@ def covariate_errors(terms: tuple[str, ...] | list[str], columns: pd.Index, key:
     return out
 
 
+def covariate_labels(terms: tuple[str, ...] | list[str], labels: Mapping[str, str]) -> list[str]:
+    """How a report names each adjustment term: the label of its column (a term that is
+    the column or ``C(column)``) from ``labels``, else that column's name with spaces
+    for underscores; any other term (a transform, an interaction) as written."""
+    out = []
+    for t in terms:
+        names = term_names(str(t))
+        if len(names) == 1 and str(t).replace(" ", "") in (names[0], f"C({names[0]})"):
+            out.append(labels.get(names[0]) or names[0].replace("_", " "))
+        else:
+            out.append(str(t))
+    return out
+
+
 def response_columns(outcome: Outcome, columns: pd.Index) -> tuple[str, str | None]:
     """The dataset column(s) of an outcome: ``id`` itself, or ``id_days``/``id_event``."""
     if outcome.type == "time-to-event":

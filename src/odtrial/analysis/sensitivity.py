@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from odtrial.analysis.outcomes import (
     TREAT,
     OutcomeData,
     check_estimable,
+    covariate_labels,
     effect_dict,
     effect_of,
     fit_model,
@@ -90,11 +92,13 @@ def run_sensitivity(
     seed: int,
     record: RecordRef | None = None,
     allocation: AllocationDesign | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run one sensitivity analysis; ``arms`` are the real arms (intervention first) and
     ``flip`` says the displayed first arm is the control (signs of statistics flip);
     ``record`` is the freeze's randomisation record, if it has one; ``allocation``
-    (from the trial definition) rebuilds the permutation space when there is none."""
+    (from the trial definition) rebuilds the permutation space when there is none;
+    ``labels`` name the adjustment covariates in the notes (column -> label)."""
     opts = dict(sens.options)
     base: dict[str, Any] = {
         "id": sens.id,
@@ -111,9 +115,9 @@ def run_sensitivity(
         if sens.method == "gee":
             return base | _gee(sens, outcome, dataset, opts)
         if sens.method == "cluster-level":
-            return base | _cluster_level(outcome, dataset, opts)
+            return base | _cluster_level(outcome, dataset, opts, labels or {})
         if sens.method in ("unadjusted", "glmm", "lmm"):
-            return base | _refit(sens, outcome, dataset, opts)
+            return base | _refit(sens, outcome, dataset, opts, labels or {})
         if sens.method == "permutation":
             return base | _permutation(
                 outcome, dataset, clusters, arms, flip, seed, opts, record, allocation
@@ -137,7 +141,19 @@ def _gee(
     }
 
 
-def _cluster_level(outcome: Outcome, dataset: pd.DataFrame, opts: dict[str, Any]) -> dict[str, Any]:
+def _adjusted_for(terms: tuple[str, ...], labels: Mapping[str, str]) -> str:
+    # in running text: "regions (strata)", but "PHQ-9 score" and "IMD score" as they are
+    names = [
+        n if n[:2].isupper() else n[:1].lower() + n[1:] for n in covariate_labels(terms, labels)
+    ]
+    if not names:
+        return "none"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _cluster_level(
+    outcome: Outcome, dataset: pd.DataFrame, opts: dict[str, Any], labels: Mapping[str, str]
+) -> dict[str, Any]:
     from odtrial.models import cluster_level
 
     if outcome.type not in GEE_FAMILY:
@@ -158,12 +174,17 @@ def _cluster_level(outcome: Outcome, dataset: pd.DataFrame, opts: dict[str, Any]
     effect = effect_of(res, measure=measure, abbrev=abbrev, log_scale=log_scale)
     return _fitted(res, effect, formula=False) | {
         "note": f"{res.extra.get('weights', opts.get('weights', 'unweighted'))} cluster summaries, "
-        f"two-stage adjustment for {rhs}; t on {float(res.df[TREAT]):g} df",
+        f"two-stage adjustment for {_adjusted_for(outcome.model.covariates, labels)}; "
+        f"t on {float(res.df[TREAT]):g} df",
     }
 
 
 def _refit(
-    sens: Sensitivity, outcome: Outcome, dataset: pd.DataFrame, opts: dict[str, Any]
+    sens: Sensitivity,
+    outcome: Outcome,
+    dataset: pd.DataFrame,
+    opts: dict[str, Any],
+    labels: Mapping[str, str],
 ) -> dict[str, Any]:
     spec = outcome.model
     if sens.method == "unadjusted":
@@ -183,7 +204,7 @@ def _refit(
     res = fit_model(od, outcome.type, new_spec)
     return _fitted(res, effect_dict(res, outcome.type)) | {
         "note": f"{new_spec.kind} {res.family}, {res.df_method} df; covariates: "
-        + (", ".join(new_spec.covariates) or "none"),
+        + _adjusted_for(new_spec.covariates, labels),
     }
 
 

@@ -175,8 +175,12 @@ def _need(obj: Mapping[str, Any], key: str, where: str) -> Any:
 
 
 def _covariates(model: Mapping[str, Any]) -> list[str]:
-    """A model's adjustment terms as readable names: the fitted formula's right-hand side
-    without the treatment indicator, or the planned covariates of a model not fitted."""
+    """A model's adjustment terms as the report names them: the labels the analysis gave
+    them (from the trial definition and plan); in a results file from before there were
+    labels, the fitted formula's right-hand side without the treatment indicator, or the
+    planned covariates of a model not fitted, as readable names."""
+    if model.get("covariate_labels") is not None:
+        return [_lower_first(str(label)) for label in model["covariate_labels"]]
     formula = str(model.get("formula") or "")
     if "~" in formula:
         rhs = formula.split("~", 1)[1]
@@ -803,7 +807,7 @@ class _Builder:
                             or "Clusters were allocated within strata, as set out in the "
                             "statistical analysis plan; the models adjust for the stratification "
                             "factor and prespecified baseline covariates"
-                            + (f" (primary outcome: {', '.join(covs)})" if covs else "")
+                            + (f" (primary outcome: {_and_list(covs)})" if covs else "")
                             + "."
                         ),
                         lead="Randomisation.",
@@ -946,7 +950,7 @@ class _Builder:
             e = o.get("effect") or {}
             text = model_text(m)[0].upper() + model_text(m)[1:]
             covs = _covariates(m)
-            text += ", adjusted for " + (", ".join(covs) if covs else "no covariates") + "."
+            text += ", adjusted for " + (_and_list(covs) if covs else "no covariates") + "."
             if self.comparative and e.get("measure"):
                 text += f" Effect measure: {e['measure']}"
                 text += (

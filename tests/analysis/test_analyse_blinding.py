@@ -61,10 +61,11 @@ def test_each_derivation_is_recorded_and_one_dataset_written(open_run) -> None:
         "work_study_12m", "work_study_24m", "any_admission", "bed_days", "any_antipsychotic",
         "cpz_mean_daily_dose", "relapse",
     ])  # fmt: skip
-    # and the health economics' resource use (also at 12 months) and EQ-5D answers
+    # and the health economics' resource use (also at 12 months; the open run's plan costs
+    # antipsychotics by DDD too) and EQ-5D answers
     assert sorted(k for k in der["derivations"] if not k.startswith("eq5d_")) == sorted(
         [*plan, *(f"{r}{s}" for r in ("inpatient_days", "crisis_episodes", "gp_consultations",
-                                      "cmht_contacts") for s in ("", "_m12"))]
+                                      "cmht_contacts", "antipsychotic_ddds") for s in ("", "_m12"))]
     )  # fmt: skip
     assert len([k for k in der["derivations"] if k.startswith("eq5d_")]) == 15
     assert sorted(p.name for p in open_run.out.glob("analysis_dataset*")) == [der["dataset"]]

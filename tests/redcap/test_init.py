@@ -6,7 +6,8 @@ cluster table with no column of group names, a consent date and time, follow-up 
 whose names give no
 month (``fu1_arm_1``: their months come from their dates), a repeating instrument at
 baseline, a checkbox with a negative code, branching logic ordering choice codes,
-naming a checkbox choice, and naming another form's field of the same row. A classic
+naming a checkbox choice, and naming another form's field of the same row. With
+REDCap's event definitions, its visits' months and windows are theirs. A classic
 project (no events, no groups) is onboarded too, and the rules about replacing a
 ``trial.toml`` are checked.
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import shutil
 import tomllib
 from datetime import date, timedelta
 from pathlib import Path
@@ -135,6 +138,16 @@ def _rows() -> list[dict[str, str]]:
     return rows
 
 
+#: Define My Events: the follow-ups at days 91 (14 days either side) and 274 (21 days
+#: before, 42 after).
+DEFINITIONS = (
+    "event_name,arm_num,day_offset,offset_min,offset_max,unique_event_name,custom_event_label\n"
+    "Baseline,1,0,0,0,baseline_arm_1,\n"
+    "Follow-up 1,1,91,14,14,fu1_arm_1,\n"
+    "Follow-up 2,1,274,21,42,fu2_arm_1,\n"
+)
+
+
 @pytest.fixture(scope="module")
 def helix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("helix")
@@ -144,13 +157,20 @@ def helix(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "arm_num,unique_event_name,form\n1,baseline_arm_1,screening\n1,baseline_arm_1,meds\n"
         "1,fu1_arm_1,visit\n1,fu1_arm_1,qol\n1,fu2_arm_1,visit\n1,fu2_arm_1,qol\n"
     )
+    (d / "exports" / "defs.csv").write_text(DEFINITIONS)
+    _write_records(d / "exports", _rows())
+    _record(d / "rnd")
+    return d
+
+
+def _write_records(folder: Path, rows: list[dict[str, str]]) -> Path:
     buf = io.StringIO()
     w = csv.DictWriter(buf, HEADER, lineterminator="\n")
     w.writeheader()
-    w.writerows(_rows())
-    (d / "exports" / "HELIX_DATA_2025-03-31_0930.csv").write_text(buf.getvalue())
-    _record(d / "rnd")
-    return d
+    w.writerows(rows)
+    path = folder / "HELIX_DATA_2025-03-31_0930.csv"
+    path.write_text(buf.getvalue())
+    return path
 
 
 def _options(d: Path, **kw: object) -> InitOptions:
@@ -250,6 +270,98 @@ def test_without_designations_the_record_id_makes_no_form_look_collected(
     assert t["extracts"] == written[1]["toml"]["extracts"]
 
 
+def test_event_definitions_give_the_visits_months_and_windows(helix: Path, tmp_path: Path) -> None:
+    """The months are the day offsets (91 and 274 days: months 3 and 9), not the dates'
+    median, and the windows REDCap's: a second follow-up 30 days early is out of its
+    window (21 days before), one 40 days late is in (42 after)."""
+    rows = _rows()
+    # the second follow-ups of H004 (consent 2024-02-06) and H005 (2024-02-15)
+    rows[15].update(visit_dt="2024-10-07")
+    rows[19].update(visit_dt="2024-12-25")
+    exports = tmp_path / "exports"
+    shutil.copytree(helix / "exports", exports)
+    records = _write_records(exports, rows)
+    opts = _options(
+        helix, records=records, events=exports / "events.csv",
+        event_definitions=exports / "defs.csv", dictionary=exports / "dd.csv",
+    )  # fmt: skip
+    r = init(tmp_path / "t", opts)
+    assert r.visits == (3, 9)
+    assert not any("median time" in w for w in r.warnings)
+    t = tomllib.loads(r.path.read_text())
+    assert t["visits"]["schedule"] == [
+        {"month": 3, "window_days": 14},
+        {"month": 9, "window_before_days": 21, "window_after_days": 42},
+    ]
+    text = " ".join(r.path.read_text().split())
+    assert "# event definitions: ../exports/defs.csv" in text
+    assert (
+        "# events fu2_arm_1: REDCap's event definitions: day 274 after the baseline event, "
+        "# offset_min 21 and offset_max 42 days"
+    ) in text
+    report = ingest(tmp_path / "t", tmp_path / "freeze")
+    late = report.queries[report.queries["rule"] == "visit_out_of_window"]
+    assert late["message"].tolist() == [
+        "visit dt 2024-10-07 is 30 days before the 9-month visit due 2024-11-06 "
+        "(window 21 days before, 42 after)"
+    ]
+    manifest = json.loads((tmp_path / "freeze" / "manifest.json").read_text())
+    assert manifest["trial"]["visits"][1] == {
+        "month": 9, "window_days": 42, "window_before_days": 21, "window_after_days": 42,
+    }  # fmt: skip
+
+
+def test_event_definitions_given_as_the_designations(helix: Path, written: tuple) -> None:
+    """The events list given as --redcap-events is read as the event definitions, and the
+    forms each event collects come from its rows (the same tables)."""
+    r = init(helix / "as-events", _options(helix, events=helix / "exports" / "defs.csv"))
+    assert r.warnings[0] == (
+        "--redcap-events defs.csv is the event definitions, not the instrument designations: "
+        "read as --redcap-event-definitions (visit months and windows)"
+    )
+    assert any(w.startswith("no --redcap-events: each event's forms") for w in r.warnings)
+    t = tomllib.loads(r.path.read_text())
+    assert t["tables"] == written[1]["toml"]["tables"]
+    assert [v["month"] for v in t["visits"]["schedule"]] == [3, 9]
+
+
+@pytest.mark.parametrize(
+    ("windows", "schedule", "said"),
+    [
+        # REDCap's windows overlap (a month is at least 28 days): each narrowed to half
+        (
+            ((14, 100), (100, 42)),
+            [
+                {"month": 3, "window_before_days": 14, "window_after_days": 83},
+                {"month": 9, "window_before_days": 84, "window_after_days": 42},
+            ],
+            "the windows of the 3- and 9-month visits (100 days after, 100 before) may "
+            "overlap: narrowed to 83 and 84 days",
+        ),
+        # no window set for the first: half the gap, but clear of the next one's
+        (
+            ((0, 0), (150, 10)),
+            [
+                {"month": 3, "window_days": 17},
+                {"month": 9, "window_before_days": 150, "window_after_days": 10},
+            ],
+            None,
+        ),
+    ],
+)
+def test_redcap_windows_that_would_overlap(
+    helix: Path, tmp_path: Path, windows: tuple, schedule: list, said: str | None
+) -> None:
+    (a, b), (c, e) = windows
+    (tmp_path / "defs.csv").write_text(
+        "unique_event_name,day_offset,offset_min,offset_max\nbaseline_arm_1,0,0,0\n"
+        f"fu1_arm_1,91,{a},{b}\nfu2_arm_1,274,{c},{e}\n"
+    )
+    r = init(tmp_path / "t", _options(helix, event_definitions=tmp_path / "defs.csv"))
+    assert tomllib.loads(r.path.read_text())["visits"]["schedule"] == schedule
+    assert (said in r.warnings) if said else not any("narrowed" in w for w in r.warnings)
+
+
 def test_a_definition_is_replaced_only_while_odtrial_init_wrote_it(
     helix: Path, written: tuple[Path, dict]
 ) -> None:
@@ -283,9 +395,18 @@ def test_a_definition_is_replaced_only_while_odtrial_init_wrote_it(
         ({"pseudonymise": ("pain",)}, "'pain' is a radio field, not an identifier"),
         ({"pseudonymise": ("weight",)}, r"'weight' is a text field \(number\), not an"),
         ({"pseudonymise": ("gp_practice",)}, "'gp_practice' is the cluster field"),
+        (
+            {"event_definitions": Path("exports/events.csv")},
+            "events.csv: this is the instrument designations: give it as --redcap-events",
+        ),
+        (
+            {"events": Path("exports/defs.csv"), "event_definitions": Path("exports/defs.csv")},
+            "is the event definitions, and --redcap-event-definitions is given too",
+        ),
     ],
 )
 def test_what_init_cannot_use_is_one_line(helix: Path, change: dict, match: str) -> None:
+    change = {k: helix / v if isinstance(v, Path) else v for k, v in change.items()}
     with pytest.raises(ConfigError, match=match):
         init(helix / "other", _options(helix, **change))
 

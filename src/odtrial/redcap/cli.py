@@ -45,6 +45,14 @@ def register(app: typer.Typer) -> None:
                 "longitudinal project.",
             ),
         ] = None,
+        event_definitions: Annotated[
+            Path | None,
+            typer.Option(
+                "--redcap-event-definitions",
+                help="Event definitions (Define My Events: CSV event_name, arm_num, day_offset, "
+                "offset_min, offset_max, unique_event_name): visit months and windows.",
+            ),
+        ] = None,
         site_field: Annotated[
             str,
             typer.Option("--site-field", help="The records column naming each row's site."),
@@ -97,6 +105,7 @@ def register(app: typer.Typer) -> None:
             randomisation=randomisation,
             cluster_field=cluster_field,
             events=events,
+            event_definitions=event_definitions,
             site_field=site_field,
             consent_field=consent_field,
             data_cutoff=cutoff,

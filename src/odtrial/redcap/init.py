@@ -30,10 +30,13 @@ data manager can read and change it; ``docs/redcap.md`` says more):
 - **Sites.** Each data access group is a trust; all read the one records file,
   their rows told apart by the group (``where``); the cluster table's column of
   group names (or else the participants' records) says whose each cluster is.
-- **Visits.** Each follow-up event is a visit at the month its name gives
-  (:mod:`.events`), its window half the gap to the nearest other visit; a classic
-  project's form dated a month or more after consent, at that month. With none, a
-  placeholder visit at the longest follow-up the export holds, marked to edit.
+- **Visits.** Each follow-up event is a visit at the month its day offset in the
+  event definitions gives, else its name (:mod:`.events`), its window the event's
+  (``offset_min`` before, ``offset_max`` after) or half the gap to the nearest other
+  visit; a classic project's form dated a month or more after consent, at that
+  month. With none, a placeholder visit at the longest follow-up the export holds,
+  marked to edit. An event repeated whole is a table of its instances, like a
+  repeating instrument.
 - **Clusters.** The randomisation record gives the arms, clusters, strata and
   the numeric balance variables; the cluster field names a cluster.
 """
@@ -44,7 +47,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -58,7 +61,16 @@ from odtrial.errors import ConfigError
 from odtrial.redcap import render as toml
 from odtrial.redcap.clusters import ClusterRecord, cluster_sites, read_randomisation
 from odtrial.redcap.dictionary import Dictionary, read_dictionary
-from odtrial.redcap.events import Event, events_from, read_designations
+from odtrial.redcap.events import (
+    DAYS_PER_MONTH,
+    Event,
+    events_from,
+    is_definitions,
+    offset_notes,
+    read_definitions,
+    read_designations,
+    schedule,
+)
 from odtrial.redcap.fields import (
     EVENTS_VOCABULARY,
     TablePlan,
@@ -71,6 +83,17 @@ from odtrial.redcap.tables import plan_tables
 KIND: Final = "a trial definition"
 TRIAL_FILE: Final = "trial.toml"
 _MAX_WINDOW: Final = 92  # days either side of a visit at most (about three months)
+
+
+@dataclass(frozen=True)
+class _Visit:
+    """A visit to write: its month and window (days before and after its due date),
+    and whether the window is REDCap's."""
+
+    month: int
+    before: int
+    after: int
+    redcap: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +143,7 @@ def build(
         raise ConfigError(
             f"--cluster-field {options.cluster_field!r} is not a field of the data dictionary"
         )
+    options = _event_files(options, warnings)
     events = _events(options, d, rec, warnings)
     cluster_form = d.field(options.cluster_field).form
     baseline = [e for e in events if cluster_form in e.forms]
@@ -140,8 +164,10 @@ def build(
     trusts, cluster_trust = cluster_sites(
         options, rec, dags, record, tables[PARTICIPANTS], warnings
     )
+    given: dict[int, tuple[int, int]] = {}
     if events:
         months = {e.month for e in events if e not in baseline_events and e.month > 0}
+        given = _redcap_windows(events, baseline_events, warnings)
     else:  # a classic project: the forms dated a month or more after consent
         months = {t.month for t in tables.values() if t.month}
     cutoff = _cutoff(options, rec, d, warnings)
@@ -154,7 +180,7 @@ def build(
             f"{placeholder}, from the first consent to the data cut-off) is a placeholder: "
             "edit [visits] and follow_up_months to the protocol's"
         )
-    visits = _visits(sorted(months))
+    visits = _visits(sorted(months), given, warnings)
     text = _document(
         out,
         options,
@@ -182,17 +208,40 @@ def build(
     return text, (
         {t.name: len(t.fields) for t in tables.values()},
         tuple(trusts),
-        tuple(m for m, _ in visits),
+        tuple(v.month for v in visits),
         tuple(warnings),
     )
 
 
 # ------------------------------------------------------------------------ events
+def _event_files(options: InitOptions, warnings: list[str]) -> InitOptions:
+    """The event definitions given as ``--redcap-events`` (recognised by their columns)
+    are read as ``--redcap-event-definitions``; the forms of each event are then those
+    holding data in its rows."""
+    if options.events is None or not is_definitions(options.events):
+        return options
+    if options.event_definitions is not None:
+        raise ConfigError(
+            f"--redcap-events {options.events} is the event definitions, and "
+            "--redcap-event-definitions is given too: give the instrument designations "
+            "(arm_num, unique_event_name, form) as --redcap-events"
+        )
+    warnings.append(
+        f"--redcap-events {options.events.name} is the event definitions, not the instrument "
+        "designations: read as --redcap-event-definitions (visit months and windows)"
+    )
+    return replace(options, events=None, event_definitions=options.events)
+
+
 def _events(options: InitOptions, d: Dictionary, rec: Records, warnings: list[str]) -> list[Event]:
     """The project's events (none for a classic project)."""
     if not rec.longitudinal:
         if options.events is not None:
             warnings.append("the records have no redcap_event_name: the designations are not used")
+        if options.event_definitions is not None:
+            warnings.append(
+                "the records have no redcap_event_name: the event definitions are not used"
+            )
         return []
     if options.events is not None:
         rows = read_designations(options.events)
@@ -201,8 +250,21 @@ def _events(options: InitOptions, d: Dictionary, rec: Records, warnings: list[st
             raise ConfigError(
                 f"{options.events}: names form {unknown[0]!r}, which the data dictionary lacks"
             )
-        return _date_months(events_from(rows), d, rec, options, warnings)
-    # no designations: the forms holding data in each event's rows
+    else:
+        rows = _collected(d, rec, warnings)
+    baseline_form = d.field(options.cluster_field).form
+    scheduled = {}
+    if options.event_definitions is not None:
+        definitions = read_definitions(options.event_definitions)
+        scheduled = schedule(definitions, rows, baseline_form)
+    events = events_from(rows, scheduled)
+    if options.event_definitions is not None:
+        warnings += offset_notes(events, baseline_form, {x.name for x in definitions})
+    return _date_months(events, d, rec, options, warnings)
+
+
+def _collected(d: Dictionary, rec: Records, warnings: list[str]) -> list[tuple[int, str, str]]:
+    """No designations: the forms holding data in each event's rows."""
     warnings.append(
         "no --redcap-events: each event's forms are those holding data in its rows, and an "
         "event in the records that is not in the project cannot be told apart"
@@ -223,7 +285,7 @@ def _events(options: InitOptions, d: Dictionary, rec: Records, warnings: list[st
             blanks = {c: ("0",) if "___" in c else () for c in cols}
             if any(((sub[c] != "") & ~sub[c].isin(blanks[c])).any() for c in cols):
                 rows.append((1, e, form))
-    return _date_months(events_from(rows), d, rec, options, warnings)
+    return rows
 
 
 def _date_months(
@@ -279,15 +341,67 @@ def _months_from_dates(
     return out
 
 
-def _visits(months: Sequence[int]) -> list[tuple[int, int]]:
-    """(month, window days) per follow-up month (ascending): half the gap to the nearest
-    other visit (or to consent), at most three months."""
-    out = []
+def _redcap_windows(
+    events: list[Event], baseline: list[Event], warnings: list[str]
+) -> dict[int, tuple[int, int]]:
+    """Visit month -> the window (days before, after) the event definitions give its
+    events; events of one month with different windows: the widest of each side."""
+    by_month: dict[int, dict[tuple[int, int], list[str]]] = {}
+    for e in events:
+        if e.window is not None and e not in baseline and e.month > 0:
+            by_month.setdefault(e.month, {}).setdefault(e.window, []).append(e.name)
+    out = {}
+    for m, windows in by_month.items():
+        out[m] = (max(b for b, _ in windows), max(a for _, a in windows))
+        if len(windows) > 1:
+            said = "; ".join(
+                f"{', '.join(n)} {b} before, {a} after" for (b, a), n in windows.items()
+            )
+            warnings.append(
+                f"the events of month {m} have different windows ({said}): the widest of "
+                f"each side written, {out[m][0]} days before and {out[m][1]} after"
+            )
+    return out
+
+
+def _visits(
+    months: Sequence[int], given: Mapping[int, tuple[int, int]], warnings: list[str]
+) -> list[_Visit]:
+    """The visits of the follow-up months (ascending): each with REDCap's window where
+    ``given``, else half the gap to the nearest other visit (or to consent) either side,
+    at most three months, and clear of a REDCap window next to it. Windows that would
+    overlap (a month is at least 28 days, as the trial parser counts) are narrowed to
+    share the gap."""
+    out: list[_Visit] = []
     for i, m in enumerate(months):
-        gaps = [m - (months[i - 1] if i else 0)]
-        if i + 1 < len(months):
-            gaps.append(months[i + 1] - m)
-        out.append((m, max(1, min(_MAX_WINDOW, (28 * min(gaps) - 1) // 2))))
+        if m in given:
+            out.append(_Visit(m, *given[m], redcap=True))
+            continue
+        prev, nxt = (months[i - 1] if i else 0), (months[i + 1] if i + 1 < len(months) else None)
+        gaps = [m - prev] + ([nxt - m] if nxt is not None else [])
+        w = min(_MAX_WINDOW, (28 * min(gaps) - 1) // 2)
+        if prev in given:
+            w = min(w, 28 * (m - prev) - 1 - given[prev][1])
+        if nxt is not None and nxt in given:
+            w = min(w, 28 * (nxt - m) - 1 - given[nxt][0])
+        out.append(_Visit(m, max(1, w), max(1, w)))
+    for i in range(len(out) - 1):
+        a, b = out[i], out[i + 1]
+        limit = 28 * (b.month - a.month) - 1
+        x, y = a.after, b.before
+        if x + y <= limit:
+            continue
+        if x <= limit // 2:
+            y = limit - x
+        elif y <= limit - limit // 2:
+            x = limit - y
+        else:
+            x, y = limit // 2, limit - limit // 2
+        warnings.append(
+            f"the windows of the {a.month}- and {b.month}-month visits ({a.after} days after, "
+            f"{b.before} before) may overlap: narrowed to {x} and {y} days"
+        )
+        out[i], out[i + 1] = replace(a, after=x), replace(b, before=y)
     return out
 
 
@@ -299,7 +413,7 @@ def _placeholder_month(rec: Records, tables: dict[str, TablePlan], cutoff: date)
     first = rec.dates(consent).min()
     if pd.isna(first):
         return 1
-    return max(1, int((pd.Timestamp(cutoff) - first).days // 30.4375))
+    return max(1, int((pd.Timestamp(cutoff) - first).days // DAYS_PER_MONTH))
 
 
 def _cutoff(options: InitOptions, rec: Records, d: Dictionary, warnings: list[str]) -> date:
@@ -340,7 +454,7 @@ def _document(
     trusts: list[str],
     cluster_trust: dict[str, str],
     site: str | None,
-    visits: list[tuple[int, int]],
+    visits: list[_Visit],
     cutoff: date,
     placeholder: int | None,
 ) -> str:
@@ -350,6 +464,8 @@ def _document(
     add(f"#   data dictionary:  {_rel(options.dictionary, out)}")
     if options.events is not None:
         add(f"#   designations:     {_rel(options.events, out)}")
+    if options.event_definitions is not None:
+        add(f"#   event definitions: {_rel(options.event_definitions, out)}")
     add(f"#   records:          {_rel(options.records, out)}")
     add(f"#   randomisation:    {_rel(record.folder, out)} (the record odtrial randomise wrote)")
     lines += toml.comment(
@@ -367,7 +483,7 @@ def _document(
     add(
         f"arms = {toml.value(list(record.arms))}  # from the randomisation record, intervention first"
     )
-    follow_up = visits[-1][0]
+    follow_up = visits[-1].month
     add(
         f"follow_up_months = {follow_up}"
         + ("  # edit: a placeholder" if placeholder else "  # the last visit")
@@ -382,6 +498,15 @@ def _document(
             "definition needs one. This one is the longest follow-up the export holds (the "
             "first consent to the data cut-off); put the protocol's visits here."
         )
+    elif any(e.how == "offset" for e in events):
+        lines += toml.comment(
+            "Each follow-up event is a visit, due at its month after consent: its day_offset "
+            "after the baseline event in REDCap's event definitions, in months of "
+            f"{DAYS_PER_MONTH} days (365.25 / 12), rounded. A record is accepted from "
+            "window_before_days before to window_after_days after (window_days: either "
+            "side): REDCap's offset_min and offset_max, or where REDCap sets none, half the "
+            "gap to the nearest other visit (edit to the protocol's windows)."
+        )
     else:
         lines += toml.comment(
             f"Each follow-up {'event' if events else 'form'} is a visit, due at its month "
@@ -389,13 +514,16 @@ def _document(
             "nearest other visit; edit to the protocol's windows)."
         )
     items = []
-    for m, w in visits:
+    for v in visits:
+        m = v.month
         note = None
         if events and placeholder is None:
             evs = [e for e in events if e.month == m]
             hows = {e.how for e in evs}
             note = f"events {', '.join(e.name for e in evs)}"
-            if "order" in hows:
+            if "offset" in hows:
+                note += ": " + _offset_note(evs, v)
+            elif "order" in hows:
                 note += ": edit: the month is the event's place in order (its name gives none)"
             elif "dates" in hows:
                 note += ": edit: the month is the median time from consent to its forms' dates"
@@ -407,9 +535,13 @@ def _document(
                 f"forms {', '.join(forms)}: edit: the month is the median time from consent "
                 "to their dates"
             )
-        items.append(
-            {"#": note, "month": m, "window_days": w} if note else {"month": m, "window_days": w}
-        )
+        item: dict[str, object] = {"#": note} if note else {}
+        item["month"] = m
+        if v.before == v.after:
+            item["window_days"] = v.before
+        else:
+            item |= {"window_before_days": v.before, "window_after_days": v.after}
+        items.append(item)
     lines += [
         "schedule = " + toml.array_of_tables(items)[0],
         *toml.array_of_tables(items)[1:],
@@ -474,6 +606,21 @@ def _document(
             add("")
             lines += toml.extract_text(t, tr, first, site, pattern)
     return "\n".join(lines) + "\n"
+
+
+def _offset_note(events: list[Event], v: _Visit) -> str:
+    """Where a visit's month and window come from in REDCap's event definitions."""
+    days = sorted({e.days for e in events if e.how == "offset" and e.days is not None})
+    said = " and ".join(f"{d:g}" for d in days)
+    note = f"REDCap's event definitions: day {said} after the baseline event"
+    windows = {e.window for e in events if e.how == "offset" and e.window is not None}
+    if not v.redcap:
+        return note + "; REDCap sets no window (offset_min and offset_max 0): half the gap"
+    b, a = max(w[0] for w in windows), max(w[1] for w in windows)
+    note += f", offset_min {b} and offset_max {a} days"
+    if (b, a) != (v.before, v.after):
+        note += ", narrowed so as not to overlap a neighbouring visit's window"
+    return note
 
 
 def _project_name(path: Path) -> str:

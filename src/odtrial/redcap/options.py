@@ -18,6 +18,7 @@ class InitOptions:
     randomisation: Path
     cluster_field: str
     events: Path | None = None
+    event_definitions: Path | None = None
     site_field: str = DAG
     consent_field: str | None = None
     data_cutoff: date | None = None

@@ -131,7 +131,7 @@ DEFS = [
     EventDefinition("baseline_arm_1", 1, "B", 7.0, None),
     EventDefinition("month_6_arm_1", 1, "M6", 220.0, (14, 14)),  # 213 days: month 7
     EventDefinition("week_12_arm_1", 1, "W12", 91.0, (7, 7)),  # 84 days: month 3
-    EventDefinition("fu_x_arm_1", 1, "X", 9.0, None),  # 2 days: an order, not a month
+    EventDefinition("fu_x_arm_1", 1, "X", 9.0, (3, 3)),  # 2 days: an order, not a month
     EventDefinition("baseline_arm_2", 2, "B", 0.0, None),
     EventDefinition("month_6_arm_2", 2, "M6", 183.0, (0, 30)),
 ]

@@ -312,7 +312,9 @@ def events_from(
         if m is None:  # a repeating event that gives no month: no scheduled visit
             m, how = 0, "repeats"
         s = scheduled.get(e)
-        days, window = (s.days, s.window) if s is not None else (None, None)
+        days = s.days if s is not None else None
+        # REDCap's window is around its day: it is the visit's only when the day gave the month
+        window = s.window if s is not None and how == "offset" else None
         out.append(Event(e, arms[e], tuple(fs), m, how, days, window))
     return out
 

@@ -19,6 +19,7 @@ import io
 import json
 import shutil
 import tomllib
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -515,3 +516,63 @@ def test_a_classic_project_with_no_dated_later_form_has_a_placeholder_visit(
     text = r.path.read_text()
     assert "follow_up_months = 10  # edit: a placeholder" in text
     assert "# edit: a placeholder: no event or form after baseline gives a visit month" in text
+
+
+def test_an_event_repeated_whole_is_a_table_of_its_instances(helix: Path, tmp_path: Path) -> None:
+    """HELIX's first follow-up repeats whole (REDCap's repeating events: each instance a
+    row with an instance number and no instrument): each instance is a record keyed by
+    record, event and instance, like a repeating instrument's; an instance twice is
+    duplicate_instance. Its name gives no month, so it is no scheduled visit."""
+    rows = []
+    for r in _rows():
+        if r["redcap_event_name"] != "fu1_arm_1":
+            rows.append(r)
+            continue
+        rows.append(r | {"redcap_repeat_instance": "1"})
+        if r["study_no"] == "H003":
+            rows.append(r | {"redcap_repeat_instance": "2", "weight": "71"})
+        if r["study_no"] == "H005":
+            rows.append(r | {"redcap_repeat_instance": "1", "weight": "72"})
+    exports = tmp_path / "exports"
+    shutil.copytree(helix / "exports", exports)
+    records = _write_records(exports, rows)
+    opts = _options(
+        helix, dictionary=exports / "dd.csv", events=exports / "events.csv", records=records
+    )
+    r = init(tmp_path / "t", opts)
+    assert r.tables == {
+        "participants": 9, "meds": 5, "visit": 8, "visit_repeats": 8, "qol": 5,
+        "qol_repeats": 5,
+    }  # fmt: skip
+    assert r.visits == (9,)
+    assert any(w.startswith("event fu1_arm_1 repeats whole and gives no month") for w in r.warnings)
+    t = tomllib.loads(r.path.read_text())
+    reps = t["tables"]["visit_repeats"]
+    assert [f["name"] for f in reps["fields"]][:3] == [
+        "study_no", "redcap_event", "redcap_repeat_instance",
+    ]  # fmt: skip
+    assert "visit" not in reps and "visit" in t["tables"]["visit"]
+    assert reps["rules"][0]["code"] == "duplicate_instance"
+    assert t["extracts"]["north"]["visit_repeats"]["where"] == {
+        "redcap_data_access_group": "north", "redcap_event_name": "fu1_arm_1",
+        "redcap_repeat_instrument": "",
+    }  # fmt: skip
+    assert t["extracts"]["north"]["visit"]["where"]["redcap_event_name"] == "fu2_arm_1"
+    # forms of a repeating event share its instance's row: qol borrows its weight
+    assert _field(t, "qol_repeats", "qol_score")["required_if"] == "[weight] >= 40"
+    rep = ingest(tmp_path / "t", tmp_path / "freeze")
+    # H001 (an unknown cluster) and H002 (no days of cough) are out; H005's instance twice
+    assert rep.by_table().loc["visit_repeats"].to_dict() == {
+        "rows_read": 10, "rows_accepted": 7, "rows_quarantined": 3,
+    }  # fmt: skip
+    dup = rep.queries[rep.queries["rule"] == "duplicate_instance"]
+    assert dup[["source_row", "value"]].values.tolist() == [[21, "H005"]]
+    frozen = pd.read_parquet(tmp_path / "freeze" / "tables" / "visit_repeats.parquet")
+    assert frozen["redcap_repeat_instance"].value_counts().to_dict() == {1: 6, 2: 1}
+    # with the event definitions its day offset gives it a month: a visit, which each
+    # instance names (no visit role: an instance's date is its own, like a repeat's)
+    r = init(tmp_path / "t2", replace(opts, event_definitions=exports / "defs.csv"))
+    assert r.visits == (3, 9)
+    reps = tomllib.loads(r.path.read_text())["tables"]["visit_repeats"]
+    assert _field({"tables": {"v": reps}}, "v", "visit")["type"] == "visit"
+    assert "visit" not in reps

@@ -78,6 +78,7 @@ class TablePlan:
     repeating: bool = False
     month: int | None = None  # a classic project's form: its visit month (from its dates)
     form: str = ""  # the form whose rows it takes ("" for the participants)
+    whole: bool = False  # the rows of events that repeat whole (``repeating`` too)
 
     @property
     def date_format(self) -> str:

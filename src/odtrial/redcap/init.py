@@ -257,7 +257,7 @@ def _events(options: InitOptions, d: Dictionary, rec: Records, warnings: list[st
     if options.event_definitions is not None:
         definitions = read_definitions(options.event_definitions)
         scheduled = schedule(definitions, rows, baseline_form)
-    events = events_from(rows, scheduled)
+    events = events_from(rows, scheduled, rec.repeating_events())
     if options.event_definitions is not None:
         warnings += offset_notes(events, baseline_form, {x.name for x in definitions})
     return _date_months(events, d, rec, options, warnings)
@@ -305,6 +305,12 @@ def _date_months(
     out: dict[str, Event] = {}
     if unknown and consent is not None and consent in rec.header:
         out = _months_from_dates(unknown, events, d, rec, consent)
+    for e in events:
+        if e.how == "repeats":
+            warnings.append(
+                f"event {e.name} repeats whole and gives no month (by its name or day_offset): "
+                "no scheduled visit (its forms' tables have no visit)"
+            )
     for e in unknown:
         if e.name in out:
             how, month = "the median time from consent to its forms' dates", out[e.name].month

@@ -3,7 +3,9 @@
 The event holding the cluster field's form is the baseline: its row is the
 participant, so every form it collects makes the ``participants`` table. Every other
 form is a table of its rows at its other events (with the event and, for follow-ups,
-the visit), every repeating instrument a table of its rows (with the instance). A
+the visit), every repeating instrument a table of its rows (with the instance), and
+a form of an event that repeats whole a table of its rows at those events (with the
+instance: each instance of the event is a record). A
 classic project (no events) has the cluster field's form as the participants and
 every other form as a table of the rows where it holds data (a form not started is
 missing, not an empty required field), at the visit its dates give.
@@ -57,6 +59,13 @@ def plan_tables(
     header = set(rec.header)
     check_pseudonymise(options.pseudonymise, d, header, options.cluster_field, warnings)
     repeating = rec.repeating()
+    whole = rec.repeating_events()  # events repeated whole (instance set, no instrument)
+    twice = [e.name for e in baseline if e.name in whole]
+    if twice:
+        warnings.append(
+            f"the baseline event {twice[0]} repeats whole: a record's second instance of it "
+            "is queried duplicate_record"
+        )
     classic = not events  # one row per record (and a row per repeat of an instrument)
     if classic:
         # the participant is the cluster field's form; every other form is a table of
@@ -124,20 +133,25 @@ def plan_tables(
                     form, [], rep, d, rec, names, fields_of, warnings, classic=True
                 )
             continue
-        at = [
+        later = [
             e
             for e in events
             if form in e.forms and e not in baseline and form not in repeating.get(e.name, ())
         ]
+        at = [e for e in later if e.name not in whole]
+        again = [e for e in later if e.name in whole]  # each instance of the event a record
         reps = [e for e in events if form in repeating.get(e.name, ())]
         if at:
             tables[form] = _form_table(form, at, False, d, rec, names, fields_of, warnings)
-        if reps:
-            name = form if not at else f"{form}_repeats"
-            tables[name] = _form_table(
-                name, reps, True, d, rec, names, fields_of, warnings, form=form
-            )
-        if not at and not reps and form not in base_forms and form not in base_repeating:
+        for evs, instrument in ((reps, True), (again, False)):
+            if evs:
+                name = form if not at and not (reps and not instrument) else f"{form}_repeats"
+                t = _form_table(
+                    name, evs, True, d, rec, names, fields_of, warnings, form=form,
+                    whole=not instrument,
+                )  # fmt: skip
+                tables[t.name] = t
+        if not later and not reps and form not in base_forms and form not in base_repeating:
             warnings.append(f"form {form!r} is collected at no event: left out")
     if classic:
         consent = next(f.source for f in pfields if f.name == roles["consent_date"])
@@ -178,7 +192,11 @@ def _form_table(
     *,
     form: str | None = None,
     classic: bool = False,
+    whole: bool = False,
 ) -> TablePlan:
+    """A table of ``form``'s rows at ``events``: its own rows there (``repeating``: a
+    repeating instrument's, with the instance; ``whole``: the rows of events that repeat
+    whole, with the instance too)."""
     form = form or name
     tname = field_name(name, names)
     taken = {d.record_id, EVENT_FIELD, VISIT_FIELD, INSTANCE_FIELD}
@@ -253,13 +271,12 @@ def _form_table(
             f"A row is a record of {tname} when one of the form's columns holds a value "
             "(an unticked box, 0, and the status Incomplete, 0, do not count)."
         )
-    where = _where(rec, events, form if repeating else "")
-    if rec.repeating_events() & {e.name for e in events} and not repeating:
-        warnings.append(f"events of form {form!r} repeat whole: their instances are not told apart")
+    where = _where(rec, events, form if repeating and not whole else "")
     desc = (
         f"Form {form}"
-        + (" (repeating)" if repeating else "")
+        + (" (repeating)" if repeating and not whole else "")
         + (f" at events {', '.join(e.name for e in events)}" if events else "")
+        + (" (each repeats whole: a record per instance)" if whole else "")
     )
     return TablePlan(
         tname,
@@ -273,6 +290,7 @@ def _form_table(
         tuple(e.name for e in events),
         repeating,
         form=form,
+        whole=whole,
     )
 
 
@@ -407,7 +425,7 @@ def _borrow(
     it (a form of the same events; forms of one event share a row), so that branching
     logic naming it can be evaluated; whether it was added."""
     name = ref.split("(")[0]
-    if t.repeating or (events and not t.events) or not d.has(name):
+    if (t.repeating and not t.whole) or (events and not t.events) or not d.has(name):
         return False
     df = d.field(name)
     if not all(c in rec.header for c in df.columns):

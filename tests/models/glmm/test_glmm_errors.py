@@ -195,3 +195,10 @@ def test_relaxed_stopping_rule_is_reported():
     assert not any("relaxed" in w for w in strict.diagnostics.warnings)
     # ~1e-8 decrement: the estimates are within ~1e-4 of the optimum
     np.testing.assert_allclose(res.params, strict.params, atol=1e-4)
+
+
+def test_a_separated_outcome_is_a_model_error_not_a_solver_failure() -> None:
+    # every participant of the first arm has the event: the REML likelihood is not finite
+    d = pd.DataFrame({"y": [1, 1, 1, 0], "treat": [1, 0, 1, 0], "cluster": list("abcd")})
+    with pytest.raises(ModelError, match="the outcome is probably separated"):
+        fit_glmm("y ~ treat", d, cluster="cluster", family="binomial")

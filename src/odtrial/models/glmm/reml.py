@@ -385,12 +385,23 @@ class _Outer:
         return ev
 
 
+def _finite(ev: RestrictedEval) -> RestrictedEval:
+    """``ev``, or a ModelError when the restricted likelihood or its score is not finite."""
+    if not (np.isfinite(ev.value) and np.isfinite(ev.score)):
+        raise ModelError(
+            f"the restricted likelihood is not finite at a cluster SD of {ev.sigma:.3g}: the "
+            "outcome is probably separated (an arm, or a covariate pattern, with all events or "
+            "none), so the model cannot be fitted"
+        )
+    return ev
+
+
 def _maximise(outer: _Outer) -> tuple[RestrictedEval, bool, list[str]]:
     """Maximise ℓ_R over σ ≥ 0: bracket the root of dℓ_R/dσ, then Brent."""
     warnings: list[str] = []
     lo, hi = None, None
     s = 0.3
-    ev = outer(s)
+    ev = _finite(outer(s))
     if ev.score > 0:
         lo = ev
         while ev.score > 0:
@@ -398,7 +409,7 @@ def _maximise(outer: _Outer) -> tuple[RestrictedEval, bool, list[str]]:
                 warnings.append(f"cluster SD exceeds {SIGMA_MAX:g}: the fit is not reliable")
                 return ev, False, warnings
             s = min(2.0 * s, SIGMA_MAX)
-            ev = outer(s)
+            ev = _finite(outer(s))
             if ev.score > 0:
                 lo = ev
         hi = ev
@@ -408,13 +419,13 @@ def _maximise(outer: _Outer) -> tuple[RestrictedEval, bool, list[str]]:
             s /= 4.0
             if s < SINGULAR_TOL:
                 return outer.at_zero, outer.at_zero.converged, warnings
-            ev = outer(s)
+            ev = _finite(outer(s))
             if ev.score <= 0:
                 hi = ev
         lo = ev
     assert lo is not None and hi is not None
     root = optimize.brentq(
-        lambda x: outer(x).score, lo.sigma, hi.sigma, xtol=1e-10, rtol=1e-12, maxiter=200
+        lambda x: _finite(outer(x)).score, lo.sigma, hi.sigma, xtol=1e-10, rtol=1e-12, maxiter=200
     )
     best = outer(root)
     if best.value <= outer.at_zero.value:  # no better than the boundary

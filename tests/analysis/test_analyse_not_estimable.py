@@ -213,6 +213,10 @@ def test_a_trial_whose_visit_codes_are_not_mapped_runs_to_a_report(
     assert (tmp_path / "out" / "report.docx").is_file()
     results = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
     assert results["flow"]["arms"][0]["analysed"] == 0
+    # the whole job says the same as ingest
+    out, err = odtrial("run", str(src), "--plan", str(plan), "--out", str(tmp_path / "run"))
+    assert [line for line in out.splitlines() if line.startswith("hint: ")] == hints
+    assert err.count("is not estimable") == 2
 
 
 def test_a_permutation_test_without_data_is_a_randomisation_error() -> None:

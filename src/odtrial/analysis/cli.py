@@ -62,6 +62,8 @@ def register(app: typer.Typer) -> None:
         who = count(r.n_participants, "participant")
         typer.echo(f"results: {r.results} ({r.report_type}; {who})")
         typer.echo(f"report:  {r.report_docx}  {r.report_html}")
+        for line in r.hints:
+            typer.echo(f"hint: {line}")
         _warn(r.results)
 
     @app.command("analyse")

@@ -33,6 +33,8 @@ class RunResult:
     report_html: Path
     report_type: str
     n_participants: int
+    # ingest's hints: a file whose every row one rule on one field quarantined
+    hints: tuple[str, ...] = ()
 
 
 def default_freeze_dir(out: str | Path) -> Path:
@@ -61,6 +63,7 @@ def run(
 
     from odtrial.analysis.analyse import DEFAULT_SEED, compute_analysis, output_folder, write_files
     from odtrial.analysis.blinding import resolve_report_type
+    from odtrial.data.cli import uniform_failures
     from odtrial.data.ingest import ingest
     from odtrial.paths import plan_for, shipped_trial_dir
     from odtrial.plan import load_plan
@@ -80,7 +83,8 @@ def run(
     _check_apart(out_dir, freeze_dir)
     with tqdm(total=3, desc="odtrial run", disable=not progress, unit="step") as bar:
         bar.set_postfix_str("ingest")
-        ingest(source, freeze_dir)
+        ingested = ingest(source, freeze_dir)
+        hints = tuple(uniform_failures(ingested.inputs, ingested.queries))
         bar.update()
         bar.set_postfix_str("analyse")
         results, files = compute_analysis(
@@ -104,6 +108,7 @@ def run(
         report_html=out_dir / "report.html",
         report_type=str(results["report_type"]),
         n_participants=sum(int(a["recruited"]) for a in results["flow"]["arms"]),
+        hints=hints,
     )
 
 

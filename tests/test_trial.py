@@ -384,7 +384,7 @@ def test_bad_visit_schedule_reports_every_error_with_its_key_path():
         "key 'visits.schedule[5].month' 30 is after the end of follow-up "
         "(trial.follow_up_months = 24)",
         "key 'visits.schedule[6].window' is not a known key; did you mean 'window_days'? "
-        "(allowed: month, window_after_days, window_before_days, window_days)",
+        "(allowed: month, placeholder, window_after_days, window_before_days, window_days)",
         "key 'visits.schedule[6].window_days' is missing",
         "key 'visits.schedule[7].month' must be a positive whole number of months, got -1",
         "key 'eligibility.max_age' is not a known key; did you mean 'min_age'? (allowed: min_age)",

@@ -41,7 +41,7 @@ data_cutoff = 2025-06-30
 
 [visits]
 schedule = [
-  { month = 6, window_days = 30 },
+  { month = 6, window_days = 30, placeholder = false },
   { month = 12, window_before_days = 30, window_after_days = 45 },
 ]
 

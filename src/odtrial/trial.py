@@ -223,12 +223,15 @@ class Visit:
     """A scheduled follow-up assessment: due ``month`` calendar months after
     consent, accepted up to ``window_days`` days either side of that date, or
     ``window_before_days`` before and ``window_after_days`` after it when given
-    (a protocol's window may be uneven, e.g. REDCap's event offsets)."""
+    (a protocol's window may be uneven, e.g. REDCap's event offsets). A
+    ``placeholder`` is a visit ``odtrial init`` made up where the exports gave no
+    month: ``odtrial check`` fails until the protocol's visits replace it."""
 
     month: int
     window_days: int
     window_before_days: int | None = None
     window_after_days: int | None = None
+    placeholder: bool = False
 
     @property
     def before(self) -> int:
@@ -688,8 +691,9 @@ def _parse_visits(v: TomlReader, follow_up: int | None) -> tuple[Visit, ...]:
     if not rows:
         raise v.fail("schedule", "must list at least one visit")
     for r in rows:
-        r.unknown_keys({"month", "window_days", *_WINDOW_SIDES})
+        r.unknown_keys({"month", "window_days", "placeholder", *_WINDOW_SIDES})
         month = r.value("month", int)
+        placeholder = r.value("placeholder", bool, False)
         sides = {k: r.value(k, int, None) for k in _WINDOW_SIDES}
         for k, days in sides.items():
             if days is not None and days < 0:
@@ -714,7 +718,8 @@ def _parse_visits(v: TomlReader, follow_up: int | None) -> tuple[Visit, ...]:
             r.report("window_days", f"must be a positive whole number of days, got {window}")
             window = None
         if month is not None and window is not None:
-            out.append(Visit(month, window, *sides.values()))
+            before, after = sides.values()
+            out.append(Visit(month, window, before, after, placeholder=bool(placeholder)))
     out.sort(key=lambda x: x.month)
     for a, b in pairwise(out):
         # a month is at least 28 days: windows closer than that may overlap

@@ -270,6 +270,14 @@ SECTIONS: Final[tuple[Section, ...]] = (
                 "integer",
                 "days after the due date a record is accepted, when not `window_days` (0 or more)",
             ),
+            Key(
+                "placeholder",
+                "boolean",
+                "`true`: a visit `odtrial init` wrote where the exports give no visit month; "
+                "`odtrial check` reports it until you put the protocol's visits here (without "
+                "this key)",
+                default="false",
+            ),
         ),
     ),
     Section(

@@ -547,6 +547,7 @@ def _document(
             item["window_days"] = v.before
         else:
             item |= {"window_before_days": v.before, "window_after_days": v.after}
+        item |= {"placeholder": True} if placeholder is not None else {}  # check fails on it
         items.append(item)
     lines += [
         "schedule = " + toml.array_of_tables(items)[0],

@@ -50,7 +50,7 @@ from odtrial.data.queries import (
 from odtrial.data.readers import check_dialect, read_extract
 from odtrial.data.selection import UNASSIGNED, SharedFile, read_shared, unassigned_quarantine
 from odtrial.errors import IngestError
-from odtrial.redcap.records import is_records_extract, refuse_labels_export
+from odtrial.redcap.records import is_records_extract, refuse_labels_export, several_exports
 from odtrial.trial import ExtractSpec, Trial, Visit, load_trial
 
 Validator = Callable[[dict[str, pd.DataFrame], Trial], pd.DataFrame]
@@ -305,11 +305,8 @@ def _plan(src: Path, trial: Trial) -> list[tuple[Path, str, list[ExtractSpec]]]:
                     f"pattern of trust {trust.id}"
                 )
             if len(found) > 1 and is_records_extract(spec):  # each export holds every record
-                raise IngestError(
-                    f"{trust.directory}/{spec.pattern}: matches {len(found)} REDCap records "
-                    f"exports ({', '.join(rel for rel, _ in found)}); each holds every record, "
-                    "so keep only the latest in the folder"
-                )
+                where = f"{trust.directory}/{spec.pattern}"
+                raise IngestError(several_exports(where, [rel for rel, _ in found]))
             jobs.extend((p, rel, spec) for rel, p in found)
     by_file: dict[str, tuple[Path, str, list[ExtractSpec]]] = {}
     for p, rel, spec in jobs:

@@ -212,6 +212,15 @@ def is_records_extract(spec: ExtractSpec) -> bool:
     return bool(named & SYSTEM_COLUMNS) or spec.hint == RECORDS_HINT
 
 
+def several_exports(where: str, files: Sequence[str]) -> str:
+    """The one line for a records-export pattern (``where``: folder/pattern) matching
+    ``files``: ingest refuses it and ``odtrial check`` reports it."""
+    return (
+        f"{where}: matches {len(files)} REDCap records exports ({', '.join(files)}); each "
+        "holds every record, so keep only the latest in the folder"
+    )
+
+
 def refuse_labels_export(data: pd.DataFrame, specs: Sequence[ExtractSpec], rel: str) -> None:
     """At ingest: refuse a labels export read for extracts of a REDCap records export,
     as init does, the definition's codes standing in for the dictionary's choices.

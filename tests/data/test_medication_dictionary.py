@@ -96,12 +96,15 @@ def test_former_catalogue_unchanged() -> None:
         d = DRUGS[name]
         assert (d.antipsychotic, d.max_daily_mg) == (ap, mx), name
         assert (d.woods2003_mg_per_100cpz, d.leucht2015_mg_per_1olz) == (woods, leucht), name
-    # the synthetic trial's unknown drugs are misspellings that no version has
+    # the synthetic trials' unknown drugs are misspellings that no version has
+    from odtrial.synth.bridge.faults import UNKNOWN_DRUGS as BRIDGE_UNKNOWN
     from odtrial.synth.faults import UNKNOWN_DRUGS
 
     for version in SHIPPED_VERSIONS:
         d = load_medication_dictionary(shipped_path(version))
-        assert all(d.resolve(name) is None for name in UNKNOWN_DRUGS), version
+        for name in UNKNOWN_DRUGS + BRIDGE_UNKNOWN:
+            assert d.resolve(name) is None, (version, name)
+            assert d.resolve(name.upper()) is None, (version, name)
 
 
 # Version 2's antipsychotics: (ATC, BNF maximum mg/day, Leucht 2015, WHO oral DDD mg, brands).

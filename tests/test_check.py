@@ -386,3 +386,38 @@ def test_the_summary_counts_agree_with_their_nouns(tmp_path: Path) -> None:
         "1 outcome"
     )
     assert CheckResult(tmp_path, None, ("x",)).summary() == f"{tmp_path}: 1 error"
+
+
+def test_a_visit_marked_placeholder_is_an_error_with_its_key_path(trial_copy, capsys):
+    """A hand-written definition may mark a visit as odtrial init does: check fails on it
+    (and on a marker that is no boolean) until it goes."""
+    cfg = trial_copy / "trial.toml"
+    _edit(
+        cfg,
+        "{ month = 24, window_days = 92 }",
+        "{ month = 24, window_days = 92, placeholder = true }",
+    )
+    r = check(trial_copy)
+    assert r.errors == (
+        f"{cfg}: key 'visits.schedule[1].placeholder': the 24-month visit is a placeholder "
+        "odtrial init wrote (the exports give no visit month): put the protocol's visits in "
+        "[visits] schedule, without placeholder = true, and the last one's month in "
+        "trial.follow_up_months",
+    )
+    code, _, err = _run(["check", str(trial_copy)], capsys)
+    assert code == 2 and err.splitlines()[-1] == f"{cfg}: 1 error"
+    _edit(cfg, "placeholder = true", 'placeholder = "no"')
+    assert check(trial_copy).errors == (
+        f"{cfg}: key 'visits.schedule[1].placeholder' must be bool, got str 'no'",
+    )
+    _edit(cfg, 'placeholder = "no"', "placeholder = false")
+    assert check(trial_copy).ok
+
+
+def test_a_pattern_matching_two_files_of_an_extract_not_from_redcap_passes(trial_copy):
+    """Only a REDCap records export holds every record; other extracts may come in
+    several files (each read), so a second file is no error."""
+    nelft = trial_copy / "nelft"
+    shutil.copy(nelft / "admissions_2025-06-30.csv", nelft / "admissions_2025-07-31.csv")
+    assert len(list(nelft.glob("admissions_*.csv"))) == 2
+    assert check(trial_copy).errors == ()

@@ -1,9 +1,10 @@
 """``odtrial check``: a trial definition and, optionally, its analysis plan, before any data.
 
 Every failure is collected, one line each prefixed with the file it is in:
-the trial definition at every key (:func:`odtrial.trial.load_trial`), each
-extract's dialect and formats and that its pattern matches a file (no row is
-read), the randomisation record's verification, the plan at every key
+the trial definition at every key (:func:`odtrial.trial.load_trial`), a visit
+``odtrial init`` wrote as a placeholder, each extract's dialect and formats and that
+its pattern matches a file (a REDCap records export's, only one: each holds every
+record; no row is read), the randomisation record's verification, the plan at every key
 (:func:`odtrial.plan.load_plan`), that the plan's ``plan.trial_config``,
 when it names one, is this trial's definition, and that the plan fits the trial's
 tables: its derivations run on a freeze with no records
@@ -16,8 +17,11 @@ dataset they make (every bad one its own line).
 from __future__ import annotations
 
 import re
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -84,13 +88,46 @@ def _record_error(cfg: Path, trial: Trial, e: OdtrialError) -> str:
     return f"{cfg}: key 'randomisation.record': {msg}"
 
 
-def _extract_errors(trial: Trial, src: Path, cfg: Path) -> list[str]:
-    """Dialect, formats, one matching file per extract pattern, and every mapped
-    column in each matching file's header (only the header is read)."""
+def _raw(trial: Trial) -> Mapping[str, Any]:
+    """The definition as written (it parsed), for where a key is written."""
+    assert trial.path is not None
+    return tomllib.loads(trial.path.read_text(encoding="utf-8"))
+
+
+def _placeholder_errors(trial: Trial, raw: Mapping[str, Any], cfg: Path) -> list[str]:
+    """A visit marked ``placeholder = true`` (init's, where the exports gave no visit
+    month): an error, so the trial is not ingested and analysed on a made-up schedule."""
+    rows = raw["visits"]["schedule"]
+    return [
+        f"{cfg}: key 'visits.schedule[{i}].placeholder': the {v.month}-month visit is a "
+        "placeholder odtrial init wrote (the exports give no visit month): put the "
+        "protocol's visits in [visits] schedule, without placeholder = true, and the last "
+        "one's month in trial.follow_up_months"
+        for v in trial.visits
+        if v.placeholder
+        for i, r in enumerate(rows)
+        if r["month"] == v.month
+    ]
+
+
+def _pattern_key(raw: Mapping[str, Any], trust: str, table: str) -> str:
+    """Where an extract's pattern is written: its own table, or the one it is ``like``."""
+    ex = raw.get("extracts", {}).get(trust, {}).get(table, {})
+    if "pattern" not in ex and isinstance(ex.get("like"), str):
+        trust = ex["like"]
+    return f"extracts.{trust}.{table}.pattern"
+
+
+def _extract_errors(trial: Trial, raw: Mapping[str, Any], src: Path, cfg: Path) -> list[str]:
+    """Dialect, formats, one matching file per extract pattern (only one for a REDCap
+    records export), and every mapped column in each matching file's header (only the
+    header is read)."""
     from odtrial.data.mapping import check_formats
     from odtrial.data.readers import check_dialect
+    from odtrial.redcap.records import is_records_extract, several_exports
 
     errors: list[str] = []
+    several: dict[str, str] = {}  # folder/pattern -> its line (extracts may share one)
     for trust in trial.trusts:
         tdir = src / trust.directory
         if not tdir.is_dir():
@@ -114,10 +151,17 @@ def _extract_errors(trial: Trial, src: Path, cfg: Path) -> list[str]:
                     f"{cfg}: key 'extracts.{trust.id}.{table}.pattern' {spec.pattern!r} "
                     f"matches no file in {tdir}"
                 )
+            where = f"{trust.directory}/{spec.pattern}"
+            if len(files) > 1 and is_records_extract(spec) and where not in several:
+                rels = [f.relative_to(src).as_posix() for f in files]
+                several[where] = (
+                    f"{cfg}: key '{_pattern_key(raw, trust.id, table)}': "
+                    + several_exports(where, rels)
+                )
             if dialect_ok:
                 for f in files:
                     errors.extend(_header_errors(f, f.relative_to(src).as_posix(), spec, cfg))
-    return errors
+    return errors + list(several.values())
 
 
 def _header_errors(path: Path, rel: str, spec: ExtractSpec, cfg: Path) -> list[str]:
@@ -166,7 +210,9 @@ def check(trial_dir: str | Path, plan: str | Path | None = None) -> CheckResult:
     except OdtrialError as e:  # unreadable or not TOML: one line
         errors.append(_prefixed(cfg, str(e)))
     if trial is not None:
-        errors.extend(_extract_errors(trial, src, cfg))
+        raw = _raw(trial)
+        errors.extend(_placeholder_errors(trial, raw, cfg))
+        errors.extend(_extract_errors(trial, raw, src, cfg))
         if trial.randomisation_record is not None:
             from odtrial.data.allocation import apply_record
 

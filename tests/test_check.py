@@ -421,3 +421,13 @@ def test_a_pattern_matching_two_files_of_an_extract_not_from_redcap_passes(trial
     shutil.copy(nelft / "admissions_2025-06-30.csv", nelft / "admissions_2025-07-31.csv")
     assert len(list(nelft.glob("admissions_*.csv"))) == 2
     assert check(trial_copy).errors == ()
+
+
+def test_the_onboarding_guide_shows_what_check_prints_for_bridge(monkeypatch, capsys):
+    """docs/onboarding.md quotes the command's output on BRIDGE: it must be today's."""
+    monkeypatch.chdir(ROOT)
+    trial, plan = "data/synthetic_bridge", "analysis_plans/bridge_sap.toml"
+    code, out, _ = _run(["check", trial, "--plan", plan], capsys)
+    assert code == 0
+    guide = (ROOT / "docs" / "onboarding.md").read_text(encoding="utf-8")
+    assert f"```bash\nodtrial check {trial} --plan {plan}\n```\n\n```\n{out}```" in guide

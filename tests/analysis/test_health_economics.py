@@ -67,6 +67,10 @@ def test_an_open_report_has_no_comparison(open_run) -> None:
     he = open_run.results["health_economics"]
     assert "base_case" not in he and "sensitivity" not in he
     assert set(he["qalys"]) == {"all"} or len(he["qalys"]) == 1
+    # its pooled dataset must not tell the intervention's participants apart by their cost
+    assert he["intervention_cost_withheld"] is True
+    ds = pd.read_csv(open_run.out / "analysis_dataset.csv", nrows=1)
+    assert "cost_intervention" not in ds.columns
 
 
 def test_a_blinded_report_leaves_the_intervention_cost_out(he, blinded_run, unblinded_run) -> None:
@@ -182,3 +186,49 @@ def test_medication_is_costed_by_its_total_dose_year_by_year(
     ok = data["cost_total"].notna()
     assert (data.loc[ok, "cost_total"] - total[ok]).abs().max() < 1e-6
     assert any(r.get("item") == "antipsychotic_ddd" for r in he["unit_costs"])
+
+
+def test_each_clusters_own_intervention_cost_from_a_file(
+    unblinded_run, an_final_plan, tmp_path
+) -> None:
+    """``intervention_costs``: a CSV of each intervention cluster's cost, shared among its
+    participants; the unblinded results give its spread, not the clusters."""
+    import dataclasses
+
+    from odtrial.analysis.health_economics import economic_columns, health_economics
+    from odtrial.errors import PlanError
+    from odtrial.plan import load_plan
+
+    data = pd.read_csv(unblinded_run.out / "analysis_dataset.csv")
+    plan = load_plan(an_final_plan)
+    arms = [a["code"] for a in unblinded_run.results["arms"]]
+    data["arm_real"] = data["arm"]
+    treated = sorted(data.loc[data["arm"] == arms[0], "cluster_id"].unique())
+    costs = {c: 10000.0 + 1000 * i for i, c in enumerate(treated)}
+    path = tmp_path / "intervention_costs.csv"
+    rows = "".join(f"{c},{v},illustrative\n" for c, v in costs.items())
+    path.write_text("cluster_id,cost,source\n" + rows, encoding="utf-8")
+    he = dataclasses.replace(
+        plan.health_economics, intervention_cost_per_cluster=None, intervention_costs=path
+    )
+    cols = economic_columns(data, he, arms[0])
+    n = data.groupby("cluster_id").size()
+    expected = [
+        costs[c] / n[c] if a == arms[0] else 0.0
+        for c, a in zip(data["cluster_id"], data["arm"], strict=True)
+    ]
+    assert cols["cost_intervention"].tolist() == pytest.approx(expected, rel=1e-12)
+    block, _ = health_economics(
+        data.copy(), dataclasses.replace(plan, health_economics=he), arms, arms,
+        comparative=True, blinded=False,
+    )  # fmt: skip
+    assert block is not None
+    assert block["intervention_costs_by_cluster"] == {
+        "n_clusters": len(treated),
+        "mean": pytest.approx(sum(costs.values()) / len(costs)),
+        "min": 10000.0,
+        "max": 10000.0 + 1000 * (len(treated) - 1),
+    }
+    path.write_text("cluster_id,cost\n" + "".join(f"{c},5\n" for c in treated[1:]), "utf-8")
+    with pytest.raises(PlanError, match=r"health_economics.costs: no intervention cost for "):
+        economic_columns(data, he, arms[0])

@@ -13,6 +13,7 @@ from odtrial.econ import (
     PriceIndex,
     UnitCostTable,
     intervention_costs,
+    load_intervention_costs,
     load_price_index,
     load_unit_costs,
     participant_costs,
@@ -144,3 +145,21 @@ def test_intervention_cost_shared_within_treated_clusters() -> None:
     assert got.tolist() == [100.0, 100.0, 150.0, 0.0, 0.0, 0.0]
     with pytest.raises(EconError, match=r"no intervention cost for cluster\(s\) \['y'\]"):
         intervention_costs(people, {"x": 1.0})
+
+
+def test_each_clusters_intervention_cost_from_a_csv(tmp_path: Path) -> None:
+    p = tmp_path / "intervention_costs.csv"
+    p.write_text("cluster_id,cost,source\nC01,12000,budget 2023\n C02 ,9500.5,budget\n", "utf-8")
+    assert load_intervention_costs(p) == {"C01": 12000.0, "C02": 9500.5}
+    bad = {
+        "cluster_id,amount\nC01,1\n": r"need columns cluster_id and cost; missing \['cost'\]",
+        "cluster_id,cost\nC01,1\nC02,-5\n": r"line 3: a cluster id and a cost of 0 or more",
+        "cluster_id,cost\nC01,1\n,4\n": r"line 3: a cluster id and a cost",
+        "cluster_id,cost\nC01,1\nC01,2\n": r"cluster 'C01' has more than one cost",
+    }
+    for text, message in bad.items():
+        p.write_text(text, "utf-8")
+        with pytest.raises(EconError, match=message):
+            load_intervention_costs(p)
+    with pytest.raises(EconError, match="cannot read intervention costs"):
+        load_intervention_costs(tmp_path / "absent.csv")

@@ -818,6 +818,11 @@ def _he(raw: dict[str, Any]) -> dict[str, Any]:
             "plan already makes",
         ),
         (
+            lambda h: h["costs"].update(intervention_costs="per_cluster.csv"),
+            "key 'health_economics.costs.intervention_costs' cannot be used with "
+            "intervention_cost_per_cluster: keep one",
+        ),
+        (
             lambda h: h["costs"].update(unit_cost="x.toml"),
             "key 'health_economics.costs.unit_cost' is not a known key; did you mean 'unit_costs'?",
         ),

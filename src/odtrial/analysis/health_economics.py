@@ -29,6 +29,7 @@ from odtrial.econ import (
     cea,
     eq5d_utility,
     intervention_costs,
+    load_intervention_costs,
     load_price_index,
     load_unit_costs,
     participant_costs,
@@ -52,6 +53,14 @@ def cost_tables(he: HealthEconomics) -> tuple[UnitCostTable, PriceIndex | None]:
     except (OSError, EconError) as e:
         raise PlanError(f"health_economics.costs: {e}") from None
     return unit, index
+
+
+def cluster_costs(he: HealthEconomics) -> float | dict[str, float]:
+    """The intervention's cost: one figure for every cluster, or each cluster's from the file."""
+    if he.intervention_costs is not None:
+        return load_intervention_costs(he.intervention_costs)
+    assert he.intervention_cost_per_cluster is not None
+    return float(he.intervention_cost_per_cluster)
 
 
 def economic_columns(
@@ -103,13 +112,16 @@ def economic_columns(
         if cat != "total":
             out[f"cost_{cat}"] = costs[cat].to_numpy(dtype=float)
     total = costs["total"].to_numpy(dtype=float)
-    if he.intervention_cost_per_cluster is not None and include_intervention:
+    if he.has_intervention_cost and include_intervention:
         frame = pd.DataFrame(
             {"cluster": pdata[CLUSTER].to_numpy(), "treat": pdata["arm_real"].to_numpy()}
         )
-        share = intervention_costs(
-            frame, he.intervention_cost_per_cluster, treated=intervention_arm
-        ).to_numpy(dtype=float)
+        try:
+            per_cluster = cluster_costs(he)
+            shares = intervention_costs(frame, per_cluster, treated=intervention_arm)
+        except EconError as e:
+            raise PlanError(f"health_economics.costs: {e}") from None
+        share = shares.to_numpy(dtype=float)
         out[f"cost_{INTERVENTION}"] = share
         total = total + share
     out["cost_total"] = total
@@ -179,6 +191,18 @@ def _mapping_block(pdata: pd.DataFrame, he: HealthEconomics) -> dict[str, Any]:
             "sex_averaged": int((mapped_sex(pdata[he.sex_column]) == "").sum()),
             "age_below_youngest_band": int((_mapping_age(pdata, he) < MAPPING_MIN_AGE).sum()),
         }
+    }
+
+
+def _spread(costs: Mapping[str, float], pdata: pd.DataFrame, arm: str) -> dict[str, Any]:
+    """The intervention clusters' costs: how many, mean, least and most."""
+    ids = pd.unique(pdata.loc[pdata["arm_real"] == arm, CLUSTER].astype(str))
+    v = np.array([costs[i] for i in ids], dtype=float)
+    return {
+        "n_clusters": len(v),
+        "mean": float(v.mean()),
+        "min": float(v.min()),
+        "max": float(v.max()),
     }
 
 
@@ -343,8 +367,9 @@ def health_economics(
     he = pl.health_economics
     if he is None:
         return None, {}
-    # blinded: without the intervention's own cost, which only one arm has
-    withheld = blinded and he.intervention_cost_per_cluster is not None
+    # blinded or open: without the intervention's own cost, which only one arm has (an open
+    # report's pooled dataset would otherwise tell its clusters apart)
+    withheld = (blinded or not comparative) and he.has_intervention_cost
     unit, index = cost_tables(he)
     cols = economic_columns(
         pdata, he, arms[0], include_intervention=not withheld, tables=(unit, index)
@@ -376,6 +401,12 @@ def health_economics(
             else ""
         ),
         "intervention_cost_per_cluster": he.intervention_cost_per_cluster,
+        # each cluster's cost would say which clusters are the intervention's: only unblinded
+        "intervention_costs_by_cluster": (
+            None
+            if he.intervention_costs is None or withheld
+            else _spread(load_intervention_costs(he.intervention_costs), pdata, arms[0])
+        ),
         "intervention_cost_withheld": withheld,
         "unit_costs": unit_rows,
         "resource_use": [

@@ -192,6 +192,36 @@ def load_unit_costs(path: str | PathLike[str]) -> UnitCostTable:
         raise EconError(f"cannot read unit costs {p}: {e}") from None
 
 
+def load_intervention_costs(path: str | PathLike[str]) -> dict[str, float]:
+    """Read the intervention's cost to each of its clusters from a CSV with columns
+    ``cluster_id`` and ``cost`` (others, such as a source, are kept out): cluster id to
+    cost, in the analysis's price year. Each cluster once; costs finite and not negative."""
+    p = Path(path)
+    try:
+        df = pd.read_csv(p, dtype={"cluster_id": str})
+    except (OSError, ValueError) as e:
+        raise EconError(f"cannot read intervention costs {p}: {e}") from None
+    absent = [c for c in ("cluster_id", "cost") if c not in df.columns]
+    if absent:
+        raise EconError(
+            f"{p}: intervention costs need columns cluster_id and cost; missing {absent} "
+            f"(has {list(df.columns)})"
+        )
+    ids = df["cluster_id"].astype("string").str.strip()
+    cost = pd.to_numeric(df["cost"], errors="coerce")
+    bad = ids.isna() | (ids == "") | cost.isna() | ~np.isfinite(cost) | (cost < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2  # the file's line
+        raise EconError(
+            f"{p} line {row}: a cluster id and a cost of 0 or more are needed, got "
+            f"{df['cluster_id'].iloc[row - 2]!r} and {df['cost'].iloc[row - 2]!r}"
+        )
+    twice = ids[ids.duplicated()]
+    if len(twice):
+        raise EconError(f"{p}: cluster {twice.iloc[0]!r} has more than one cost")
+    return dict(zip(ids.tolist(), cost.astype(float).tolist(), strict=True))
+
+
 def load_price_index(path: str | PathLike[str]) -> PriceIndex:
     """Read a price index from TOML (``name``, ``source``, ``[index]``) or CSV (year, index)."""
     p = Path(path)

@@ -239,6 +239,8 @@ MEANINGS: Final[dict[str, str]] = {
     "`unit_costs` is; needed when a unit cost is of another price year",
     "health_economics.costs.intervention_cost_per_cluster": "the intervention's cost to each "
     "intervention cluster, shared among its participants (category `intervention`)",
+    "health_economics.costs.intervention_costs": "instead: a CSV of each intervention "
+    "cluster's cost (`cluster_id`, `cost`, in the price year), found as `unit_costs` is",
     "health_economics.costs.baseline_cost": "a dataset column of pre-randomisation cost, "
     "adjusted for in both equations",
     "health_economics.resource_use": "the resource-use items, by id (the dataset column of "

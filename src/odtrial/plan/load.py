@@ -241,6 +241,9 @@ def _health_economics(
         unit_costs=resolve(costs["unit_costs"]),
         price_index=None if "price_index" not in costs else resolve(costs["price_index"]),
         intervention_cost_per_cluster=costs.get("intervention_cost_per_cluster"),
+        intervention_costs=(
+            None if "intervention_costs" not in costs else resolve(costs["intervention_costs"])
+        ),
         baseline_cost=costs.get("baseline_cost"),
         resource_use=MappingProxyType(resource_use),
         version=u["version"],

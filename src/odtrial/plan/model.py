@@ -154,6 +154,8 @@ class HealthEconomics:
     unit_costs: Path
     price_index: Path | None
     intervention_cost_per_cluster: float | None
+    # or a CSV of each intervention cluster's cost (cluster_id, cost)
+    intervention_costs: Path | None
     baseline_cost: str | None
     resource_use: Mapping[str, ResourceUse]
     # utilities: EQ-5D version and value set, and (visit month, {dimension field: column})
@@ -165,6 +167,10 @@ class HealthEconomics:
     utility_columns: tuple[tuple[int, tuple[str, ...]], ...]
     adjust_baseline_utility: bool
     utility_derivations: tuple[Derivation, ...]
+
+    @property
+    def has_intervention_cost(self) -> bool:
+        return self.intervention_cost_per_cluster is not None or self.intervention_costs is not None
 
     @property
     def derivations(self) -> tuple[Derivation, ...]:

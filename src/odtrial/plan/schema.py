@@ -717,6 +717,8 @@ HEALTH_ECONOMICS: Final = Table(
                 "unit_costs": Text(),
                 "price_index": Text(required=False),
                 "intervention_cost_per_cluster": Number(0, 1e12, required=False),
+                # or one cost per intervention cluster: a CSV of cluster_id, cost
+                "intervention_costs": Text(required=False),
                 "baseline_cost": Text(required=False),
             }
         ),
@@ -986,6 +988,12 @@ def _health_economics_rule(errs: Errors, he: Mapping[str, Any], raw: Mapping[str
             [f"{oid}_days", f"{oid}_event"] if e["derivation"]["kind"] == "time_to_event" else [oid]
         )
     }
+    if {"intervention_cost_per_cluster", "intervention_costs"} <= set(he["costs"]):
+        errs.add(
+            f"{path}.costs.intervention_costs",
+            "cannot be used with intervention_cost_per_cluster: keep one (a figure for every "
+            "cluster, or a file of each cluster's)",
+        )
     for rid, r in he["resource_use"].items():
         rpath = f"{path}.resource_use.{rid}"
         d = r.get("derivation")

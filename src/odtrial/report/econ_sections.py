@@ -43,6 +43,24 @@ _VALUE_SETS = {
     "(Hernández Alava et al., PharmacoEconomics 2023), as NICE recommends",
 }
 
+
+def _intervention_cost_words(he: Mapping[str, Any]) -> str | None:
+    """``£30,000 per cluster`` or, from each cluster's figure, its mean and range; None
+    when the plan gives no intervention cost."""
+    if he.get("intervention_cost_per_cluster") is not None:
+        return f"{pounds(float(he['intervention_cost_per_cluster']))} per cluster"
+    spread = he.get("intervention_costs_by_cluster")
+    if spread:
+        return (
+            f"a mean of {pounds(spread['mean'])} per intervention cluster (from "
+            f"{pounds(spread['min'])} to {pounds(spread['max'])}, "
+            f"{spread['n_clusters']} clusters)"
+        )
+    if he.get("intervention_cost_withheld"):
+        return "each intervention cluster's own figure"
+    return None
+
+
 _METHODS = {
     "bivariate": "a bivariate multilevel model of costs and QALYs with a random intercept "
     "for cluster",
@@ -158,17 +176,15 @@ class _Chapter:
                 f" {young} participant{'s' if young != 1 else ''} younger than 18, the mapping's "
                 "youngest age, took the 18 to 34 band."
             )
-        per_cluster = he.get("intervention_cost_per_cluster")
-        if per_cluster is not None and he.get("intervention_cost_withheld"):
+        cost = _intervention_cost_words(he)
+        if cost is not None and he.get("intervention_cost_withheld"):
             text += (
-                " The intervention's own cost is left out of every cost in this blinded report "
-                "(only one arm has it, so it would reveal the allocation); it enters at "
-                "unblinding."
+                " The intervention's own cost is left out of every cost in this report (only "
+                "one arm has it, so it would reveal the allocation); it enters at unblinding."
             )
-        elif per_cluster is not None:
+        elif cost is not None:
             text += (
-                f" The intervention cost {pounds(float(per_cluster))} per cluster, shared equally "
-                "among the cluster's participants."
+                f" The intervention cost {cost}, shared equally among the cluster's participants."
             )
         return text
 
@@ -211,11 +227,12 @@ class _Chapter:
         labels = {str(r["item"]): str(r["label"]) for r in he.get("resource_use", [])}
         notes: list[str] = []
         mark = ""
-        if he.get("intervention_cost_per_cluster") is not None:
+        cost = _intervention_cost_words(he)
+        if cost is not None:
             mark = _mark(
                 notes,
-                f"Not listed: the intervention, {pounds(float(he['intervention_cost_per_cluster']))} "
-                "per cluster, shared equally among the cluster's participants.",
+                f"Not listed: the intervention, {cost}, shared equally among the cluster's "
+                "participants.",
             )
         rows = [
             {

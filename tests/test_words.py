@@ -22,3 +22,18 @@ from odtrial._words import count, noun
 def test_count(n: int, words: tuple[str, ...], expected: str) -> None:
     assert count(n, *words) == expected
     assert noun(n, *words) == expected.split(" ", 1)[1]
+
+
+def test_a_or_an_by_sound() -> None:
+    from odtrial._words import a_or_an
+
+    cases = {
+        "LMM with a random intercept": "an",
+        "GEE, exchangeable": "a",
+        "binomial GLMM": "a",
+        "ordinal model": "an",
+        "Cox model": "a",
+        "SAP": "an",
+        "": "a",
+    }
+    assert {p: a_or_an(p) for p in cases} == cases

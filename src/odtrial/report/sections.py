@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from odtrial._words import a_or_an
 from odtrial.errors import ReportError
 from odtrial.report import fmt
 from odtrial.report.consort import ArmFlow, Flow
@@ -495,7 +496,7 @@ class _Builder:
                 "Two-arm cluster randomised controlled trial; "
                 f"{fmt.count(flow['clusters_randomised'], 'cluster')} randomised, "
                 f"{fmt.count(recruited, 'participant')} recruited. The primary outcome "
-                f"was analysed with a {model_text(p['model'])}. "
+                f"was analysed with {a_or_an(model_text(p['model']))} {model_text(p['model'])}. "
                 + (
                     f"{_cap(fmt.noun(len(secondary), 'the secondary outcome', 'secondary outcomes'))} "
                     f"used {fmt.noun(len(secondary), 'a model', 'models')} suited to "

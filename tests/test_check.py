@@ -162,6 +162,28 @@ def test_a_renamed_column_in_a_csv_and_a_sav_file_is_listed(trial_copy, capsys):
     assert "'MedicationName', which nelft/prescriptions_2025-06-30.csv" in out + err
 
 
+def test_a_column_twice_in_a_header_is_listed_as_ingest_would_refuse_it(trial_copy, capsys):
+    from odtrial.data.ingest import ingest
+    from odtrial.errors import IngestError
+
+    rx = trial_copy / "nelft" / "prescriptions_2025-06-30.csv"
+    lines = rx.read_text(encoding="utf-8").splitlines(keepends=True)
+    rx.write_text(
+        lines[0].rstrip("\n") + ",MedicationName\n"
+        + "".join(x.rstrip("\n") + ",x\n" for x in lines[1:]),
+        encoding="utf-8",
+    )  # fmt: skip
+    result = check(trial_copy)
+    cfg = trial_copy / "trial.toml"
+    assert list(result.errors) == [
+        f"{cfg}: key 'extracts.NELFT.prescriptions.columns.drug' names column 'MedicationName', "
+        "which appears 2 times in nelft/prescriptions_2025-06-30.csv's header: rename or remove "
+        "the copies"
+    ]
+    with pytest.raises(IngestError, match="'MedicationName' appears 2 times in the header"):
+        ingest(trial_copy, trial_copy.parent / "freeze")
+
+
 def test_the_header_check_reads_no_data_row(trial_copy, monkeypatch):
     """Only headers are read: a file whose every data line is garbage still passes,
     and neither the full readers nor a full SPSS read are called."""

@@ -170,17 +170,27 @@ def _header_errors(path: Path, rel: str, spec: ExtractSpec, cfg: Path) -> list[s
     from odtrial.data.readers import read_header, show
 
     try:
-        header = set(read_header(path, spec, rel=rel))
+        names = read_header(path, spec, rel=rel)
     except OdtrialError as e:
         return [_prefixed(cfg, f"extract {e}")]
+    header = set(names)
     key = f"extracts.{spec.trust}.{spec.table}"
     named = [(f"columns.{canon}", col) for canon, col in spec.columns.items()]
     named += [(f"{part}.{col}", col) for part in ("where", "filled") for col in getattr(spec, part)]
-    return [
+    out = [
         f"{cfg}: key '{key}.{k}' names column {show(col)!r}, which {rel} does not have"
         for k, col in named
         if col not in header
     ]
+    # a column the extract reads twice in the header: ingest cannot tell which is meant
+    first_key = {col: k for k, col in reversed(named)}  # each column at its first key
+    for col, k in first_key.items():
+        if (n := names.count(col)) > 1:
+            out.append(
+                f"{cfg}: key '{key}.{k}' names column {show(col)!r}, which appears {n} times "
+                f"in {rel}'s header: rename or remove the copies"
+            )
+    return out
 
 
 def check(trial_dir: str | Path, plan: str | Path | None = None) -> CheckResult:

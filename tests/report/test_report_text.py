@@ -97,3 +97,17 @@ def test_a_plan_without_secondary_outcomes_lists_none(blinded_results: dict[str,
     primary = r["outcomes"][0]["label"]
     assert f"on the primary outcome, {primary[:1].lower() + primary[1:]}." in text
     assert "secondary outcome" not in text.lower() and "Secondary" not in text
+
+
+def test_outcome_labels_keep_their_capitals_and_models_their_article(
+    blinded_results: dict[str, Any],
+) -> None:
+    import copy
+
+    r = copy.deepcopy(blinded_results)
+    primary = next(o for o in r["outcomes"] if o["role"] == "primary")
+    primary["label"] = "EQ VAS at 3 months"
+    text = _all_text(r)
+    assert any(s["outcome"] == primary["id"] for s in r["sensitivity"])
+    assert "(EQ VAS at 3 months)" in text and "(eq vas at 3 months)" not in text
+    assert " with a LMM" not in text and " with a GEE" not in text

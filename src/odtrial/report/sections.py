@@ -975,7 +975,8 @@ class _Builder:
             return "The analysis plan specifies no sensitivity analyses."
         by_outcome = {o["id"]: o["label"] for o in self.outcomes}
         items = [
-            f"{s['label']} ({by_outcome.get(s['outcome'], s['outcome']).lower()})" for s in rows
+            f"{s['label']} ({_lower_first(by_outcome.get(s['outcome'], s['outcome']))})"
+            for s in rows
         ]
         return (
             "As prespecified, the following analyses test how far the conclusions depend on "

@@ -866,6 +866,9 @@ class _Builder:
                             else ""
                         )
                         + "The intracluster correlation coefficient (ICC) of each outcome is "
+                        "estimated from a model with no arm term or covariates (the outcome's "
+                        "clustering as a future trial would plan for it; a difference between "
+                        "the arms, which are allocated by cluster, adds to it) and "
                         "reported with its 95% CI and the scale on which it is measured: for "
                         "binary outcomes (and for the event indicator of a time-to-event "
                         "outcome) on the latent scale of a random-intercept logistic model "

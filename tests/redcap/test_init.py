@@ -257,6 +257,41 @@ def test_it_ingests_and_queries_the_faults(written: tuple[Path, dict], tmp_path:
     assert entry["rows_accepted"] + entry["rows_quarantined"] == 32
 
 
+def _day_first(v: str) -> str:
+    """A YYYY-MM-DD date (maybe with a time) as REDCap's DD/MM/YYYY export writes it."""
+    day, _, time = v.partition(" ")
+    y, m, d = day.split("-")
+    return f"{d}/{m}/{y}" + (f" {time}" if time else "")
+
+
+def test_day_first_dates_are_read_as_such(
+    helix: Path, written: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """HELIX exported with DD/MM/YYYY dates: init writes that pattern (with the time of
+    day for the consent date and time), says how it knew, and ingest gives the rows and
+    queries of the YYYY-MM-DD export."""
+    rows = [
+        {k: _day_first(v) if k in ("consent_dt", "visit_dt") and v else v for k, v in r.items()}
+        for r in _rows()
+    ]
+    exports = tmp_path / "exports"
+    shutil.copytree(helix / "exports", exports)
+    r = init(tmp_path / "t", _options(helix, records=_write_records(exports, rows)))
+    t = tomllib.loads(r.path.read_text())
+    assert t["extracts"]["north"]["participants"]["date_format"] == "%d/%m/%Y %H:%M"
+    assert t["extracts"]["north"]["visit"]["date_format"] == "%d/%m/%Y"
+    assert t["visits"] == written[1]["toml"]["visits"]  # months from the dates, as before
+    text = " ".join(r.path.read_text().split())
+    assert (
+        "# the records' dates are day/month/year (chosen in REDCap's export dialog): "
+        "consent_dt # holds '19/01/2024 09:02', its first number over 12, so a day"
+    ) in text
+    ours = ingest(tmp_path / "t", tmp_path / "freeze").queries
+    iso = ingest(written[0].parent, tmp_path / "iso").queries
+    cols = ["source_row", "rule", "field"]
+    assert len(ours) and ours[cols].equals(iso[cols])
+
+
 def test_without_designations_the_record_id_makes_no_form_look_collected(
     helix: Path, written: tuple[Path, dict], tmp_path: Path
 ) -> None:

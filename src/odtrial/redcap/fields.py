@@ -79,10 +79,15 @@ class TablePlan:
     month: int | None = None  # a classic project's form: its visit month (from its dates)
     form: str = ""  # the form whose rows it takes ("" for the participants)
     whole: bool = False  # the rows of events that repeat whole (``repeating`` too)
+    dates: str | None = None  # the records' date pattern when not YYYY-MM-DD (init's)
+    dates_how: str | None = None  # how init found it (a comment)
 
     @property
     def date_format(self) -> str:
-        """ISO dates, or ``native`` (a date with a time of day) when a field has times."""
+        """The records' pattern; for YYYY-MM-DD, ``native`` (a date with a time of day)
+        when a field has times."""
+        if self.dates is not None:
+            return self.dates
         return "native" if any(f.datetime for f in self.fields) else "%Y-%m-%d"
 
 

@@ -60,6 +60,7 @@ from odtrial.data.canonical import PARTICIPANTS
 from odtrial.errors import ConfigError
 from odtrial.redcap import render as toml
 from odtrial.redcap.clusters import ClusterRecord, cluster_sites, read_randomisation
+from odtrial.redcap.dates import table_pattern
 from odtrial.redcap.dictionary import Dictionary, read_dictionary
 from odtrial.redcap.events import (
     DAYS_PER_MONTH,
@@ -161,6 +162,13 @@ def build(
     vocab = Vocabularies()
     record = read_randomisation(options.randomisation, warnings)
     tables = plan_tables(options, d, rec, events, baseline_events, vocab, record, warnings)
+    if not rec.date_format.iso:
+        for t in tables.values():
+            cols = {f.source: rec.values(f.source) for f in t.fields if f.type == "date"}
+            t.dates = table_pattern(rec.date_format, cols, t.name, str(rec.path))
+            t.dates_how = ("" if rec.date_format.sure else "edit: ") + str(rec.date_format.how)
+        if not rec.date_format.sure:
+            warnings.append(f"date_format: {rec.date_format.how}")
     trusts, cluster_trust = cluster_sites(
         options, rec, dags, record, tables[PARTICIPANTS], warnings
     )
@@ -432,9 +440,7 @@ def _cutoff(options: InitOptions, rec: Records, d: Dictionary, warnings: list[st
     latest = None
     for f in d.fields:
         if f.validation.startswith(("date_", "datetime_")) and f.name in rec.header:
-            s = pd.to_datetime(
-                rec.frame[f.name].str.slice(0, 10), format="%Y-%m-%d", errors="coerce"
-            )
+            s = rec.dates(f.name)
             s = s[s.notna() & (s <= pd.Timestamp(today))]
             if len(s):
                 m = s.max().date()

@@ -8,14 +8,15 @@ column per choice and each form's ``<form>_complete`` status (0, 1, 2).
 
 A *labels* export writes choice labels instead of codes (and field labels as
 column names when asked): a trial definition reads codes, so such a file is
-refused with one line saying how to export the raw data.
+refused with one line saying how to export the raw data. Its dates are written one
+way, chosen in the export dialog: found from the date fields' values (:mod:`.dates`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Final
 import pandas as pd
 
 from odtrial.errors import ConfigError, IngestError
+from odtrial.redcap.dates import ISO, DateFormat, sniff
 from odtrial.redcap.dictionary import Dictionary, slug
 
 if TYPE_CHECKING:
@@ -49,10 +51,12 @@ _BOOLEAN_LABELS: Final = frozenset({"yes", "no", "true", "false", "checked", "un
 
 @dataclass(frozen=True)
 class Records:
-    """A records export: its columns and its cells as text (``""`` when empty)."""
+    """A records export: its columns, its cells as text (``""`` when empty) and how it
+    writes its dates."""
 
     path: Path
     frame: pd.DataFrame
+    date_format: DateFormat = field(default=ISO)
 
     @property
     def header(self) -> tuple[str, ...]:
@@ -90,9 +94,8 @@ class Records:
 
     def dates(self, column: str) -> pd.Series:
         """A column's dates (of a date and time, its date; NaT where none)."""
-        return pd.to_datetime(
-            self.frame[column].str.slice(0, 10), format="%Y-%m-%d", errors="coerce"
-        )
+        day = self.frame[column].str.split(" ", n=1).str[0]
+        return pd.to_datetime(day, format=self.date_format.pattern, errors="coerce")
 
     def median_months(
         self, columns: Sequence[str], rows: pd.Series, start: pd.Series
@@ -120,7 +123,8 @@ def read_records(path: str | Path, dictionary: Dictionary) -> Records:
     Raises
     ------
     ConfigError
-        Unreadable, no record id column, or choice labels instead of codes.
+        Unreadable, no record id column, choice labels instead of codes, or dates
+        of two formats or none (:func:`~odtrial.redcap.dates.sniff`).
     """
     p = Path(path)
     try:
@@ -134,7 +138,17 @@ def read_records(path: str | Path, dictionary: Dictionary) -> Records:
     frame = frame.apply(lambda col: col.str.strip())
     records = Records(p, frame)
     _refuse_labels(records, dictionary)
-    return records
+    dated = [
+        f
+        for f in dictionary.fields
+        if f.validation.startswith(("date_", "datetime_")) and f.name in frame.columns
+    ]
+    found = sniff(
+        {f.name: records.values(f.name) for f in dated},
+        {f.name: f.validation for f in dated},
+        str(p),
+    )
+    return Records(p, frame, found)
 
 
 def _refuse_labels(records: Records, dictionary: Dictionary) -> None:

@@ -117,6 +117,10 @@ def extract_text(t: TablePlan, trust: str, first: str, site: str | None, pattern
         f"pattern = {value(pattern)}  # one export at a time: keep only the latest here",
         'format = "csv"',
         'encoding = "utf-8"',
+    ]
+    if t.dates_how:
+        lines += comment(t.dates_how)
+    lines += [
         f"date_format = {value(t.date_format)}",
         f"hint = {value(RECORDS_HINT)}",
         f"where = {inline(where)}",

@@ -201,7 +201,7 @@ def test_sensitivity_analyses(blinded_run) -> None:
     assert abs(perm["p_value"] - cl["p_value"]) < 0.1
 
 
-def test_flow_missing_data_and_baseline(blinded_run) -> None:
+def test_flow_missing_data_and_baseline(blinded_run, an_freeze) -> None:
     r = blinded_run.results
     d = _dataset(blinded_run.out)
     flow = r["flow"]
@@ -213,6 +213,13 @@ def test_flow_missing_data_and_baseline(blinded_run) -> None:
         assert arm["recruited"] == len(people) == sum(arm["cluster_sizes"])
         assert arm["analysed"] == primary["n_analysed"][code]
         assert arm["lost"] == int(people["work_study_24m"].isna().sum())
+    # participant records quarantined at ingest that are no accepted participant's
+    held = pd.read_parquet(an_freeze / "quarantine" / "participants.parquet")
+    kept = set(pd.read_parquet(an_freeze / "tables" / "participants.parquet")["participant_id"])
+    others = held["participant_id"]
+    expected = int(others.isna().sum()) + len(set(others.dropna()) - kept)
+    assert flow["participant_records_held_back"] == expected > 0
+    assert expected < len(held)  # a duplicate of an accepted participant is not held back
     miss = pd.DataFrame(r["missing_data"])
     assert set(miss["time_point"]) == {"12 months", "24 months"}
     m24 = miss[miss["variable"] == "work_study_24m"].set_index("arm")["missing"]

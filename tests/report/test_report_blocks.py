@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import docx
@@ -117,6 +118,10 @@ def test_consort_boxes_read_as_labelled_counts():
     ]
     assert (
         "Individuals excluded" not in box_texts(_flow((0, 0), excluded=None))["arms"][0]["analysis"]
+    )
+    held = dataclasses.replace(_flow((0, 2)), held_back=3)
+    assert box_texts(held)["enrolment"].splitlines()[-1] == (
+        "Further participant records held back at data validation: 3"
     )
     # every count carries its label: no bare "n = 0", no "(nobody followed up)"
     every = [texts["enrolment"], *(v for arm in texts["arms"] for v in arm.values())]

@@ -111,3 +111,22 @@ def test_outcome_labels_keep_their_capitals_and_models_their_article(
     assert any(s["outcome"] == primary["id"] for s in r["sensitivity"])
     assert "(EQ VAS at 3 months)" in text and "(eq vas at 3 months)" not in text
     assert " with a LMM" not in text and " with a GEE" not in text
+
+
+def test_the_flow_says_how_many_participant_records_wait_on_queries(
+    blinded_results: dict[str, Any],
+) -> None:
+    import copy
+
+    from odtrial.report.fmt import count
+
+    r = copy.deepcopy(blinded_results)
+    for n, verb in ((21, "were"), (1, "was")):
+        r["flow"]["participant_records_held_back"] = n
+        assert f"A further {count(n, 'participant record')} {verb} held back at data " in (
+            _all_text(r)
+        )
+    r["flow"]["participant_records_held_back"] = 0
+    assert "held back at data validation" not in _all_text(r)
+    del r["flow"]["participant_records_held_back"]  # a results file from before
+    assert "held back at data validation" not in _all_text(r)

@@ -289,7 +289,8 @@ def compute_analysis(
             "derivations": described,
             "dataset": DATASET,
         },
-        "flow": _flow(pdata, clusters, primary, view, arms),
+        "flow": _flow(pdata, clusters, primary, view, arms)
+        | {"participant_records_held_back": _held_back(fz)},
         "baseline": {
             "cluster_level": baseline.cluster_table(
                 clusters, pdata, view.codes, strata=strata, balance=balance
@@ -594,6 +595,22 @@ def _flow(
                 pooled[k] = sum(r[k] for r in rows)
         rows = [pooled]
     return {"clusters_randomised": flow.clusters_randomised, "outcome": primary.label, "arms": rows}
+
+
+def _held_back(fz: Freeze) -> int:
+    """Participant records quarantined at ingest that are no accepted participant's (a
+    duplicate of an accepted record is not): the flow counts the accepted ones, so the
+    report says how many more wait on queries. A pseudonym counts once; a record without
+    one (its key unreadable) counts as one."""
+    from odtrial.trial_tables import PARTICIPANTS
+
+    held = fz.quarantine.get(PARTICIPANTS)
+    if held is None or held.empty or "participant_id" not in held:
+        return 0
+    ids = held["participant_id"]
+    known = set(fz.tables[PARTICIPANTS]["participant_id"].dropna())
+    other = ids.dropna()
+    return int(ids.isna().sum()) + len(set(other) - known)
 
 
 def missing_data_variables(

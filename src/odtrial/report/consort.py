@@ -50,6 +50,8 @@ class Flow:
     clusters_randomised: int
     arms: tuple[ArmFlow, ...]  # two arms, or one pooled arm in an open report
     outcome_label: str
+    # participant records quarantined at ingest (queried; in no count below)
+    held_back: int = 0
 
 
 def flow_from_dataset(
@@ -122,6 +124,8 @@ def box_texts(flow: Flow) -> dict[str, object]:
     top.append(
         f"Individuals recruited in randomised clusters: {sum(a.recruited for a in flow.arms)}"
     )
+    if flow.held_back:
+        top.append(f"Further participant records held back at data validation: {flow.held_back}")
     arms = []
     for arm in flow.arms:
         head = f"Allocated to {arm.label}" if len(flow.arms) == 2 else f"{arm.label} (arms pooled)"

@@ -325,6 +325,17 @@ def _derivations_text(der: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _held_back_text(n: int) -> str:
+    """The participant records quarantined at ingest, which no count of the flow includes."""
+    if not n:
+        return ""
+    was, it = fmt.noun(n, "was", "were"), fmt.noun(n, "is", "are")
+    return (
+        f" A further {fmt.count(n, 'participant record')} {was} held back at data validation "
+        f"(quarantined, with queries to the sites) and {it} in none of these counts."
+    )
+
+
 def _lower_first(s: str) -> str:
     return s[:1].lower() + s[1:] if s[:2] != s[:2].upper() else s
 
@@ -1397,6 +1408,7 @@ class _Builder:
             "shows the flow of clusters and individuals through the trial: randomised, "
             "received the allocation, lost to follow-up and analysed for the primary outcome ("
             f"{_lower_first(str(flow.get('outcome', '')))})."
+            + _held_back_text(int(flow.get("participant_records_held_back") or 0))
         )
         b1 = self.baseline_table("cluster_level", "Baseline characteristics at cluster level")
         b2 = self.baseline_table("individual_level", "Baseline characteristics at individual level")
@@ -1639,6 +1651,7 @@ class _Builder:
             clusters_randomised=int(f["clusters_randomised"]),
             arms=arms,
             outcome_label=str(f.get("outcome", "")),
+            held_back=int(f.get("participant_records_held_back") or 0),
         )
 
 

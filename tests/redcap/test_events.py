@@ -10,6 +10,7 @@ import pytest
 
 from odtrial.errors import ConfigError
 from odtrial.redcap.events import (
+    Event,
     EventDefinition,
     events_from,
     month_of,
@@ -17,6 +18,7 @@ from odtrial.redcap.events import (
     read_definitions,
     read_designations,
     schedule,
+    short_offset,
 )
 
 
@@ -163,11 +165,23 @@ def test_day_offsets_after_each_arms_baseline_in_months() -> None:
     assert notes == [
         "events unscheduled_arm_1, fu_y_arm_1 not in the event definitions: months from the "
         "names (or dates, or order)",
-        "event fu_x_arm_1: day_offset less than a month after the baseline event, so no month "
-        "(from the names, or dates, or order)",
         "event month_6_arm_1: its name says month 6 but its day_offset (213 days after the "
         "baseline event) month 7: month 7 written (the event definitions win)",
         "event week_12_arm_1: day_offset 84 days after the baseline event is month 3 rounded, "
         "due about 91 days after consent; its window is REDCap's around that date: edit it "
         "if it must keep REDCap's days",
     ]
+    # an offset under a month: what init made of the event, once its month is known
+    assert {n: short_offset(e) for n, e in ev.items() if short_offset(e)} == {
+        "fu_x_arm_1": "event fu_x_arm_1: REDCap's event definitions put it 2 days after the "
+        "baseline event (day_offset), under a month: init made it the month-1 visit from its "
+        "place among the events (its name gives no month); check that month against the "
+        "protocol and edit [visits] if it differs"
+    }
+    episode = Event("episode_arm_1", 1, ("episode",), 0, "repeats", 1.0)
+    assert short_offset(episode) == (
+        "event episode_arm_1: REDCap's event definitions put it 1 day after the baseline "
+        "event (day_offset), under a month, and it repeats whole: init made it no scheduled "
+        "visit (its forms' tables have no visit and no window is checked); check the "
+        "protocol does not schedule it"
+    )

@@ -213,6 +213,9 @@ def test_what_init_decides(written: tuple[Path, dict]) -> None:
     assert (p["key"], p["consent_date"], p["cluster"]) == ("study_no", "consent_dt", "gp_practice")
     assert _field(t, "participants", "gp_practice")["vocabulary"] == "clusters"
     assert t["vocabularies"]["clusters"] == ["N1", "N2", "S1", "S2", "X9"]
+    # no vocabulary that no field reads (the cluster field's choices are the clusters)
+    read = {f.get("vocabulary") for x in t["tables"].values() for f in x["fields"]}
+    assert set(t["vocabularies"]) <= read and "gp_practice" not in t["vocabularies"]
     assert _field(t, "participants", "nhs_number")["type"] == "nhs_number"
     assert _field(t, "participants", "initials")["identifier"] == "drop"
     assert _field(t, "participants", "pain_site")["required_if"] == (
@@ -239,6 +242,10 @@ def test_what_init_decides(written: tuple[Path, dict]) -> None:
     assert any("where its participants are" in w for w in r.warnings)
     text = written[0].read_text()
     assert "median time from consent to its forms'" in text
+    # the record names its columns only: readable labels, marked to edit
+    assert t["randomisation"]["strata"] == {"column": "region", "label": "Region"}
+    assert t["randomisation"]["balance"] == [{"column": "size", "label": "Size"}]
+    assert 'label = "Region" }  # edit: the label the report shows' in text
 
 
 def test_it_ingests_and_queries_the_faults(written: tuple[Path, dict], tmp_path: Path) -> None:
@@ -345,6 +352,25 @@ def test_event_definitions_give_the_visits_months_and_windows(helix: Path, tmp_p
     assert manifest["trial"]["visits"][1] == {
         "month": 9, "window_days": 42, "window_before_days": 21, "window_after_days": 42,
     }  # fmt: skip
+
+
+def test_an_offset_under_a_month_says_what_init_made_of_the_event(
+    helix: Path, tmp_path: Path
+) -> None:
+    """A follow-up 10 days after baseline in REDCap's definitions gives no month: the
+    line says the month init took instead and from what (its forms' dates), once."""
+    exports = tmp_path / "exports"
+    shutil.copytree(helix / "exports", exports)
+    (exports / "defs.csv").write_text(DEFINITIONS.replace(",91,14,14,", ",10,0,0,"))
+    r = init(tmp_path / "t", _options(helix, event_definitions=exports / "defs.csv"))
+    assert r.visits == (3, 9)
+    fu1 = [w for w in r.warnings if w.startswith("event fu1_arm_1")]
+    assert fu1 == [
+        "event fu1_arm_1: REDCap's event definitions put it 10 days after the baseline event "
+        "(day_offset), under a month: init made it the month-3 visit from the median time "
+        "from consent to its forms' dates; check that month against the protocol and edit "
+        "[visits] if it differs"
+    ]
 
 
 def test_event_definitions_given_as_the_designations(helix: Path, written: tuple) -> None:

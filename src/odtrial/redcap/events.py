@@ -323,9 +323,9 @@ def offset_notes(
     events: Sequence[Event], baseline_form: str, defined: Collection[str]
 ) -> list[str]:
     """What to check in what the event definitions gave (``defined``: their events): an
-    offset the name contradicts (the offset wins), offsets less than a month after the
-    baseline event, events not defined, a day offset more than 3 days from its month's
-    due date (its window is REDCap's, but around the month)."""
+    offset the name contradicts (the offset wins), events not defined, a day offset more
+    than 3 days from its month's due date (its window is REDCap's, but around the
+    month). An offset under a month is :func:`short_offset`'s, once the month is known."""
     warnings: list[str] = []
     baseline = {e.base for e in events if baseline_form in e.forms}
     follow_ups = [e for e in events if e.base not in baseline]
@@ -334,13 +334,6 @@ def offset_notes(
         warnings.append(
             f"event{'s' * (len(absent) > 1)} {', '.join(absent)} not in the event definitions: "
             "months from the names (or dates, or order)"
-        )
-    short = [e.name for e in follow_ups if e.days is not None and e.how != "offset"]
-    short = [n for n in short if month_of(n)[1] != "baseline"]
-    if short:
-        warnings.append(
-            f"event{'s' * (len(short) > 1)} {', '.join(short)}: day_offset less than a month "
-            "after the baseline event, so no month (from the names, or dates, or order)"
         )
     for e in follow_ups:
         if e.how != "offset" or e.days is None:
@@ -361,3 +354,29 @@ def offset_notes(
                 "REDCap's around that date: edit it if it must keep REDCap's days"
             )
     return warnings
+
+
+def short_offset(e: Event) -> str | None:
+    """What init did with a follow-up event whose day offset is under a month after the
+    baseline event (so it gives no visit month), for a data manager to check; None for
+    any other event."""
+    if e.days is None or e.how in ("offset", "baseline") or month_of(e.name)[1] == "baseline":
+        return None
+    said = (
+        f"event {e.name}: REDCap's event definitions put it {e.days:g} day"
+        f"{'s' * (e.days != 1)} after the baseline event (day_offset), under a month"
+    )
+    if e.how == "repeats":
+        return (
+            f"{said}, and it repeats whole: init made it no scheduled visit (its forms' "
+            "tables have no visit and no window is checked); check the protocol does not "
+            "schedule it"
+        )
+    source = {
+        "order": "its place among the events (its name gives no month)",
+        "dates": "the median time from consent to its forms' dates",
+    }.get(e.how, "its name")
+    return (
+        f"{said}: init made it the month-{e.month} visit from {source}; check that month "
+        "against the protocol and edit [visits] if it differs"
+    )

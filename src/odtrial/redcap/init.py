@@ -71,6 +71,7 @@ from odtrial.redcap.events import (
     read_definitions,
     read_designations,
     schedule,
+    short_offset,
 )
 from odtrial.redcap.fields import (
     EVENTS_VOCABULARY,
@@ -313,19 +314,24 @@ def _date_months(
     out: dict[str, Event] = {}
     if unknown and consent is not None and consent in rec.header:
         out = _months_from_dates(unknown, events, d, rec, consent)
+    final = [out.get(e.name, e) for e in events]
+    short = {e.name: note for e in final if (note := short_offset(e)) is not None}
+    warnings += short.values()  # each a line of its own, saying what init did
     for e in events:
-        if e.how == "repeats":
+        if e.how == "repeats" and e.name not in short:
             warnings.append(
                 f"event {e.name} repeats whole and gives no month (by its name or day_offset): "
                 "no scheduled visit (its forms' tables have no visit)"
             )
     for e in unknown:
+        if e.name in short:
+            continue
         if e.name in out:
             how, month = "the median time from consent to its forms' dates", out[e.name].month
         else:
             how, month = "its place in order", e.month
         warnings.append(f"event {e.name}: its name gives no month; month {month} is {how}")
-    return [out.get(e.name, e) for e in events]
+    return final
 
 
 def _months_from_dates(
@@ -571,15 +577,20 @@ def _document(
     add("[randomisation]")
     add(f"record = {toml.value(_rel(record.folder, out))}")
     stratum_key = "stratum" if record.strata_col == "trust" else record.strata_col
-    add(f"strata = {toml.inline({'column': record.strata_col, 'label': record.strata_col})}")
+    labelled = {"column": record.strata_col, "label": _readable(record.strata_col)}
+    add(f"strata = {toml.inline(labelled)}  # edit: the label the report shows")
     if record.balance:
-        add(f"balance = {toml.value([{'column': b, 'label': b} for b in record.balance])}")
+        balance = [{"column": b, "label": _readable(b)} for b in record.balance]
+        add(f"balance = {toml.value(balance)}  # edit: the labels the report shows")
     add("")
     add("[vocabularies]")
     if events:
         add(f"{EVENTS_VOCABULARY} = {toml.value([e.name for e in events])}")
+    # only those a field reads: the cluster field's choices became the clusters
+    used = {f.vocabulary for t in tables.values() for f in t.fields}
     for vname, vals in vocab.values.items():
-        add(f"{toml.key(vname)} = {toml.value(vals)}")
+        if vname in used:
+            add(f"{toml.key(vname)} = {toml.value(vals)}")
     for t in tables.values():
         add("")
         lines += toml.table_text(t)
@@ -634,6 +645,13 @@ def _offset_note(events: list[Event], v: _Visit) -> str:
     if (b, a) != (v.before, v.after):
         note += ", narrowed so as not to overlap a neighbouring visit's window"
     return note
+
+
+def _readable(column: str) -> str:
+    """A label from a column name (``pct_over80`` -> ``Pct over80``), for the user to
+    replace: the randomisation record names its columns only."""
+    text = column.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
 
 
 def _project_name(path: Path) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,22 +46,29 @@ PLANE_TABLE = "ce_plane"  # tables/ce_plane.csv: the CE plane's draws
 INTERVENTION = "intervention"
 
 
-def cost_tables(he: HealthEconomics) -> tuple[UnitCostTable, PriceIndex | None]:
-    """The plan's unit-cost table and price index, read once."""
+@dataclass(frozen=True)
+class CostTables:
+    """The plan's cost inputs, read once: unit costs, the price index, and the intervention's
+    cost (one figure for every cluster, each cluster's from its file, or none)."""
+
+    unit: UnitCostTable
+    index: PriceIndex | None
+    intervention: float | dict[str, float] | None
+
+
+def cost_tables(he: HealthEconomics) -> CostTables:
+    """Read the plan's cost inputs (a one-line PlanError naming the key when one fails)."""
     try:
         unit = load_unit_costs(he.unit_costs)
         index = None if he.price_index is None else load_price_index(he.price_index)
+        intervention = (
+            load_intervention_costs(he.intervention_costs)
+            if he.intervention_costs is not None
+            else he.intervention_cost_per_cluster
+        )
     except (OSError, EconError) as e:
         raise PlanError(f"health_economics.costs: {e}") from None
-    return unit, index
-
-
-def cluster_costs(he: HealthEconomics) -> float | dict[str, float]:
-    """The intervention's cost: one figure for every cluster, or each cluster's from the file."""
-    if he.intervention_costs is not None:
-        return load_intervention_costs(he.intervention_costs)
-    assert he.intervention_cost_per_cluster is not None
-    return float(he.intervention_cost_per_cluster)
+    return CostTables(unit, index, intervention)
 
 
 def economic_columns(
@@ -69,14 +77,15 @@ def economic_columns(
     intervention_arm: str,
     *,
     include_intervention: bool = True,
-    tables: tuple[UnitCostTable, PriceIndex | None] | None = None,
+    tables: CostTables | None = None,
 ) -> pd.DataFrame:
     """Per participant: cost by category and total, utility at each visit, QALYs.
 
     ``include_intervention`` False leaves the intervention's own cost out (a blinded
     report: that cost is non-zero in one arm only, so it would reveal the allocation).
-    ``tables``: the unit costs and price index, if already read (:func:`cost_tables`)."""
-    unit, index = cost_tables(he) if tables is None else tables
+    ``tables``: the cost inputs, if already read (:func:`cost_tables`)."""
+    tables = cost_tables(he) if tables is None else tables
+    unit, index = tables.unit, tables.index
     ids = pdata["participant_id"].astype(str)
     long = []
     for r in he.resource_use.values():
@@ -112,13 +121,12 @@ def economic_columns(
         if cat != "total":
             out[f"cost_{cat}"] = costs[cat].to_numpy(dtype=float)
     total = costs["total"].to_numpy(dtype=float)
-    if he.has_intervention_cost and include_intervention:
+    if tables.intervention is not None and include_intervention:
         frame = pd.DataFrame(
             {"cluster": pdata[CLUSTER].to_numpy(), "treat": pdata["arm_real"].to_numpy()}
         )
         try:
-            per_cluster = cluster_costs(he)
-            shares = intervention_costs(frame, per_cluster, treated=intervention_arm)
+            shares = intervention_costs(frame, tables.intervention, treated=intervention_arm)
         except EconError as e:
             raise PlanError(f"health_economics.costs: {e}") from None
         share = shares.to_numpy(dtype=float)
@@ -370,10 +378,9 @@ def health_economics(
     # blinded or open: without the intervention's own cost, which only one arm has (an open
     # report's pooled dataset would otherwise tell its clusters apart)
     withheld = (blinded or not comparative) and he.has_intervention_cost
-    unit, index = cost_tables(he)
-    cols = economic_columns(
-        pdata, he, arms[0], include_intervention=not withheld, tables=(unit, index)
-    )
+    tables = cost_tables(he)
+    unit, index = tables.unit, tables.index
+    cols = economic_columns(pdata, he, arms[0], include_intervention=not withheld, tables=tables)
     for c in cols.columns:
         pdata[c] = cols[c].to_numpy()
     categories = [c for c in cols.columns if c.startswith("cost_")]
@@ -403,9 +410,9 @@ def health_economics(
         "intervention_cost_per_cluster": he.intervention_cost_per_cluster,
         # each cluster's cost would say which clusters are the intervention's: only unblinded
         "intervention_costs_by_cluster": (
-            None
-            if he.intervention_costs is None or withheld
-            else _spread(load_intervention_costs(he.intervention_costs), pdata, arms[0])
+            _spread(tables.intervention, pdata, arms[0])
+            if isinstance(tables.intervention, dict) and not withheld
+            else None
         ),
         "intervention_cost_withheld": withheld,
         "unit_costs": unit_rows,
@@ -447,9 +454,11 @@ def health_economics(
     if not comparative:
         return block, {}
 
-    def run(method: str, covs: Sequence[str], df: str | None = None) -> Any:
+    def run(
+        method: str, covs: Sequence[str], df: str | None = None, data: pd.DataFrame = complete
+    ) -> Any:
         return cea(
-            complete,
+            data,
             cost="cost_total",
             effect="qaly",
             treat=TREAT,
@@ -464,19 +473,7 @@ def health_economics(
         )
 
     def run_on(data: pd.DataFrame) -> Any:
-        return cea(
-            data,
-            cost="cost_total",
-            effect="qaly",
-            treat=TREAT,
-            cluster=CLUSTER,
-            covariates=list(covariates) or None,
-            wtp=he.wtp,
-            n_boot=he.n_boot,
-            seed=he.seed,
-            method="bivariate",
-            treated=1,
-        )
+        return run("bivariate", covariates, data=data)
 
     base = run(he.method, covariates)
     block["base_case"] = _cea_dict(base)

@@ -236,15 +236,15 @@ def _compares(c: Condition) -> list[Compare]:
 
 
 def _kind(f: Field) -> str:
-    if f.kind in ("int", "float"):
+    """How a condition compares the field: by the dtype the field is mapped to."""
+    from odtrial.data.schemas import DATE_DTYPE, field_dtype  # (pandera: not at trial load)
+
+    dtype = field_dtype(f)
+    if dtype in ("float64", "Int64"):
         return "number"
-    if f.kind == "date":
+    if dtype == DATE_DTYPE:
         return "date"
-    if f.kind == "bool" or f.vocab == "yes_no":
-        return "boolean"
-    if f.vocab == "visit":
-        return "number"
-    return "text"
+    return "boolean" if dtype == "boolean" else "text"
 
 
 def _typed(v: Value, kind: str) -> float | bool | str | pd.Timestamp | None:

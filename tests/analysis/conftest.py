@@ -106,8 +106,8 @@ def unblinded_run(
     return Run(out, json.loads((out / "results.json").read_text(encoding="utf-8")))
 
 
-# Antipsychotics costed by their WHO defined daily doses (an illustrative price, at the
-# plan's price year so no inflation applies).
+# The shipped plan costs antipsychotics by their WHO defined daily doses; the open run
+# prices a DDD at this illustrative figure, at the plan's price year so no inflation applies.
 ANTIPSYCHOTIC_DDD_PRICE = 2.0
 ANTIPSYCHOTIC_DDD_COST = f"""
 [[item]]
@@ -117,12 +117,6 @@ cost = {ANTIPSYCHOTIC_DDD_PRICE}
 price_year = 2023
 source = "illustrative"
 category = "medication"
-"""
-ANTIPSYCHOTIC_USE = """[health_economics.resource_use.antipsychotic_ddds]
-label = "Antipsychotic medication (defined daily doses)"
-item = "antipsychotic_ddd"
-derivation = { kind = "total_dose", table = "prescriptions", drug = "drug", dose = "daily_dose_mg", start = "start_date", end = "end_date", class = "antipsychotic", equivalence = "ddd" }
-
 """
 
 
@@ -135,7 +129,7 @@ def antipsychotic_ddd_price() -> float:
 @pytest.fixture(scope="session")
 def open_run(an_freeze: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
     """Open report of a draft variant whose CPZ dose uses Leucht 2015, whose EQ-5D-5L is
-    valued by NICE's 5L-to-3L mapping, and which costs antipsychotics by DDD."""
+    valued by NICE's 5L-to-3L mapping, and which prices an antipsychotic DDD at its own figure."""
     from odtrial.analysis.analyse import analyse
 
     folder = tmp_path_factory.mktemp("an_open")
@@ -152,13 +146,11 @@ def open_run(an_freeze: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
         1,
     )
     costs = folder / "unit_costs.toml"
-    costs.write_text(
-        (TRIAL / "unit_costs.toml").read_text(encoding="utf-8") + ANTIPSYCHOTIC_DDD_COST, "utf-8"
-    )
+    blocks = (TRIAL / "unit_costs.toml").read_text(encoding="utf-8").split("\n\n")
+    kept = [b for b in blocks if 'item = "antipsychotic_ddd"' not in b]
+    assert len(kept) == len(blocks) - 1  # the shipped price, replaced by the open run's
+    costs.write_text("\n\n".join(kept) + "\n" + ANTIPSYCHOTIC_DDD_COST, "utf-8")
     tail = tail.replace('unit_costs = "unit_costs.toml"', f'unit_costs = "{costs.as_posix()}"', 1)
-    tail = tail.replace(
-        "[health_economics.utilities]", ANTIPSYCHOTIC_USE + "[health_economics.utilities]", 1
-    )
     plan.write_text(head + marker + tail, encoding="utf-8")
     out = folder / "out"
     analyse(plan, an_freeze, out, report_type="open")

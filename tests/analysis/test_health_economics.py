@@ -25,7 +25,7 @@ def test_the_block_has_every_table(he, blinded_run) -> None:
     assert "total" in {c["category"] for c in he["costs"]}
     assert set(he["qalys"]) == {"A", "B"}  # blinded: displayed codes only
     assert [s["id"] for s in he["sensitivity"]] == ["tsb", "unadjusted", "multiple-imputation"]
-    assert len(he["unit_costs"]) == 4 and all(u["cost_in_price_year"] > 0 for u in he["unit_costs"])
+    assert len(he["unit_costs"]) == 5 and all(u["cost_in_price_year"] > 0 for u in he["unit_costs"])
     plane = pd.read_csv(blinded_run.out / he["plane_table"])
     assert list(plane.columns) == ["incremental_cost", "incremental_effect"]
     assert len(plane) == 1000

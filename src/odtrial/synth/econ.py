@@ -11,7 +11,8 @@ level is 1 plus the number of thresholds (-0.3, 0.5, 1.2, 2.0) that ``-h + offse
 (same date); 3% of baseline questionnaires are missing, and 2% of questionnaires lack one
 answer. Community contacts: GP and community mental health team (CMHT) contacts, Poisson
 given a person's gamma(2, 1/2) frailty and a cluster's lognormal (SD 0.2) effect, uniform
-over the 24-month window.
+over the 24-month window. Antipsychotics (the prescriptions table) are costed per WHO
+defined daily dose.
 
 The truth (``truth.json`` ``health_economics``): the expected QALYs and costs per arm
 standardised over the trial's participants and cluster-effect draws (Monte Carlo), in the
@@ -24,8 +25,11 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
+from odtrial.data.drugs import DRUGS
 from odtrial.econ import eq5d_utility, qalys
+from odtrial.synth.events import ANTIPSYCHOTICS
 from odtrial.synth.tables import EQ5D_FIELDS
 
 OFFSETS: Final = np.array([-0.6, -0.5, 0.0, 0.2, 0.5])  # mobility ... anxiety/depression
@@ -75,6 +79,14 @@ cost = 140.0
 price_year = 2021
 source = "illustrative (PSSRU style, community mental health team)"
 category = "community_care"
+
+[[item]]
+item = "antipsychotic_ddd"
+unit = "WHO defined daily dose of an oral antipsychotic (net ingredient cost)"
+cost = 0.6
+price_year = 2022
+source = "illustrative (Prescription Cost Analysis and Drug Tariff style, mean cost per DDD)"
+category = "medication"
 """
 
 PRICE_INDEX_TOML: Final = """\
@@ -186,6 +198,47 @@ def econ_tables(
     return {"eq5d": eq, "community_contacts": cc}
 
 
+def _antipsychotic_ddds(
+    p: Any,
+    n_clusters: int,
+    prm: Any,
+    years: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    draws: int = 50,
+) -> dict[str, float]:
+    """Expected antipsychotic WHO DDDs per participant over the window, by arm: P(any) x
+    expected share of the window covered x the covered days x the expected daily DDDs of
+    a prescribed dose, which follows the generator's path (person's CPZ-equivalent dose,
+    drug from the prescribing mix, per-course jitter, rounded to the drug's tablet step
+    and capped at its BNF maximum: the cap binds often, so it is not ignorable). Monte
+    Carlo over cluster effects, and over persons' doses and drugs."""
+    names = [a[0] for a in ANTIPSYCHOTICS]
+    mix = np.asarray([a[1] for a in ANTIPSYCHOTICS])
+    step = np.asarray([a[2] for a in ANTIPSYCHOTICS])
+    per_cpz = np.asarray([DRUGS[d].woods2003_mg_per_100cpz for d in names], dtype=float) / 100
+    max_mg = np.asarray([DRUGS[d].max_daily_mg for d in names], dtype=float)
+    ddd = np.asarray([DRUGS[d].ddd for d in names], dtype=float)
+    a, b = prm.ap_coverage_beta
+    days = years * 365.25 - 2
+    n = len(p.treated)
+    out: dict[str, list[float]] = {"pod": [], "tau": []}
+    for _ in range(draws):
+        u_any = rng.normal(0, prm.any_antipsychotic.cluster_sd, n_clusters)
+        u_dose = rng.normal(0, prm.cpz_log_dose.cluster_sd, n_clusters)
+        person = rng.normal(0, prm.cpz_person_sd, n)
+        drug = rng.choice(len(names), size=n, p=mix)
+        jitter = np.exp(rng.normal(0, 0.1, n))
+        for arm, tag in ((True, "pod"), (False, "tau")):
+            t = np.full(n, arm)
+            apr = expit(prm.any_antipsychotic.eta(p, u_any, t))
+            cpz = np.exp(prm.cpz_log_dose.eta(p, u_dose, t) + person)
+            mg = np.round(cpz * per_cpz[drug] * jitter / step[drug]) * step[drug]
+            daily = np.clip(mg, step[drug], max_mg[drug]) / ddd[drug]
+            out[tag].append(float(np.mean(apr * a / (a + b) * days * daily)))
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
 def econ_truth(
     p: Any,
     n_clusters: int,
@@ -212,6 +265,7 @@ def econ_truth(
             u = np.column_stack([eq5d_utility(_levels(h, r), version="5L") for h in hs])
             q[arm].append(float(np.mean(qalys(u, [0.0, 1.0, 2.0], discount=DISCOUNT))))
         rng.random()
+    ap_ddds = _antipsychotic_ddds(p, n_clusters, prm, years, rng)
     uc = _unit_costs()
     # events spread evenly over two years: the second year's half is discounted once
     disc = (1 + 1 / (1 + DISCOUNT)) / 2
@@ -226,6 +280,7 @@ def econ_truth(
             + uc["crisis_team_episode"] * crisis[tag]
             + uc["gp_consultation"] * contacts["gp"]
             + uc["cmht_contact"] * contacts["cmht"]
+            + uc["antipsychotic_ddd"] * ap_ddds[tag]
         )
         arms[tag] = {
             "qalys": round(float(np.mean(q[arm])), 5),
@@ -235,6 +290,7 @@ def econ_truth(
             "cmht_contacts": contacts["cmht"],
             "crisis_referrals": round(crisis[tag], 4),
             "bed_days": implied[f"bed_days_per_2y_{tag}"],
+            "antipsychotic_ddds": round(ap_ddds[tag], 2),
         }
     return {
         "price_year": PRICE_YEAR,
@@ -245,6 +301,7 @@ def econ_truth(
         "note": "expected values over this trial's participants (the intervention cost is "
         "the realised share per participant) and "
         f"{draws} Monte Carlo draws of the EQ-5D model; costs discounted at 3.5% in year 2 "
-        "assuming use spread evenly over the 24 months; bed days and crisis referrals from "
-        "the implied expectations of their generating models",
+        "assuming use spread evenly over the 24 months; bed days, crisis referrals and "
+        "antipsychotic defined daily doses from the implied expectations of their generating "
+        "models (the DDDs: courses open at extract, and a window's edges, not modelled)",
     }

@@ -6,8 +6,10 @@ A column is one of four kinds, each with its own conditional model (see
 mean matching), ``binary`` (two-level probit), ``count`` (predictive mean
 matching on the log scale) and ``categorical`` (a sequence of two-level probit
 models). Columns that cannot enter a regression (dates, identifiers, constants)
-are left out of the default selection, each with a reason, and are an error
-when asked for by name: nothing is dropped silently.
+or should not (labels of the cluster or of units nested in it, whose dummies
+would be fixed cluster effects in place of the random intercept) are left out
+of the default selection, each with a reason, and are an error when asked for
+by name: nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -66,21 +68,74 @@ def _is_numeric(s: pd.Series) -> bool:
     return bool(pd.api.types.is_numeric_dtype(s)) and not pd.api.types.is_bool_dtype(s)
 
 
-def unusable_reason(s: pd.Series, max_levels: int) -> str | None:
-    """Why a column cannot enter the imputation model, or None if it can."""
+#: Fewest clusters for which consecutive whole numbers, one per cluster, are
+#: taken for a cluster code: with fewer, a genuine cluster-level count (GPs in
+#: each of four practices: 3, 4, 5, 6) can look the same.
+MIN_CLUSTERS_FOR_CODE = 8
+
+
+def _nesting(s: pd.Series, cluster: pd.Series) -> tuple[bool, bool]:
+    """Whether every observed value of ``s`` lies within a single cluster (of
+    at least two that it is observed in), and whether it is one-to-one with
+    those clusters."""
+    seen = s.notna().to_numpy()
+    pairs = pd.DataFrame(
+        {"v": s[seen].to_numpy(dtype=object), "c": cluster[seen].to_numpy(dtype=object)}
+    ).drop_duplicates()
+    nested = bool(pairs["v"].is_unique) and pairs["c"].nunique() >= 2
+    return nested, nested and bool(pairs["c"].is_unique)
+
+
+def _is_cluster_code(s: pd.Series, cluster: pd.Series) -> bool:
+    """A numeric column that numbers the clusters: consecutive whole numbers
+    (101..116), one per cluster and a different one for each. Numbers that are
+    not consecutive (list sizes, IMD scores) are taken for a cluster-level
+    measurement, which is constant within a cluster and one-to-one with the
+    clusters just the same."""
+    vals = s.dropna().to_numpy(dtype=float)
+    k = len(np.unique(vals))
+    if k < MIN_CLUSTERS_FOR_CODE or not np.all(vals == np.round(vals)):
+        return False
+    return vals.max() - vals.min() + 1 == k and _nesting(s, cluster)[1]
+
+
+def unusable_reason(s: pd.Series, max_levels: int, cluster: pd.Series | None = None) -> str | None:
+    """Why a column cannot (or should not) enter the imputation model, or None
+    if it can. ``cluster`` (named, aligned with ``s``) enables the checks for
+    labels of the cluster and of units nested in it."""
     obs = s.dropna()
     if obs.empty:
         return "every value is missing"
     if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s):
         return "a date or time (derive a number from it to use it)"
-    if obs.nunique() < 2:
+    k = obs.nunique()
+    if k < 2:
         return "constant"
-    if pd.api.types.is_integer_dtype(s) and len(obs) >= 50 and obs.nunique() == len(obs):
+    if pd.api.types.is_integer_dtype(s) and len(obs) >= 50 and k == len(obs):
         return "a different whole number in every row (an identifier?)"
-    if not _is_numeric(s) and not pd.api.types.is_bool_dtype(s):
-        k = obs.nunique()
-        if k > max_levels:
-            return f"{k} distinct values (an identifier? at most max_levels={max_levels} levels)"
+    if _is_numeric(s):
+        if cluster is not None and _is_cluster_code(s, cluster):
+            return (
+                f"numbers the clusters of {cluster.name!r} (consecutive whole numbers, one "
+                "per cluster): a code, not a measurement"
+            )
+        return None
+    distinct_rows = k == len(obs)  # an identifier rather than a label of groups
+    if cluster is not None and not (k > max_levels and distinct_rows):
+        nested, one_to_one = _nesting(s, cluster)
+        if one_to_one:
+            return (
+                f"another label of the cluster {cluster.name!r} (one value per cluster): its "
+                "dummies would be fixed cluster effects in place of the random intercept"
+            )
+        if nested:
+            return (
+                f"each value lies within a single cluster of {cluster.name!r} (units nested "
+                "in the clusters, as wards in a hospital): its dummies would stand in for "
+                "the cluster random intercept"
+            )
+    if not pd.api.types.is_bool_dtype(s) and k > max_levels:
+        return f"{k} distinct values (an identifier? at most max_levels={max_levels} levels)"
     return None
 
 
@@ -117,7 +172,8 @@ def describe(
     """Columns of the imputation model, and the columns left out with the reason.
 
     ``variables`` None: every column but ``cluster``, less the unusable ones
-    (returned with their reason). Named columns that are unusable are an error.
+    (returned with their reason), among them labels of the cluster and of units
+    nested in it. Named columns that are unusable are an error.
     """
     if cluster not in data.columns:
         raise ModelError(f"cluster column {cluster!r} is not in the data")
@@ -140,7 +196,7 @@ def describe(
     columns: list[Column] = []
     for c in candidates:
         s = data[c]
-        reason = unusable_reason(s, max_levels)
+        reason = unusable_reason(s, max_levels, data[cluster])
         if reason is not None:
             if named is not None or c in auxiliaries or c in methods:
                 raise ModelError(f"column {c!r} cannot be used in the imputation model: {reason}")

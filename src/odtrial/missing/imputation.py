@@ -309,7 +309,9 @@ def impute(
         Columns of the imputation model (targets and predictors); default every
         column but the cluster, less those that cannot enter a regression
         (dates, identifier-like text with more than ``max_levels`` values or
-        whole numbers distinct in every row, constants), which are listed in ``excluded``. Every incomplete one is imputed.
+        whole numbers distinct in every row, constants) or would stand in for
+        the random intercept (labels of the cluster or of units nested in it),
+        which are listed in ``excluded``. Every incomplete one is imputed.
     auxiliaries
         Columns added to ``variables`` that the analysis model need not use (an
         earlier outcome); recorded as such in ``settings``.

@@ -212,6 +212,8 @@ def _spec_type(spec: Spec) -> tuple[str, str]:
         return "string", ""
     if isinstance(spec, ps.Number):
         return ("integer" if spec.integer else "number"), _range(spec)
+    if isinstance(spec, ps.ArrayOf) and spec.single:
+        return "table or array of tables", ""
     simple = {
         ps.Bool: ("boolean", ""),
         ps.Date: ("date", ""),

@@ -164,5 +164,22 @@ def test_first_day_and_censoring() -> None:
     assert has.tolist() == [True, False, True, False]
     assert first[has].tolist() == [7, 30]
     consent = np.array([0, 10, 20, 0])
-    followup = np.array([100, 100, 100, 5])
-    assert time_to_first_event(first, has, consent, followup).tolist() == [7, 100, 10, 5]
+    window_end = consent + np.array([100, 100, 100, 5])
+    days, event = time_to_first_event(first, has, consent, window_end)
+    assert days.tolist() == [7, 100, 10, 5]
+    assert event.tolist() == has.tolist()
+
+
+def test_censoring_before_at_and_after_the_event() -> None:
+    # first events at days 10, 10, 10, none, 10, none; window end 100 (the last: 8)
+    first = np.array([10, 10, 10, 0, 10, 0])
+    has = np.array([True, True, True, False, True, False])
+    consent = np.zeros(6, dtype=np.int64)
+    end = np.array([100, 100, 100, 100, 100, 8])
+    censor = np.array([5, 10, 50, 40, 0, 200])
+    has_c = np.array([True, True, True, True, False, True])
+    days, event = time_to_first_event(first, has, consent, end, censor, has_c)
+    # censored before the event; event on the censoring day counts; event before it;
+    # no event: censored at 40; no censoring date; censoring after the window end
+    assert days.tolist() == [5, 10, 10, 40, 10, 8]
+    assert event.tolist() == [False, True, True, False, True, False]

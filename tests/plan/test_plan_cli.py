@@ -88,7 +88,8 @@ def test_check_names_a_wrong_derivation_kind_or_parameter(sap_path, tmp_path, ca
         "time_to_event, medication_any, mean_dose, total_dose, composite, got 'days_in_stat'; "
         "did you mean 'days_in_state'?",
         f"odtrial: error: {p}: key 'outcomes.any_antipsychotic.derivation.clas' is not a known "
-        "key; did you mean 'class'?",
+        "key; did you mean 'class'? (allowed: class, drug, end, kind, start, table, where, "
+        "window_months)",
         f"odtrial: error: {p}: key 'outcomes.any_antipsychotic.derivation.class' is missing",
     ]  # the rules across keys (events[1]: date and end) once the structure is sound
     p2 = _copy(sap_path, tmp_path, ('{ table = "crisis_referrals", date = "referral_date" }',

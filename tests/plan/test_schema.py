@@ -124,8 +124,6 @@ def test_all_errors_are_collected_one_line_each(raw, plan_with) -> None:
         (("estimands", "primary"), "sumary", "summary"),
         (("estimands", "primary", "intercurrent_events", 0), "strategie", "strategy"),
         (WS, "derivations", "derivation"),
-        (("outcomes", "bed_days", "derivation"), "window", "window_months"),
-        (("outcomes", "relapse", "derivation", "events", 1), "dat", "date"),
         (("variables", "work_study_12m"), "lable", "label"),
         ((*WS, "model"), "familly", "family"),
         (("outcomes", "relapse", "model"), "tie", "ties"),
@@ -140,6 +138,59 @@ def test_unknown_key_at_any_depth(raw, plan_with, path, key, suggestion) -> None
     want = f"key '{dotted((*path, key))}' is not a known key"
     want += f"; did you mean {suggestion!r}?" if suggestion else ""
     assert msgs == (f"sap.toml: {want}",)
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "message"),
+    [
+        (("outcomes", "bed_days", "derivation"), "window",
+         "did you mean 'window_months'? (allowed: end, kind, merge, start, table, where, "
+         "window_months)"),
+        (("outcomes", "relapse", "derivation", "events", 1), "dat",
+         "did you mean 'date'? (allowed: date, end, merge, start, table, where)"),
+        (("outcomes", "relapse", "derivation"), "censr",
+         "did you mean 'censor'? (allowed: censor, events, kind, window_months)"),
+        (("outcomes", "relapse", "derivation", "censor"), "dat",
+         "did you mean 'date'? (allowed: date, table, where)"),
+    ],
+)  # fmt: skip
+def test_an_unknown_derivation_key_lists_the_allowed_ones(raw, plan_with, path, key, message):
+    if path[-1] == "censor":
+        raw = plan_with(raw, path, {"table": "participants", "date": "withdrawal_date"})
+    msgs = errors_of(plan_with(raw, (*path, key), "x"))
+    assert msgs == (f"sap.toml: key '{dotted((*path, key))}' is not a known key; {message}",)
+
+
+@pytest.mark.parametrize(
+    "censor",
+    [
+        {"table": "participants", "date": "withdrawal_date"},
+        [{"table": "participants", "date": "withdrawal_date"},
+         {"table": "followup", "date": "assessment_date",
+          "where": {"field": "status", "in": ["lost"]}}],
+    ],
+)  # fmt: skip
+def test_a_time_to_event_takes_censoring_dates(raw, plan_with, censor) -> None:
+    plan = parse_plan(plan_with(raw, ("outcomes", "relapse", "derivation", "censor"), censor))
+    assert plan.outcomes["relapse"].derivation.params["censor"] == censor
+
+
+@pytest.mark.parametrize(
+    ("censor", "message"),
+    [
+        ([], "key 'outcomes.relapse.derivation.censor' must list at least one censoring source "
+         "(or be left out)"),
+        ("withdrawal_date", "key 'outcomes.relapse.derivation.censor' must be a table or an "
+         "array of tables, got string 'withdrawal_date'"),
+        ({"table": "participants"}, "key 'outcomes.relapse.derivation.censor.date' is missing"),
+        ([{"table": "t", "start": "a", "date": "d"}],
+         "key 'outcomes.relapse.derivation.censor[0].start' is not a known key "
+         "(allowed: date, table, where)"),
+    ],
+)  # fmt: skip
+def test_bad_censoring_dates(raw, plan_with, censor, message) -> None:
+    msgs = errors_of(plan_with(raw, ("outcomes", "relapse", "derivation", "censor"), censor))
+    assert msgs == (f"sap.toml: {message}",)
 
 
 def test_an_option_of_another_kind_says_where_it_applies(raw, plan_with) -> None:

@@ -12,7 +12,8 @@ cohort, are ignored and counted.
 The day conventions are those of :mod:`odtrial.data.derive_events`: an event counts when
 dated in ``[consent, window_end]``; a spell counts as an event when it *starts* there, so
 a spell under way at consent (the index episode), and a stay that continues it without a
-night out, does not; days in a state are nights in ``[consent, window_end)``.
+night out, does not; days in a state are nights in ``[consent, window_end)``. A time to
+event may also be censored before the window end, at a date per participant (``censor``).
 """
 
 from __future__ import annotations
@@ -183,19 +184,70 @@ def days_in_state(
     return Derived({"": _as_int(days)}, counts, (table,))
 
 
+@dataclass(frozen=True)
+class Censoring:
+    """Each participant's earliest censoring day (``day`` where ``has``), and per source
+    its counts and each participant's earliest day from it."""
+
+    day: np.ndarray
+    has: np.ndarray
+    by_source: list[tuple[np.ndarray, np.ndarray, dict[str, Any]]]
+    tables: tuple[str, ...]
+
+
+def censoring(c: Cohort, key: str, sources: Sequence[Mapping[str, Any]]) -> Censoring:
+    """The censoring days of ``sources`` (``{table, date, where?}`` each): per participant
+    the earliest date on or after consent of any matching record. A record without a date
+    does not censor; one dated before consent is ignored and counted (an ingest rule
+    queries such dates)."""
+    if not sources:
+        raise fail(key, "must list at least one censoring source (or be left out)")
+    pidx_all, day_all, by_source = [], [], []
+    for i, src in enumerate(sources):
+        k = f"{key}[{i}]"
+        table, date = src.get("table"), src.get("date")
+        if table is None or date is None:
+            raise fail(k, "needs table and date (the date that censors)")
+        c.table(str(table), f"{k}.table")
+        day, missing = c.days(str(table), str(date), f"{k}.date")
+        keep = c.where(str(table), src.get("where"), k)
+        pidx = c.rows(str(table), k).pidx
+        early = keep & ~missing & (day < c.consent[pidx])
+        ok = keep & ~missing & ~early
+        first, has = first_day(pidx[ok], day[ok], c.n)
+        counts = {
+            "table": str(table),
+            "rows_unknown_participant": c.rows(str(table), k).unknown,
+            "rows_missing_date": int((keep & missing).sum()),
+            "rows_before_consent": int(early.sum()),
+        }
+        by_source.append((first, has, counts))
+        pidx_all.append(pidx[ok])
+        day_all.append(day[ok])
+    day, has = first_day(np.concatenate(pidx_all), np.concatenate(day_all), c.n)
+    tables = tuple(dict.fromkeys(str(src["table"]) for src in sources))
+    return Censoring(day, has, by_source, tables)
+
+
 def time_to_event(
     c: Cohort,
     key: str,
     *,
     events: Sequence[Mapping[str, Any]],
+    censor: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     window_months: int | None = None,
 ) -> Derived:
     """Days from consent to the first event of any source in the window (``_days``, 0 =
     on the consent day) and whether there was one (``_event``); without one, censored
-    at the window end (``_days`` = follow-up days, ``_event`` false).
+    at the window end or at an earlier censoring date (``_event`` false).
 
     ``events`` lists the sources: ``{table, date}`` or ``{table, start, end}`` (a
     spell's start is the event), each with an optional ``where`` and ``merge``.
+    ``censor`` (one table or a list) gives the censoring dates, ``{table, date, where?}``
+    each (withdrawal, death, last contact): a participant is followed up to the earliest
+    of them and the window end; an event on that day counts, one after it does not.
+    A participant without a censoring date is censored at the window end only, and so is
+    one whose trust did not send a censoring table (counted, not made NA).
     """
     w = c.window(window_months)
     found = [
@@ -205,13 +257,28 @@ def time_to_event(
     pidx = np.concatenate([o.pidx for o in found]) if found else np.zeros(0, np.int64)
     day = np.concatenate([o.day for o in found]) if found else np.zeros(0, np.int64)
     first, has = first_day(pidx, day, c.n)
-    days = time_to_first_event(first, has, c.consent, w.followup_days)
+    cens = None
+    if censor is not None:
+        sources = [censor] if isinstance(censor, Mapping) else list(censor)
+        cens = censoring(c, f"{key}.censor", sources)
+    cday, chas = (cens.day, cens.has) if cens is not None else (None, None)
+    days, event = time_to_first_event(first, has, c.consent, w.end, cday, chas)
     tables = tuple(dict.fromkeys(str(src["table"]) for src in events))
     by_source = []
     for src, o in zip(events, found, strict=True):
         f, h = first_day(o.pidx, o.day, c.n)
         by_source.append(
-            {"table": str(src["table"]), **o.counts, "first": int((has & h & (f == first)).sum())}
+            {"table": str(src["table"]), **o.counts, "first": int((event & h & (f == first)).sum())}
         )
-    counts = {"events": int(has.sum()), "sources": by_source}
-    return Derived({"_days": _as_int(days), "_event": _as_bool(has)}, counts, tables)
+    counts: dict[str, Any] = {"events": int(event.sum()), "sources": by_source}
+    if cens is not None:
+        # follow-up ended by a censoring date before the window end, without an event
+        early = ~event & cens.has & (cens.day < w.end)
+        counts["censored_early"] = int(early.sum())
+        counts["events_after_censoring"] = int((has & ~event).sum())
+        counts["censor_not_collected"] = int(c.not_collected(cens.tables).sum())
+        counts["censor_sources"] = [
+            {**n, "censored": int((early & h & (f == cens.day)).sum())}
+            for f, h, n in cens.by_source
+        ]
+    return Derived({"_days": _as_int(days), "_event": _as_bool(event)}, counts, tables)

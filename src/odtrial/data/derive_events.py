@@ -18,7 +18,8 @@ timed, and
 count when their date lies in the closed range ``[consent, window_end]``: an
 event on the consent day counts (day 0), and so does one dated exactly on the
 window end (it happened "within 24 months"). Time to event is the date
-difference in days.
+difference in days; follow-up for it ends at the window end or an earlier censoring
+date, and an event on that last day counts.
 """
 
 from __future__ import annotations
@@ -164,8 +165,24 @@ def first_day(pidx: np.ndarray, day: np.ndarray, n: int) -> tuple[np.ndarray, np
 
 
 def time_to_first_event(
-    first: np.ndarray, has_event: np.ndarray, consent: np.ndarray, followup_days: np.ndarray
-) -> np.ndarray:
-    """Days from consent to the first event, or ``followup_days`` (censored at
-    the window end) where there is none."""
-    return np.where(has_event, first - consent, followup_days).astype(np.int64)
+    first: np.ndarray,
+    has_event: np.ndarray,
+    consent: np.ndarray,
+    window_end: np.ndarray,
+    censor: np.ndarray | None = None,
+    has_censor: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Days from consent to the first event or the end of follow-up, and whether the
+    event was observed.
+
+    Follow-up ends at the window end or, where the participant has one, at the censoring
+    day (withdrawal, death, loss to follow-up) if that is earlier. An event on the day
+    follow-up ends is observed (an event on the day of withdrawal counts, as is usual in
+    trials); one after it is not, and the time is that of the censoring. ``first`` must
+    already lie in ``[consent, window_end]`` where ``has_event``.
+    """
+    stop = window_end
+    if censor is not None and has_censor is not None:
+        stop = np.where(has_censor, np.minimum(censor, window_end), window_end)
+    event = has_event & (first <= stop)
+    return np.where(event, first, stop).astype(np.int64) - consent, event

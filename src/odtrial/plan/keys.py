@@ -146,6 +146,14 @@ MEANINGS: Final[dict[str, str]] = {
     f"{_D}.events[].where": "keep only its records whose `field` is `in` the values",
     f"{_D}.events[].where.field": "the field tested",
     f"{_D}.events[].where.in": "the values kept",
+    f"{_D}.censor": "the censoring dates (withdrawal, death, last contact): follow-up ends "
+    "at the earliest of them on or after consent, or at the window end if earlier; an event "
+    "on that day counts",
+    f"{_D}.censor[].table": "the table of the censoring date",
+    f"{_D}.censor[].date": "its censoring date field (a missing date does not censor)",
+    f"{_D}.censor[].where": "keep only its records whose `field` is `in` the values",
+    f"{_D}.censor[].where.field": "the field tested",
+    f"{_D}.censor[].where.in": "the values kept",
     f"{_D}.drug": "the drug field (generic names of the medication dictionary)",
     f"{_D}.dose": "the daily dose field",
     f"{_D}.class": "a drug class the trial's medication dictionary declares (the shipped "

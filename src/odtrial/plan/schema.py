@@ -272,6 +272,7 @@ class Table(Spec):
     what: str = ""  # names the table in the unknown-key message (e.g. "a glmm model")
     # key -> the tables that take it, for "applies to ... only"
     elsewhere: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    list_keys: bool = False  # the unknown-key message lists the allowed keys
 
     def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
         if not isinstance(v, dict):
@@ -287,7 +288,8 @@ class Table(Spec):
                 where = " or ".join(_a(w) for w in self.elsewhere[k])
                 errs.add(key, f"applies to {where} only ({self.what})")
             else:
-                errs.add(key, f"is not a known key{suggest(str(k), list(self.fields))}")
+                allowed = f" (allowed: {', '.join(sorted(self.fields))})" if self.list_keys else ""
+                errs.add(key, f"is not a known key{suggest(str(k), list(self.fields))}{allowed}")
         for k, spec in self.fields.items():
             key = f"{path}.{k}" if path else k
             if k not in v:
@@ -341,14 +343,19 @@ class TableOf(Spec):
 
 @dataclass(frozen=True)
 class ArrayOf(Spec):
-    """An array of tables (``[[sensitivity]]``)."""
+    """An array of tables (``[[sensitivity]]``); with ``single``, one table alone is taken
+    as an array of one."""
 
     item: Spec
     required: bool = True
+    single: bool = False
 
     def check(self, v: Any, path: str, errs: Errors, parent: Mapping[str, Any]) -> bool:
+        if self.single and isinstance(v, dict):
+            return self.item.check(v, path, errs, {})
         if not isinstance(v, list):
-            errs.add(path, f"must be an array of tables, got {_type_name(v)} {_shown(v)}")
+            want = "a table or an array of tables" if self.single else "an array of tables"
+            errs.add(path, f"must be {want}, got {_type_name(v)} {_shown(v)}")
             return False
         ok = True
         for i, item in enumerate(v):
@@ -492,7 +499,7 @@ EQUIVALENCES: Final = (  # odtrial.data.derive_medication.EQUIVALENCES
 _NAME = Text()
 _OPT_NAME = Text(required=False)
 _WINDOW = Number(1, 1200, integer=True, required=False)
-_WHERE = Table({"field": Text(), "in": Values()}, required=False)
+_WHERE = Table({"field": Text(), "in": Values()}, required=False, list_keys=True)
 _SOURCE: Final[Mapping[str, Spec]] = {
     "table": _NAME,
     "date": _OPT_NAME,
@@ -528,15 +535,20 @@ DERIVATION_PARAMS: Final[Mapping[str, Mapping[str, Spec]]] = {
                 "visit": Number(0, 1200, integer=True, required=False),
                 "visit_field": _OPT_NAME,
                 "date_field": _OPT_NAME,
-            }
+            },
+            list_keys=True,
         ),
     },
     "score": {
         **_AT_VISIT,
         "items": Names(),
         "method": Choice(SCORE_METHODS, required=False),
-        "reverse": Table({"items": Names(), "min": Number(), "max": Number()}, required=False),
-        "prorate": Table({"max_missing": Number(0, 1000, integer=True)}, required=False),
+        "reverse": Table(
+            {"items": Names(), "min": Number(), "max": Number()}, required=False, list_keys=True
+        ),
+        "prorate": Table(
+            {"max_missing": Number(0, 1000, integer=True)}, required=False, list_keys=True
+        ),
     },
     "any_event": {**_SOURCE, "window_months": _WINDOW},
     "count_events": {**_SOURCE, "window_months": _WINDOW},
@@ -548,7 +560,16 @@ DERIVATION_PARAMS: Final[Mapping[str, Mapping[str, Spec]]] = {
         "where": _WHERE,
         "window_months": _WINDOW,
     },
-    "time_to_event": {"events": ArrayOf(Table(dict(_SOURCE))), "window_months": _WINDOW},
+    "time_to_event": {
+        "events": ArrayOf(Table(dict(_SOURCE), list_keys=True)),
+        # withdrawal, death, loss to follow-up: a date per participant that ends follow-up
+        "censor": ArrayOf(
+            Table({"table": _NAME, "date": _NAME, "where": _WHERE}, list_keys=True),
+            required=False,
+            single=True,
+        ),
+        "window_months": _WINDOW,
+    },
     # a class of the trial's medication dictionary: the plan does not know the trial, so
     # odtrial check and the derivation check it (odtrial.data.derive_medication)
     "medication_any": {**_PRESCRIPTIONS, "class": _NAME},
@@ -588,7 +609,7 @@ DERIVATION_TYPES: Final[Mapping[str, tuple[str, ...]]] = {
 def _derivation_table(kind: str) -> Table:
     fields: dict[str, Spec] = {"kind": Choice(DERIVATION_KINDS), **DERIVATION_PARAMS[kind]}
     where = {k: v for k, v in _where(DERIVATION_PARAMS, "derivation").items() if k not in fields}
-    return Table(fields, what=f"this derivation is {_a(kind)}", elsewhere=where)
+    return Table(fields, what=f"this derivation is {_a(kind)}", elsewhere=where, list_keys=True)
 
 
 DERIVATION: Final = Switch("kind", {k: _derivation_table(k) for k in DERIVATION_KINDS})
@@ -628,6 +649,8 @@ def check_derivation(d: Mapping[str, Any], path: str, errs: Errors) -> None:
             errs.add(f"{path}.events", "must list at least one event source")
         for i, src in enumerate(d["events"]):
             _source_rule(errs, f"{path}.events[{i}]", src)
+        if d.get("censor") == []:
+            errs.add(f"{path}.censor", "must list at least one censoring source (or be left out)")
     elif kind == "change_from_baseline":
         b = d["baseline"]
         if ("table" in b) != ("visit" in b):

@@ -160,7 +160,7 @@ def test_a_censoring_field_the_freeze_lacks_names_the_key() -> None:
         DeriveError, match=r"key 'derivations\.t\.censor\[1\]\.date' names no field"
     ):
         run(t={"censor": [WITHDRAWAL, bad]})
-    with pytest.raises(DeriveError, match=r"censor\[0\]\.date' names deaths\.participant_id, "):
+    with pytest.raises(DeriveError, match=r"censor\.date' names deaths\.participant_id, which "):
         run(t={"censor": {"table": "deaths", "date": "participant_id"}})
 
 

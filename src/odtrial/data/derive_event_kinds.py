@@ -195,16 +195,20 @@ class Censoring:
     tables: tuple[str, ...]
 
 
-def censoring(c: Cohort, key: str, sources: Sequence[Mapping[str, Any]]) -> Censoring:
-    """The censoring days of ``sources`` (``{table, date, where?}`` each): per participant
-    the earliest date on or after consent of any matching record. A record without a date
-    does not censor; one dated before consent is ignored and counted (an ingest rule
-    queries such dates)."""
+def censoring(
+    c: Cohort, key: str, censor: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+) -> Censoring:
+    """The censoring days of ``censor`` (``{table, date, where?}``, or a list of them): per
+    participant the earliest date on or after consent of any matching record. A record
+    without a date does not censor; one dated before consent is ignored and counted (an
+    ingest rule queries such dates)."""
+    one = isinstance(censor, Mapping)
+    sources = [censor] if isinstance(censor, Mapping) else list(censor)
     if not sources:
         raise fail(key, "must list at least one censoring source (or be left out)")
     pidx_all, day_all, by_source = [], [], []
     for i, src in enumerate(sources):
-        k = f"{key}[{i}]"
+        k = key if one else f"{key}[{i}]"
         table, date = src.get("table"), src.get("date")
         if table is None or date is None:
             raise fail(k, "needs table and date (the date that censors)")
@@ -259,8 +263,7 @@ def time_to_event(
     first, has = first_day(pidx, day, c.n)
     cens = None
     if censor is not None:
-        sources = [censor] if isinstance(censor, Mapping) else list(censor)
-        cens = censoring(c, f"{key}.censor", sources)
+        cens = censoring(c, f"{key}.censor", censor)
     cday, chas = (cens.day, cens.has) if cens is not None else (None, None)
     days, event = time_to_first_event(first, has, c.consent, w.end, cday, chas)
     tables = tuple(dict.fromkeys(str(src["table"]) for src in events))

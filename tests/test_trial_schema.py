@@ -164,6 +164,7 @@ quotechar = "'"
 decimal = ","
 date_format = "%d/%m/%Y"
 sheet = "Participants"
+header_row = 3
 use_value_labels = false
 
 [extracts.A.participants.columns]

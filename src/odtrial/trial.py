@@ -139,6 +139,10 @@ class ExtractSpec:
     decimal: str = "."
     date_format: str = "%Y-%m-%d"
     sheet: str | int = 0
+    # CSV and Excel: the 1-based line (CSV) or sheet row (Excel) holding the column
+    # names; what is above it (a title) is skipped, and source_row counts records from
+    # the one below it
+    header_row: int = 1
     use_value_labels: bool = True
     columns: Mapping[str, str] = field(default_factory=dict)  # canonical -> source
     codes: Mapping[str, Mapping[str, Any]] = field(
@@ -1108,6 +1112,7 @@ _EXTRACT_KEYS = {
     "decimal",
     "date_format",
     "sheet",
+    "header_row",
     "use_value_labels",
     "columns",
     "codes",
@@ -1144,6 +1149,11 @@ def _parse_extract(r: TomlReader, trust: str, spec: TableSpec) -> ExtractSpec:
         r.report(
             "date_format", f"must be a strftime pattern or one of {', '.join(DATE_FORMATS_SPECIAL)}"
         )
+    header_row = r.value("header_row", int, 1)
+    if header_row is not None and header_row < 1:
+        r.report("header_row", f"must be a row number from 1, got {header_row}")
+    elif header_row not in (None, 1) and fmt not in (None, "csv", "excel"):
+        r.report("header_row", f"is only read for csv and excel extracts (this one is {fmt})")
     known = set(spec.names)
     constants: dict[str, Any] = {}
     with r.guard():
@@ -1219,6 +1229,7 @@ def _parse_extract(r: TomlReader, trust: str, spec: TableSpec) -> ExtractSpec:
         decimal=r.value("decimal", str, "."),
         date_format=date_format or "%Y-%m-%d",
         sheet=r.value("sheet", (str, int), 0),
+        header_row=header_row if header_row is not None and header_row >= 1 else 1,
         use_value_labels=bool(r.value("use_value_labels", bool, True)),
         columns=columns,
         codes=codes,

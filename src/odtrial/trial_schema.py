@@ -707,7 +707,24 @@ SECTIONS: Final[tuple[Section, ...]] = (
                 default='"%Y-%m-%d"',
                 values=DATE_FORMATS_SPECIAL,
             ),
-            Key("sheet", "string or integer", "Excel sheet name or 0-based index", default="0"),
+            Key(
+                "sheet",
+                "string or integer",
+                "Excel sheet name or 0-based index; extracts of one workbook may each read "
+                "their own sheet (a table per sheet), but one table is read from one sheet of "
+                "a file",
+                default="0",
+            ),
+            Key(
+                "header_row",
+                "integer",
+                "CSV and Excel: the line (CSV) or sheet row (Excel) that names the columns, "
+                "counted from 1; the lines or rows above it (a title) are skipped. A query's "
+                "`source_row` counts the records below it, so a record is at sheet row "
+                "`source_row + header_row` (for CSV, line `source_row + header_row` when no "
+                "value holds a line break)",
+                default="1",
+            ),
             Key(
                 "use_value_labels",
                 "boolean",

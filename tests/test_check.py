@@ -453,3 +453,32 @@ def test_the_onboarding_guide_shows_what_check_prints_for_bridge(monkeypatch, ca
     assert code == 0
     guide = (ROOT / "docs" / "onboarding.md").read_text(encoding="utf-8")
     assert f"```bash\nodtrial check {trial} --plan {plan}\n```\n\n```\n{out}```" in guide
+
+
+def test_the_plans_cost_inputs_are_checked_before_any_data(trial_copy, tmp_path, capsys):
+    """An item with no unit cost, or a unit cost of another price year with no price index
+    for it: listed by check, and refused by run before the freeze is written."""
+    bad = tmp_path / "sap.toml"
+    shutil.copy(PLAN, bad)
+    _edit(bad, '"../data/synthetic/trial.toml"', f'"{trial_copy / "trial.toml"}"')
+    _edit(bad, 'item = "gp_consultation"', 'item = "gp_consultatoin"')
+    index = trial_copy / "price_index.toml"
+    _edit(index, "2021 = 102.5\n", "")  # two unit costs are in 2021 prices
+    lines = [e.removeprefix(f"{bad}: ") for e in check(trial_copy, bad).errors]
+    assert lines[1] == (
+        "key 'health_economics.resource_use.gp_consultations.item' names no item of the "
+        "unit-cost table 'synthetic-2023-1' (unit_costs.toml): 'gp_consultatoin'; did you "
+        "mean 'gp_consultation'?"
+    )
+    inflated = [lines[0], lines[2]]  # in the plan's order of resource use
+    assert [ln.split(":")[0] for ln in inflated] == [
+        "key 'health_economics.resource_use.inpatient_days.item'",
+        "key 'health_economics.resource_use.cmht_contacts.item'",
+    ]
+    assert all("has no value for 2021 (has 2020, 2022, 2023)" in ln for ln in inflated)
+    assert len(lines) == 3
+    out = tmp_path / "out"
+    code, _, err = _run(["run", str(trial_copy), "--plan", str(bad), "--out", str(out)], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "(and 2 more errors; 'odtrial check TRIAL_DIR --plan PLAN' lists them)" in err
+    assert not out.exists() and not (tmp_path / "out-freeze").exists()

@@ -21,7 +21,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -30,6 +30,9 @@ from odtrial._words import count
 from odtrial.errors import OdtrialError, PlanError
 from odtrial.plan.model import Derivation, Outcome, Plan
 from odtrial.trial import ConfigErrors, ExtractSpec, Trial, load_trial
+
+if TYPE_CHECKING:
+    from odtrial.data.readers import Header
 
 TRIAL_FILE = "trial.toml"
 
@@ -120,14 +123,18 @@ def _pattern_key(raw: Mapping[str, Any], trust: str, table: str) -> str:
 
 def _extract_errors(trial: Trial, raw: Mapping[str, Any], src: Path, cfg: Path) -> list[str]:
     """Dialect, formats, one matching file per extract pattern (only one for a REDCap
-    records export), and every mapped column in each matching file's header (only the
-    header is read)."""
+    records export), every mapped column in each matching file's header (only the
+    header is read), and that the extracts reading one file (or one sheet) agree on
+    its dialect, as ingest requires (:func:`odtrial.data.selection.sources`)."""
     from odtrial.data.mapping import check_formats
     from odtrial.data.readers import check_dialect
+    from odtrial.data.selection import sources
     from odtrial.redcap.records import is_records_extract, several_exports
 
     errors: list[str] = []
     several: dict[str, str] = {}  # folder/pattern -> its line (extracts may share one)
+    # file -> its path and the extracts reading it, in ingest's order (by trust id)
+    by_file: dict[str, tuple[Path, list[ExtractSpec]]] = {}
     for trust in trial.trusts:
         tdir = src / trust.directory
         if not tdir.is_dir():
@@ -160,27 +167,43 @@ def _extract_errors(trial: Trial, raw: Mapping[str, Any], src: Path, cfg: Path) 
                 )
             if dialect_ok:
                 for f in files:
-                    errors.extend(_header_errors(f, f.relative_to(src).as_posix(), spec, cfg))
+                    rel = f.relative_to(src).as_posix()
+                    errors.extend(_header_errors(f, rel, spec, cfg))
+                    by_file.setdefault(rel, (f, []))[1].append(spec)
+    order = {t.id: i for i, t in enumerate(sorted(trial.trusts, key=lambda t: t.id))}
+    tables = list(trial.tables)
+    for rel, (f, specs) in by_file.items():
+        if len(specs) > 1:
+            specs.sort(key=lambda s: (order[s.trust], tables.index(s.table)))
+            try:
+                sources(f, rel, specs)
+            except OdtrialError as e:
+                errors.append(_prefixed(cfg, str(e)))
     return errors + list(several.values())
 
 
 def _header_errors(path: Path, rel: str, spec: ExtractSpec, cfg: Path) -> list[str]:
     """One line per source column the extract names (mapped, or selecting its rows:
-    ``where``, ``filled``) absent from the file's header."""
-    from odtrial.data.readers import read_header, show
+    ``where``, ``filled``) absent from the file's header, saying where the header was
+    read (an Excel sheet and row, a CSV line other than the first) and what to set
+    when another delimiter or header row gives the columns (as ingest says)."""
+    from odtrial.data.readers import MissingSheet, inspect_header, show
 
+    key = f"extracts.{spec.trust}.{spec.table}"
     try:
-        names = read_header(path, spec, rel=rel)
+        header = inspect_header(path, spec, rel=rel)
+    except MissingSheet as e:
+        return [f"{cfg}: key '{key}.sheet': {e}"]
     except OdtrialError as e:
         return [_prefixed(cfg, f"extract {e}")]
-    header = set(names)
-    key = f"extracts.{spec.trust}.{spec.table}"
+    names = header.names
     named = [(f"columns.{canon}", col) for canon, col in spec.columns.items()]
     named += [(f"{part}.{col}", col) for part in ("where", "filled") for col in getattr(spec, part)]
+    note = _header_note(header)
     out = [
-        f"{cfg}: key '{key}.{k}' names column {show(col)!r}, which {rel} does not have"
+        f"{cfg}: key '{key}.{k}' names column {show(col)!r}, which {rel} does not have{note}"
         for k, col in named
-        if col not in header
+        if col not in names
     ]
     # a column the extract reads twice in the header: ingest cannot tell which is meant
     first_key = {col: k for k, col in reversed(named)}  # each column at its first key
@@ -191,6 +214,26 @@ def _header_errors(path: Path, rel: str, spec: ExtractSpec, cfg: Path) -> list[s
                 f"in {rel}'s header: rename or remove the copies"
             )
     return out
+
+
+def _header_note(header: Header) -> str:
+    """`` (its header, row 1 of sheet 'Baseline': 'Title'; <hint>)``: where the header
+    was read and its first names, when that is not line 1 of a CSV file or there is a
+    hint (a delimiter, a header row); else ``""``."""
+    from odtrial.data.readers import shown_names
+
+    parts = []
+    if header.where:
+        names = shown_names(header.names)
+        shown = ", ".join(repr(n) for n in names[:_NAMES_SHOWN])
+        more = ", ..." if len(names) > _NAMES_SHOWN else ""
+        parts.append(f"its header, {header.where}: {shown or '(empty)'}{more}")
+    if header.hint:
+        parts.append(header.hint)
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+_NAMES_SHOWN = 8  # header names a line about a missing column shows
 
 
 def check(trial_dir: str | Path, plan: str | Path | None = None) -> CheckResult:
@@ -307,4 +350,8 @@ def plan_data_errors(trial: Trial, plan: Plan) -> list[str]:
             outcome_data(dataset, outcome, covariates=covs)
         except OdtrialError as e:
             errors.append(str(e))
+    if plan.health_economics is not None:
+        from odtrial.analysis.health_economics import cost_input_errors
+
+        errors.extend(cost_input_errors(plan.health_economics))
     return list(dict.fromkeys(errors))

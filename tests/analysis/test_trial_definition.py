@@ -108,6 +108,8 @@ def test_a_definition_that_contradicts_the_freeze_is_refused(
     assert old in text
     toml = tmp_path / "trial.toml"
     toml.write_text(text.replace(old, new), encoding="utf-8")
+    for costs in ("unit_costs.toml", "price_index.toml"):  # the rest of its configuration
+        shutil.copy(TRIAL.parent / costs, tmp_path / costs)
     plan = _final_plan(tmp_path, an_plan_text(), toml)
     with pytest.raises(PlanError, match=message):
         compute_analysis(plan, an_freeze, unblind=True)

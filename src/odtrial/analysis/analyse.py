@@ -49,7 +49,7 @@ from odtrial.analysis.blinding import (
     scrub,
     trial_definition,
 )
-from odtrial.analysis.health_economics import health_economics
+from odtrial.analysis.health_economics import check_cost_inputs, health_economics
 from odtrial.analysis.multiple_imputation import imputation_outcome, multiple_imputation
 from odtrial.analysis.outcomes import (
     CLUSTER,
@@ -177,6 +177,7 @@ def compute_analysis(
         raise PlanError(f"seed must be a non-negative integer, got {seed!r}")
     pl = plan if isinstance(plan, Plan) else load_plan(plan)
     check_lock(pl)
+    check_cost_inputs(pl)
     rtype = resolve_report_type(pl, unblind=unblind, report_type=report_type)
     fz = freeze if isinstance(freeze, Freeze) else read_freeze(freeze)
     trial = dict(fz.manifest.get("trial") or {})

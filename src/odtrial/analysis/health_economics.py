@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from odtrial._errorlist import summary
+from odtrial._toml import suggest
 from odtrial.analysis.outcomes import CLUSTER, TREAT
 from odtrial.econ import (
     cea,
@@ -69,6 +71,43 @@ def cost_tables(he: HealthEconomics) -> CostTables:
     except (OSError, EconError) as e:
         raise PlanError(f"health_economics.costs: {e}") from None
     return CostTables(unit, index, intervention)
+
+
+def cost_input_errors(he: HealthEconomics) -> list[str]:
+    """What in the plan's cost inputs the economic analysis would fail on, one line each,
+    found before any data are read: an unreadable table, a resource use whose item has no
+    unit cost, a unit cost of another price year with no price index (or none for its
+    year)."""
+    try:
+        tables = cost_tables(he)
+    except PlanError as e:
+        return [str(e)]
+    errors = []
+    unit = tables.unit
+    for r in he.resource_use.values():
+        key = f"health_economics.resource_use.{r.id}.item"
+        cost = unit.items.get(r.item)
+        if cost is None:
+            errors.append(
+                f"key '{key}' names no item of the unit-cost table {unit.version!r} "
+                f"({he.unit_costs.name}): {r.item!r}{suggest(r.item, list(unit.items))}"
+            )
+            continue
+        try:
+            unit.costs_in(he.price_year, tables.index, [r.item])
+        except EconError as e:
+            errors.append(f"key '{key}': {e}")
+    return list(dict.fromkeys(errors))
+
+
+def check_cost_inputs(plan: Plan) -> None:
+    """Refuse (PlanError, a line per failure) a plan whose cost inputs would fail the
+    economic analysis: run before ingest and the models, not after them."""
+    if plan.health_economics is not None:
+        errors = cost_input_errors(plan.health_economics)
+        if errors:
+            source = str(plan.path) if plan.path is not None else "plan"
+            raise PlanError(summary(source, errors, "odtrial check TRIAL_DIR --plan PLAN")[1])
 
 
 def economic_columns(

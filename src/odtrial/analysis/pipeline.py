@@ -33,7 +33,8 @@ class RunResult:
     report_html: Path
     report_type: str
     n_participants: int
-    # ingest's hints: a file whose every row one rule on one field quarantined
+    # ingest's hints: a file whose every row one rule on one field quarantined, a
+    # number column whose unreadable values all have a decimal comma
     hints: tuple[str, ...] = ()
 
 
@@ -63,6 +64,7 @@ def run(
 
     from odtrial.analysis.analyse import DEFAULT_SEED, compute_analysis, output_folder, write_files
     from odtrial.analysis.blinding import resolve_report_type
+    from odtrial.analysis.health_economics import check_cost_inputs
     from odtrial.data.cli import uniform_failures
     from odtrial.data.ingest import ingest
     from odtrial.paths import plan_for, shipped_trial_dir
@@ -76,6 +78,7 @@ def run(
     # folder here; ingest checks its own folder before it reads anything.
     sap = load_plan(Path(plan) if plan is not None else plan_for(source))
     check_lock(sap)
+    check_cost_inputs(sap)
     report_type = "open" if open_report else None
     resolve_report_type(sap, unblind=unblind, report_type=report_type)
     out_dir = Path(out)
@@ -84,7 +87,7 @@ def run(
     with tqdm(total=3, desc="odtrial run", disable=not progress, unit="step") as bar:
         bar.set_postfix_str("ingest")
         ingested = ingest(source, freeze_dir)
-        hints = tuple(uniform_failures(ingested.inputs, ingested.queries))
+        hints = (*uniform_failures(ingested.inputs, ingested.queries), *ingested.hints)
         bar.update()
         bar.set_postfix_str("analyse")
         results, files = compute_analysis(

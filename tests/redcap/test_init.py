@@ -637,3 +637,28 @@ def test_an_event_repeated_whole_is_a_table_of_its_instances(helix: Path, tmp_pa
     reps = tomllib.loads(r.path.read_text())["tables"]["visit_repeats"]
     assert _field({"tables": {"v": reps}}, "v", "visit")["type"] == "visit"
     assert "visit" not in reps
+
+
+def test_a_choice_naming_no_cluster_keeps_the_code_when_codes_are_the_ids(
+    helix: Path, tmp_path: Path
+) -> None:
+    """Choices coded by practice id, labelled by name: the choice of a practice that was
+    never randomised is frozen (and queried) as its code, like the others, not its label."""
+    choices = "N1, North One | N2, North Two | S1, South One | S2, South Two | X9, Oak (withdrew)"
+    fields = [f if f[0] != "gp_practice" else (*f[:4], choices, *f[5:]) for f in FIELDS]
+    exports = tmp_path / "exports"
+    shutil.copytree(helix / "exports", exports)
+    (exports / "dd.csv").write_text(_dictionary(fields))
+    by_id = {"1": "N1", "2": "N2", "3": "S1", "4": "S2", "5": "X9"}
+    rows = [r | {"gp_practice": by_id[r["gp_practice"]]} if "gp_practice" in r else r
+            for r in _rows()]  # fmt: skip
+    records = _write_records(exports, rows)
+    opts = _options(helix, dictionary=exports / "dd.csv", records=records)
+    r = init(tmp_path / "trial", opts)
+    t = tomllib.loads(r.path.read_text())
+    assert t["vocabularies"]["clusters"] == ["N1", "N2", "S1", "S2", "X9"]
+    assert any("X9 'Oak (withdrew)'" in w and "unknown_cluster" in w for w in r.warnings)
+    ingest(r.path.parent, tmp_path / "freeze", config=r.path)
+    q = pd.read_csv(tmp_path / "freeze" / "queries.csv", dtype=str, keep_default_na=False)
+    (hit,) = q[q.rule == "unknown_cluster"].itertuples()
+    assert "'X9'" in hit.message and "Oak" not in hit.message

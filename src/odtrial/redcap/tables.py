@@ -399,6 +399,11 @@ def _cluster_field(
     ids = {c.casefold(): c for c in record.ids}
     if f.type == "code":
         mapped: dict[str, str] = {}
+        # a choice naming no cluster is frozen as the others name theirs (by code or by
+        # label), so its query quotes what the project calls it
+        by_code = sum(c.code.casefold() in ids for c in df.choices) >= sum(
+            c.label.casefold() in ids for c in df.choices
+        )
         for c in df.choices:
             hit = ids.get(c.code.casefold()) or ids.get(c.label.casefold())
             if hit is None:
@@ -406,7 +411,7 @@ def _cluster_field(
                     f"cluster choice {c.code} {c.label!r} is no cluster of the randomisation "
                     "record: its participants are queried unknown_cluster"
                 )
-            mapped[c.code] = hit or c.label
+            mapped[c.code] = hit or (c.code if by_code else c.label)
         vocab.fixed(CLUSTERS_VOCABULARY, list(dict.fromkeys(mapped.values())))
         f.vocabulary, f.codes = CLUSTERS_VOCABULARY, mapped
         f.note = "the recruiting cluster: each choice names a cluster of the randomisation record"

@@ -124,6 +124,11 @@ def test_arm_labels_and_grid(trial: pd.DataFrame) -> None:
     assert a.ceac["wtp"].tolist() == [0, 10000, 25000, 50000]
     flipped = _run(labelled, treat="arm", treated="usual", wtp=[25000])
     assert flipped.incremental_cost == pytest.approx(-b.incremental_cost, rel=1e-6)
+    text = _run(trial.assign(treat=trial["treat"].astype(str)), wtp=[25000])  # read from a CSV
+    assert text.incremental_cost == pytest.approx(b.incremental_cost)
+    three = trial.assign(treat=np.arange(len(trial), dtype=np.int64) % 3)
+    with pytest.raises(EconError, match=r"found 3: \[\d, \d, \d\]$"):  # no np.int64(...)
+        _run(three)
 
 
 def test_bad_input(trial: pd.DataFrame) -> None:

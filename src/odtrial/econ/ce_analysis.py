@@ -217,7 +217,7 @@ def cea(
     level
         Confidence level of the INMB intervals.
     treated
-        The intervention's value in ``treat``; default 1 (or True).
+        The intervention's value in ``treat``; default 1 (or True, or "1" when the arm is text "0" and "1").
     ceac_wtp
         WTP grid for the CEAC; default 0 to max(50,000, 2 × the largest
         ``wtp``) in 101 steps, plus the ``wtp`` values.
@@ -429,19 +429,20 @@ def _prepare(
             "explicitly before the CEA"
         )
     arms = pd.unique(data[treat])
+    shown = [a.item() if isinstance(a, np.generic) else a for a in arms]  # 1, not np.int64(1)
     if len(arms) != 2:
-        raise EconError(
-            f"{treat!r} must have exactly two arms, found {len(arms)}: {list(arms)[:5]}"
-        )
+        raise EconError(f"{treat!r} must have exactly two arms, found {len(arms)}: {shown[:5]}")
     if treated is None:
         if set(arms.tolist()) <= {0, 1}:
             treated = 1
+        elif set(arms.tolist()) <= {"0", "1"}:  # a 0/1 arm read as text from a CSV
+            treated = "1"
         else:
             raise EconError(
-                f"say which value of {treat!r} is the intervention (treated=...); arms are {list(arms)}"
+                f"say which value of {treat!r} is the intervention (treated=...); arms are {shown}"
             )
     if treated not in set(arms.tolist()):
-        raise EconError(f"treated={treated!r} is not an arm of {treat!r} ({list(arms)})")
+        raise EconError(f"treated={treated!r} is not an arm of {treat!r} ({shown})")
     arm = (data[treat] == treated).to_numpy().astype(np.int64)
     groups = data[cluster].to_numpy()
     per_cluster = pd.Series(arm).groupby(pd.Series(groups)).nunique()

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
 
         report = ingest(src, out, config=config, key_file=key_file, progress=progress)
         typer.echo(report.summary())
-        for line in uniform_failures(report.inputs, report.queries):
+        for line in [*uniform_failures(report.inputs, report.queries), *report.hints]:
             typer.echo(f"hint: {line}")
 
 

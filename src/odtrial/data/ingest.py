@@ -12,12 +12,15 @@ accepted into ``tables/`` or kept in ``quarantine/`` with its reasons, and
 the manifest's counts add up per file. A file whose rows several extracts
 share (one records export for every site and event) is read once and its rows
 shared out (:mod:`odtrial.data.selection`); rows no extract takes go to
-``quarantine/_unassigned.parquet``.
+``quarantine/_unassigned.parquet``. A workbook whose extracts read different sheets
+is a source per sheet; its manifest entry counts the rows of them all.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +29,7 @@ from typing import Any, Final, cast
 import numpy as np
 import pandas as pd
 
+from odtrial._words import count
 from odtrial.data.allocation import FREEZE_FOLDER, Record, apply_record, copy_record
 from odtrial.data.canonical import PARTICIPANTS, PROVENANCE, TableSpec, frozen_cluster_columns
 from odtrial.data.catalogue import trial_rules
@@ -48,7 +52,13 @@ from odtrial.data.queries import (
     write_trust_workbooks,
 )
 from odtrial.data.readers import check_dialect, read_extract
-from odtrial.data.selection import UNASSIGNED, SharedFile, read_shared, unassigned_quarantine
+from odtrial.data.selection import (
+    UNASSIGNED,
+    SharedFile,
+    read_shared,
+    sources,
+    unassigned_quarantine,
+)
 from odtrial.errors import IngestError
 from odtrial.redcap.records import is_records_extract, refuse_labels_export, several_exports
 from odtrial.trial import ExtractSpec, Trial, Visit, load_trial
@@ -75,6 +85,10 @@ class IngestReport:
     files
         The manifest's entries per input file (a file several extracts share counts
         its own rows: see :mod:`odtrial.data.selection`).
+    hints
+        One line per likely fault of the trial definition found in the values (a
+        number column whose every unreadable value has a decimal comma while the
+        extract's ``decimal`` is ``"."``).
     """
 
     freeze: Path
@@ -82,6 +96,7 @@ class IngestReport:
     queries: pd.DataFrame
     counts: dict[str, int]
     files: list[dict[str, Any]] = field(default_factory=list)
+    hints: tuple[str, ...] = ()
 
     def by_table(self) -> pd.DataFrame:
         """Rows read, accepted and quarantined per table."""
@@ -179,19 +194,25 @@ def ingest(
         from tqdm import tqdm
 
         it = tqdm(jobs, desc="ingest", unit="file")
-    shared: dict[str, SharedFile] = {}  # files whose rows several extracts share out
+    shared: dict[str, list[SharedFile]] = {}  # per file, its sources several extracts share
+    # files read as several sources (a workbook's sheets): their counts are summed
+    multi = {rel for rel, n in Counter(rel for _, rel, _ in jobs).items() if n > 1}
+    shas: dict[str, str] = {}
+    commas = _DecimalCommas()
     for path, rel, specs in it:
-        if len(specs) == 1 and not specs[0].selects:  # the common case: one file, one extract
+        alone = len(specs) == 1 and not specs[0].selects
+        if alone:  # the common case: one file (or sheet), one extract
             spec = specs[0]
             raw = read_extract(path, spec, rel=rel)
             refuse_labels_export(raw.data, specs, rel)
             parts = [(spec, map_extract(raw, spec, trial))]
             del raw
         else:
-            shared[rel] = read_shared(path, rel, specs, trial)
-            parts = list(shared[rel].parts)
-            fails.append(shared[rel].unassigned)
-        sha = sha256_file(path)
+            sf = read_shared(path, rel, specs, trial)
+            shared.setdefault(rel, []).append(sf)
+            parts = list(sf.parts)
+            fails.append(sf.unassigned)
+        sha = shas.get(rel) or shas.setdefault(rel, sha256_file(path))
         for spec, m in parts:
             if len(m.failed_rows):
                 failed = np.isin(m.frame["source_row"].to_numpy(), m.failed_rows)
@@ -200,6 +221,7 @@ def ingest(
             else:
                 passed[spec.table].append(m.frame)
             fails.append(m.failures)
+            commas.add(spec, m.failures, rel)
             inputs.append(
                 {
                     "path": rel,
@@ -207,6 +229,8 @@ def ingest(
                     "table": spec.table,
                     "sha256": sha,
                     "rows_read": m.rows_read,
+                    "alone": alone,  # its source's rows are its records
+                    "sheet": spec.sheet if rel in multi else None,
                 }
             )
         del parts
@@ -245,7 +269,7 @@ def ingest(
 
     for row in inputs:
         t, p = row["table"], row["path"]
-        if p in shared:  # several extracts' records: this trust's only
+        if p in shared or p in multi:  # several extracts' records: this trust's only
             acc, qua = accepted[t], quarantine[t]
             row["rows_accepted"] = int(
                 ((acc["source_file"] == p) & (acc["trust"] == row["trust"])).sum()
@@ -264,7 +288,7 @@ def ingest(
 
     out = Path(out)
     tables = {"clusters": clusters_table(trial), **accepted}
-    files = _file_counts(inputs, shared, quarantine)
+    files = _file_counts(inputs, shared, quarantine, multi)
     _write(out, trial, tables, quarantine, queries, files, counts, record)
     report_inputs = pd.DataFrame(
         inputs,
@@ -278,13 +302,58 @@ def ingest(
             "rows_quarantined",
         ],
     )
-    return IngestReport(out, report_inputs, queries, counts, files)
+    return IngestReport(out, report_inputs, queries, counts, files, commas.hints())
+
+
+_DECIMAL_COMMA: Final = re.compile(r"-?\d+,\d+")
+
+
+class _DecimalCommas:
+    """Per extract and number field, whether every value that is not a number has a
+    decimal comma (``10,5``) while the extract's decimal separator is ``.``: a
+    forgotten ``decimal = ","`` quarantines those rows, and their participants' other
+    records after them, so it is worth one line however few rows it hits."""
+
+    def __init__(self) -> None:
+        # (trust, table, field) -> [values, all decimal commas, an example, source, files]
+        self.seen: dict[tuple[str, str, str], list[Any]] = {}
+
+    def add(self, spec: ExtractSpec, failures: pd.DataFrame, rel: str) -> None:
+        if spec.decimal != ".":
+            return
+        bad = failures[failures["rule"] == "invalid_value"]
+        for f, values in bad.groupby("field", sort=True)["value"]:
+            texts = values.dropna().astype(str).tolist()
+            ok = all(_DECIMAL_COMMA.fullmatch(v) for v in texts)
+            key = (spec.trust, spec.table, str(f))
+            entry = self.seen.setdefault(
+                key, [0, True, texts[0] if texts else "", spec.columns.get(str(f), f), []]
+            )
+            entry[0] += len(texts)
+            entry[1] = entry[1] and ok
+            entry[4].append(rel)
+
+    def hints(self) -> tuple[str, ...]:
+        out = []
+        for (trust, table, f), (n, ok, example, source, files) in self.seen.items():
+            if not ok or n == 0:
+                continue
+            where = files[0] if len(files) == 1 else f"{len(files)} files"
+            which = "is not a number, with" if n == 1 else "are not numbers, all with"
+            out.append(
+                f"key 'extracts.{trust}.{table}.decimal' is '.', but {f} ({source}) in "
+                f"{where} has {count(n, 'value')} that {which} a decimal comma (e.g. "
+                f"{example!r}): is ',' the decimal separator? set decimal = \",\""
+            )
+        return tuple(out)
 
 
 # ------------------------------------------------------------------ planning
 def _plan(src: Path, trial: Trial) -> list[tuple[Path, str, list[ExtractSpec]]]:
-    """Every file to read with the extracts that read it (several when they share it),
-    in provenance order; fatal if a pattern is empty."""
+    """Every source to read with the extracts that read it (several when they share it),
+    in provenance order: a file, or each sheet of a workbook whose extracts name
+    different sheets (:func:`~odtrial.data.selection.sources`); fatal if a pattern is
+    empty."""
     jobs: list[tuple[Path, str, ExtractSpec]] = []
     for trust in sorted(trial.trusts, key=lambda t: t.id):
         tdir = src / trust.directory
@@ -311,50 +380,63 @@ def _plan(src: Path, trial: Trial) -> list[tuple[Path, str, list[ExtractSpec]]]:
     by_file: dict[str, tuple[Path, str, list[ExtractSpec]]] = {}
     for p, rel, spec in jobs:
         by_file.setdefault(rel, (p, rel, []))[2].append(spec)
-    return list(by_file.values())
+    return [
+        (p, rel, group) for p, rel, specs in by_file.values() for group in sources(p, rel, specs)
+    ]
 
 
 def _file_counts(
     inputs: list[dict[str, Any]],
-    shared: dict[str, SharedFile],
+    shared: dict[str, list[SharedFile]],
     quarantine: dict[str, pd.DataFrame],
+    multi: set[str],
 ) -> list[dict[str, Any]]:
     """The manifest's ``inputs``: per file its rows read, accepted and quarantined.
 
     A shared file (:mod:`odtrial.data.selection`) counts its own rows: quarantined
     when assigned to no table or when a record made from it was quarantined, else
-    accepted; its entry lists each extract's ``records`` too.
+    accepted; its entry lists each extract's ``records`` too. A workbook read as
+    several sheets (``multi``) sums its sheets' rows, and its ``records`` name them.
     """
     out: dict[str, dict[str, Any]] = {}
     for row in inputs:
         p = row["path"]
-        if p not in shared:
+        if p not in shared and p not in multi:
             out[p] = {k: row[k] for k in _INPUT_KEYS}
             continue
         entry = out.setdefault(p, {"path": p, "sha256": row["sha256"], "records": []})
+        for k in ("rows_read", "rows_accepted", "rows_quarantined", "rows_unassigned"):
+            entry.setdefault(k, 0)
+        record = {"trust": row["trust"], "table": row["table"]}
+        if p in multi:
+            record["sheet"] = row["sheet"]
         entry["records"].append(
             {
-                "trust": row["trust"],
-                "table": row["table"],
+                **record,
                 "rows": row["rows_read"],
                 "rows_accepted": row["rows_accepted"],
                 "rows_quarantined": row["rows_quarantined"],
             }
         )
-    for p, sf in shared.items():
-        taken = np.unique(np.concatenate([np.zeros(0, dtype=np.int64), *sf.taken]))
-        bad = [sf.unassigned["source_row"].to_numpy(dtype=np.int64)]
-        for spec, _ in sf.parts:
-            q = quarantine[spec.table]
-            sel = ((q["source_file"] == p) & (q["trust"] == spec.trust)).to_numpy(dtype=bool)
-            bad.append(q["source_row"].to_numpy(dtype=np.int64)[sel])
-        quarantined = np.unique(np.concatenate(bad))
+        if row["alone"]:  # a sheet one extract reads: its rows are its records
+            for k in ("rows_read", "rows_accepted", "rows_quarantined"):
+                entry[k] += row[k]
+    for p, sfs in shared.items():
         entry = out[p]
-        entry["rows_read"] = sf.rows_read
-        entry["rows_accepted"] = int(np.isin(taken, quarantined, invert=True).sum())
-        entry["rows_quarantined"] = len(quarantined)
-        entry["rows_unassigned"] = len(sf.unassigned)
-        out[p] = {k: entry[k] for k in (*_INPUT_KEYS, "rows_unassigned", "records")}
+        for sf in sfs:
+            taken = np.unique(np.concatenate([np.zeros(0, dtype=np.int64), *sf.taken]))
+            bad = [sf.unassigned["source_row"].to_numpy(dtype=np.int64)]
+            for spec, _ in sf.parts:  # a table is read from one sheet of a file
+                q = quarantine[spec.table]
+                sel = ((q["source_file"] == p) & (q["trust"] == spec.trust)).to_numpy(dtype=bool)
+                bad.append(q["source_row"].to_numpy(dtype=np.int64)[sel])
+            quarantined = np.unique(np.concatenate(bad))
+            entry["rows_read"] += sf.rows_read
+            entry["rows_accepted"] += int(np.isin(taken, quarantined, invert=True).sum())
+            entry["rows_quarantined"] += len(quarantined)
+            entry["rows_unassigned"] += len(sf.unassigned)
+    for p in shared.keys() | multi:
+        out[p] = {k: out[p][k] for k in (*_INPUT_KEYS, "rows_unassigned", "records")}
     return [out[p] for p in sorted(out)]
 
 

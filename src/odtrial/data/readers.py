@@ -3,11 +3,16 @@
 Every reader returns a :class:`RawExtract`: the source columns named in the
 extract's column mapping, indexed by ``source_row`` (1-based record position,
 header not counted), plus the records that could not be split into fields
-(CSV malformed lines, with their raw text).
+(CSV malformed lines, with their raw text). A CSV or Excel extract may say which
+line or sheet row names its columns (``header_row``, default 1: a title above
+the header is skipped); records are counted from the one below it, so an Excel
+record is at sheet row ``source_row + header_row``.
 
 Fatal problems raise :class:`~odtrial.errors.IngestError` with one line that
 names the file (and the column or line): missing or unreadable file, an empty
-file or header, a mapped column absent from the file or present twice, text
+file or header, a workbook without the extract's sheet (its sheets listed), a mapped
+column absent from the file (with a hint when another delimiter or header row would
+give the mapped columns) or present twice, text
 that does not decode in the declared encoding or starts with the byte order
 mark of another encoding, CR-only line ends. Names that hold control
 characters are shown escaped, so a message is always one printable line.
@@ -22,16 +27,18 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
+from odtrial._words import count
 from odtrial.errors import ConfigError, IngestError
 from odtrial.trial import ExtractSpec
 
@@ -96,70 +103,170 @@ def read_extract(path: Path, spec: ExtractSpec, *, rel: str) -> RawExtract:
     return readers[spec.format](path, spec, rel)
 
 
+class MissingSheet(IngestError):
+    """The workbook has no sheet of the extract's name or index (the message lists its sheets)."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """An extract file's header as read, for messages about its columns.
+
+    Attributes
+    ----------
+    names
+        The column names, stripped (as the readers compare them).
+    where
+        Where they were read: ``"line 3"`` (a CSV file whose ``header_row`` is 3),
+        ``"row 1 of sheet 'Baseline'"`` (Excel); ``""`` for line 1 of a CSV file and
+        for SPSS, Stata and SAS files (their metadata).
+    hint
+        When the extract names a column ``names`` lack and the file, split at another
+        delimiter or read from another header row, has them: that, and what to set
+        (one clause, no brackets); else ``""``.
+    """
+
+    names: list[str]
+    where: str
+    hint: str = ""
+
+
+_SCAN: Final = 30  # rows or lines below the header row looked through for a better one
+
+
 def read_header(path: Path, spec: ExtractSpec, *, rel: str) -> list[str]:
     """The column names of one extract file, reading only its header.
 
-    CSV: the first line, decoded and split with the extract's dialect (encoding,
-    byte order mark, delimiter, quote character) as :func:`read_extract` does;
-    Excel: the sheet's first row; SPSS, Stata, SAS: the file's metadata. No data
-    row is read. Names are stripped, as the readers compare them.
+    CSV: line ``header_row`` (default the first), decoded and split with the extract's
+    dialect (encoding, byte order mark, delimiter, quote character) as
+    :func:`read_extract` does; Excel: row ``header_row`` of the sheet; SPSS, Stata,
+    SAS: the file's metadata. No data row is read. Names are stripped, as the
+    readers compare them.
 
     Raises
     ------
     IngestError
-        The file cannot be read or its header cannot be parsed (one line naming it).
+        The file cannot be read or its header cannot be parsed (one line naming it);
+        :class:`MissingSheet` when the workbook has no such sheet.
     ConfigError
         An unusable CSV dialect.
     """
+    return inspect_header(path, spec, rel=rel, hint=False).names
+
+
+def inspect_header(path: Path, spec: ExtractSpec, *, rel: str, hint: bool = True) -> Header:
+    """:func:`read_header`'s names, where they were read and, with ``hint`` when the
+    extract names a column they lack, how the file would give its columns: split at
+    another delimiter (CSV) or with another ``header_row`` (the first rows or lines are
+    read for it, only then)."""
     if spec.format == "csv":
         check_dialect(spec)
-        try:
-            with open(path, "rb") as f:
-                _check_bom(f.read(4), spec.encoding, rel)
-                f.seek(0)
-                line = _first_line(f, spec.encoding)
-        except OSError as e:
-            raise _error(rel, f"cannot read file ({e.strerror})") from None
-        except UnicodeDecodeError as e:
-            raise _error(rel, f"line 1 cannot be decoded as {spec.encoding} ({e.reason})") from None
-        line = line.removeprefix("\ufeff").rstrip("\r\n")
-        try:
-            cells = next(csv.reader((line,), delimiter=spec.delimiter, quotechar=spec.quotechar))
-        except (csv.Error, StopIteration) as e:
-            raise _error(rel, f"line 1: header cannot be parsed ({e})") from None
-        return [c.strip() for c in cells]
+        h = spec.header_row
+        lines = _csv_head(path, spec, rel, h)
+        names = _csv_header(lines[h - 1] if len(lines) >= h else "", h, spec, rel)
+        where = "" if h == 1 else f"line {h}"
+        found = ""
+        if hint and _lacks(names, spec):
+            found = _delimiter_hint(lines[h - 1], spec) if len(lines) >= h else ""
+            if not found:
+                scanned = _csv_head(path, spec, rel, h + _SCAN)
+                found = _header_row_hint([_split_line(x, spec) for x in scanned], spec, "line")
+        return Header(names, where, found)
     if spec.format == "excel":
-        try:
-            df = pd.read_excel(path, sheet_name=spec.sheet, dtype=object, header=None, nrows=1)
-        except Exception as e:  # openpyxl/zipfile raise many kinds on a broken workbook
-            raise _error(rel, f"cannot read Excel sheet {spec.sheet!r} ({e})") from None
-        return [] if len(df) == 0 else ["" if _blank(v) else str(v).strip() for v in df.iloc[0]]
+        h = spec.header_row
+        sheet, df = _excel_sheet(path, spec, rel, nrows=h)
+        names = _cells(df.iloc[h - 1]) if len(df) >= h else []
+        found = ""
+        if hint and _lacks(names, spec):
+            _, df = _excel_sheet(path, spec, rel, nrows=h + _SCAN)
+            found = _header_row_hint([_cells(r) for _, r in df.iterrows()], spec, "row")
+        return Header(names, f"row {h} of sheet {sheet!r}", found)
     fn, kw = _stat_reader(spec)
     try:
         _, meta = fn(str(path), metadataonly=True, **kw)
     except Exception as e:  # pyreadstat.ReadstatError and friends
         raise _stat_error(rel, spec, e) from None
-    return list(meta.column_names)  # compared as is, as _read_stat does
+    return Header(list(meta.column_names), "")  # compared as is, as _read_stat does
 
 
-def _first_line(f: Any, encoding: str) -> str:
-    """The first line of binary file ``f``, decoded a byte at a time so that no byte
-    after its line end is decoded (any encoding, including UTF-16 and UTF-32)."""
+def _csv_head(path: Path, spec: ExtractSpec, rel: str, n: int) -> list[str]:
+    """The first ``n`` lines of a CSV file (fewer at its end), decoded (byte order mark
+    dropped, line ends stripped). A line up to ``header_row`` that does not decode is
+    an error; one after it ends the lines read (only a hint looks there)."""
+    try:
+        with open(path, "rb") as f:
+            _check_bom(f.read(4), spec.encoding, rel)
+            f.seek(0)
+            return _head_lines(f, spec.encoding, n, spec.header_row)
+    except OSError as e:
+        raise _error(rel, f"cannot read file ({e.strerror})") from None
+    except _Undecodable as e:
+        raise _error(
+            rel, f"line {e.line} cannot be decoded as {spec.encoding} ({e.reason})"
+        ) from None
+
+
+class _Undecodable(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        self.line, self.reason = line, reason
+
+
+def _head_lines(f: Any, encoding: str, n: int, must: int) -> list[str]:
+    """Up to ``n`` lines of binary file ``f``, decoded a byte at a time by one decoder
+    (so no byte after the last line is decoded, in any encoding, UTF-16 and UTF-32
+    included); a line up to ``must`` that does not decode raises :class:`_Undecodable`."""
     dec = codecs.getincrementaldecoder(encoding)()
+    lines: list[str] = []
     text = io.StringIO()
-    while b := f.read(1):
-        piece = dec.decode(b)
-        text.write(piece)
-        if "\n" in piece:
-            break
-    else:
-        text.write(dec.decode(b"", final=True))
-    return text.getvalue()
+    try:
+        while len(lines) < n:
+            b = f.read(1)
+            piece = dec.decode(b, final=not b)
+            text.write(piece)
+            if "\n" in piece or not b:
+                line = text.getvalue()
+                if b or line:
+                    lines.append(line)
+                text = io.StringIO()
+                if not b:
+                    break
+    except UnicodeDecodeError as e:
+        if len(lines) < must:
+            raise _Undecodable(len(lines) + 1, e.reason) from None
+    if lines:
+        lines[0] = lines[0].removeprefix("\ufeff")
+    return [x.rstrip("\r\n") for x in lines]
+
+
+def _csv_header(line: str, h: int, spec: ExtractSpec, rel: str) -> list[str]:
+    """The names of header line ``line`` (line ``h``), split with the dialect."""
+    try:
+        cells = next(csv.reader((line,), delimiter=spec.delimiter, quotechar=spec.quotechar))
+    except (csv.Error, StopIteration) as e:
+        raise _error(rel, f"line {h}: header cannot be parsed ({e})") from None
+    return [c.strip() for c in cells]
+
+
+def _split_line(line: str, spec: ExtractSpec) -> list[str]:
+    """One line's stripped cells, or none when it does not parse alone."""
+    try:
+        cells = next(csv.reader((line,), delimiter=spec.delimiter, quotechar=spec.quotechar))
+    except (csv.Error, StopIteration):
+        return []
+    return [c.strip() for c in cells]
 
 
 def _needed(spec: ExtractSpec) -> list[str]:
     """Distinct source columns of the mapping, in the order the trial maps them."""
     return list(dict.fromkeys(spec.columns.values()))
+
+
+def _named(spec: ExtractSpec) -> set[str]:
+    """Every source column the extract names: mapped, or selecting its rows."""
+    return {*spec.columns.values(), *spec.where, *spec.filled}
+
+
+def _lacks(names: Sequence[str], spec: ExtractSpec) -> bool:
+    return not _named(spec) <= set(names)
 
 
 def show(text: str) -> str:
@@ -173,26 +280,48 @@ def show(text: str) -> str:
     return text if text.isprintable() else repr(text)
 
 
-def _error(rel: str, message: str) -> IngestError:
+def shown_names(names: list[str]) -> list[str]:
+    """A header's names as a message lists them: without the empty cells after the last
+    name (a sheet's row is as wide as its widest row)."""
+    end = len(names)
+    while end and not names[end - 1]:
+        end -= 1
+    return names[:end]
+
+
+def _error(rel: str, message: str, cls: type[IngestError] = IngestError) -> IngestError:
     """A fatal error on one line naming the file (a library's multi-line text escaped)."""
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
-    return IngestError(f"{show(rel)}: {text}")
+    return cls(f"{show(rel)}: {text}")
 
 
-def _check_columns(have: list[str], spec: ExtractSpec, rel: str, *, hint: str = "") -> None:
-    """Every mapped column present exactly once in the header ``have``."""
+def _check_columns(
+    have: list[str], spec: ExtractSpec, rel: str, *, where: str = "", hint: str = ""
+) -> None:
+    """Every mapped column present exactly once in the header ``have`` (read at
+    ``where``; ``hint`` says how the file would give them)."""
+    note = f" ({hint})" if hint else ""
     if not any(have):
-        raise _error(rel, "the header is empty (the first line or row must name the columns)")
+        if not where:
+            raise _error(
+                rel, f"the header is empty (the first line or row must name the columns){note}"
+            )
+        raise _error(
+            rel,
+            f"the header, {where}, is empty (header_row must name the row of the columns){note}",
+        )
     present = set(have)
     for canon, src in spec.columns.items():
         if src not in present:
-            shown = ", ".join(show(h) for h in have[:20]) + (", ..." if len(have) > 20 else "")
+            named = shown_names(have)
+            shown = ", ".join(show(h) for h in named[:20]) + (", ..." if len(named) > 20 else "")
             # a spec with no table reads a file for several extracts: its keys say
             # what each column is for
             what = f"mapped to {spec.table}.{canon}" if spec.table else canon
+            holder = f"the header, {where}," if where else "the file"
             raise _error(
                 rel,
-                f"column {show(src)!r} ({what}) is missing; the file has columns: {shown}{hint}",
+                f"column {show(src)!r} ({what}) is missing; {holder} has columns: {shown}{note}",
             )
     for src in dict.fromkeys(spec.columns.values()):
         if (k := have.count(src)) > 1:
@@ -204,7 +333,8 @@ def _check_columns(have: list[str], spec: ExtractSpec, rel: str, *, hint: str = 
 
 
 def _delimiter_hint(line: str, spec: ExtractSpec) -> str:
-    """A hint when the header splits into every mapped column with another delimiter."""
+    """When the header line splits into every mapped column at another delimiter: that,
+    as a question (no brackets); else ``""``."""
     for d in (",", ";", "\t", "|"):
         if d == spec.delimiter or d not in line:
             continue
@@ -214,8 +344,25 @@ def _delimiter_hint(line: str, spec: ExtractSpec) -> str:
             continue
         cells = [c.strip() for c in cells]
         if set(spec.columns.values()) <= set(cells):
-            return f" (split at {d!r}, the header has every mapped column: is {d!r} the delimiter?)"
+            return f"split at {d!r}, the header has every mapped column: is {d!r} the delimiter?"
     return ""
+
+
+def _header_row_hint(rows: Sequence[Sequence[str]], spec: ExtractSpec, unit: str) -> str:
+    """When another of ``rows`` (the first rows or lines, from 1) holds more of the
+    columns the extract names than its header row does, and at least half of them:
+    which, as a question with the setting (no brackets); else ``""``."""
+    wanted = _named(spec)
+    counts = [len(wanted.intersection(r)) for r in rows]
+    now = counts[spec.header_row - 1] if len(counts) >= spec.header_row else 0
+    if not counts:
+        return ""
+    best = max(range(len(counts)), key=lambda i: (counts[i], -i))
+    n = counts[best]
+    if n <= now or 2 * n < len(wanted):
+        return ""
+    has = "every mapped column" if n == len(wanted) else f"{n} of the {len(wanted)} mapped columns"
+    return f"{unit} {best + 1} has {has}: is it the header? set header_row = {best + 1}"
 
 
 def _empty_malformed() -> pd.DataFrame:
@@ -311,6 +458,12 @@ def _read_csv(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
         lines.pop()
     if not lines:
         raise _error(rel, "file is empty (no header line)")
+    if len(lines) < spec.header_row:
+        raise _error(
+            rel,
+            f"the file has {count(len(lines), 'line')}, so no header at line "
+            f"{spec.header_row} (header_row)",
+        )
     with _field_limit(len(text) + 1):
         return _split_csv(raw, lines, spec, rel)
 
@@ -322,16 +475,22 @@ def _split_csv(raw: bytes, lines: list[str], spec: ExtractSpec, rel: str) -> Raw
         "quotechar": spec.quotechar,
         "strict": True,
     }
+    h = spec.header_row  # lines above it (a title) are skipped
     try:
-        header = next(csv.reader((lines[0],), **dialect))
+        header = next(csv.reader((lines[h - 1],), **dialect))
     except csv.Error as e:
-        hint = _delimiter_hint(lines[0], spec)
-        raise _error(rel, f"line 1: header cannot be parsed ({e}){hint}") from None
-    header = [h.strip() for h in header]
-    missing = not set(spec.columns.values()) <= set(header)
-    _check_columns(header, spec, rel, hint=_delimiter_hint(lines[0], spec) if missing else "")
+        hint = _delimiter_hint(lines[h - 1], spec)
+        note = f" ({hint})" if hint else ""
+        raise _error(rel, f"line {h}: header cannot be parsed ({e}){note}") from None
+    header = [c.strip() for c in header]
+    hint = ""
+    if _lacks(header, spec):
+        hint = _delimiter_hint(lines[h - 1], spec) or _header_row_hint(
+            [_split_line(x, spec) for x in lines[: h + _SCAN]], spec, "line"
+        )
+    _check_columns(header, spec, rel, where="" if h == 1 else f"line {h}", hint=hint)
     k = len(header)
-    body = _join_quoted_line_breaks(lines[1:], k, spec.quotechar, dialect)
+    body = _join_quoted_line_breaks(lines[h:], k, spec.quotechar, dialect)
     n = len(body)
 
     nfields, parsed = _field_counts(body, spec, dialect)
@@ -358,7 +517,9 @@ def _split_csv(raw: bytes, lines: list[str], spec: ExtractSpec, rel: str) -> Raw
     needed = _needed(spec)
     pos = [header.index(c) for c in needed]
     good_idx = np.flatnonzero(~bad)
-    data = _parse_good(raw, body, good_idx, bad_idx.size == 0, k, pos, spec)
+    # the file's bytes go to pandas whole only when no line above the header is skipped
+    all_good = bad_idx.size == 0 and h == 1
+    data = _parse_good(raw, body, good_idx, all_good, k, pos, spec)
     if data is None:  # pandas disagreed with the line split (e.g. a stray CR): parse line by line
         data = _parse_lines(body, good_idx, parsed, pos, dialect)
     data.columns = pd.Index(needed)
@@ -505,24 +666,107 @@ def _parse_lines(
 
 # ------------------------------------------------------------------- Excel
 def _read_excel(path: Path, spec: ExtractSpec, rel: str) -> RawExtract:
-    # header=None: the first row is read as data, so duplicate column names stay
+    # header=None: the header row is read as data, so duplicate column names stay
     # visible (pandas would rename them "X.1") and row positions are unchanged.
-    try:
-        df = pd.read_excel(path, sheet_name=spec.sheet, dtype=object, header=None)
-    except (ValueError, KeyError, OSError, IndexError) as e:
-        raise _error(rel, f"cannot read Excel sheet {spec.sheet!r} ({e})") from None
-    except Exception as e:  # openpyxl/zipfile raise many kinds on a broken workbook
-        raise _error(rel, f"not a readable Excel workbook ({type(e).__name__})") from None
+    sheet, df = _excel_sheet(path, spec, rel)
     if len(df) == 0:
         raise _error(rel, f"Excel sheet {spec.sheet!r} is empty (no header row)")
-    header = ["" if _blank(v) else str(v).strip() for v in df.iloc[0].tolist()]
-    _check_columns(header, spec, rel)
+    h = spec.header_row
+    where = f"row {h} of sheet {sheet!r}"
+    header = _cells(df.iloc[h - 1]) if len(df) >= h else []
+    hint = ""
+    if _lacks(header, spec):
+        hint = _header_row_hint(
+            [_cells(r) for _, r in df.iloc[: h + _SCAN].iterrows()], spec, "row"
+        )
+    _check_columns(header, spec, rel, where=where, hint=hint)
     needed = _needed(spec)
-    data = df.iloc[1:, [header.index(c) for c in needed]].copy()
+    data = df.iloc[h:, [header.index(c) for c in needed]].copy()
     data.columns = pd.Index(needed)
-    # pandas keeps inner blank rows, so frame position + 1 is the sheet row - 1.
+    # pandas keeps leading and inner blank rows, so frame position + 1 is the sheet
+    # row, and source_row counts the rows below the header.
     data.index = pd.Index(np.arange(1, len(data) + 1, dtype=np.int64), name="source_row")
     return RawExtract(rel, data, _empty_malformed(), len(data))
+
+
+def _excel_sheet(
+    path: Path, spec: ExtractSpec, rel: str, *, nrows: int | None = None
+) -> tuple[str, pd.DataFrame]:
+    """The name of the extract's sheet and its first ``nrows`` rows (all by default),
+    every cell as stored, a row per sheet row from row 1 (trailing empty rows dropped)."""
+    try:
+        book = pd.ExcelFile(path)
+    except Exception as e:  # openpyxl/zipfile raise many kinds on a broken workbook
+        raise _error(rel, f"not a readable Excel workbook ({type(e).__name__})") from None
+    with book:
+        name = _sheet_name([str(n) for n in book.sheet_names], spec.sheet, rel)
+        try:
+            df = pd.read_excel(book, sheet_name=name, dtype=object, header=None, nrows=nrows)
+        except (ValueError, KeyError, OSError, IndexError) as e:
+            raise _error(rel, f"cannot read Excel sheet {name!r} ({e})") from None
+        except Exception as e:  # a broken sheet inside a readable workbook
+            raise _error(rel, f"not a readable Excel workbook ({type(e).__name__})") from None
+    return name, df
+
+
+def excel_sheet(path: Path, spec: ExtractSpec, *, rel: str) -> str:
+    """The name of the extract's sheet (``sheet``: a name or 0-based index) in workbook
+    ``path``; only the workbook's list of sheets is read.
+
+    Raises
+    ------
+    MissingSheet
+        The workbook has no such sheet (its sheets listed).
+    IngestError
+        Not a readable workbook.
+    """
+    try:
+        book = pd.ExcelFile(path)
+    except Exception as e:  # openpyxl/zipfile raise many kinds on a broken workbook
+        raise _error(rel, f"not a readable Excel workbook ({type(e).__name__})") from None
+    with book:
+        return _sheet_name([str(n) for n in book.sheet_names], spec.sheet, rel)
+
+
+def _sheet_name(names: list[str], sheet: str | int, rel: str) -> str:
+    """``sheet`` (a name or 0-based index) as a name of ``names``, else :class:`MissingSheet`
+    listing them, the nearest name to ``sheet`` first."""
+    if isinstance(sheet, int):
+        if 0 <= sheet < len(names):
+            return names[sheet]
+        listing = _listing([repr(n) for n in names])
+        raise _error(
+            rel,
+            f"cannot read Excel sheet {sheet} (a 0-based index): the workbook has "
+            f"{count(len(names), 'sheet')}: {listing}",
+            MissingSheet,
+        )
+    if sheet in names:
+        return sheet
+    folded = [n.strip().casefold() for n in names]
+    near = difflib.get_close_matches(sheet.strip().casefold(), folded, n=1, cutoff=0.6)
+    order = list(range(len(names)))
+    if near:
+        first = folded.index(near[0])
+        order = [first, *(i for i in order if i != first)]
+    shown = [
+        repr(names[i]) + (" (the nearest)" if near and k == 0 else "") for k, i in enumerate(order)
+    ]
+    raise _error(
+        rel,
+        f"cannot read Excel sheet {sheet!r}: the workbook has no sheet of that name; "
+        f"its sheets: {_listing(shown)}",
+        MissingSheet,
+    )
+
+
+def _listing(items: list[str], most: int = 20) -> str:
+    return ", ".join(items[:most]) + (", ..." if len(items) > most else "")
+
+
+def _cells(row: pd.Series) -> list[str]:
+    """A sheet row's cells as stripped text, an empty cell as ``""``."""
+    return ["" if _blank(v) else str(v).strip() for v in row.tolist()]
 
 
 def _blank(v: object) -> bool:

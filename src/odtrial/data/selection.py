@@ -6,7 +6,10 @@ export holds every site's rows (a data access group column says whose), every
 event's rows and each repeating instrument's rows. Extracts then say which of
 its rows they take (``where``: source column -> accepted values; ``filled``:
 columns of which one must hold a value), and several extracts (trust x table)
-may name the same file.
+may name the same file. A workbook's extracts that name different sheets read
+different sources (a table per sheet): :func:`sources` splits a file's extracts by
+the source they read, and refuses extracts of one source that read it in different
+dialects (ingest and ``odtrial check`` both call it, so they agree).
 
 :func:`read_shared` reads such a file once and gives each extract the rows it
 takes, with the file's own row numbers as ``source_row``. A row that no extract
@@ -34,7 +37,7 @@ import pandas as pd
 
 from odtrial.data.catalogue import FAILURE_COLUMNS, RULES
 from odtrial.data.mapping import MappedExtract, as_text, empty_failures, map_extract
-from odtrial.data.readers import RawExtract, read_extract
+from odtrial.data.readers import MissingSheet, RawExtract, excel_sheet, read_extract
 from odtrial.errors import ConfigError, IngestError
 from odtrial.redcap.records import refuse_labels_export
 from odtrial.trial import ExtractSpec, Trial
@@ -42,8 +45,16 @@ from odtrial.trial import ExtractSpec, Trial
 #: The ``table`` of failures and the quarantine file of rows assigned to no table
 #: (not a valid table name, so no declared table can take it).
 UNASSIGNED: Final = "_unassigned"
-#: Dialect keys every extract of one file must agree on (they decide how it is read).
-_DIALECT: Final = ("format", "encoding", "delimiter", "quotechar", "sheet", "use_value_labels")
+#: Dialect keys every extract of one source must agree on (they decide how it is read).
+_DIALECT: Final = (
+    "format",
+    "encoding",
+    "delimiter",
+    "quotechar",
+    "sheet",
+    "header_row",
+    "use_value_labels",
+)
 _SHOWN: Final = 12  # values listed in a message before "..."
 
 
@@ -113,17 +124,69 @@ def read_shared(path: Path, rel: str, specs: Sequence[ExtractSpec], trial: Trial
     return SharedFile(tuple(parts), tuple(taken), unassigned, raw.rows_read)
 
 
-def _merged_spec(specs: Sequence[ExtractSpec], rel: str) -> ExtractSpec:
-    """One spec reading every column any of ``specs`` needs (no table of its own)."""
+def sources(path: Path, rel: str, specs: Sequence[ExtractSpec]) -> list[list[ExtractSpec]]:
+    """The extracts of file ``path`` grouped by the source each reads, in order: the
+    file, or for a workbook whose extracts name different sheets, each sheet (their
+    ``sheet`` then given by name). A group of several extracts is read once
+    (:func:`read_shared`).
+
+    Raises
+    ------
+    ConfigError
+        Extracts of one source read it in different dialects (``format``,
+        ``encoding``, ``delimiter``, ``quotechar``, ``header_row``,
+        ``use_value_labels``), or one table is read from two sheets of the file (its
+        records would share row numbers).
+    IngestError
+        The extracts name different sheets of a workbook that cannot be read.
+    """
+    groups: dict[object, list[ExtractSpec]] = {}
+    if len({s.sheet for s in specs}) > 1 and all(s.format == "excel" for s in specs):
+        for s in specs:
+            try:
+                name: object = excel_sheet(path, s, rel=rel)
+            except MissingSheet:  # its own source: reading it says so, its sheets listed
+                groups.setdefault(("missing", s.sheet), []).append(s)
+                continue
+            groups.setdefault(name, []).append(replace(s, sheet=str(name)))
+    else:
+        groups[None] = list(specs)
+    for group in groups.values():
+        _agree(group, rel)
+    first: dict[str, ExtractSpec] = {}
+    for group in groups.values():
+        for s in group:
+            other = first.setdefault(s.table, s)
+            if other.sheet != s.sheet:
+                raise ConfigError(
+                    f"{rel}: extracts.{other.trust}.{other.table} and extracts.{s.trust}."
+                    f"{s.table} read table {s.table} from different sheets of this workbook "
+                    f"({other.sheet!r} and {s.sheet!r}); a table is read from one sheet of a "
+                    f"file (the records of two would share row numbers)"
+                )
+    return list(groups.values())
+
+
+def _agree(specs: Sequence[ExtractSpec], rel: str) -> None:
+    """ConfigError unless ``specs`` read their file (or sheet) in one dialect."""
     first = specs[0]
+    what = f"sheet {first.sheet!r} of this file" if first.format == "excel" else "this file"
     for s in specs[1:]:
         for k in _DIALECT:
             if getattr(s, k) != getattr(first, k):
+                if k == "sheet":
+                    what = "this file"
                 raise ConfigError(
                     f"{rel}: extracts.{first.trust}.{first.table} and "
-                    f"extracts.{s.trust}.{s.table} read this file with different {k} "
+                    f"extracts.{s.trust}.{s.table} read {what} with different {k} "
                     f"({getattr(first, k)!r} and {getattr(s, k)!r}); they must agree"
                 )
+
+
+def _merged_spec(specs: Sequence[ExtractSpec], rel: str) -> ExtractSpec:
+    """One spec reading every column any of ``specs`` needs (no table of its own)."""
+    _agree(specs, rel)
+    first = specs[0]
     labels: dict[str, str] = {}  # source column -> what it is for (the first extract's)
     for s in specs:
         key = f"extracts.{s.trust}.{s.table}"

@@ -27,7 +27,7 @@ import pandas as pd
 
 from odtrial._toml import suggest
 from odtrial._words import count
-from odtrial.errors import OdtrialError, PlanError
+from odtrial.errors import ConfigError, OdtrialError, PlanError
 from odtrial.plan.model import Derivation, Outcome, Plan
 from odtrial.trial import ConfigErrors, ExtractSpec, Trial, load_trial
 
@@ -177,8 +177,10 @@ def _extract_errors(trial: Trial, raw: Mapping[str, Any], src: Path, cfg: Path) 
             specs.sort(key=lambda s: (order[s.trust], tables.index(s.table)))
             try:
                 sources(f, rel, specs)
-            except OdtrialError as e:
+            except ConfigError as e:  # an unreadable workbook: its header line says so
                 errors.append(_prefixed(cfg, str(e)))
+            except OdtrialError:
+                pass
     return errors + list(several.values())
 
 

@@ -488,3 +488,12 @@ def test_a_forgotten_decimal_comma_is_one_hint_though_few_rows_fail(tmp_path, ca
 def test_no_decimal_hint_unless_every_failure_is_a_decimal_comma(tmp_path, scores, decimal):
     report = ingest(_decimal_trial(tmp_path, scores, decimal), tmp_path / "freeze")
     assert report.hints == ()
+
+
+def test_a_broken_workbook_is_one_line_per_extract_in_check(trial_dir):
+    (trial_dir / "east" / BOOK).write_bytes(b"PK\x03\x04 not really a zip")
+    cfg = trial_dir / "trial.toml"
+    assert check(trial_dir).errors == tuple(
+        f"{cfg}: extract east/{BOOK}: not a readable Excel workbook (BadZipFile)"
+        for _ in ("participants", "wellbeing")
+    )

@@ -45,6 +45,9 @@ from odtrial.plan import Plan
 from odtrial.plan.model import HealthEconomics
 
 PLANE_TABLE = "ce_plane"  # tables/ce_plane.csv: the CE plane's draws
+# draws results.json keeps for the report's plane (it rebuilds from results.json alone);
+# the table keeps them all
+PLANE_DRAWS_SHOWN = 1000
 INTERVENTION = "intervention"
 
 
@@ -271,9 +274,10 @@ def _by_arm(data: pd.DataFrame, col: str, codes: Sequence[str]) -> dict[str, Any
     return out
 
 
-def _cea_dict(res: Any, level: float = 0.95) -> dict[str, Any]:
+def _cea_dict(res: Any, level: float = 0.95, *, plane: bool = False) -> dict[str, Any]:
     """The result's numbers with intervals for the incremental cost and QALYs (t on the
-    result's df for the model, bootstrap percentiles for the bootstrap)."""
+    result's df for the model, bootstrap percentiles for the bootstrap); ``plane``: with
+    the first draws, for the report's cost-effectiveness plane."""
     d = res.to_dict()
     draws = res.draws
     if res.method == "tsb":
@@ -311,6 +315,13 @@ def _cea_dict(res: Any, level: float = 0.95) -> dict[str, Any]:
         ),
     }
     d["plane_quadrants"] = quadrants
+    if not plane:
+        return d
+    shown = draws.iloc[:PLANE_DRAWS_SHOWN]
+    d["plane_draws"] = {
+        "incremental_effect": [float(f"{v:.6g}") for v in shown["incremental_effect"]],
+        "incremental_cost": [float(f"{v:.6g}") for v in shown["incremental_cost"]],
+    }
     return d
 
 
@@ -515,7 +526,7 @@ def health_economics(
         return run("bivariate", covariates, data=data)
 
     base = run(he.method, covariates)
-    block["base_case"] = _cea_dict(base)
+    block["base_case"] = _cea_dict(base, plane=True)
     sens = []
     for s in he.sensitivity:
         if s in ("tsb", "bivariate"):

@@ -3,9 +3,9 @@
 :mod:`odtrial.econ.figures` draws from a live :class:`~odtrial.econ.CEAResult` and its
 draws; the report must rebuild from results.json (``build_report`` may get a parsed
 dict and a fresh folder, with no tables/ce_plane.csv beside it). So the CE plane shows
-the point estimate and its confidence ellipse from the variances and covariance in
-results.json, with the quadrant shares of the draws it records; the CEAC is the
-curve results.json stores.
+the first draws results.json keeps (up to 1,000; the table has them all), the point
+estimate and its confidence ellipse from the variances and covariance in results.json,
+with the quadrant shares of all the draws; the CEAC is the curve results.json stores.
 """
 
 from __future__ import annotations
@@ -67,12 +67,26 @@ def draw_ce_plane(
     pct = round(float(res.get("level", 0.95)) * 100)
     fig = Figure(figsize=(6.3, 4.8), layout="constrained")
     ax = fig.add_subplot()
-    half_x = max(float(np.max(np.abs(ex))), 1e-6) * 1.25
-    half_y = max(float(np.max(np.abs(cy))), 1.0) * 1.25
+    shown = res.get("plane_draws") or {}
+    de_draws = np.asarray(shown.get("incremental_effect", ()), dtype=float)
+    dc_draws = np.asarray(shown.get("incremental_cost", ()), dtype=float)
+    # the region and (all but the most extreme 1% of) the draws in view
+    far_x = [float(np.max(np.abs(ex)))]
+    far_y = [float(np.max(np.abs(cy)))]
+    if de_draws.size:
+        far_x.append(float(np.quantile(np.abs(de_draws), 0.99)))
+        far_y.append(float(np.quantile(np.abs(dc_draws), 0.99)))
+    half_x = max(*far_x, 1e-6) * 1.2
+    half_y = max(*far_y, 1.0) * 1.2
     ax.set_xlim(-half_x, half_x)
     ax.set_ylim(-half_y, half_y)
-    ax.fill(ex, cy, color="#9ecae1", alpha=0.5, lw=0, label=f"{pct}% confidence region")
-    ax.plot(ex, cy, color=_BLUE, lw=0.8)
+    if de_draws.size:
+        ax.scatter(de_draws, dc_draws, s=4, color="#6baed6", alpha=0.45, lw=0, zorder=1,
+                   label=f"{de_draws.size:,} draws of the increments")  # fmt: skip
+        ax.plot(ex, cy, color=_BLUE, lw=1.1, zorder=2, label=f"{pct}% confidence region")
+    else:
+        ax.fill(ex, cy, color="#9ecae1", alpha=0.5, lw=0, label=f"{pct}% confidence region")
+        ax.plot(ex, cy, color=_BLUE, lw=0.8)
     ax.plot([de], [dc], "o", color="#b22222", ms=6, zorder=3, label="Point estimate")
     ax.axhline(0, color="0.3", lw=0.8)
     ax.axvline(0, color="0.3", lw=0.8)

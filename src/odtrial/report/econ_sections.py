@@ -417,6 +417,21 @@ class _Chapter:
         )
 
     # figures -------------------------------------------------------------------------
+    @staticmethod
+    def _draws_note(base: Mapping[str, Any]) -> str:
+        """What the plane's dots are: bootstrap replicates or draws from the model's
+        sampling distribution (results.json keeps the first 1,000)."""
+        n = len((base.get("plane_draws") or {}).get("incremental_cost", ()))
+        if not n:
+            return ""
+        what = (
+            "two-stage cluster bootstrap replicates"
+            if base.get("method") == "tsb"
+            else "draws from the bivariate model's sampling distribution (multivariate t)"
+        )
+        return f"Dots: {n:,} {what} of the incremental QALYs and cost. "
+
+    # figures -------------------------------------------------------------------------
     def figures(self, base: Mapping[str, Any]) -> list[Block]:
         a, b = self.labels[0], self.labels[1]
         q = base.get("plane_quadrants") or {}
@@ -425,10 +440,10 @@ class _Chapter:
             "ce_plane",
             f"Cost-effectiveness plane: {a} compared with {b}",
             note=(
-                f"Point estimate with its {pct}% confidence ellipse (from the estimates' "
-                "variances and covariance); lines: willingness-to-pay thresholds, below which "
-                f"{a} is cost-effective; percentages: the share of the base case's draws in each "
-                "quadrant."
+                f"{self._draws_note(base)}Point estimate with its {pct}% confidence ellipse "
+                "(from the estimates' variances and covariance); lines: willingness-to-pay "
+                f"thresholds, below which {a} is cost-effective; percentages: the share of the "
+                "base case's draws in each quadrant."
             ),
             width_cm=15.0,
         )

@@ -44,3 +44,25 @@ def test_no_help_labels_a_flag_as_taking_a_bool():
         assert out.returncode == 0, out.stderr
         assert "<bool>" not in out.stdout, name
         assert "--help" in out.stdout
+
+
+def test_run_shows_its_progress_bar_only_where_asked_or_on_a_terminal(monkeypatch, tmp_path):
+    """A log file gets no progress bar unless --progress; --quiet silences a terminal."""
+    import pytest
+
+    import odtrial.analysis.pipeline as pipeline
+    from odtrial.cli import main
+    from odtrial.errors import PlanError
+
+    seen: list[bool] = []
+
+    def fake_run(*args: object, progress: bool = False, **kw: object) -> None:
+        seen.append(progress)
+        raise PlanError("stop here")  # the flag is all this test needs
+
+    monkeypatch.setattr(pipeline, "run", fake_run)
+    for tty, flags in ((False, []), (True, []), (True, ["--quiet"]), (False, ["--progress"])):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda tty=tty: tty)
+        with pytest.raises(SystemExit):
+            main(["run", "--out", str(tmp_path / "out"), *flags])
+    assert seen == [False, True, False, True]

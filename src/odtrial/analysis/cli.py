@@ -43,8 +43,18 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int | None, typer.Option("--seed", help=SEED_HELP)] = None,
         unblind: Unblind = False,
         open_report: OpenReport = False,
+        progress: Annotated[
+            bool | None,
+            typer.Option(
+                "--progress/--quiet",
+                help="Show a progress bar (default: when standard error is a terminal).",
+                show_default=False,
+            ),
+        ] = None,
     ) -> None:
         """Run the whole job: ingest -> validate -> freeze -> derive -> analyse -> report."""
+        import sys
+
         from odtrial._words import count
         from odtrial.analysis.pipeline import run
 
@@ -56,7 +66,7 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             unblind=unblind,
             open_report=open_report,
-            progress=True,
+            progress=sys.stderr.isatty() if progress is None else progress,
         )
         typer.echo(f"freeze:  {r.freeze}")
         who = count(r.n_participants, "participant")

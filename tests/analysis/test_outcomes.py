@@ -156,3 +156,20 @@ def test_the_analysis_names_the_first_bad_covariate_and_how_many_more() -> None:
         "key 'outcomes.y.model.covariates[0]' names no column of the analysis dataset: "
         "'C(regio)'; did you mean 'C(region)'? (and 1 more; 'odtrial check' lists them)"
     )
+
+
+def test_a_censored_count_takes_its_own_follow_up_as_the_offset() -> None:
+    """``<id>_followup_days`` (a censored count_events) over the window's follow-up; a
+    participant censored on the consent day has no time at risk and is left out."""
+    o = Outcome(
+        id="y", label="y", role="secondary", type="count", definition="", population="itt",
+        estimand=None, derivation=Derivation("y", "count_events", {"censor": {}}),
+        model=ModelSpec("glmm", "negbin", (), {"offset": "log_followup_years"}),
+    )  # fmt: skip
+    f = _frame()
+    own = np.r_[0.0, np.full(len(f) - 1, 182.625)]
+    od = outcome_data(f.assign(y_followup_days=own), o)
+    assert od.exclusions["zero_followup"] == 1 and len(od.frame) == len(f) - 1
+    assert np.allclose(od.frame[od.offset], np.log(0.5))
+    uncensored = outcome_data(f, o)  # no column of its own: the window's
+    assert np.allclose(uncensored.frame[uncensored.offset], np.log(365 / 365.25))

@@ -171,3 +171,49 @@ def test_an_unknown_censor_key_lists_the_allowed_ones() -> None:
         r"\(allowed: date, table, where\)",
     ):
         run(t={"censor": {"table": "deaths", "dat": "date_of_death"}})
+
+
+# contacts (counted) and stays (nights) of a few participants, to censor a count and a
+# number of days in a state: P1 withdrew on day 151, P2 on 151, P4 after the window end,
+# P7 on 243, P9 on the consent day
+CONTACTS = [("P1", "2023-02-01"), ("P1", "2023-06-01"), ("P1", "2023-07-01"),
+            ("P2", "2023-08-01"), ("P4", "2023-10-01"), ("P9", "2023-02-01")]  # fmt: skip
+STAYS = [("P1", "2023-04-11", "2023-07-01"), ("P7", "2023-08-15", None)]
+
+
+def run_rates(**derivations: dict[str, Any]) -> pd.DataFrame:
+    t = tables()
+    t["contacts"] = pd.DataFrame(
+        {"participant_id": _ids([c[0] for c in CONTACTS]), "seen": _dates([c[1] for c in CONTACTS])}
+    )
+    t["stays"] = pd.DataFrame(
+        {
+            "participant_id": _ids([s[0] for s in STAYS]),
+            "admitted": _dates([s[1] for s in STAYS]),
+            "discharged": _dates([s[2] for s in STAYS]),
+        }
+    )
+    fr = SimpleNamespace(tables=t, manifest=MANIFEST)
+    return derive(fr, derivations).set_index("participant_id")
+
+
+def test_a_censored_count_stops_at_the_censoring_day_and_gives_its_follow_up() -> None:
+    count = {"kind": "count_events", "table": "contacts", "date": "seen"}
+    df = run_rates(n=count, nc=count | {"censor": WITHDRAWAL})
+    assert "n_followup_days" not in df  # uncensored: the window's follow-up column serves
+    assert df["n"].tolist() == [3, 1, 0, 1, 0, 0, 0, 0, 1]
+    # P1: the contact on the withdrawal day counts, the one after does not; P2's is after
+    assert df["nc"].tolist() == [2, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert df["nc_followup_days"].tolist() == [151, 151, 151, 365, 365, 365, 243, 365, 0]
+    c = counts(df, "nc")
+    assert (c["events"], c["events_after_censoring"], c["censored_early"]) == (3, 3, 5)
+    assert list(df.columns[-2:]) == ["nc", "nc_followup_days"]
+
+
+def test_nights_in_a_state_stop_at_the_censoring_day() -> None:
+    nights = {"kind": "days_in_state", "table": "stays", "start": "admitted", "end": "discharged"}
+    df = run_rates(d=nights, dc=nights | {"censor": [WITHDRAWAL]})
+    assert df["d"].tolist() == [81, 0, 0, 0, 0, 0, 139, 0, 0]  # P7's open stay to day 365
+    assert df["dc"].tolist() == [51, 0, 0, 0, 0, 0, 17, 0, 0]
+    assert df["dc_followup_days"].tolist() == [151, 151, 151, 365, 365, 365, 243, 365, 0]
+    assert counts(df, "dc")["censored_early"] == 5  # P1, P2, P3, P7, P9

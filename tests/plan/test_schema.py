@@ -144,7 +144,7 @@ def test_unknown_key_at_any_depth(raw, plan_with, path, key, suggestion) -> None
     ("path", "key", "message"),
     [
         (("outcomes", "bed_days", "derivation"), "window",
-         "did you mean 'window_months'? (allowed: end, kind, merge, start, table, where, "
+         "did you mean 'window_months'? (allowed: censor, end, kind, merge, start, table, where, "
          "window_months)"),
         (("outcomes", "relapse", "derivation", "events", 1), "dat",
          "did you mean 'date'? (allowed: date, end, merge, start, table, where)"),
@@ -788,6 +788,15 @@ def test_derived_columns_are_unique_and_composites_acyclic(raw, plan_with) -> No
     assert errors_of(bad) == (
         "sap.toml: key 'outcomes.relapse' makes column 'relapse_days', as "
         "variables.relapse_days does",
+    )
+    # a censored count or days in a state also makes its own follow-up column
+    censor = {"table": "participants", "date": "withdrawal_date"}
+    bad = plan_with(raw, ("outcomes", "bed_days", "derivation", "censor"), censor)
+    bad = with_variable(bad, plan_with, "any_event")
+    bad["variables"]["bed_days_followup_days"] = bad["variables"].pop("v")
+    assert errors_of(bad) == (
+        "sap.toml: key 'outcomes.bed_days' makes column 'bed_days_followup_days', as "
+        "variables.bed_days_followup_days does",
     )
     bad = with_variable(raw, plan_with, "composite", of=["w"])
     bad["variables"]["w"] = {"label": "w", "derivation": {"kind": "composite", "of": ["v"],

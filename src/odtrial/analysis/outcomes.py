@@ -155,8 +155,12 @@ def response_columns(outcome: Outcome, columns: pd.Index) -> tuple[str, str | No
 
 
 def followup_of(outcome: Outcome, columns: pd.Index) -> str:
-    """The dataset column of the follow-up days of the outcome's window: its own
-    window's (``followup_days_<M>m``) when it has one, else the default window's."""
+    """The dataset column of the outcome's follow-up days: its own (``<id>_followup_days``,
+    when its derivation is censored), else its window's (``followup_days_<M>m``) when it
+    has one, else the default window's."""
+    censored = f"{outcome.id}_followup_days"
+    if censored in columns:
+        return censored
     months = outcome.derivation.window_months
     own = f"followup_days_{months}m"
     return own if months is not None and own in columns else "followup_days"

@@ -40,6 +40,7 @@ from odtrial.data.derive_event_kinds import any_event, count_events, days_in_sta
 from odtrial.data.derive_medication import mean_dose, medication_any, total_dose
 from odtrial.data.derive_visits import change_from_baseline, score, value_at_visit
 from odtrial.plan.model import Derivation
+from odtrial.plan.schema import derived_columns
 
 COMPOSITE_RULES: Final = ("any", "all", "sum")
 
@@ -96,7 +97,7 @@ _KEYWORDS: Final = {"class": "drug_class"}
 
 def column_names(d: Derivation) -> tuple[str, ...]:
     """The dataset columns a derivation makes."""
-    return (f"{d.id}_days", f"{d.id}_event") if d.kind == "time_to_event" else (d.id,)
+    return derived_columns(d.id, d.kind, d.params)
 
 
 def _ordered(derivations: Sequence[Derivation]) -> list[Derivation]:

@@ -151,14 +151,30 @@ def count_events(
     merge: bool = True,
     where: Mapping[str, Any] | None = None,
     window_months: int | None = None,
+    censor: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
 ) -> Derived:
-    """The number of events (or of spells starting) in the window."""
+    """The number of events (or of spells starting) in the window; with ``censor``, in
+    the follow-up it leaves (an event on the censoring day counts), and the follow-up
+    days themselves (``_followup_days``: a rate's offset)."""
+    w = c.window(window_months)
     occ = occurrences(
-        c, key, c.window(window_months), table=table, date=date, start=start, end=end,
-        merge=merge, where=where,
-    )  # fmt: skip
-    n = np.bincount(occ.pidx, minlength=c.n)
-    return Derived({"": _as_int(n)}, {**occ.counts, "events": int(n.sum())}, (table,))
+        c, key, w, table=table, date=date, start=start, end=end, merge=merge, where=where
+    )
+    counts: dict[str, Any] = dict(occ.counts)
+    pidx = occ.pidx
+    stop = w.end
+    if censor is not None:
+        stop, cens_counts = follow_up_end(c, key, w.end, censor)
+        kept = occ.day <= stop[pidx]
+        cens_counts["events_after_censoring"] = int((~kept).sum())
+        counts |= cens_counts
+        pidx = pidx[kept]
+    n = np.bincount(pidx, minlength=c.n)
+    counts["events"] = int(n.sum())
+    cols = {"": _as_int(n)}
+    if censor is not None:
+        cols["_followup_days"] = _as_int(stop - c.consent)
+    return Derived(cols, counts, (table,))
 
 
 def days_in_state(
@@ -171,17 +187,27 @@ def days_in_state(
     merge: bool = True,
     where: Mapping[str, Any] | None = None,
     window_months: int | None = None,
+    censor: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
 ) -> Derived:
     """Nights in the state within ``[consent, window_end)`` (midnight count: the start
     day counts, the end day does not; a same-day stay is 0 nights). Merged spells are
     counted once, so the result never exceeds the follow-up days; without merging,
-    overlapping stays count twice. An open end runs to the window end."""
+    overlapping stays count twice. An open end runs to the window end. With ``censor``,
+    nights up to the censoring day instead when it is earlier, and the follow-up days
+    (``_followup_days``)."""
     w = c.window(window_months)
     sp, s, e, counts = _stays(c, key, table, start, end, where)
     spells = _spells(sp, s, e, merge)
-    days = spell_nights(spells, c.consent, w.end)
+    stop = w.end
+    if censor is not None:
+        stop, cens_counts = follow_up_end(c, key, w.end, censor)
+        counts |= cens_counts
+    days = spell_nights(spells, c.consent, stop)
     counts["ongoing_at_consent"] = _ongoing(spells, c.consent)
-    return Derived({"": _as_int(days)}, counts, (table,))
+    cols = {"": _as_int(days)}
+    if censor is not None:
+        cols["_followup_days"] = _as_int(stop - c.consent)
+    return Derived(cols, counts, (table,))
 
 
 @dataclass(frozen=True)
@@ -231,6 +257,29 @@ def censoring(
     day, has = first_day(np.concatenate(pidx_all), np.concatenate(day_all), c.n)
     tables = tuple(dict.fromkeys(str(src["table"]) for src in sources))
     return Censoring(day, has, by_source, tables)
+
+
+def follow_up_end(
+    c: Cohort,
+    key: str,
+    window_end: np.ndarray,
+    censor: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The day each participant's follow-up ends (the earliest censoring date, or the
+    window end if earlier), and the counts of :func:`time_to_event`'s censoring (events
+    after censoring aside, which the caller counts)."""
+    cens = censoring(c, f"{key}.censor", censor)
+    stop = np.where(cens.has, np.minimum(cens.day, window_end), window_end)
+    early = cens.has & (cens.day < window_end)
+    counts: dict[str, Any] = {
+        "censored_early": int(early.sum()),
+        "censor_not_collected": int(c.not_collected(cens.tables).sum()),
+        "censor_sources": [
+            {**n, "censored": int((early & h & (f == cens.day)).sum())}
+            for f, h, n in cens.by_source
+        ],
+    }
+    return stop, counts
 
 
 def time_to_event(

@@ -148,7 +148,8 @@ MEANINGS: Final[dict[str, str]] = {
     f"{_D}.events[].where.in": "the values kept",
     f"{_D}.censor": "the censoring dates (withdrawal, death, last contact): follow-up ends "
     "at the earliest of them on or after consent, or at the window end if earlier; an event "
-    "on that day counts",
+    "on that day counts (`count_events` and `days_in_state` also give `<id>_followup_days`, "
+    "the offset of a rate)",
     f"{_D}.censor[].table": "the table of the censoring date",
     f"{_D}.censor[].date": "its censoring date field (a missing date does not censor)",
     f"{_D}.censor[].where": "keep only its records whose `field` is `in` the values",

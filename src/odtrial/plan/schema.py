@@ -523,6 +523,12 @@ _PRESCRIPTIONS: Final[Mapping[str, Spec]] = {
     "where": _WHERE,
     "window_months": _WINDOW,
 }
+# withdrawal, death, loss to follow-up: a date per participant that ends follow-up
+_CENSOR: Final = ArrayOf(
+    Table({"table": _NAME, "date": _NAME, "where": _WHERE}, list_keys=True),
+    required=False,
+    single=True,
+)
 DERIVATION_PARAMS: Final[Mapping[str, Mapping[str, Spec]]] = {
     "value_at_visit": {**_AT_VISIT, "field": _NAME},
     "change_from_baseline": {
@@ -551,7 +557,7 @@ DERIVATION_PARAMS: Final[Mapping[str, Mapping[str, Spec]]] = {
         ),
     },
     "any_event": {**_SOURCE, "window_months": _WINDOW},
-    "count_events": {**_SOURCE, "window_months": _WINDOW},
+    "count_events": {**_SOURCE, "window_months": _WINDOW, "censor": _CENSOR},
     "days_in_state": {
         "table": _NAME,
         "start": _NAME,
@@ -559,15 +565,11 @@ DERIVATION_PARAMS: Final[Mapping[str, Mapping[str, Spec]]] = {
         "merge": Bool(required=False),
         "where": _WHERE,
         "window_months": _WINDOW,
+        "censor": _CENSOR,
     },
     "time_to_event": {
         "events": ArrayOf(Table(dict(_SOURCE), list_keys=True)),
-        # withdrawal, death, loss to follow-up: a date per participant that ends follow-up
-        "censor": ArrayOf(
-            Table({"table": _NAME, "date": _NAME, "where": _WHERE}, list_keys=True),
-            required=False,
-            single=True,
-        ),
+        "censor": _CENSOR,
         "window_months": _WINDOW,
     },
     # a class of the trial's medication dictionary: the plan does not know the trial, so
@@ -590,6 +592,19 @@ DERIVATION_PARAMS: Final[Mapping[str, Mapping[str, Spec]]] = {
     "composite": {"of": Names(), "rule": Choice(COMPOSITE_RULES)},
 }
 DERIVATION_KINDS: Final = tuple(DERIVATION_PARAMS)
+
+
+def derived_columns(oid: str, kind: str, params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The dataset columns derivation ``oid`` makes: ``<id>_days`` and ``<id>_event`` for a
+    time to event, else ``<id>``, and ``<id>_followup_days`` for a censored count or
+    days in a state (its own follow-up, the offset of a rate)."""
+    if kind == "time_to_event":
+        return (f"{oid}_days", f"{oid}_event")
+    if kind in ("count_events", "days_in_state") and params.get("censor") is not None:
+        return (oid, f"{oid}_followup_days")
+    return (oid,)
+
+
 # The outcome types each kind's column can be analysed as.
 DERIVATION_TYPES: Final[Mapping[str, tuple[str, ...]]] = {
     "value_at_visit": ("binary", "count", "continuous"),
@@ -642,6 +657,8 @@ def _imputation_rule(errs: Errors, imp: Mapping[str, Any], outs: Mapping[str, An
 def check_derivation(d: Mapping[str, Any], path: str, errs: Errors) -> None:
     """Rules across one derivation's keys (it has passed :data:`DERIVATION`)."""
     kind = d["kind"]
+    if d.get("censor") == []:
+        errs.add(f"{path}.censor", "must list at least one censoring source (or be left out)")
     if kind in ("any_event", "count_events"):
         _source_rule(errs, path, d)
     elif kind == "time_to_event":
@@ -649,8 +666,6 @@ def check_derivation(d: Mapping[str, Any], path: str, errs: Errors) -> None:
             errs.add(f"{path}.events", "must list at least one event source")
         for i, src in enumerate(d["events"]):
             _source_rule(errs, f"{path}.events[{i}]", src)
-        if d.get("censor") == []:
-            errs.add(f"{path}.censor", "must list at least one censoring source (or be left out)")
     elif kind == "change_from_baseline":
         b = d["baseline"]
         if ("table" in b) != ("visit" in b):
@@ -1007,9 +1022,7 @@ def _health_economics_rule(errs: Errors, he: Mapping[str, Any], raw: Mapping[str
         col
         for section in ("variables", "outcomes")
         for oid, e in raw.get(section, {}).items()
-        for col in (
-            [f"{oid}_days", f"{oid}_event"] if e["derivation"]["kind"] == "time_to_event" else [oid]
-        )
+        for col in derived_columns(oid, e["derivation"]["kind"], e["derivation"])
     }
     if {"intervention_cost_per_cluster", "intervention_costs"} <= set(he["costs"]):
         errs.add(
@@ -1104,8 +1117,7 @@ def _derivation_rules(raw: Mapping[str, Any], errs: Errors) -> None:
                 f"{d['kind']!r} cannot make a {entry['type']} outcome "
                 f"(it makes {' or '.join(DERIVATION_TYPES[d['kind']])})",
             )
-        cols = [f"{oid}_days", f"{oid}_event"] if d["kind"] == "time_to_event" else [oid]
-        for col in cols:
+        for col in derived_columns(oid, d["kind"], d):
             if col in made:
                 errs.add(f"{section}.{oid}", f"makes column {col!r}, as {made[col]} does")
             made.setdefault(col, f"{section}.{oid}")

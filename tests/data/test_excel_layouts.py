@@ -170,7 +170,10 @@ def test_a_workbook_with_a_table_per_sheet_and_a_title_is_ingested(trial_dir, tm
     assert well["source_row"].tolist() == [1, 2]
     q = pd.read_csv(fz / "queries.csv", dtype=str, keep_default_na=False)
     bad = q[q["rule"] == "invalid_value"]
-    assert bad[["file", "source_row", "field"]].values.tolist() == [[f"east/{BOOK}", "2", "score"]]
+    # each sheet counts its own rows: the query names the sheet its row is on
+    assert bad[["file", "source_row", "field"]].values.tolist() == [
+        [f"east/{BOOK} [sheet '{BASELINE}']", "2", "score"]
+    ]
 
     (entry,) = json.loads((fz / "manifest.json").read_text())["inputs"]
     assert entry["path"] == f"east/{BOOK}"
@@ -195,6 +198,22 @@ def test_a_workbook_with_a_table_per_sheet_and_a_title_is_ingested(trial_dir, tm
         },
     ]
     assert report.by_table()["rows_read"].to_dict() == {"participants": 3, "wellbeing": 2}
+
+
+def test_the_same_row_number_on_two_sheets_is_two_queries_each_naming_its_sheet(
+    trial_dir, tmp_path
+):
+    path = trial_dir / "east" / BOOK
+    wb = openpyxl.load_workbook(path)
+    wb[WELLBEING]["B3"] = "Month 7"  # source_row 2 of the wellbeing sheet: no such visit
+    wb.save(path)
+    ingest(trial_dir, tmp_path / "freeze")
+    q = pd.read_csv(tmp_path / "freeze" / "queries.csv", dtype=str, keep_default_na=False)
+    rows = q[q["source_row"] == "2"][["file", "field"]].values.tolist()
+    assert rows == [
+        [f"east/{BOOK} [sheet '{BASELINE}']", "score"],
+        [f"east/{BOOK} [sheet '{WELLBEING}']", "month"],
+    ]
 
 
 def test_without_header_row_check_and_ingest_name_the_sheet_row_and_the_fix(trial_dir, tmp_path):

@@ -59,7 +59,8 @@ def uniform_failures(inputs: pd.DataFrame, queries: pd.DataFrame) -> list[str]:
         n = int(read)
         if n == 0 or int(held) != n:
             continue
-        mine = errors[errors["file"] == path]
+        # a workbook read sheet by sheet: its queries name the sheet after the file
+        mine = errors[(errors["file"] == path) | errors["file"].str.startswith(f"{path} [sheet ")]
         rows = mine.groupby(["rule", "field"], sort=True)["source_row"].nunique()
         for rule, field in rows.index[rows.to_numpy() == n][:1]:
             first = mine[(mine["rule"] == rule) & (mine["field"] == field)].iloc[0]

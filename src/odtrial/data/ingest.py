@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, cast
@@ -248,7 +248,7 @@ def ingest(
     linker = _Linker(trial.participants, mapped[PARTICIPANTS], secret)
     participant = _participant_of_failures(failures, mapped, held_back, linker, trial)
     identifiers = IdentifierFields.of(trial.tables.values())
-    queries = build_queries(failures, participant, identifiers)
+    queries = build_queries(_sheet_named(failures, inputs, multi), participant, identifiers)
     masked = mask_failures(failures, identifiers)
 
     accepted: dict[str, pd.DataFrame] = {}
@@ -303,6 +303,28 @@ def ingest(
         ],
     )
     return IngestReport(out, report_inputs, queries, counts, files, commas.hints())
+
+
+def _sheet_named(
+    failures: pd.DataFrame, inputs: Sequence[Mapping[str, Any]], multi: set[str]
+) -> pd.DataFrame:
+    """The failures with the file of a workbook read sheet by sheet named with the sheet
+    of the failing table (``book.xlsx [sheet 'Wellbeing']``): each sheet counts its own
+    rows, so a query's row is only found with its sheet. A table is read from one sheet
+    of a file, so (file, trust, table) names it."""
+    sheets = {
+        (row["path"], row["trust"], row["table"]): row["sheet"]
+        for row in inputs
+        if row["path"] in multi and row["sheet"] is not None
+    }
+    if not sheets:
+        return failures
+    keys = zip(failures["source_file"], failures["trust"], failures["table"], strict=True)
+    named = [
+        f"{file} [sheet {sheets[key]!r}]" if (key := (file, trust, table)) in sheets else file
+        for file, trust, table in keys
+    ]
+    return failures.assign(source_file=pd.Series(named, index=failures.index, dtype="string"))
 
 
 _DECIMAL_COMMA: Final = re.compile(r"-?\d+,\d+")

@@ -239,6 +239,21 @@ def test_without_header_row_check_and_ingest_name_the_sheet_row_and_the_fix(tria
         ingest(trial_dir, tmp_path / "freeze")
 
 
+def test_an_extract_reading_the_wrong_sheet_is_told_which_sheet_has_its_columns(trial_dir):
+    _edit(trial_dir / "trial.toml", 'sheet = "Wellbeing Qs"\n', "")  # reads the first sheet
+    missing = [e for e in check(trial_dir).errors if "names column" in e]
+    assert len(missing) == 4 and all(
+        "extracts.EAST.wellbeing" in e
+        and e.endswith(f'sheet {WELLBEING!r} has every mapped column: is it the sheet? '
+                       f'set sheet = "{WELLBEING}")')
+        for e in missing
+    )  # fmt: skip
+    # and the participants' sheet, asked for with its header under the title
+    _edit(trial_dir / "trial.toml", 'sheet = "Baseline - v2 (FINAL)"', 'sheet = "Wellbeing Qs"')
+    hint = f'set sheet = "{BASELINE}" and header_row = 3)'
+    assert any(e.endswith(hint) for e in check(trial_dir).errors)
+
+
 def test_a_header_row_past_the_header_suggests_the_row_above(trial_dir):
     _edit(trial_dir / "trial.toml", "header_row = 3", "header_row = 4")
     errors = check(trial_dir).errors

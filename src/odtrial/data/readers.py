@@ -29,6 +29,7 @@ import codecs
 import csv
 import difflib
 import io
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -179,6 +180,8 @@ def inspect_header(path: Path, spec: ExtractSpec, *, rel: str, hint: bool = True
         if hint and _lacks(names, spec):
             _, df = _excel_sheet(path, spec, rel, nrows=h + _SCAN)
             found = _header_row_hint([_cells(r) for _, r in df.iterrows()], spec, "row")
+            if not found:
+                found = _other_sheet_hint(path, spec, rel, sheet)
         return Header(names, f"row {h} of sheet {sheet!r}", found)
     fn, kw = _stat_reader(spec)
     try:
@@ -363,6 +366,30 @@ def _header_row_hint(rows: Sequence[Sequence[str]], spec: ExtractSpec, unit: str
         return ""
     has = "every mapped column" if n == len(wanted) else f"{n} of the {len(wanted)} mapped columns"
     return f"{unit} {best + 1} has {has}: is it the header? set header_row = {best + 1}"
+
+
+def _other_sheet_hint(path: Path, spec: ExtractSpec, rel: str, read: str) -> str:
+    """When another sheet of the workbook holds at least half of the columns the
+    extract names in one of its first rows (and more than the sheet read does): which,
+    as a question with the settings; else ``""``."""
+    wanted = _named(spec)
+    with pd.ExcelFile(path) as book:
+        others = [str(n) for n in book.sheet_names if str(n) != read]
+        best: tuple[int, str, int] = (0, "", 0)
+        for name in others:
+            df = pd.read_excel(book, sheet_name=name, dtype=object, header=None, nrows=_SCAN)
+            for i, (_, r) in enumerate(df.iterrows()):
+                n = len(wanted.intersection(_cells(r)))
+                if n > best[0]:
+                    best = (n, name, i + 1)
+    n, name, row = best
+    if not n or 2 * n < len(wanted):
+        return ""
+    has = "every mapped column" if n == len(wanted) else f"{n} of the {len(wanted)} mapped columns"
+    at = "" if row == 1 else f" (row {row})"
+    # as TOML writes it, to paste into trial.toml
+    setting = f"sheet = {json.dumps(name)}" + ("" if row == 1 else f" and header_row = {row}")
+    return f"sheet {name!r} has {has}{at}: is it the sheet? set {setting}"
 
 
 def _empty_malformed() -> pd.DataFrame:

@@ -130,3 +130,24 @@ def test_the_flow_says_how_many_participant_records_wait_on_queries(
     assert "held back at data validation" not in _all_text(r)
     del r["flow"]["participant_records_held_back"]  # a results file from before
     assert "held back at data validation" not in _all_text(r)
+
+
+def test_the_appendix_says_where_a_derivation_is_censored() -> None:
+    from odtrial.report.sections import _derivations_text
+
+    der = {
+        "derivations": {
+            "ae": {"kind": "count_events", "window_months": 12,
+                   "censor": {"table": "participants", "date": "withdrawal_date"}},
+            "adm": {"kind": "time_to_event", "censor": [
+                {"table": "participants", "date": "withdrawal_date"},
+                {"table": "deaths", "date": "date_of_death", "where": {"field": "x", "in": [1]}},
+            ]},
+            "y": {"kind": "score"},
+        }
+    }  # fmt: skip
+    assert _derivations_text(der) == (
+        "adm: time_to_event, follow-up ended at participants.withdrawal_date or "
+        "deaths.date_of_death (the earliest); ae: count_events, 12 months, follow-up ended at "
+        "participants.withdrawal_date; y: score"
+    )

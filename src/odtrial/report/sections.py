@@ -321,8 +321,20 @@ def _derivations_text(der: Mapping[str, Any]) -> str:
     # sorted: results.json stores its keys sorted, so a rebuilt report says the same
     for cid, d in sorted(items.items()):
         window = f", {fmt.count(d['window_months'], 'month')}" if d.get("window_months") else ""
-        parts.append(f"{cid}: {d.get('kind', '?')}{window}")
+        parts.append(f"{cid}: {d.get('kind', '?')}{window}{_censor_text(d.get('censor'))}")
     return "; ".join(parts)
+
+
+def _censor_text(censor: Any) -> str:
+    """``censor`` of a derivation (a table or a list) as ``, follow-up ended at t.date or
+    u.date`` (the earliest), or ``""``."""
+    if not censor:
+        return ""
+    sources = [censor] if isinstance(censor, Mapping) else list(censor)
+    dates = [f"{c.get('table', '?')}.{c.get('date', '?')}" for c in sources]
+    return (
+        ", follow-up ended at " + " or ".join(dates) + (" (the earliest)" if len(dates) > 1 else "")
+    )
 
 
 def _held_back_text(n: int) -> str:

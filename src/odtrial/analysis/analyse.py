@@ -342,6 +342,9 @@ def _prepare(ds: pd.DataFrame, view: ArmView, arms: Sequence[str]) -> pd.DataFra
     """Displayed arm codes in ``arm``, the real one in ``arm_real``; ``treat`` = first
     displayed arm (intervention in an open report, used for diagnostics only)."""
     out = ds.copy()
+    # the derivation's record stays with ``ds``: pandas deep-copies ``attrs`` into every
+    # frame and column made from a frame, which was half the analysis's time
+    out.attrs = {}
     out["arm_real"] = out["arm"].astype(str)
     out["arm"] = out["arm_real"].map(view.display)
     first_real = (

@@ -213,3 +213,37 @@ def test_the_record_re_randomises_from_the_definitions_clusters() -> None:
     v = verify_allocation(SHIPPED / "randomisation", clusters=cluster_table(trial))
     assert v.arms == trial.arms
     assert trial.stratum_column == "locality" and trial.cluster_attributes == ("practice_size",)
+
+
+def test_antidepressant_ddds_over_the_window_as_worked_out_from_the_scripts(ingested) -> None:
+    """total_dose on the second trial (GP scripts linked by NHS number, Excel and CSV):
+    each participant's antidepressant WHO DDDs are the sum over their frozen issues of
+    dose / DDD x the days of [issue, supply end] inside [consent, window end)."""
+    from odtrial.data.derive import derive
+    from odtrial.data.medication_dictionary import load_medication_dictionary
+
+    _, fz = ingested
+    spec = {"kind": "total_dose", "table": "scripts", "drug": "drug", "dose": "daily_dose_mg",
+            "start": "issue_date", "end": "supply_end", "class": "antidepressant",
+            "equivalence": "ddd", "window_months": 12}  # fmt: skip
+    ds = derive(fz, {"ad": spec}).set_index("participant_id")
+    book = load_medication_dictionary()
+    scripts = pd.read_parquet(fz / "tables" / "scripts.parquet")
+    drugs = {n: book.resolve(n) for n in scripts["drug"].unique()}
+    ddd = {n: d.ddd if d is not None and d.drug_class == "antidepressant" else None
+           for n, d in drugs.items()}  # fmt: skip
+    sc = scripts[scripts["drug"].map(ddd).notna()].join(
+        ds[["consent_date", "window_end_12m"]], on="participant_id"
+    )
+    day = pd.Timedelta(days=1)
+    lo = sc[["issue_date", "consent_date"]].max(axis=1)
+    hi = pd.concat([sc["supply_end"] + day, sc["window_end_12m"]], axis=1).min(axis=1)
+    days = ((hi - lo) / day).clip(lower=0)
+    by_hand = (sc["daily_dose_mg"] / sc["drug"].map(ddd) * days).groupby(sc["participant_id"]).sum()
+    got = ds["ad"]
+    linked = got.notna()
+    assert linked.sum() > 100 and (got[linked] > 0).sum() > 30
+    expected = by_hand.reindex(got.index).fillna(0.0)[linked]
+    assert (got[linked] - expected).abs().max() < 1e-9
+    # not collected (NENC sends no prescribing; no NHS number): unknown, not 0
+    assert got[ds["trust"] == "NENC"].isna().all()

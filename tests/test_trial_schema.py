@@ -98,6 +98,7 @@ fields = [
   { name = "smoker", type = "boolean" },
   { name = "cigarettes", type = "integer", required_if = "[smoker] = true" },
   { name = "quit_plan", type = "string", required_if_unchecked = "datediff([consented], 'today', 'y') > 1" },
+  { name = "comments", type = "string", required = false, free_text = true },
 ]
 rules = [{ kind = "unique", fields = ["hospital_no"], code = "hospital_no_repeated", severity = "warning", description = "A hospital number repeats" }]
 
@@ -373,3 +374,19 @@ def test_the_trial_modules_sketch_is_a_valid_definition():
     sketch = textwrap.dedent((odtrial.trial.__doc__ or "").split("::\n", 1)[1])
     t = parse_trial(tomllib.loads(sketch), source="odtrial.trial docstring")
     assert t.stratum_key == "region" and t.cluster_attributes == ("size",)
+
+
+def test_free_text_is_for_string_fields_only(raw, base):
+    bad = copy.deepcopy(raw)
+    fields = bad["tables"]["participants"]["fields"]
+    score = next(i for i, f in enumerate(fields) if f["name"] == "score")
+    fields[score]["free_text"] = True
+    with pytest.raises(ConfigErrors) as e:
+        parse_trial(bad, source="sample", base=base)
+    want = (
+        f"key 'tables.participants.fields[{score}].free_text' is only used for string "
+        "fields (this one is integer)"
+    )
+    assert any(want in m for m in e.value.messages), e.value.messages
+    t = parse_trial(raw, source="sample", base=base)
+    assert [f.name for f in t.tables["participants"].fields if f.free_text] == ["comments"]

@@ -647,6 +647,13 @@ SECTIONS: Final[tuple[Section, ...]] = (
                 "is the warning `unchecked_requirement`. Not with `required = true` or "
                 "`required_if`",
             ),
+            Key(
+                "free_text",
+                "boolean",
+                "typed text that may name people (a notes field; string fields only): "
+                "frozen for the data manager, left out of the analysis dataset",
+                default="false",
+            ),
         ),
     ),
     Section(

@@ -52,6 +52,7 @@ FIELD_KEYS: Final = (
     "identifier",
     "required_if",
     "required_if_unchecked",
+    "free_text",
 )
 PARTICIPANT_ROLES: Final = ("key", "consent_date", "cluster", "date_of_birth", "practice")
 EVENT_ROLES: Final = ("link", "date", "visit")
@@ -271,6 +272,10 @@ def _parse_field(r: TomlReader, vocabularies: Mapping[str, Any]) -> Field:
         r.report("required_if_unchecked", "cannot be used with required_if: keep one")
     if "required_if" in r.data or "required_if_unchecked" in r.data:
         required = False
+    free_text = bool(r.value("free_text", bool, False))
+    if free_text and ftype != "string":
+        r.report("free_text", f"is only used for string fields (this one is {ftype})")
+        free_text = False
     return Field(
         name=name,
         kind=kind,  # type: ignore[arg-type]  # FIELD_TYPES holds Kind values
@@ -284,6 +289,7 @@ def _parse_field(r: TomlReader, vocabularies: Mapping[str, Any]) -> Field:
         label=r.value("label", str, None),
         required_if=condition,
         required_if_unchecked=unchecked,
+        free_text=free_text,
     )
 
 

@@ -662,3 +662,39 @@ def test_a_choice_naming_no_cluster_keeps_the_code_when_codes_are_the_ids(
     q = pd.read_csv(tmp_path / "freeze" / "queries.csv", dtype=str, keep_default_na=False)
     (hit,) = q[q.rule == "unknown_cluster"].itertuples()
     assert "'X9'" in hit.message and "Oak" not in hit.message
+
+
+def test_a_notes_field_is_frozen_but_left_out_of_the_analysis_dataset(
+    helix: Path, tmp_path: Path
+) -> None:
+    """Paragraphs someone typed may name people: init marks a notes field free_text, the
+    freeze keeps it for the data manager, the analysis dataset leaves it out."""
+    from odtrial.data.derive import derive
+
+    notes = ("comments", "screening", "notes", "Comments", "", "", "", "", "", "", "")
+    exports = tmp_path / "exports"
+    shutil.copytree(helix / "exports", exports)
+    (exports / "dd.csv").write_text(_dictionary([*FIELDS, notes]))
+    rows = _rows()
+    for r in rows:
+        if r.get("redcap_event_name") == "baseline_arm_1" and "consent_dt" in r:
+            r["comments"] = "spoke to her daughter, Mrs Q. Example"
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, [*HEADER, "comments"], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    records = exports / "HELIX_DATA_2025-03-31_0930.csv"
+    records.write_text(buf.getvalue())
+    r = init(tmp_path / "trial", _options(helix, dictionary=exports / "dd.csv", records=records))
+    t = tomllib.loads(r.path.read_text())
+    assert _field(t, "participants", "comments")["free_text"] is True
+    assert "free_text" not in _field(t, "participants", "initials")
+    fz = tmp_path / "freeze"
+    ingest(r.path.parent, fz, config=r.path)
+    frozen = pd.read_parquet(fz / "tables" / "participants.parquet")
+    assert frozen["comments"].notna().sum() > 0  # kept for the data manager
+    manifest = json.loads((fz / "manifest.json").read_text())
+    assert manifest["tables"]["participants"]["free_text"] == ["comments"]
+    ds = derive(fz)
+    assert "comments" not in ds.columns and "pain" in ds.columns
+    assert not ds.astype(str).apply(lambda c: c.str.contains("Example")).any().any()

@@ -49,6 +49,8 @@ class Field:
     ``required_if``: the field is required when this condition on the record's
     fields holds (:mod:`odtrial.data.conditions`); ``required_if_unchecked``: a
     condition odtrial cannot evaluate, as written, under which it is required.
+    ``free_text``: typed text that may name people (a notes field): frozen for the data
+    manager, left out of the analysis dataset.
     """
 
     name: str
@@ -63,6 +65,7 @@ class Field:
     label: str | None = None
     required_if: Condition | None = None
     required_if_unchecked: str | None = None
+    free_text: bool = False
 
     def __post_init__(self) -> None:
         if (self.kind == "code") != (self.vocab is not None):

@@ -331,12 +331,15 @@ def _cohort(source: _Source, cutoff: pd.Timestamp, default: int) -> tuple[Cohort
         raise DeriveError(
             f"{int(late.sum())} participant(s) consented after the data cut-off {cutoff.date()}, e.g. {pid}"
         )
+    info = (source.manifest or {}).get("tables") or {}
+    # typed text that may name people stays in the freeze, out of the analysis dataset
+    parts_info = info.get("participants") if isinstance(info, Mapping) else None
+    free_text = set(parts_info.get("free_text", ())) if isinstance(parts_info, Mapping) else set()
     df = pd.DataFrame(index=pd.RangeIndex(len(parts)))
     for c in parts.columns:
-        if c not in PROVENANCE:
+        if c not in PROVENANCE and c not in free_text:
             df[c] = _normalised(parts[c])
     df["trust"] = _trust(parts, source.tables.get("clusters"))
-    info = (source.manifest or {}).get("tables") or {}
     cohort = Cohort(
         ids=ids,
         participants=parts,

@@ -647,20 +647,22 @@ def _visit(v: Visit) -> dict[str, int]:
 
 
 def manifest_tables(trial: Trial) -> dict[str, dict[str, Any]]:
-    """The manifest's ``tables``: per table its link, date and visit fields, and the
-    trusts that sent it (a trust that did not has no records there: not collected,
-    rather than no events)."""
-    return {
-        name: {
-            **{
-                k: getattr(spec, k)
-                for k in ("link", "date", "visit")
-                if getattr(spec, k) is not None and not spec.is_participants
-            },
-            "trusts": sorted(t for t, ex in trial.extracts.items() if name in ex),
+    """The manifest's ``tables``: per table its link, date and visit fields, the trusts
+    that sent it (a trust that did not has no records there: not collected, rather than
+    no events) and its free-text fields (left out of the analysis dataset)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in trial.tables.items():
+        entry: dict[str, Any] = {
+            k: getattr(spec, k)
+            for k in ("link", "date", "visit")
+            if getattr(spec, k) is not None and not spec.is_participants
         }
-        for name, spec in trial.tables.items()
-    }
+        entry["trusts"] = sorted(t for t, ex in trial.extracts.items() if name in ex)
+        free = [f.name for f in spec.fields if f.free_text]
+        if free:
+            entry["free_text"] = free
+        out[name] = entry
+    return out
 
 
 def freeze_table(

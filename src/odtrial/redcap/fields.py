@@ -52,6 +52,7 @@ class FieldPlan:
     identifier: str | None = None
     required_if: str | None = None
     required_if_unchecked: str | None = None
+    free_text: bool | None = None  # written only when true
     codes: dict[str, Any] = field(default_factory=dict)
     note: str | None = None
     redcap: str | None = None  # the REDCap field ("aids(2)" for a checkbox choice)
@@ -422,6 +423,18 @@ def convert(
                 kind="date",
                 note=note,
                 datetime=stamped,
+                **common,
+            )
+        ]
+    if f.type == "notes":  # paragraphs a person typed: may name people
+        return [
+            FieldPlan(
+                name,
+                "string",
+                f.name,
+                f.required,
+                free_text=True,
+                note="a notes field: frozen for queries, left out of the analysis dataset",
                 **common,
             )
         ]

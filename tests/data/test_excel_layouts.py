@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import sys
 import textwrap
 from pathlib import Path
 
@@ -26,29 +27,16 @@ from odtrial.data.readers import MissingSheet, inspect_header, read_extract, rea
 from odtrial.errors import ConfigError, IngestError
 from odtrial.trial import ExtractSpec, load_trial
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trial_text import trial_head
+
 BOOK = "RESOLVE East baseline (June 2025).xlsx"
 TITLE = "RESOLVE East baseline (June 2025)"
 BASELINE = "Baseline - v2 (FINAL)"
 WELLBEING = "Wellbeing Qs"
 
-TRIAL = textwrap.dedent(
+TRIAL = trial_head("Workbook layouts (test)", "layouts-test-key") + textwrap.dedent(
     """
-    [trial]
-    name = "Workbook layouts (test)"
-    synthetic = true
-    arms = ["I", "C"]
-    follow_up_months = 6
-    data_cutoff = 2025-12-31
-
-    [visits]
-    schedule = [{ month = 6, window_days = 45 }]
-
-    [eligibility]
-    min_age = 0
-
-    [pseudonymisation]
-    test_key = "layouts-test-key"
-
     [tables.participants]
     key = "pid"
     consent_date = "consented"

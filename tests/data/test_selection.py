@@ -13,6 +13,7 @@ field required under a condition odtrial cannot evaluate is a warning.
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -22,24 +23,13 @@ import pytest
 from odtrial.data.ingest import ingest
 from odtrial.errors import IngestError
 
-TRIAL = textwrap.dedent(
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trial_text import trial_head
+
+TRIAL = trial_head(
+    "Shared records file (test)", "selection-test-key", data_cutoff="2024-12-31"
+) + textwrap.dedent(
     """
-    [trial]
-    name = "Shared records file (test)"
-    synthetic = true
-    arms = ["I", "C"]
-    follow_up_months = 6
-    data_cutoff = 2024-12-31
-
-    [visits]
-    schedule = [{ month = 6, window_days = 45 }]
-
-    [eligibility]
-    min_age = 0
-
-    [pseudonymisation]
-    test_key = "selection-test-key"
-
     [tables.participants]
     key = "pid"
     consent_date = "consented"

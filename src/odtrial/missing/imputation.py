@@ -148,17 +148,29 @@ class _Plan:
     targets: tuple[_Target, ...]
     cluster_means: bool
 
-    def dynamic(self, t: _Target, values: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Encodings of the other incomplete variables (and their cluster means)."""
-        blocks = [np.zeros((len(self.group), 0))]
+    def encoded(self, j: int, values: NDArray[np.float64]) -> list[NDArray[np.float64]]:
+        """Column ``j``'s blocks of the other columns' designs: its encoding and (with
+        cluster means) each row's cluster mean of it."""
+        enc = encode(values[:, j], self.columns[j])
+        if not self.cluster_means:
+            return [enc]
+        n_j = np.bincount(self.group, minlength=self.n_clusters)
+        means = (self.cluster_sums @ enc) / n_j[:, None]
+        return [enc, means[self.group]]
+
+    def dynamic(
+        self, t: _Target, blocks: Mapping[int, list[NDArray[np.float64]]]
+    ) -> NDArray[np.float64]:
+        """Encodings of the other incomplete variables (and their cluster means), from
+        each column's blocks (:meth:`encoded`, refreshed only when the column is
+        redrawn: one step changes one column)."""
+        parts = [np.zeros((len(self.group), 0))]
         for j in t.others:
-            enc = encode(values[:, j], self.columns[j])
-            blocks.append(enc)
-            if self.cluster_means:
-                n_j = np.bincount(self.group, minlength=self.n_clusters)
-                means = (self.cluster_sums @ enc) / n_j[:, None]
-                blocks.append(means[self.group])
-        return np.hstack(blocks)
+            parts.extend(blocks[j])
+        return np.hstack(parts)
+
+    def all_encoded(self, values: NDArray[np.float64]) -> dict[int, list[NDArray[np.float64]]]:
+        return {t.pos: self.encoded(t.pos, values) for t in self.targets}
 
 
 @dataclass
@@ -450,7 +462,7 @@ def _make_plan(
         obs = np.flatnonzero(~np.isnan(codes[:, j]))
         mis = np.flatnonzero(np.isnan(codes[:, j]))
         t0 = _Target(col, j, obs, mis, others, ())
-        dyn = plan.dynamic(t0, filled)
+        dyn = plan.dynamic(t0, {k: plan.encoded(k, filled) for k in others})
         names = list(fixed_names)
         for k in others:
             names += _names(columns[k])
@@ -519,10 +531,12 @@ def _run_chain(
     prob = {t.col.name: np.empty((n_imp, t.mis.size)) for t in binary}
     unif = {t.col.name: np.empty((n_imp, t.mis.size)) for t in binary}
     saved = 0
+    blocks = plan.all_encoded(values)
     for it in range(n_iter):
         for ti, t in enumerate(plan.targets):
-            dyn = plan.dynamic(t, values)
+            dyn = plan.dynamic(t, blocks)
             p, u = _step(plan, t, dyn, values, states[ti], rng)
+            blocks[t.pos] = plan.encoded(t.pos, values)
             trace[it, ti] = _trace_row(t, values, states[ti][0])
             if it + 1 >= n_burn and (it + 1 - n_burn) % n_between == 0 and saved < n_imp:
                 imputed[t.col.name][saved] = values[t.mis, t.pos]

@@ -111,18 +111,26 @@ class _Model:
         self, dyn: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         """The rows' design ``X``, ``X'X`` and the cluster sums of ``X``."""
-        D = dyn[np.ix_(self.rows.index, self.keep_dyn)]
-        X = np.hstack([self.F, D])
+        D = dyn[self.rows.index][:, self.keep_dyn]
+        pf, p = self.F.shape[1], self.width
+        X = np.empty((D.shape[0], p))
+        X[:, :pf], X[:, pf:] = self.F, D
         FtD = self.F.T @ D
-        XtX = np.block([[self.FtF, FtD], [FtD.T, D.T @ D]])
-        Xs = np.hstack([self.SF, self.rows.sums @ D])
+        XtX = np.empty((p, p))  # [[F'F, F'D], [D'F, D'D]], filled in place
+        XtX[:pf, :pf], XtX[:pf, pf:], XtX[pf:, :pf] = self.FtF, FtD, FtD.T
+        XtX[pf:, pf:] = D.T @ D
+        Xs = np.empty((self.SF.shape[0], p))
+        Xs[:, :pf], Xs[:, pf:] = self.SF, self.rows.sums @ D
         return X, XtX, Xs
 
     def design(
         self, fixed: NDArray[np.float64], dyn: NDArray[np.float64], idx: NDArray[np.intp]
     ) -> NDArray[np.float64]:
         """The kept design columns of rows ``idx`` (e.g. the missing ones)."""
-        return np.hstack([fixed[np.ix_(idx, self.keep_fixed)], dyn[np.ix_(idx, self.keep_dyn)]])
+        pf = self.keep_fixed.size
+        X = np.empty((idx.size, self.width))
+        X[:, :pf], X[:, pf:] = fixed[idx][:, self.keep_fixed], dyn[idx][:, self.keep_dyn]
+        return X
 
 
 @dataclass(frozen=True)

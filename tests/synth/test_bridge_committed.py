@@ -33,9 +33,12 @@ def _log(path: Path) -> list[tuple[int, str, object]]:
 
 
 def _record(path: Path) -> tuple[str, dict[str, str | None]]:
+    """Its kind, names and text files' hashes: not a nested record's, which hashes the
+    randomisation log (software versions) and is compared on its own."""
     rec = json.loads(path.read_text(encoding="utf-8"))
     return rec["kind"], {
-        k: (v if Path(k).suffix in TEXT else None) for k, v in rec["files"].items()
+        k: (v if Path(k).suffix in TEXT and Path(k).name != RECORD else None)
+        for k, v in rec["files"].items()
     }
 
 

@@ -34,9 +34,13 @@ def _log_content(path):
 
 def _record_content(path):
     """The record of odtrial's files: its kind, every name, and the hashes of text files
-    (binary files' bytes depend on the installed versions)."""
+    (binary files' bytes depend on the installed versions, and so does a folder's own
+    record, which hashes its randomisation log; each record is compared on its own)."""
     rec = json.loads(path.read_text(encoding="utf-8"))
-    files = {k: (v if Path(k).suffix in TEXT else None) for k, v in rec["files"].items()}
+    files = {
+        k: (v if Path(k).suffix in TEXT and Path(k).name != RECORD else None)
+        for k, v in rec["files"].items()
+    }
     return rec["kind"], files
 
 

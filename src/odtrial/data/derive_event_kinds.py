@@ -164,10 +164,11 @@ def count_events(
     pidx = occ.pidx
     stop = w.end
     if censor is not None:
-        stop, cens_counts = follow_up_end(c, key, w.end, censor)
+        cens = censoring(c, f"{key}.censor", censor)
+        stop = cens.stop(w.end)
         kept = occ.day <= stop[pidx]
-        cens_counts["events_after_censoring"] = int((~kept).sum())
-        counts |= cens_counts
+        counts |= cens.counts(c, cens.has & (cens.day < w.end))
+        counts["events_after_censoring"] = int((~kept).sum())
         pidx = pidx[kept]
     n = np.bincount(pidx, minlength=c.n)
     counts["events"] = int(n.sum())
@@ -200,8 +201,9 @@ def days_in_state(
     spells = _spells(sp, s, e, merge)
     stop = w.end
     if censor is not None:
-        stop, cens_counts = follow_up_end(c, key, w.end, censor)
-        counts |= cens_counts
+        cens = censoring(c, f"{key}.censor", censor)
+        stop = cens.stop(w.end)
+        counts |= cens.counts(c, cens.has & (cens.day < w.end))
     days = spell_nights(spells, c.consent, stop)
     counts["ongoing_at_consent"] = _ongoing(spells, c.consent)
     cols = {"": _as_int(days)}
@@ -219,6 +221,23 @@ class Censoring:
     has: np.ndarray
     by_source: list[tuple[np.ndarray, np.ndarray, dict[str, Any]]]
     tables: tuple[str, ...]
+
+    def stop(self, window_end: np.ndarray) -> np.ndarray:
+        """The day each participant's follow-up ends: the censoring day, or the window
+        end if earlier."""
+        return np.where(self.has, np.minimum(self.day, window_end), window_end)
+
+    def counts(self, c: Cohort, early: np.ndarray) -> dict[str, Any]:
+        """The derivation's censoring counts, ``early`` the participants whose follow-up
+        a censoring date cut short (as the caller counts them)."""
+        return {
+            "censored_early": int(early.sum()),
+            "censor_not_collected": int(c.not_collected(self.tables).sum()),
+            "censor_sources": [
+                {**n, "censored": int((early & h & (f == self.day)).sum())}
+                for f, h, n in self.by_source
+            ],
+        }
 
 
 def censoring(
@@ -257,29 +276,6 @@ def censoring(
     day, has = first_day(np.concatenate(pidx_all), np.concatenate(day_all), c.n)
     tables = tuple(dict.fromkeys(str(src["table"]) for src in sources))
     return Censoring(day, has, by_source, tables)
-
-
-def follow_up_end(
-    c: Cohort,
-    key: str,
-    window_end: np.ndarray,
-    censor: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """The day each participant's follow-up ends (the earliest censoring date, or the
-    window end if earlier), and the counts of :func:`time_to_event`'s censoring (events
-    after censoring aside, which the caller counts)."""
-    cens = censoring(c, f"{key}.censor", censor)
-    stop = np.where(cens.has, np.minimum(cens.day, window_end), window_end)
-    early = cens.has & (cens.day < window_end)
-    counts: dict[str, Any] = {
-        "censored_early": int(early.sum()),
-        "censor_not_collected": int(c.not_collected(cens.tables).sum()),
-        "censor_sources": [
-            {**n, "censored": int((early & h & (f == cens.day)).sum())}
-            for f, h, n in cens.by_source
-        ],
-    }
-    return stop, counts
 
 
 def time_to_event(
@@ -325,12 +321,6 @@ def time_to_event(
     counts: dict[str, Any] = {"events": int(event.sum()), "sources": by_source}
     if cens is not None:
         # follow-up ended by a censoring date before the window end, without an event
-        early = ~event & cens.has & (cens.day < w.end)
-        counts["censored_early"] = int(early.sum())
+        counts |= cens.counts(c, ~event & cens.has & (cens.day < w.end))
         counts["events_after_censoring"] = int((has & ~event).sum())
-        counts["censor_not_collected"] = int(c.not_collected(cens.tables).sum())
-        counts["censor_sources"] = [
-            {**n, "censored": int((early & h & (f == cens.day)).sum())}
-            for f, h, n in cens.by_source
-        ]
     return Derived({"_days": _as_int(days), "_event": _as_bool(event)}, counts, tables)

@@ -177,7 +177,7 @@ def compute_analysis(
         raise PlanError(f"seed must be a non-negative integer, got {seed!r}")
     pl = plan if isinstance(plan, Plan) else load_plan(plan)
     check_lock(pl)
-    check_cost_inputs(pl)
+    costs = check_cost_inputs(pl)
     rtype = resolve_report_type(pl, unblind=unblind, report_type=report_type)
     fz = freeze if isinstance(freeze, Freeze) else read_freeze(freeze)
     trial = dict(fz.manifest.get("trial") or {})
@@ -253,6 +253,7 @@ def compute_analysis(
         view.codes,
         comparative=view.comparative,
         blinded=view.report_type == "blinded",
+        tables=costs,
     )
     results: dict[str, Any] = {
         "schema": SCHEMA,

@@ -76,15 +76,16 @@ def cost_tables(he: HealthEconomics) -> CostTables:
     return CostTables(unit, index, intervention)
 
 
-def cost_input_errors(he: HealthEconomics) -> list[str]:
+def cost_input_errors(he: HealthEconomics, tables: CostTables | None = None) -> list[str]:
     """What in the plan's cost inputs the economic analysis would fail on, one line each,
     found before any data are read: an unreadable table, a resource use whose item has no
     unit cost, a unit cost of another price year with no price index (or none for its
-    year)."""
-    try:
-        tables = cost_tables(he)
-    except PlanError as e:
-        return [str(e)]
+    year). ``tables``: the inputs, if already read."""
+    if tables is None:
+        try:
+            tables = cost_tables(he)
+        except PlanError as e:
+            return [str(e)]
     errors = []
     unit = tables.unit
     for r in he.resource_use.values():
@@ -103,14 +104,23 @@ def cost_input_errors(he: HealthEconomics) -> list[str]:
     return list(dict.fromkeys(errors))
 
 
-def check_cost_inputs(plan: Plan) -> None:
-    """Refuse (PlanError, a line per failure) a plan whose cost inputs would fail the
-    economic analysis: run before ingest and the models, not after them."""
-    if plan.health_economics is not None:
-        errors = cost_input_errors(plan.health_economics)
-        if errors:
-            source = str(plan.path) if plan.path is not None else "plan"
-            raise PlanError(summary(source, errors, "odtrial check TRIAL_DIR --plan PLAN")[1])
+def check_cost_inputs(plan: Plan) -> CostTables | None:
+    """The plan's cost inputs, read once and checked (None without an economic
+    evaluation); a PlanError (a line per failure) for a plan whose cost inputs would
+    fail the economic analysis: run before ingest and the models, not after them."""
+    he = plan.health_economics
+    if he is None:
+        return None
+    source = str(plan.path) if plan.path is not None else "plan"
+    lister = "odtrial check TRIAL_DIR --plan PLAN"
+    try:
+        tables = cost_tables(he)
+    except PlanError as e:
+        raise PlanError(summary(source, [str(e)], lister)[1]) from None
+    errors = cost_input_errors(he, tables)
+    if errors:
+        raise PlanError(summary(source, errors, lister)[1])
+    return tables
 
 
 def economic_columns(
@@ -419,16 +429,18 @@ def health_economics(
     *,
     comparative: bool,
     blinded: bool = False,
+    tables: CostTables | None = None,
 ) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The results block and the files it adds (the CE plane's draws); adds the economic
-    columns to ``pdata`` (in place) for the analysis dataset."""
+    columns to ``pdata`` (in place) for the analysis dataset. ``tables``: the plan's cost
+    inputs, if already read (:func:`check_cost_inputs`)."""
     he = pl.health_economics
     if he is None:
         return None, {}
     # blinded or open: without the intervention's own cost, which only one arm has (an open
     # report's pooled dataset would otherwise tell its clusters apart)
     withheld = (blinded or not comparative) and he.has_intervention_cost
-    tables = cost_tables(he)
+    tables = cost_tables(he) if tables is None else tables
     unit, index = tables.unit, tables.index
     cols = economic_columns(pdata, he, arms[0], include_intervention=not withheld, tables=tables)
     for c in cols.columns:

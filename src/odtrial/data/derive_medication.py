@@ -233,19 +233,16 @@ def mean_dose(
     drugs of ``class`` (every drug of the dictionary without one; ``generic``: one drug):
     0 without exposure; NaN when an exposed drug lacks its factor, its dose is missing,
     or the window has no day."""
-    ex = exposure(
-        c, key, table=table, drug=drug, start=start, end=end, drug_class=drug_class,
-        dose=dose, equivalence=equivalence, where=where, window_months=window_months,
-        generic=generic,
+    total = total_dose(
+        c, key, table=table, drug=drug, dose=dose, start=start, end=end,
+        equivalence=equivalence, drug_class=drug_class, generic=generic, where=where,
+        window_months=window_months,
     )  # fmt: skip
-    dose_days, uncovered, uncovered_rows = _dose_days(ex, c.n)
     fu = c.window(window_months).followup_days
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = dose_days / fu
-    out = pd.Series(np.where(uncovered | (fu == 0), np.nan, mean), dtype=np.float64)
-    return Derived(
-        {"": out}, _dose_counts(ex, out, uncovered, uncovered_rows, equivalence), (table,)
-    )
+        mean = total.columns[""].to_numpy() / fu
+    out = pd.Series(np.where(fu == 0, np.nan, mean), dtype=np.float64)
+    return Derived({"": out}, {**total.counts, "missing": int(out.isna().sum())}, (table,))
 
 
 def total_dose(

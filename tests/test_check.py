@@ -15,15 +15,6 @@ TRIAL = ROOT / "data" / "synthetic"
 PLAN = ROOT / "analysis_plans" / "pod_synthetic_sap.toml"
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from odtrial.cli import main
-
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out = capsys.readouterr()
-    return int(info.value.code or 0), out.out, out.err
-
-
 @pytest.fixture
 def trial_copy(tmp_path: Path) -> Path:
     dst = tmp_path / "trial"
@@ -37,11 +28,11 @@ def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
     path.write_text(text.replace(old, new, count))
 
 
-def test_the_shipped_trial_and_plan_pass(capsys):
+def test_the_shipped_trial_and_plan_pass(cli):
     r = check(TRIAL, PLAN)
     assert r.ok and r.errors == ()
     assert r.trial is not None and r.plan is not None
-    code, out, err = _run(["check", str(TRIAL), "--plan", str(PLAN)], capsys)
+    code, out, err = cli(["check", str(TRIAL), "--plan", str(PLAN)])
     assert code == 0 and err == ""
     assert out.strip() == r.summary()
     assert re.fullmatch(
@@ -52,7 +43,7 @@ def test_the_shipped_trial_and_plan_pass(capsys):
     )
 
 
-def test_a_broken_trial_lists_every_error_and_exits_2(trial_copy, capsys):
+def test_a_broken_trial_lists_every_error_and_exits_2(trial_copy, cli):
     cfg = trial_copy / "trial.toml"
     _edit(cfg, "follow_up_months = 24", "follow_up_month = 24")
     _edit(cfg, 'column = "catchment"', 'column = "catchmnt"')
@@ -69,7 +60,7 @@ def test_a_broken_trial_lists_every_error_and_exits_2(trial_copy, capsys):
         "sas7bdat, got 'cvs'; did you mean 'csv'?",
     ]
     assert all(e.startswith(f"{cfg}: ") for e in r.errors)
-    code, out, err = _run(["check", str(trial_copy)], capsys)
+    code, out, err = cli(["check", str(trial_copy)])
     assert code == 2 and out == ""
     lines = err.splitlines()
     assert lines[:-1] == [f"odtrial: error: {e}" for e in r.errors]
@@ -77,7 +68,7 @@ def test_a_broken_trial_lists_every_error_and_exits_2(trial_copy, capsys):
     assert "Traceback" not in err
 
 
-def test_missing_extract_files_and_an_edited_record_are_listed(trial_copy, capsys):
+def test_missing_extract_files_and_an_edited_record_are_listed(trial_copy, cli):
     cfg = trial_copy / "trial.toml"
     for f in (trial_copy / "nelft").glob("admissions_*.csv"):
         f.unlink()
@@ -96,12 +87,12 @@ def test_missing_extract_files_and_an_edited_record_are_listed(trial_copy, capsy
         f"key 'trusts' names folder 'somerset' for trust SOMPAR, not found in {trial_copy}"
     )
     assert errors[3].startswith("key 'randomisation.record': ")
-    code, _, err = _run(["check", str(trial_copy)], capsys)
+    code, _, err = cli(["check", str(trial_copy)])
     assert code == 2 and err.splitlines()[-1] == f"{cfg}: 4 errors"
     assert "Traceback" not in err
 
 
-def test_plan_errors_and_a_plan_for_another_trial(trial_copy, tmp_path, capsys):
+def test_plan_errors_and_a_plan_for_another_trial(trial_copy, tmp_path, cli):
     # the shipped plan names data/synthetic/trial.toml, not the copy
     r = check(trial_copy, PLAN)
     assert r.errors == (
@@ -115,7 +106,7 @@ def test_plan_errors_and_a_plan_for_another_trial(trial_copy, tmp_path, capsys):
     _edit(bad, 'status = "draft"', 'status = "drafty"')
     r = check(trial_copy, bad)
     assert len(r.errors) == 2 and all(e.startswith(f"{bad}: key 'plan.status") for e in r.errors)
-    code, out, err = _run(["check", str(trial_copy), "--plan", str(bad)], capsys)
+    code, out, err = cli(["check", str(trial_copy), "--plan", str(bad)])
     assert code == 2 and out == ""
     assert err.splitlines() == [
         *(f"odtrial: error: {e}" for e in r.errors),
@@ -123,8 +114,8 @@ def test_plan_errors_and_a_plan_for_another_trial(trial_copy, tmp_path, capsys):
     ]
 
 
-def test_an_unreadable_trial_is_one_line(tmp_path, capsys):
-    code, _out, err = _run(["check", str(tmp_path)], capsys)
+def test_an_unreadable_trial_is_one_line(tmp_path, cli):
+    code, _out, err = cli(["check", str(tmp_path)])
     assert code == 2
     assert err.splitlines()[0].startswith(
         f"odtrial: error: {tmp_path / 'trial.toml'}: cannot read trial configuration"
@@ -132,7 +123,7 @@ def test_an_unreadable_trial_is_one_line(tmp_path, capsys):
     assert err.splitlines()[-1] == f"{tmp_path / 'trial.toml'}: 1 error"
 
 
-def test_a_renamed_column_in_a_csv_and_a_sav_file_is_listed(trial_copy, capsys):
+def test_a_renamed_column_in_a_csv_and_a_sav_file_is_listed(trial_copy, cli):
     import pyreadstat
 
     rx = trial_copy / "nelft" / "prescriptions_2025-06-30.csv"
@@ -157,7 +148,7 @@ def test_a_renamed_column_in_a_csv_and_a_sav_file_is_listed(trial_copy, capsys):
         f"{cfg}: key 'extracts.KMPT.participants.columns.baseline_work_study' names column "
         "'workbl', which kent_medway/KMPT_POD_baseline_20250630.sav does not have",
     ]
-    code, out, err = _run(["check", str(trial_copy)], capsys)
+    code, out, err = cli(["check", str(trial_copy)])
     assert code == 2
     assert "'MedicationName', which nelft/prescriptions_2025-06-30.csv" in out + err
 
@@ -303,7 +294,7 @@ def test_the_plan_is_checked_against_the_trials_tables(
 )  # fmt: skip
 def test_every_bad_covariate_is_listed_with_its_key_and_a_suggestion(
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    cli: pytest.CaptureFixture[str],
     trial: Path,
     plan: Path,
     old: str,
@@ -316,7 +307,7 @@ def test_every_bad_covariate_is_listed_with_its_key_and_a_suggestion(
     shutil.copy(plan, bad)
     _edit(bad, f'"../data/{trial.name}/trial.toml"', f'"{trial / "trial.toml"}"')
     _edit(bad, old, new)
-    code, _, err = _run(["check", str(trial), "--plan", str(bad)], capsys)
+    code, _, err = cli(["check", str(trial), "--plan", str(bad)])
     assert code == 2
     lines = [e.removeprefix(f"odtrial: error: {bad}: ") for e in err.splitlines()[:-1]]
     assert len(lines) == len(expected), lines
@@ -370,7 +361,7 @@ def test_every_missing_data_column_the_dataset_lacks_is_listed(
     ids=["pod", "bridge"],
 )  # fmt: skip
 def test_a_record_that_disagrees_with_the_definition_is_one_clean_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], trial: Path, first: str, second: str
+    tmp_path: Path, cli: pytest.CaptureFixture[str], trial: Path, first: str, second: str
 ) -> None:
     """The record's message names the file and the key once (it used to repeat both)."""
     src = tmp_path / "trial"
@@ -388,7 +379,7 @@ def test_a_record_that_disagrees_with_the_definition_is_one_clean_line(
     assert (
         err == f"{cfg}: key 'randomisation.record': {str(src / 'no_such_folder')!r} is not a folder"
     )
-    code, _, stderr = _run(["check", str(src)], capsys)
+    code, _, stderr = cli(["check", str(src)])
     assert code == 2 and stderr.splitlines()[0] == f"odtrial: error: {err}"
 
 
@@ -410,7 +401,7 @@ def test_the_summary_counts_agree_with_their_nouns(tmp_path: Path) -> None:
     assert CheckResult(tmp_path, None, ("x",)).summary() == f"{tmp_path}: 1 error"
 
 
-def test_a_visit_marked_placeholder_is_an_error_with_its_key_path(trial_copy, capsys):
+def test_a_visit_marked_placeholder_is_an_error_with_its_key_path(trial_copy, cli):
     """A hand-written definition may mark a visit as odtrial init does: check fails on it
     (and on a marker that is no boolean) until it goes."""
     cfg = trial_copy / "trial.toml"
@@ -426,7 +417,7 @@ def test_a_visit_marked_placeholder_is_an_error_with_its_key_path(trial_copy, ca
         "[visits] schedule, without placeholder = true, and the last one's month in "
         "trial.follow_up_months",
     )
-    code, _, err = _run(["check", str(trial_copy)], capsys)
+    code, _, err = cli(["check", str(trial_copy)])
     assert code == 2 and err.splitlines()[-1] == f"{cfg}: 1 error"
     _edit(cfg, "placeholder = true", 'placeholder = "no"')
     assert check(trial_copy).errors == (
@@ -445,17 +436,17 @@ def test_a_pattern_matching_two_files_of_an_extract_not_from_redcap_passes(trial
     assert check(trial_copy).errors == ()
 
 
-def test_the_onboarding_guide_shows_what_check_prints_for_bridge(monkeypatch, capsys):
+def test_the_onboarding_guide_shows_what_check_prints_for_bridge(monkeypatch, cli):
     """docs/onboarding.md quotes the command's output on BRIDGE: it must be today's."""
     monkeypatch.chdir(ROOT)
     trial, plan = "data/synthetic_bridge", "analysis_plans/bridge_sap.toml"
-    code, out, _ = _run(["check", trial, "--plan", plan], capsys)
+    code, out, _ = cli(["check", trial, "--plan", plan])
     assert code == 0
     guide = (ROOT / "docs" / "onboarding.md").read_text(encoding="utf-8")
     assert f"```bash\nodtrial check {trial} --plan {plan}\n```\n\n```\n{out}```" in guide
 
 
-def test_the_plans_cost_inputs_are_checked_before_any_data(trial_copy, tmp_path, capsys):
+def test_the_plans_cost_inputs_are_checked_before_any_data(trial_copy, tmp_path, cli):
     """An item with no unit cost, or a unit cost of another price year with no price index
     for it: listed by check, and refused by run before the freeze is written."""
     bad = tmp_path / "sap.toml"
@@ -478,7 +469,7 @@ def test_the_plans_cost_inputs_are_checked_before_any_data(trial_copy, tmp_path,
     assert all("has no value for 2021 (has 2020, 2022, 2023)" in ln for ln in inflated)
     assert len(lines) == 3
     out = tmp_path / "out"
-    code, _, err = _run(["run", str(trial_copy), "--plan", str(bad), "--out", str(out)], capsys)
+    code, _, err = cli(["run", str(trial_copy), "--plan", str(bad), "--out", str(out)])
     assert code == 2 and err.count("\n") == 1
     assert "(and 2 more errors; 'odtrial check TRIAL_DIR --plan PLAN' lists them)" in err
     assert not out.exists() and not (tmp_path / "out-freeze").exists()

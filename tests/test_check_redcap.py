@@ -22,15 +22,6 @@ EXPORT = "STEADY_DATA_2025-06-30_1200.csv"
 NEWER = "STEADY_DATA_2025-07-31_1200.csv"
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from odtrial.cli import main
-
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out = capsys.readouterr()
-    return int(info.value.code or 0), out.out, out.err
-
-
 @pytest.fixture
 def steady(tmp_path: Path) -> Path:
     dst = tmp_path / "steady"
@@ -85,7 +76,7 @@ def test_the_shipped_redcap_trial_passes() -> None:
 
 
 def test_init_s_placeholder_visit_is_an_error_until_the_protocol_s_visits_replace_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cli: pytest.CaptureFixture[str]
 ) -> None:
     opts = _enrolment_only(tmp_path / "classic")
     written = init(tmp_path / "classic" / "t", opts)
@@ -100,7 +91,7 @@ def test_init_s_placeholder_visit_is_an_error_until_the_protocol_s_visits_replac
         "[visits] schedule, without placeholder = true, and the last one's month in "
         "trial.follow_up_months",
     )
-    code, out, err = _run(["check", str(trial_dir)], capsys)
+    code, out, err = cli(["check", str(trial_dir)])
     assert code == 2 and out == ""
     assert err.splitlines() == [f"odtrial: error: {r.errors[0]}", f"{cfg}: 1 error"]
 
@@ -116,7 +107,7 @@ def test_init_s_placeholder_visit_is_an_error_until_the_protocol_s_visits_replac
 
 
 def test_a_second_records_export_is_ingest_s_line_with_its_key_path(
-    steady: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    steady: Path, tmp_path: Path, cli: pytest.CaptureFixture[str]
 ) -> None:
     """Each export holds every record: one line for the pattern the nine extracts
     share, the one ingest refuses with, at the key where the pattern is written."""
@@ -130,7 +121,7 @@ def test_a_second_records_export_is_ingest_s_line_with_its_key_path(
         f"redcap/STEADY_DATA_*.csv: matches 2 REDCap records exports (redcap/{EXPORT}, "
         f"redcap/{NEWER}); each holds every record, so keep only the latest in the folder"
     )
-    code, _, err = _run(["check", str(steady)], capsys)
+    code, _, err = cli(["check", str(steady)])
     assert code == 2 and err.splitlines()[-1] == f"{cfg}: 1 error"
 
 

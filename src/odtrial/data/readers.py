@@ -726,7 +726,7 @@ def _excel_sheet(
     except Exception as e:  # openpyxl/zipfile raise many kinds on a broken workbook
         raise _error(rel, f"not a readable Excel workbook ({type(e).__name__})") from None
     with book:
-        name = _sheet_name([str(n) for n in book.sheet_names], spec.sheet, rel)
+        name = sheet_name([str(n) for n in book.sheet_names], spec.sheet, rel)
         try:
             df = pd.read_excel(book, sheet_name=name, dtype=object, header=None, nrows=nrows)
         except (ValueError, KeyError, OSError, IndexError) as e:
@@ -736,14 +736,11 @@ def _excel_sheet(
     return name, df
 
 
-def excel_sheet(path: Path, spec: ExtractSpec, *, rel: str) -> str:
-    """The name of the extract's sheet (``sheet``: a name or 0-based index) in workbook
-    ``path``; only the workbook's list of sheets is read.
+def excel_sheet_names(path: Path, *, rel: str) -> list[str]:
+    """The names of workbook ``path``'s sheets (only its list of sheets is read).
 
     Raises
     ------
-    MissingSheet
-        The workbook has no such sheet (its sheets listed).
     IngestError
         Not a readable workbook.
     """
@@ -752,10 +749,10 @@ def excel_sheet(path: Path, spec: ExtractSpec, *, rel: str) -> str:
     except Exception as e:  # openpyxl/zipfile raise many kinds on a broken workbook
         raise _error(rel, f"not a readable Excel workbook ({type(e).__name__})") from None
     with book:
-        return _sheet_name([str(n) for n in book.sheet_names], spec.sheet, rel)
+        return [str(n) for n in book.sheet_names]
 
 
-def _sheet_name(names: list[str], sheet: str | int, rel: str) -> str:
+def sheet_name(names: list[str], sheet: str | int, rel: str) -> str:
     """``sheet`` (a name or 0-based index) as a name of ``names``, else :class:`MissingSheet`
     listing them, the nearest name to ``sheet`` first."""
     if isinstance(sheet, int):

@@ -37,7 +37,13 @@ import pandas as pd
 
 from odtrial.data.catalogue import FAILURE_COLUMNS, RULES
 from odtrial.data.mapping import MappedExtract, as_text, empty_failures, map_extract
-from odtrial.data.readers import MissingSheet, RawExtract, excel_sheet, read_extract
+from odtrial.data.readers import (
+    MissingSheet,
+    RawExtract,
+    excel_sheet_names,
+    read_extract,
+    sheet_name,
+)
 from odtrial.errors import ConfigError, IngestError
 from odtrial.redcap.records import refuse_labels_export
 from odtrial.trial import ExtractSpec, Trial
@@ -142,9 +148,10 @@ def sources(path: Path, rel: str, specs: Sequence[ExtractSpec]) -> list[list[Ext
     """
     groups: dict[object, list[ExtractSpec]] = {}
     if len({s.sheet for s in specs}) > 1 and all(s.format == "excel" for s in specs):
+        sheets = excel_sheet_names(path, rel=rel)  # the workbook opened once for them all
         for s in specs:
             try:
-                name: object = excel_sheet(path, s, rel=rel)
+                name: object = sheet_name(sheets, s.sheet, rel)
             except MissingSheet:  # its own source: reading it says so, its sheets listed
                 groups.setdefault(("missing", s.sheet), []).append(s)
                 continue

@@ -351,21 +351,36 @@ def _delimiter_hint(line: str, spec: ExtractSpec) -> str:
     return ""
 
 
+def _best_row(rows: Sequence[Sequence[str]], wanted: set[str]) -> tuple[int, int]:
+    """How many of ``wanted`` the row holding most of them holds (the first such row),
+    and its 1-based number; (0, 0) without rows."""
+    counts = [len(wanted.intersection(r)) for r in rows]
+    if not counts:
+        return 0, 0
+    best = max(range(len(counts)), key=lambda i: (counts[i], -i))
+    return counts[best], best + 1
+
+
+def _holds(n: int, wanted: set[str]) -> str | None:
+    """``every mapped column`` or ``n of the m mapped columns``; None under half of them
+    (too few to suggest a fix)."""
+    if not n or 2 * n < len(wanted):
+        return None
+    return "every mapped column" if n == len(wanted) else f"{n} of the {len(wanted)} mapped columns"
+
+
 def _header_row_hint(rows: Sequence[Sequence[str]], spec: ExtractSpec, unit: str) -> str:
     """When another of ``rows`` (the first rows or lines, from 1) holds more of the
     columns the extract names than its header row does, and at least half of them:
     which, as a question with the setting (no brackets); else ``""``."""
     wanted = _named(spec)
-    counts = [len(wanted.intersection(r)) for r in rows]
-    now = counts[spec.header_row - 1] if len(counts) >= spec.header_row else 0
-    if not counts:
+    h = spec.header_row
+    now = len(wanted.intersection(rows[h - 1])) if len(rows) >= h else 0
+    n, row = _best_row(rows, wanted)
+    has = _holds(n, wanted)
+    if has is None or n <= now:
         return ""
-    best = max(range(len(counts)), key=lambda i: (counts[i], -i))
-    n = counts[best]
-    if n <= now or 2 * n < len(wanted):
-        return ""
-    has = "every mapped column" if n == len(wanted) else f"{n} of the {len(wanted)} mapped columns"
-    return f"{unit} {best + 1} has {has}: is it the header? set header_row = {best + 1}"
+    return f"{unit} {row} has {has}: is it the header? set header_row = {row}"
 
 
 def _other_sheet_hint(path: Path, spec: ExtractSpec, rel: str, read: str) -> str:
@@ -373,19 +388,17 @@ def _other_sheet_hint(path: Path, spec: ExtractSpec, rel: str, read: str) -> str
     extract names in one of its first rows (and more than the sheet read does): which,
     as a question with the settings; else ``""``."""
     wanted = _named(spec)
+    best: tuple[int, int, str] = (0, 0, "")
     with pd.ExcelFile(path) as book:
-        others = [str(n) for n in book.sheet_names if str(n) != read]
-        best: tuple[int, str, int] = (0, "", 0)
-        for name in others:
+        for name in (str(n) for n in book.sheet_names if str(n) != read):
             df = pd.read_excel(book, sheet_name=name, dtype=object, header=None, nrows=_SCAN)
-            for i, (_, r) in enumerate(df.iterrows()):
-                n = len(wanted.intersection(_cells(r)))
-                if n > best[0]:
-                    best = (n, name, i + 1)
-    n, name, row = best
-    if not n or 2 * n < len(wanted):
+            n, row = _best_row([_cells(r) for _, r in df.iterrows()], wanted)
+            if n > best[0]:
+                best = (n, row, name)
+    n, row, name = best
+    has = _holds(n, wanted)
+    if has is None:
         return ""
-    has = "every mapped column" if n == len(wanted) else f"{n} of the {len(wanted)} mapped columns"
     at = "" if row == 1 else f" (row {row})"
     # as TOML writes it, to paste into trial.toml
     setting = f"sheet = {json.dumps(name)}" + ("" if row == 1 else f" and header_row = {row}")
